@@ -1,0 +1,65 @@
+"""Settings of the studio, read from environment variables with sensible defaults.
+
+Every path the library uses comes from here (or from an explicit argument), never from a literal.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The default image and text encoder specs (DESIGN section 5); both run offline from PyPI packages.
+DEFAULT_IMAGE_ENCODER = "effnet-lite0"
+DEFAULT_TEXT_ENCODER = "minilm"
+
+# A missing hub model would otherwise retry for ~45 s before failing: nothing is ever downloaded at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the catalog lives and which encoders and device to use.
+
+    Attributes
+    ----------
+    data_dir : Path
+        Folder for generated catalogs (``RECSYS_DATA_DIR``, default ``<project>/data``).
+    catalog_dir : Path
+        The catalog the app shows (``RECSYS_CATALOG``, default ``<data_dir>/demo``, the built-in world).
+    catalog_is_builtin : bool
+        True when no ``RECSYS_CATALOG`` was given, so the app may build the demo world on first start.
+    image_encoder, text_encoder : str
+        Encoder specs (``RECSYS_IMAGE_ENCODER``, ``RECSYS_TEXT_ENCODER``).
+    device : str
+        ``auto``, ``cpu`` or ``cuda`` (``RECSYS_DEVICE``).
+    """
+
+    data_dir: Path
+    catalog_dir: Path
+    catalog_is_builtin: bool
+    image_encoder: str = DEFAULT_IMAGE_ENCODER
+    text_encoder: str = DEFAULT_TEXT_ENCODER
+    device: str = "auto"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.catalog_dir / "artifacts"
+
+
+def get_settings(environ: dict | None = None) -> Settings:
+    """Read the settings from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get("RECSYS_DATA_DIR") or PROJECT_ROOT / "data").expanduser()
+    catalog = env.get("RECSYS_CATALOG")
+    return Settings(
+        data_dir=data_dir,
+        catalog_dir=Path(catalog).expanduser() if catalog else data_dir / "demo",
+        catalog_is_builtin=not catalog,
+        image_encoder=env.get("RECSYS_IMAGE_ENCODER") or DEFAULT_IMAGE_ENCODER,
+        text_encoder=env.get("RECSYS_TEXT_ENCODER") or DEFAULT_TEXT_ENCODER,
+        device=env.get("RECSYS_DEVICE") or "auto",
+    )

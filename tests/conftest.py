@@ -1,0 +1,27 @@
+"""Shared fixtures: a `tiny` built-in world, built once per test session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_catalog_dir(tmp_path_factory):
+    """Folder of the `tiny` preset of the built-in world (seed 0)."""
+    from recsys.data.demo_world import build_demo_catalog
+
+    out = tmp_path_factory.mktemp("world") / "tiny"
+    build_demo_catalog(out, preset="tiny", seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_catalog(tiny_catalog_dir):
+    from recsys.catalog import Catalog
+
+    return Catalog.load(tiny_catalog_dir)
