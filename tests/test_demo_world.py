@@ -1,0 +1,234 @@
+"""Invariants of the built-in world: counts, slots, captions, dialogues, cold start, determinism, headroom."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import ImageChops
+
+from recsys.catalog import Catalog, CatalogError
+from recsys.data import demo_world
+from recsys.data.demo_world import (CAPTION_KEYWORD, CATEGORIES, FASCODE_SLOTS, PRESETS, WorldTruth,
+                                    build_demo_catalog, generate_world)
+from recsys.data.render import ItemLook, render_item
+
+ROOT = Path(__file__).resolve().parent.parent
+CHANGEABLE = ("color", "pattern", "material", "detail", "sleeve", "length")
+
+
+def test_counts_match_the_preset(tiny_catalog):
+    preset = PRESETS["tiny"]
+    assert len(tiny_catalog.items) == preset.base_items + preset.caption_triples
+    assert tiny_catalog.interactions["user_id"].nunique() == preset.users
+    assert len(tiny_catalog.outfits) == preset.outfits
+    assert len(tiny_catalog.dialogues) == preset.train_dialogues + preset.eval_dialogues
+    assert len(tiny_catalog.captions) == preset.caption_triples
+    assert tiny_catalog.items["category"].nunique() >= 12
+    assert set(tiny_catalog.items["slot"]) == {"top", "bottom", "onepiece", "outer", "shoes", "accessory"}
+    assert tiny_catalog.meta["counts"]["items"] == len(tiny_catalog.items)
+
+
+def test_every_attribute_value_occurs(tiny_catalog):
+    items = tiny_catalog.items
+    assert set(items["pattern"]) == {"solid", "striped", "dotted", "checked", "floral"}
+    assert {"pocket", "logo", "buttons", "zipper", "bow"} <= set(items["detail"])
+    assert {"short", "long", "sleeveless"} <= set(items["sleeve"].dropna())
+    assert {"short", "midi", "long"} <= set(items["length"].dropna())
+
+
+def test_every_outfit_fills_the_required_slots(tiny_catalog):
+    slot_of = dict(zip(tiny_catalog.items["item_id"], tiny_catalog.items["slot"]))
+    for outfit in tiny_catalog.outfits:
+        slots = [slot_of[i] for i in outfit["item_ids"]]
+        assert len(slots) == len(set(slots)), outfit
+        assert "shoes" in slots
+        assert ("onepiece" in slots) != ({"top", "bottom"} <= set(slots)), outfit
+
+
+def test_each_caption_names_the_attributes_that_really_differ(tiny_catalog):
+    items = tiny_catalog.items.set_index("item_id")
+    for triple in tiny_catalog.captions:
+        ref, target = items.loc[triple["reference_id"]], items.loc[triple["target_id"]]
+        assert ref["category"] == target["category"]
+        differ = {a for a in CHANGEABLE if ref[a] != target[a] and not (pd.isna(ref[a]) and pd.isna(target[a]))}
+        assert differ == set(triple["changes"]) and 1 <= len(differ) <= 2
+        assert len(triple["captions"]) == 2 and triple["split"] in ("train", "val", "test")
+        for attr in differ:
+            keywords = CAPTION_KEYWORD[attr](ref[attr], target[attr])
+            keywords = (keywords,) if isinstance(keywords, str) else keywords
+            for caption in triple["captions"]:
+                assert any(k in caption for k in keywords), (caption, attr, ref[attr], target[attr])
+
+
+def test_dialogues_end_in_a_valid_coordi_set(tiny_catalog):
+    slot_of = dict(zip(tiny_catalog.items["item_id"], tiny_catalog.items["slot"]))
+    truth = WorldTruth.from_catalog(tiny_catalog)
+    splits = {d["split"] for d in tiny_catalog.dialogues}
+    assert splits == {"train", "eval"}
+    for dialogue in tiny_catalog.dialogues:
+        assert {t["speaker"] for t in dialogue["turns"]} == {"US", "CO", "AC"}
+        assert dialogue["turns"][0]["speaker"] == "US"
+        assert [slot_of[dialogue["coordi"][s]] for s in FASCODE_SLOTS] == list(FASCODE_SLOTS)
+        if dialogue["split"] == "train":
+            last = dialogue["turns"][-1]
+            assert last["speaker"] == "AC" and last["item_ids"] == [dialogue["coordi"][s] for s in FASCODE_SLOTS]
+        else:
+            candidates = dialogue["candidates"]
+            assert sorted(c["rank"] for c in candidates) == [1, 2, 3]
+            scores = {c["rank"]: truth.coordi_score(dialogue["dialogue_id"], c["coordi"]) for c in candidates}
+            assert scores[1] >= scores[2] >= scores[3]
+            # the final coordi is hidden from the evaluation dialogue
+            assert all(set(t.get("item_ids", [])) != set(dialogue["coordi"].values()) for t in dialogue["turns"])
+
+
+def test_cold_start_items_have_no_training_interactions(tiny_catalog):
+    inter = tiny_catalog.interactions.sort_values(["user_id", "timestamp"])
+    cold = set(tiny_catalog.items.loc[tiny_catalog.items["cold_start"], "item_id"])
+    assert cold
+    history = inter.groupby("user_id").head(-1)  # everything but each user's last interaction
+    assert not set(history["item_id"]) & cold
+    assert set(inter.groupby("user_id").tail(1)["item_id"]) & cold, "some users should end on a cold item"
+
+
+def test_interactions_are_timestamped_and_reviewed(tiny_catalog):
+    inter = tiny_catalog.interactions
+    assert (inter.groupby("user_id")["timestamp"].apply(lambda t: t.is_monotonic_increasing)).all()
+    assert not inter.duplicated(["user_id", "item_id"]).any()
+    reviews = inter["review"].dropna()
+    assert 0.4 < len(reviews) / len(inter) < 0.8
+    assert reviews.str.len().min() > 3
+
+
+def test_detail_box_encloses_the_drawn_detail():
+    rng_seed = 3
+    for category, spec in CATEGORIES.items():
+        for detail in spec.details:
+            look = ItemLook(category, "white", "solid", "cotton", spec.sleeves[0] if spec.sleeves else None,
+                            spec.lengths[0] if spec.lengths else None, detail, scale=0.9, shift_x=0.03, shift_y=-0.02)
+            plain = ItemLook(**{**look.__dict__, "detail": "none"})
+            with_detail = render_item(look, np.random.default_rng(rng_seed))
+            without = render_item(plain, np.random.default_rng(rng_seed))
+            diff = np.asarray(ImageChops.difference(with_detail, without).convert("L")) > 24
+            ys, xs = np.nonzero(diff)
+            assert len(xs) > 20, f"{detail} on {category} is not visible"
+            x0, y0, x1, y1 = demo_world.detail_box(look)
+            inside = (xs >= x0 - 2) & (xs <= x1 + 2) & (ys >= y0 - 2) & (ys <= y1 + 2)
+            assert inside.mean() > 0.97, f"{detail} on {category} drawn outside its box"
+
+
+def test_items_record_their_detail_box(tiny_catalog):
+    items = tiny_catalog.items
+    has = items["detail"] != "none"
+    assert (items.loc[has, "detail_x1"] > items.loc[has, "detail_x0"]).all()
+    assert (items.loc[has, ["detail_x0", "detail_y0"]] >= 0).all().all()
+    assert (items.loc[has, ["detail_x1", "detail_y1"]] <= 224).all().all()
+    assert (items.loc[~has, "detail_x0"] == -1).all()
+
+
+def test_same_seed_gives_identical_tables_and_images(tiny_catalog_dir, tmp_path):
+    again = build_demo_catalog(tmp_path / "again", preset="tiny", seed=0, workers=1)
+    for table in ("items.parquet", "interactions.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(tiny_catalog_dir / table), pd.read_parquet(again.root / table))
+    for name in ("outfits.jsonl", "dialogues.jsonl", "captions.jsonl"):
+        assert (tiny_catalog_dir / name).read_bytes() == (again.root / name).read_bytes()
+
+    def digest(folder: Path) -> str:
+        h = hashlib.sha256()
+        for path in sorted((folder / "images").iterdir()):
+            h.update(path.read_bytes())
+        return h.hexdigest()
+
+    assert digest(tiny_catalog_dir) == digest(again.root)
+    other = generate_world("tiny", seed=1)
+    assert not other.items[["category", "color"]].equals(again.items[["category", "color"]])
+
+
+def test_truth_reads_back_and_scores(tiny_catalog):
+    truth = WorldTruth.from_catalog(tiny_catalog)
+    utility = truth.utility()
+    assert utility.shape == (PRESETS["tiny"].users, len(tiny_catalog.items))
+    assert np.isfinite(utility).all()
+    assert truth.tastes_of("u00000")["liked_colors"]
+    with pytest.raises(KeyError):
+        truth.tastes_of("nobody")
+    outfit_scores = [truth.compatibility(o["item_ids"]) for o in tiny_catalog.outfits]
+    rng = np.random.default_rng(0)
+    random_scores = [truth.compatibility(list(rng.choice(len(tiny_catalog.items), size=4, replace=False)))
+                     for _ in range(200)]
+    assert np.mean(outfit_scores) > np.mean(random_scores) + 0.3
+
+
+def test_world_leaves_headroom_over_simple_baselines():
+    """Popularity and same-colour baselines must stay far below the oracle, or models have nothing to prove."""
+    world = generate_world("demo", seed=0)
+    truth, items = world.truth(), world.items
+    index = {item_id: k for k, item_id in enumerate(items["item_id"])}
+    inter = world.interactions.sort_values(["user_id", "timestamp"])
+    test = inter.groupby("user_id").tail(1)
+    train = inter.drop(test.index)
+    popularity = np.bincount(train["item_id"].map(index), minlength=len(items)).astype(float)
+    utility = truth.utility()
+    seen = train.groupby("user_id")["item_id"].apply(lambda s: s.map(index).to_numpy())
+    hits = {"oracle": 0, "popularity": 0}
+    for user, item in zip(test["user_id"], test["item_id"]):
+        for name, scores in (("oracle", utility[truth.user_index_[user]].copy()), ("popularity", popularity.copy())):
+            scores[seen[user]] = -np.inf
+            hits[name] += index[item] in np.argpartition(-scores, 10)[:10]
+    assert hits["popularity"] < 0.3 * hits["oracle"], hits
+
+    rng = np.random.default_rng(0)
+    by_category = items.groupby("category").indices
+    correct = {"oracle": 0, "same-colour": 0}
+    questions = 0
+    colors = items["color"].to_numpy()
+    for outfit in world.outfits:
+        ids = [index[i] for i in outfit["item_ids"]]
+        blank = int(rng.integers(len(ids)))
+        answer, rest = ids[blank], ids[:blank] + ids[blank + 1:]
+        pool = [i for i in by_category[items["category"].iat[answer]] if i != answer]
+        candidates = [answer] + list(rng.choice(pool, size=3, replace=False))
+        oracle = [truth.compatibility(rest + [c]) for c in candidates]
+        colour = [np.mean([colors[c] == colors[r] for r in rest]) + 1e-6 * rng.random() for c in candidates]
+        correct["oracle"] += int(np.argmax(oracle) == 0)
+        correct["same-colour"] += int(np.argmax(colour) == 0)
+        questions += 1
+    assert correct["oracle"] / questions > 0.6
+    assert correct["same-colour"] / questions < correct["oracle"] / questions - 0.25, correct
+
+
+def test_unknown_preset_is_refused_before_writing(tmp_path):
+    with pytest.raises(ValueError, match="Unknown preset 'huge'"):
+        build_demo_catalog(tmp_path / "x", preset="huge")
+    assert not (tmp_path / "x").exists()
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_demo.py"), "--preset", "huge", "--out",
+                             str(tmp_path / "y")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "unknown preset 'huge'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unwritable_output_gives_a_clear_message(tmp_path):
+    # A path below a plain file cannot be created, even by root (for whom chmod does not lock a folder).
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_demo.py"), "--preset", "tiny",
+                             "--out", str(blocker / "world")], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "cannot be written" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_failed_build_leaves_nothing_that_looks_valid(tmp_path, monkeypatch):
+    def broken(args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(demo_world, "_render_chunk", broken)
+    with pytest.raises(RuntimeError):
+        build_demo_catalog(tmp_path / "world", preset="tiny", workers=1)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(CatalogError):
+        Catalog.load(tmp_path / "world")
