@@ -1,0 +1,123 @@
+"""Evaluation metrics as small pure functions (the papers' definitions, library implementations where they exist).
+
+Models know nothing of these; the protocols in ``recsys.evaluate`` call them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import weightedtau
+from sklearn.metrics import ndcg_score, roc_auc_score
+
+
+def auc(positive_scores, negative_scores) -> float:
+    """Area under the ROC curve of positives against negatives (ties count one half)."""
+    positive_scores, negative_scores = np.ravel(positive_scores), np.ravel(negative_scores)
+    labels = np.r_[np.ones(len(positive_scores)), np.zeros(len(negative_scores))]
+    return float(roc_auc_score(labels, np.r_[positive_scores, negative_scores]))
+
+
+def sampled_auc(positive_score: np.ndarray, negative_scores: np.ndarray) -> float:
+    """DVBPR's per-user AUC: the share of sampled negatives scored below the held-out positive, averaged.
+
+    ``positive_score`` has shape ``(n_users,)`` and ``negative_scores`` ``(n_users, n_negatives)``.
+    """
+    positive_score = np.asarray(positive_score, dtype=np.float64)[:, None]
+    negative_scores = np.asarray(negative_scores, dtype=np.float64)
+    wins = (positive_score > negative_scores).mean(axis=1) + 0.5 * (positive_score == negative_scores).mean(axis=1)
+    return float(wins.mean())
+
+
+def rank_of(scores: np.ndarray, target: int) -> int:
+    """0-based rank of ``target`` among ``scores`` (higher is better; ties are broken pessimistically)."""
+    scores = np.asarray(scores)
+    return int((scores > scores[target]).sum() + (scores == scores[target]).sum() - 1)
+
+
+def hit_rate_at_k(ranks, k: int) -> float:
+    """Share of queries whose single relevant item ranks in the top ``k`` (``ranks`` are 0-based)."""
+    return float((np.asarray(ranks) < k).mean())
+
+
+def recall_at_k(ranks, k: int) -> float:
+    """Recall@K with one relevant item per query, as in FashionIQ and MMRec (equals the hit rate)."""
+    return hit_rate_at_k(ranks, k)
+
+
+def precision_at_k(relevant_in_rank_order, k: int) -> float:
+    """Mean share of relevant results in the top ``k``; rows are queries, columns ranked results (0/1)."""
+    relevant = np.asarray(relevant_in_rank_order, dtype=np.float64)
+    return float(relevant[:, :k].mean())
+
+
+def f1_at_k(ranks, k: int, n_relevant: int = 1) -> float:
+    """F1@K with ``n_relevant`` relevant items per query, averaged over queries."""
+    ranks = np.asarray(ranks)
+    hits = (ranks < k).astype(np.float64)
+    precision, recall = hits / k, hits / n_relevant
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(hits > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return float(f1.mean())
+
+
+def ndcg_at_k(ranks, k: int) -> float:
+    """NDCG@K with one relevant item per query, from its 0-based rank: ``1 / log2(rank + 2)`` inside the top k."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return float(np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+
+
+def ndcg_from_scores(relevance: np.ndarray, scores: np.ndarray, k: int) -> float:
+    """NDCG@K for graded relevance (rows are queries), scikit-learn's implementation."""
+    return float(ndcg_score(np.atleast_2d(relevance), np.atleast_2d(scores), k=k))
+
+
+def triplet_accuracy(positive_distance, negative_distance) -> float:
+    """Share of triplets whose positive is closer to the anchor than the negative (complete-the-look)."""
+    return float((np.asarray(positive_distance) < np.asarray(negative_distance)).mean())
+
+
+def fitb_accuracy(candidate_scores, answer_index) -> float:
+    """Fill-in-the-blank accuracy: the highest-scored candidate is the answer (rows are questions)."""
+    candidate_scores = np.asarray(candidate_scores)
+    return float((candidate_scores.argmax(axis=1) == np.asarray(answer_index)).mean())
+
+
+def weighted_kendall_tau(predicted_ranks, true_ranks) -> float:
+    """Weighted Kendall's tau between two rankings of the same candidates (1 = best), as in FASCODE.
+
+    Uses ``scipy.stats.weightedtau`` with hyperbolic weights, so disagreements at the top cost most;
+    ranks are negated because scipy weights by score (higher = more important).
+    """
+    predicted = -np.asarray(predicted_ranks, dtype=np.float64)
+    true = -np.asarray(true_ranks, dtype=np.float64)
+    return float(weightedtau(true, predicted).statistic)
+
+
+def pointing_game(attention_maps, boxes, image_size: int = 224) -> tuple[float, float]:
+    """Pointing game: how often an attention map's peak falls inside the object's box, and the chance rate.
+
+    Parameters
+    ----------
+    attention_maps : array of shape (n, h, w)
+        Attention over a regular grid of regions covering the image.
+    boxes : array of shape (n, 4)
+        ``(x0, y0, x1, y1)`` in image pixels.
+
+    Returns
+    -------
+    hit_rate, chance : float
+        ``chance`` is the mean share of grid cells whose centre lies in the box, the hit rate of a
+        uniformly random peak.
+    """
+    maps = np.asarray(attention_maps, dtype=np.float64)
+    boxes = np.asarray(boxes, dtype=np.float64)
+    n, h, w = maps.shape
+    cy = (np.arange(h) + 0.5) * image_size / h
+    cx = (np.arange(w) + 0.5) * image_size / w
+    hits, chance = [], []
+    for attention, (x0, y0, x1, y1) in zip(maps, boxes):
+        inside = ((cx[None, :] >= x0) & (cx[None, :] <= x1)) & ((cy[:, None] >= y0) & (cy[:, None] <= y1))
+        peak = np.unravel_index(np.argmax(attention), attention.shape)
+        hits.append(bool(inside[peak]))
+        chance.append(inside.mean())
+    return float(np.mean(hits)), float(np.mean(chance))

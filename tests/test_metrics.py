@@ -1,0 +1,58 @@
+"""Metrics against values computed by hand."""
+
+import numpy as np
+import pytest
+
+from recsys import metrics
+
+
+def test_auc_by_hand():
+    # positives 0.9, 0.4; negatives 0.5, 0.1 -> pairs won: (0.9>0.5, 0.9>0.1, 0.4>0.1) = 3 of 4
+    assert metrics.auc([0.9, 0.4], [0.5, 0.1]) == pytest.approx(0.75)
+    assert metrics.sampled_auc([1.0, 0.0], [[0.0, 2.0], [0.0, -1.0]]) == pytest.approx((0.5 + 0.75) / 2)
+
+
+def test_rank_and_hit_rate():
+    scores = np.array([0.1, 0.9, 0.5, 0.5])
+    assert metrics.rank_of(scores, 1) == 0
+    assert metrics.rank_of(scores, 2) == 2  # a tie is resolved against the target
+    assert metrics.hit_rate_at_k([0, 3, 10, 12], 10) == 0.5
+    assert metrics.recall_at_k([0, 3, 10, 12], 4) == 0.5
+
+
+def test_ndcg_one_relevant_matches_scikit_learn():
+    # rank 0 -> 1, rank 2 -> 1/log2(4) = 0.5, rank 12 -> 0 at k=10
+    assert metrics.ndcg_at_k([0, 2, 12], 10) == pytest.approx((1 + 0.5 + 0) / 3)
+    relevance = np.array([[0, 0, 1, 0, 0]])
+    scores = np.array([[0.9, 0.8, 0.7, 0.1, 0.0]])  # the relevant item ranks third
+    assert metrics.ndcg_from_scores(relevance, scores, k=5) == pytest.approx(metrics.ndcg_at_k([2], 5))
+
+
+def test_f1_precision():
+    # one hit in the top 10 -> precision 0.1, recall 1, F1 = 2*0.1/(1.1)
+    assert metrics.f1_at_k([3, 20], 10) == pytest.approx((2 * 0.1 / 1.1) / 2)
+    assert metrics.precision_at_k([[1, 0, 1, 1], [0, 0, 0, 1]], 2) == pytest.approx(0.25)
+
+
+def test_triplet_and_fitb():
+    assert metrics.triplet_accuracy([0.1, 0.5, 0.3], [0.2, 0.4, 0.9]) == pytest.approx(2 / 3)
+    assert metrics.fitb_accuracy([[0.9, 0.1, 0, 0], [0.1, 0.2, 0.3, 0.4]], [0, 0]) == 0.5
+
+
+def test_weighted_kendall_tau():
+    assert metrics.weighted_kendall_tau([1, 2, 3], [1, 2, 3]) == pytest.approx(1.0)
+    assert metrics.weighted_kendall_tau([3, 2, 1], [1, 2, 3]) == pytest.approx(-1.0)
+    # a swap at the top costs more than a swap at the bottom
+    top_swap = metrics.weighted_kendall_tau([2, 1, 3], [1, 2, 3])
+    bottom_swap = metrics.weighted_kendall_tau([1, 3, 2], [1, 2, 3])
+    assert -1 < top_swap < bottom_swap < 1
+
+
+def test_pointing_game():
+    maps = np.zeros((2, 7, 7))
+    maps[0, 0, 0] = 1.0  # peak at the top-left cell, centre (16, 16)
+    maps[1, 6, 6] = 1.0  # peak at the bottom-right cell
+    boxes = np.array([[0, 0, 32, 32], [0, 0, 32, 32]])
+    hit, chance = metrics.pointing_game(maps, boxes)
+    assert hit == 0.5
+    assert chance == pytest.approx(1 / 49)
