@@ -1,0 +1,53 @@
+"""Turn a real dataset, or a folder of class sub-folders of photos, into a catalog folder.
+
+    python scripts/ingest.py --format folder --src DIR --out CATALOG [--overwrite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tqdm import tqdm  # noqa: E402
+
+from recsys.catalog import CatalogError  # noqa: E402
+from recsys.data.folder import ingest_folder  # noqa: E402
+
+#: format name -> adapter(src, out, overwrite, progress) returning (catalog, report with .summary())
+ADAPTERS = {"folder": ingest_folder}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--format", required=True, choices=sorted(ADAPTERS), help="layout of --src")
+    parser.add_argument("--src", type=Path, required=True, help="dataset folder or file")
+    parser.add_argument("--out", type=Path, required=True, help="catalog folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing catalog folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    bar = tqdm(total=100, unit="%", desc=f"ingesting {args.format}")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.n = int(round(100 * fraction))
+        bar.set_postfix_str(message)
+        bar.refresh()
+
+    try:
+        catalog, report = ADAPTERS[args.format](args.src, args.out, overwrite=args.overwrite, progress=progress)
+    except (CatalogError, OSError) as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    bar.close()
+    print(f"Catalog {catalog.root}: {report.summary()}")
+    for file, reason in report.skipped[:20]:
+        print(f"  skipped {file}: {reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
