@@ -15,10 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tqdm import tqdm  # noqa: E402
 
 from recsys.catalog import CatalogError  # noqa: E402
-from recsys.data.folder import ingest_folder  # noqa: E402
-
-#: format name -> adapter(src, out, overwrite, progress) returning (catalog, report with .summary())
-ADAPTERS = {"folder": ingest_folder}
+from recsys.data import ADAPTERS, get_adapter  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         bar.refresh()
 
     try:
-        catalog, report = ADAPTERS[args.format](args.src, args.out, overwrite=args.overwrite, progress=progress)
-    except (CatalogError, OSError) as exc:
+        catalog, report = get_adapter(args.format)(args.src, args.out, overwrite=args.overwrite, progress=progress)
+    except (CatalogError, ValueError, OSError) as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return 1

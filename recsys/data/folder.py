@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
+from recsys.data import IngestReport
 from recsys.imageio import ImageInputError, load_upload
 
 logger = logging.getLogger(__name__)
@@ -45,20 +45,6 @@ def slot_for(category: str) -> str:
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "item"
-
-
-@dataclass
-class IngestReport:
-    """What an ingest did: items written, files skipped and why."""
-
-    items: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    def summary(self) -> str:
-        text = f"{self.items} items written"
-        if self.skipped:
-            text += f", {len(self.skipped)} file(s) skipped (e.g. {self.skipped[0][0]}: {self.skipped[0][1]})"
-        return text + "."
 
 
 def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,

@@ -1,0 +1,66 @@
+"""Run each paper's protocol on a catalog; write and print the report.
+
+    python scripts/evaluate.py --catalog DIR --task similar|compat|personal|dialogue|composed|all --json OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from recsys.catalog import Catalog, CatalogError  # noqa: E402
+from recsys.evaluate import evaluate  # noqa: E402
+from recsys.protocols import TASKS  # noqa: E402
+
+
+def format_report(report: dict) -> str:
+    """The report as aligned text tables, one per task."""
+    lines = []
+    for task, models in report.items():
+        if task.startswith("_"):
+            for name, reason in models.items():
+                lines.append(f"[{name}] skipped: {reason}")
+            continue
+        metrics = sorted({m for values in models.values() for m in values})
+        width = max([len(m) for m in models] + [8])
+        lines.append(f"== {task} ==")
+        lines.append(" " * width + "  " + "  ".join(f"{m:>12}" for m in metrics))
+        for model, values in models.items():
+            cells = [f"{values[m]:>12.4f}" if isinstance(values.get(m), (int, float)) else f"{'-':>12}"
+                     for m in metrics]
+            lines.append(f"{model:<{width}}  " + "  ".join(cells))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--catalog", type=Path, required=True)
+    parser.add_argument("--task", default="all", choices=("all",) + TASKS)
+    parser.add_argument("--json", type=Path, help="write the report here")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="smaller samples, for smoke tests")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        catalog = Catalog.load(args.catalog)
+        tasks = TASKS if args.task == "all" else (args.task,)
+        report = evaluate(catalog, tasks=tasks, seed=args.seed, quick=args.quick)
+    except (CatalogError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(format_report(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"Report written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
