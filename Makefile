@@ -1,0 +1,85 @@
+# The studio's commands (README): `make run`, `make test`, `make bench`.
+#
+# Everything runs from the project's virtual environment, .venv, which `make install` creates and keeps in step
+# with requirements.txt (a stamp file records the last successful install).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_FOR_VENV ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALL_STAMP := $(VENV)/.requirements-installed
+
+# The catalog `make run` shows: RECSYS_CATALOG when set, otherwise the built-in world under RECSYS_DATA_DIR (or data/).
+DEMO_CATALOG := $(or $(RECSYS_DATA_DIR),data)/demo
+DEMO_PRESET ?= demo
+DEMO_SEED ?= 0
+CATALOG := $(or $(RECSYS_CATALOG),$(DEMO_CATALOG))
+CATALOG_MANIFEST := $(CATALOG)/artifacts/manifest.json
+PRECOMPUTE_SCRIPT := scripts/precompute.py
+
+STREAMLIT_ARGS ?=
+PYTEST_ARGS ?=
+BENCH_ARGS ?= --json data/bench.json
+
+# Debian packages the browser tests drive (Playwright uses the system Chromium; it never downloads a browser).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: help install run demo-catalog demo-artifacts test browser-deps bench clean-venv
+
+help:
+	@echo "make run     install, build the demo world if missing, precompute its embeddings if possible, start the app"
+	@echo "make test    install (plus Chromium for the browser tests) and run the whole test suite"
+	@echo "make bench   install and print the performance figures (BENCH_ARGS='--quick --json OUT')"
+	@echo "make install create .venv and install requirements.txt (a no-op when nothing changed)"
+
+install: $(INSTALL_STAMP)
+
+# Re-runs only when requirements.txt is newer than the stamp (or the stamp, with .venv, is gone).
+$(INSTALL_STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+run: install demo-catalog demo-artifacts
+	$(PY) -m streamlit run streamlit_app.py $(STREAMLIT_ARGS)
+
+# The built-in world; skipped when RECSYS_CATALOG names another catalog or the world is already there.
+demo-catalog: install
+	@if [ -n "$(RECSYS_CATALOG)" ]; then \
+		echo "Showing RECSYS_CATALOG=$(RECSYS_CATALOG); the built-in world is not needed."; \
+	elif [ -f "$(DEMO_CATALOG)/items.parquet" ]; then \
+		echo "The built-in world is ready in $(DEMO_CATALOG)."; \
+	else \
+		$(PY) scripts/build_demo.py --preset $(DEMO_PRESET) --seed $(DEMO_SEED) --out "$(DEMO_CATALOG)"; \
+	fi
+
+# Hook for the precomputed embeddings (DESIGN section 6): runs once, and only when the precompute script exists.
+demo-artifacts: install demo-catalog
+	@if [ -f "$(CATALOG_MANIFEST)" ]; then \
+		echo "Embeddings are ready in $(CATALOG)/artifacts."; \
+	elif [ ! -f "$(PRECOMPUTE_SCRIPT)" ]; then \
+		echo "$(PRECOMPUTE_SCRIPT) does not exist yet; the app starts without precomputed embeddings."; \
+	else \
+		$(PY) $(PRECOMPUTE_SCRIPT) --catalog "$(CATALOG)"; \
+	fi
+
+test: install browser-deps
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+browser-deps:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "Installing Debian chromium and chromium-driver for the browser tests ..."; \
+		$(SUDO) apt-get update; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
+
+bench: install
+	@mkdir -p data
+	$(PY) scripts/bench.py $(BENCH_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

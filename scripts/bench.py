@@ -1,0 +1,167 @@
+#!/usr/bin/env python
+"""The studio's performance figures (DESIGN section 9).
+
+    python scripts/bench.py [--quick] [--json OUT]
+
+Times the generation of the built-in world, then runs every benchmark module found in ``recsys/benchmarks/``:
+each public function named ``bench_*`` there is called with whichever of these keyword arguments it accepts --
+``quick`` (bool), ``catalog_dir`` (a freshly built world), ``work_dir`` (a scratch folder), ``seed`` -- and
+returns a JSON-ready dict of figures. Adding a benchmark is adding such a function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import logging
+import os
+import pkgutil
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+logger = logging.getLogger("bench")
+
+BENCHMARK_PACKAGE = "recsys.benchmarks"
+SEED = 0
+
+
+def folder_size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def bench_build_demo_world(preset: str, out_dir: Path, seed: int = SEED) -> dict:
+    """Wall time of ``build_demo_catalog`` for one preset (tables, rendering and the atomic write)."""
+    from recsys.data.demo_world import build_demo_catalog
+
+    started = time.perf_counter()
+    catalog = build_demo_catalog(out_dir, preset=preset, seed=seed)
+    seconds = time.perf_counter() - started
+    counts = catalog.meta.get("counts", {})
+    return {
+        "preset": preset,
+        "seconds": round(seconds, 2),
+        "items": len(catalog),
+        "items_per_s": round(len(catalog) / seconds, 1),
+        "interactions": counts.get("interactions"),
+        "users": counts.get("users"),
+        "size_mb": round(folder_size_mb(out_dir), 1),
+    }
+
+
+def discover_benchmarks() -> list[tuple[str, Callable[..., dict]]]:
+    """``(name, function)`` for every ``bench_*`` function of the modules in :data:`BENCHMARK_PACKAGE`."""
+    try:
+        package = importlib.import_module(BENCHMARK_PACKAGE)
+    except ImportError:
+        logger.info("no %s package: only the built-in benchmarks run", BENCHMARK_PACKAGE)
+        return []
+    found = []
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{BENCHMARK_PACKAGE}.{module_info.name}")
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("bench_") and function.__module__ == module.__name__:
+                found.append((f"{module_info.name}.{name}", function))
+    return found
+
+
+def call_with_accepted(function: Callable[..., dict], offered: dict) -> dict:
+    """Call ``function`` with the keyword arguments of ``offered`` that its signature names."""
+    parameters = inspect.signature(function).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    kwargs = {k: v for k, v in offered.items() if takes_any or k in parameters}
+    missing = [
+        n for n, p in parameters.items()
+        if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and n not in kwargs
+    ]
+    if missing:
+        raise TypeError(f"{function.__name__} needs {', '.join(missing)}, which bench.py does not offer.")
+    return function(**kwargs)
+
+
+def machine() -> dict:
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    return info
+
+
+def print_figures(name: str, figures: dict) -> None:
+    print(f"\n{name}")
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            print(f"  {key}:")
+            for sub_key, sub_value in value.items():
+                print(f"    {sub_key:<28} {sub_value}")
+        else:
+            print(f"  {key:<30} {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes only (the tiny world), for a smoke run")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    report: dict = {"machine": machine(), "quick": args.quick, "benchmarks": {}}
+    failures = 0
+
+    def record(name: str, run: Callable[[], dict]) -> None:
+        nonlocal failures
+        logger.info("running %s", name)
+        try:
+            figures = run()
+        except Exception as exc:  # one broken benchmark must not hide the others' figures
+            logger.exception("%s failed", name)
+            figures = {"error": f"{type(exc).__name__}: {exc}"}
+            failures += 1
+        report["benchmarks"][name] = figures
+        print_figures(name, figures)
+
+    with tempfile.TemporaryDirectory(prefix="recsys-bench-") as scratch:
+        scratch = Path(scratch)
+        presets = ["tiny"] if args.quick else ["tiny", "demo"]
+        for preset in presets:
+            record(f"build_demo_world.{preset}", lambda p=preset: bench_build_demo_world(p, scratch / p, args.seed))
+        built = [scratch / p for p in reversed(presets) if (scratch / p / "items.parquet").is_file()]
+        offered = {"quick": args.quick, "seed": args.seed}
+        if built:
+            offered["catalog_dir"] = built[0]  # the largest world that was built
+        for name, function in discover_benchmarks():
+            work_dir = scratch / "work" / name
+            work_dir.mkdir(parents=True)
+            record(name, lambda f=function, w=work_dir: call_with_accepted(f, {**offered, "work_dir": w}))
+
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+        print(f"\nwrote {args.json}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The fashion recommendation studio: page router and the sidebar every page shares.
+
+Run with ``streamlit run streamlit_app.py`` (or ``make run``); ``RECSYS_CATALOG=DIR`` shows another catalog.
+"""
+
+import os
+
+# Nothing is ever downloaded at run time; set before anything can import transformers or huggingface_hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from pathlib import Path  # noqa: E402
+
+import streamlit as st  # noqa: E402
+
+from recsys import services  # noqa: E402
+from recsys.catalog import Catalog, CatalogError  # noqa: E402
+from recsys.config import Settings  # noqa: E402
+
+APP_TITLE = "Fashion recommendation studio"
+ASSETS = Path(__file__).parent / "assets"
+
+# One line per page; the first is the default.
+PAGES = [
+    st.Page("pages/home.py", title="Browse", icon=":material/checkroom:", url_path="home", default=True),
+]
+
+
+def show_catalog_or_stop(config: Settings) -> Catalog:
+    """The catalog to show; builds the built-in world on first start, and stops with one sentence if it is unusable."""
+    try:
+        if config.catalog_is_builtin and not services.catalog_is_built(config.catalog_dir):
+            build_builtin_world_with_progress(config)
+        return services.load_catalog(config.catalog_dir)
+    except CatalogError as exc:
+        st.error(str(exc), icon=":material/error:")
+        if not config.catalog_is_builtin:
+            st.caption("RECSYS_CATALOG names the catalog folder to show; unset it to use the built-in demo world.")
+        st.stop()
+
+
+def build_builtin_world_with_progress(config: Settings) -> None:
+    st.info(
+        "No catalog yet: generating the built-in demo world (first start only, a couple of minutes).",
+        icon=":material/construction:",
+    )
+    bar = st.progress(0.0, text="Starting ...")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+    services.build_builtin_catalog(config, progress=progress)
+    # A rerun clears the build messages and draws the app as it is on every later start.
+    st.rerun()
+
+
+def shared_sidebar(catalog: Catalog, config: Settings) -> None:
+    with st.sidebar:
+        st.markdown(f"**Catalog** &nbsp; {catalog.name}")
+        st.caption(f"{len(catalog):,} items in {catalog.items['category'].nunique()} categories")
+        artifacts = services.artifact_summary(catalog.root)
+        if artifacts.problem:
+            st.warning(f"Precomputed artifacts: {artifacts.problem}", icon=":material/warning:")
+        elif artifacts.present:
+            st.markdown("**Precomputed embeddings**")
+            for role, spec in artifacts.encoders.items():
+                st.caption(f"{role.capitalize()}: `{spec}`")
+            if artifacts.created:
+                st.caption(f"Computed {artifacts.created}")
+        st.markdown("**Encoders in use**")
+        st.caption(f"Image encoder: `{config.image_encoder}`")
+        st.caption(f"Text encoder: `{config.text_encoder}`")
+        if not artifacts.present:
+            st.caption("No precomputed embeddings yet (`scripts/precompute.py`).")
+
+
+st.set_page_config(page_title=APP_TITLE, page_icon=":material/checkroom:", layout="wide")
+st.logo(str(ASSETS / "logo.svg"), size="large")
+st.html(ASSETS / "style.css")
+
+# Declared before anything can stop the script: otherwise Streamlit would list pages/ on its own.
+navigation = st.navigation(PAGES)
+config = services.settings()
+catalog = show_catalog_or_stop(config)
+shared_sidebar(catalog, config)
+navigation.run()
