@@ -25,3 +25,12 @@ def tiny_catalog(tiny_catalog_dir):
     from recsys.catalog import Catalog
 
     return Catalog.load(tiny_catalog_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(tiny_catalog):
+    """Artifacts (default encoders, CPU) of the `tiny` world, computed once per session; returns ``Artifacts``."""
+    from recsys.artifacts import load_artifacts, precompute
+
+    precompute(tiny_catalog, device="cpu", num_workers=0, progress=False)
+    return load_artifacts(tiny_catalog)
