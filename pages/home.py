@@ -23,7 +23,7 @@ def find_similar(item_id: str) -> None:
     st.switch_page("pages/similar.py")
 
 
-def item_card(item) -> None:
+def item_card(catalog, item) -> None:
     with st.container(border=True):
         st.image(services.thumbnail(catalog, item.item_id), width="stretch")
         title = escape(item.title)
@@ -90,4 +90,4 @@ shown = services.page_of(matches, page_number, page_size)
 for start in range(0, len(shown), GRID_COLUMNS):
     for column, item in zip(st.columns(GRID_COLUMNS), shown.iloc[start : start + GRID_COLUMNS].itertuples()):
         with column:
-            item_card(item)
+            item_card(catalog, item)
