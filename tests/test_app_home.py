@@ -155,6 +155,17 @@ def test_find_similar_appears_only_once_the_similar_page_exists(monkeypatch, tin
         assert buttons == []
 
 
+@pytest.mark.skipif(not (PROJECT_ROOT / "pages" / "similar.py").is_file(), reason="no Similar items page yet")
+def test_find_similar_opens_the_similar_page_with_the_item(monkeypatch, tiny_catalog_dir, items):
+    app = start_app(monkeypatch, tiny_catalog_dir)
+    first_shown = items["item_id"].iloc[0]
+
+    app.button(key=f"home_similar_{first_shown}").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.session_state["similar_query_item"] == first_shown
+    assert not any(str(b.key).startswith("home_similar_") for b in app.button)  # the Browse grid is gone
+
+
 def test_a_photo_folder_catalog_offers_only_the_category_filter(monkeypatch, photo_folder_catalog_dir):
     app = start_app(monkeypatch, photo_folder_catalog_dir)
 
