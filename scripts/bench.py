@@ -4,9 +4,9 @@
     python scripts/bench.py [--quick] [--json OUT]
 
 Times the generation of the built-in world, then runs every benchmark module found in ``recsys/benchmarks/``:
-each public function named ``bench_*`` there is called with whichever of these keyword arguments it accepts --
-``quick`` (bool), ``catalog_dir`` (a freshly built world), ``work_dir`` (a scratch folder), ``seed`` -- and
-returns a JSON-ready dict of figures. Adding a benchmark is adding such a function.
+each module's ``run`` function is called with whichever of these keyword arguments it accepts -- ``quick``
+(bool), ``catalog_dir`` (a freshly built world), ``work_dir`` (a scratch folder), ``seed`` -- and returns a
+JSON-ready dict of figures. Adding a benchmark is adding such a module.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def bench_build_demo_world(preset: str, out_dir: Path, seed: int = SEED) -> dict
 
 
 def discover_benchmarks() -> list[tuple[str, Callable[..., dict]]]:
-    """``(name, function)`` for every ``bench_*`` function of the modules in :data:`BENCHMARK_PACKAGE`."""
+    """``(module name, its run function)`` for the modules of :data:`BENCHMARK_PACKAGE`, in name order."""
     try:
         package = importlib.import_module(BENCHMARK_PACKAGE)
     except ImportError:
@@ -71,9 +71,11 @@ def discover_benchmarks() -> list[tuple[str, Callable[..., dict]]]:
         if module_info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{BENCHMARK_PACKAGE}.{module_info.name}")
-        for name, function in inspect.getmembers(module, inspect.isfunction):
-            if name.startswith("bench_") and function.__module__ == module.__name__:
-                found.append((f"{module_info.name}.{name}", function))
+        run = getattr(module, "run", None)
+        if callable(run):
+            found.append((module_info.name, run))
+        else:
+            logger.warning("%s has no run() function; skipped", module.__name__)
     return found
 
 
@@ -108,15 +110,15 @@ def machine() -> dict:
     return info
 
 
-def print_figures(name: str, figures: dict) -> None:
-    print(f"\n{name}")
+def print_figures(name: str, figures: dict, depth: int = 0) -> None:
+    """Nested figures as an indented outline, one value per line."""
+    indent = "  " * depth
+    print(f"\n{name}" if depth == 0 else f"{indent}{name}:")
     for key, value in figures.items():
         if isinstance(value, dict):
-            print(f"  {key}:")
-            for sub_key, sub_value in value.items():
-                print(f"    {sub_key:<28} {sub_value}")
+            print_figures(str(key), value, depth + 1)
         else:
-            print(f"  {key:<30} {value}")
+            print(f"{indent}  {key:<{max(8, 32 - 2 * depth)}} {value}")
 
 
 def main(argv: list[str] | None = None) -> int:

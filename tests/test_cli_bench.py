@@ -44,7 +44,7 @@ def test_quick_run_writes_figures_and_keeps_going_past_a_failing_benchmark(bench
     def bench_broken():
         raise RuntimeError("out of luck")
 
-    fakes = [("fake.bench_fine", bench_fine), ("fake.bench_broken", bench_broken)]
+    fakes = [("fine", bench_fine), ("broken", bench_broken)]
     monkeypatch.setattr(bench, "discover_benchmarks", lambda: fakes)
     out = tmp_path / "bench.json"
 
@@ -54,9 +54,15 @@ def test_quick_run_writes_figures_and_keeps_going_past_a_failing_benchmark(bench
     built = report["benchmarks"]["build_demo_world.tiny"]
     assert built["items"] > 0 and built["seconds"] > 0
     assert "build_demo_world.demo" not in report["benchmarks"]
-    assert report["benchmarks"]["fake.bench_fine"] == {"items_seen": built["items"], "quick": True}
-    assert "out of luck" in report["benchmarks"]["fake.bench_broken"]["error"]
+    assert report["benchmarks"]["fine"] == {"items_seen": built["items"], "quick": True}
+    assert "out of luck" in report["benchmarks"]["broken"]["error"]
     assert "items_per_s" in capsys.readouterr().out
+
+
+def test_every_benchmark_module_offers_a_run_function(bench):
+    names = [name for name, _ in bench.discover_benchmarks()]
+    assert names == sorted(names)
+    assert all(callable(run) for _, run in bench.discover_benchmarks())
 
 
 def test_the_command_line_documents_its_flags():
