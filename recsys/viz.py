@@ -95,3 +95,70 @@ def image_grid(
         if labels is not None:
             draw.text((x + 2, y + cell + 2), str(labels[position])[: cell // 6], fill=(40, 40, 40))
     return sheet
+
+
+# ---------------------------------------------------------------------- attention heatmaps (For you page)
+#: Anchor colours of the heatmap colour scale (low -> high), a perceptually ordered dark-blue-to-yellow ramp.
+HEATMAP_COLORS = ((48, 18, 59), (70, 107, 227), (40, 187, 236), (50, 241, 152), (164, 252, 60), (251, 185, 56),
+                  (228, 70, 10), (122, 4, 3))
+
+
+def _heat_colors(values):
+    import numpy as np
+
+    anchors = np.asarray(HEATMAP_COLORS, dtype=np.float32)
+    positions = np.linspace(0.0, 1.0, len(anchors))
+    flat = np.clip(np.asarray(values, dtype=np.float32).ravel(), 0.0, 1.0)
+    channels = [np.interp(flat, positions, anchors[:, c]) for c in range(3)]
+    return np.stack(channels, axis=-1).reshape(*np.shape(values), 3)
+
+
+def normalize_heat(weights):
+    """Region weights rescaled to ``[0, 1]`` (a constant map becomes all zeros)."""
+    import numpy as np
+
+    weights = np.asarray(weights, dtype=np.float64)
+    low, high = float(weights.min()), float(weights.max())
+    return np.zeros_like(weights) if high - low < 1e-12 else (weights - low) / (high - low)
+
+
+def heatmap_overlay(image: Image.Image, weights, opacity: float = 0.5, size: int | None = None) -> Image.Image:
+    """``image`` with a smooth heatmap of region ``weights`` (an ``h x w`` grid, e.g. 7x7 attention) blended on top.
+
+    The grid is upsampled bicubically over the whole (square-padded) image, as the encoder saw it, so each cell
+    lands on the part of the picture its region covers; ``opacity`` 0 shows the image alone, 1 the heatmap alone.
+    """
+    import numpy as np
+
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"The heatmap opacity must lie between 0 and 1, got {opacity}.")
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.size == 0:
+        raise ValueError(f"Region weights must form a 2-D grid, got shape {weights.shape}.")
+    base = square_thumbnail(image, size or max(image.size))
+    heat = Image.fromarray((normalize_heat(weights) * 255).astype(np.uint8), mode="L")
+    heat = heat.resize(base.size, Image.Resampling.BICUBIC)
+    colored = Image.fromarray(_heat_colors(np.asarray(heat, dtype=np.float32) / 255.0).astype(np.uint8), mode="RGB")
+    return Image.blend(base, colored, float(opacity))
+
+
+def heatmap_legend(width: int = 256, height: int = 14) -> Image.Image:
+    """The heatmap's colour scale, low (left) to high (right)."""
+    import numpy as np
+
+    ramp = np.tile(np.linspace(0.0, 1.0, width)[None, :], (height, 1))
+    return Image.fromarray(_heat_colors(ramp).astype(np.uint8), mode="RGB")
+
+
+def mark_peak(image: Image.Image, weights, color=(255, 255, 255)) -> Image.Image:
+    """A copy of ``image`` (already the heatmap's size) with the strongest region's cell outlined."""
+    import numpy as np
+
+    weights = np.asarray(weights)
+    row, column = np.unravel_index(int(np.argmax(weights)), weights.shape)
+    h, w = weights.shape
+    out = image.copy()
+    cell_w, cell_h = out.width / w, out.height / h
+    ImageDraw.Draw(out).rectangle((column * cell_w, row * cell_h, (column + 1) * cell_w - 1, (row + 1) * cell_h - 1),
+                                  outline=color, width=max(1, out.width // 112))
+    return out

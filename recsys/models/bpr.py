@@ -1,0 +1,359 @@
+"""BPR-MF and the shared machinery of the pairwise personalized rankers (BPR, VBPR, DVBPR, VECF).
+
+Every ranker here scores a user-item pair as a function of a learned *user vector* and the item, is trained
+with the BPR loss on sampled (user, positive, negative) triples, and can *fold in* a new user: learn a user
+vector from a handful of liked items while every item-side parameter stays fixed.
+
+Models follow the house's scikit-learn/cornac style: the constructor stores keyword arguments, ``fit(X, ...)``
+takes the training interactions as a ``(n_users, n_items)`` sparse matrix and returns ``self``, learned state
+ends in ``_``, and ``score(user_idx, item_idx=None)`` returns the scores of all (or the given) items.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from recsys.models.base import load_model, save_model
+
+logger = logging.getLogger(__name__)
+
+#: Called after each epoch with ``(epoch, model)``; returns a validation score (higher is better) or None.
+EpochCallback = Callable[[int, "PairwiseRanker"], float | None]
+
+
+class UnknownUserError(KeyError):
+    """A user index outside the users the model was fitted on; the message is one sentence."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def as_csr(X) -> sp.csr_matrix:
+    """The interactions as a binary CSR matrix ``(n_users, n_items)``."""
+    X = sp.csr_matrix(X, dtype=np.float32)
+    X.data[:] = 1.0
+    X.eliminate_zeros()
+    return X
+
+
+def sample_triples(X: sp.csr_matrix, rng: np.random.Generator, n_items: int) -> tuple[np.ndarray, ...]:
+    """One epoch of BPR triples: every observed (user, item) pair once, each with a uniformly drawn unobserved item.
+
+    A drawn negative that the user did interact with is redrawn a few times (vectorized rejection); the rare
+    survivor after that only adds a little noise to the loss.
+    """
+    coo = X.tocoo()
+    order = rng.permutation(coo.nnz)
+    users, positives = coo.row[order].astype(np.int64), coo.col[order].astype(np.int64)
+    negatives = rng.integers(0, n_items, size=len(users))
+    for _ in range(5):
+        clash = np.asarray(X[users, negatives]).ravel() > 0
+        if not clash.any():
+            break
+        negatives[clash] = rng.integers(0, n_items, size=int(clash.sum()))
+    return users, positives, negatives
+
+
+class PairwiseModule(nn.Module):
+    """A scorer ``x(user_vector, item)``; subclasses say how an item turns into a score for a user vector."""
+
+    def __init__(self, n_users: int, user_dim: int):
+        super().__init__()
+        self.user = nn.Embedding(n_users, user_dim)
+        nn.init.normal_(self.user.weight, std=0.1)
+
+    def pair_scores(self, user_vectors: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        """Scores of ``(B, d)`` user vectors with ``(B,)`` items."""
+        vectors, bias = self.item_side(item_idx)
+        return (user_vectors * vectors).sum(-1) + bias
+
+    def all_scores(self, user_vectors: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        """Scores ``(B, m)`` of every user vector with every one of ``m`` items."""
+        vectors, bias = self.item_side(item_idx)
+        return user_vectors @ vectors.T + bias[None, :]
+
+    def item_side(self, item_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def regularized(self, user_vectors: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        """The squared norm of the parameters a batch touches (the L2 term of the BPR criterion)."""
+        vectors, bias = self.item_side(item_idx)
+        return user_vectors.pow(2).sum() + vectors.pow(2).sum() + bias.pow(2).sum()
+
+    def extra_loss(self, users: torch.Tensor, positives: torch.Tensor) -> torch.Tensor | None:
+        """A model's auxiliary loss on a batch of observed pairs (VECF's review supervision), or None."""
+        return None
+
+    @torch.no_grad()
+    def forget_items(self, unseen: torch.Tensor) -> None:
+        """Zero the item-specific parameters of items never seen in training.
+
+        Their rows were only ever moved by regularization from a random start; zeroing them makes a cold-start
+        item's score come from its shared (visual, cluster) terms alone, as the papers intend.
+        """
+        for name in ("item", "item_bias"):
+            table = getattr(self, name, None)
+            if isinstance(table, nn.Embedding):
+                table.weight[unseen] = 0.0
+
+
+class PairwiseRanker:
+    """Base of the rankers trained with BPR (Rendle et al., 2009); see the module docstring.
+
+    Subclasses implement ``_build_module(n_users, n_items)`` and declare their side inputs in ``_side_names``
+    (arrays given to ``fit`` and again to ``load``, never saved with the weights).
+    """
+
+    _side_names: tuple[str, ...] = ()
+    _hyper: tuple[str, ...] = ("n_epochs", "batch_size", "learning_rate", "reg", "random_state")
+
+    def __init__(self, *, n_epochs: int = 30, batch_size: int = 1024, learning_rate: float = 0.01,
+                 reg: float = 1e-4, random_state: int | None = 0):
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.reg = reg
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ parameters
+    def get_params(self) -> dict:
+        return {name: getattr(self, name) for name in self._hyper}
+
+    def _build_module(self, n_users: int, n_items: int) -> PairwiseModule:
+        raise NotImplementedError
+
+    def _set_side(self, side: dict) -> None:
+        missing = [name for name in self._side_names if side.get(name) is None]
+        if missing:
+            raise ValueError(f"{type(self).__name__} needs {', '.join(missing)}.")
+        self.side_ = {name: side[name] for name in self._side_names}
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, *, on_epoch: EpochCallback | None = None, **side) -> "PairwiseRanker":
+        """Fit on the interactions ``X`` (users x items); ``on_epoch`` may return a validation score.
+
+        When ``on_epoch`` returns scores, the parameters of the best epoch are kept (early stopping on
+        validation; the caller never hands test data here).
+        """
+        torch.set_num_threads(2)
+        X = as_csr(X)
+        self.n_users_, self.n_items_ = X.shape
+        self._set_side(side)
+        rng = np.random.default_rng(self.random_state)
+        torch.manual_seed(int(rng.integers(2**31)))
+        self.module_ = self._build_module(self.n_users_, self.n_items_)
+        self.item_counts_ = np.asarray(X.sum(axis=0)).ravel()
+        self._before_training(X)
+        optimizer = torch.optim.Adam([p for p in self.module_.parameters() if p.requires_grad], lr=self.learning_rate)
+        best_score, best_state, best_epoch = -np.inf, None, self.n_epochs
+        self.history_ = []
+        started = time.perf_counter()
+        for epoch in range(1, self.n_epochs + 1):
+            loss = self._train_epoch(X, rng, optimizer)
+            record = {"epoch": epoch, "loss": loss}
+            if on_epoch is not None:
+                score = on_epoch(epoch, self)
+                if score is not None:
+                    record["validation"] = float(score)
+                    if score > best_score:
+                        best_score, best_epoch = score, epoch
+                        best_state = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
+            self.history_.append(record)
+            logger.debug("%s epoch %d loss %.4f", type(self).__name__, epoch, loss)
+        if best_state is not None:
+            self.module_.load_state_dict(best_state)
+        self.best_epoch_ = best_epoch
+        self.fit_seconds_ = time.perf_counter() - started
+        self._after_training(X)
+        self.module_.eval()
+        return self
+
+    def _before_training(self, X: sp.csr_matrix) -> None:
+        """Hook run once the module exists (VECF clusters items here)."""
+
+    def _after_training(self, X: sp.csr_matrix) -> None:
+        """Run after the best parameters are restored: cold-start items lose their untrained item factors."""
+        self.module_.forget_items(torch.from_numpy(self.item_counts_ == 0))
+
+    def _train_epoch(self, X: sp.csr_matrix, rng: np.random.Generator, optimizer) -> float:
+        self.module_.train()
+        users, positives, negatives = (torch.from_numpy(a) for a in sample_triples(X, rng, self.n_items_))
+        total, batches = 0.0, 0
+        for start in range(0, len(users), self.batch_size):
+            u = users[start : start + self.batch_size]
+            i = positives[start : start + self.batch_size]
+            j = negatives[start : start + self.batch_size]
+            user_vectors = self.module_.user(u)
+            margin = self.module_.pair_scores(user_vectors, i) - self.module_.pair_scores(user_vectors, j)
+            loss = -F.logsigmoid(margin).mean()
+            loss = loss + self.reg * (self.module_.regularized(user_vectors, i)
+                                      + self.module_.regularized(user_vectors[:0], j)) / len(u)
+            extra = self.module_.extra_loss(u, i)
+            if extra is not None:
+                loss = loss + extra
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+            batches += 1
+        return total / max(batches, 1)
+
+    # ------------------------------------------------------------------ scoring
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "module_"):
+            raise RuntimeError(f"This {type(self).__name__} is not fitted yet; call fit first.")
+
+    def user_vectors(self, user_idx) -> np.ndarray:
+        """The learned vectors of the users ``user_idx``; :class:`UnknownUserError` for an index out of range."""
+        self._check_fitted()
+        user_idx = np.atleast_1d(np.asarray(user_idx, dtype=np.int64))
+        bad = user_idx[(user_idx < 0) | (user_idx >= self.n_users_)]
+        if len(bad):
+            raise UnknownUserError(f"User index {int(bad[0])} is not one of the {self.n_users_} users the model was fitted on.")
+        return self.module_.user.weight[torch.from_numpy(user_idx)].detach().numpy()
+
+    @torch.no_grad()
+    def score_vectors(self, user_vectors: np.ndarray, item_idx=None, chunk: int = 8192) -> np.ndarray:
+        """Scores of explicit user vectors (``(d,)`` or ``(B, d)``, e.g. folded-in users) with all or given items."""
+        self._check_fitted()
+        vectors = torch.as_tensor(np.atleast_2d(user_vectors), dtype=torch.float32)
+        items = torch.arange(self.n_items_) if item_idx is None else torch.as_tensor(np.atleast_1d(item_idx))
+        parts = [self.module_.all_scores(vectors, items[s : s + chunk]) for s in range(0, len(items), chunk)]
+        scores = torch.cat(parts, dim=1).numpy()
+        return scores[0] if np.ndim(user_vectors) == 1 else scores
+
+    def score(self, user_idx, item_idx=None) -> np.ndarray:
+        """Scores of user ``user_idx`` (an int: shape ``(n_items,)``; a list: ``(len, n_items)``) for all or given items."""
+        vectors = self.user_vectors(user_idx)
+        scores = self.score_vectors(vectors, item_idx)
+        return scores[0] if np.ndim(user_idx) == 0 else scores
+
+    # ------------------------------------------------------------------ new users
+    def fold_in(self, liked_item_idx, n_steps: int = 150, n_negatives: int = 64, learning_rate: float = 0.05,
+                random_state: int | None = 0) -> np.ndarray:
+        """Learn a new user's vector from the items they liked, every item-side parameter fixed.
+
+        The BPR criterion of the new user alone: each liked item against uniformly drawn other items.
+
+        Raises
+        ------
+        ValueError
+            When no liked item is given.
+        """
+        self._check_fitted()
+        liked = np.unique(np.asarray(liked_item_idx, dtype=np.int64))
+        if len(liked) == 0:
+            raise ValueError("Pick at least one item you like to get recommendations as a new user.")
+        if liked.min() < 0 or liked.max() >= self.n_items_:
+            raise ValueError(f"Item index {int(liked.max())} is outside the catalog of {self.n_items_} items.")
+        rng = np.random.default_rng(random_state)
+        generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        dim = self.module_.user.embedding_dim
+        vector = (torch.randn(1, dim, generator=generator) * 0.1).requires_grad_(True)
+        optimizer = torch.optim.Adam([vector], lr=learning_rate)
+        candidates = np.setdiff1d(np.arange(self.n_items_), liked)
+        positives = torch.from_numpy(np.repeat(liked, max(1, n_negatives // len(liked))))
+        for p in self.module_.parameters():
+            p.requires_grad_(False)
+        try:
+            for _ in range(n_steps):
+                negatives = torch.from_numpy(rng.choice(candidates, size=len(positives)))
+                expanded = vector.expand(len(positives), dim)
+                margin = self.module_.pair_scores(expanded, positives) - self.module_.pair_scores(expanded, negatives)
+                loss = -F.logsigmoid(margin).mean() + self.reg * vector.pow(2).sum()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        finally:
+            for p in self.module_.parameters():
+                p.requires_grad_(True)
+            self._freeze()
+        return vector.detach().numpy()[0]
+
+    def _freeze(self) -> None:
+        """Re-freeze parameters that are never trained (the frozen encoders' buffers are not parameters)."""
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write the weights (safetensors) and hyper-parameters (JSON) to ``path`` (no suffix)."""
+        self._check_fitted()
+        tensors = {k: v.detach().numpy() for k, v in self.module_.state_dict().items()}
+        tensors["item_counts_"] = self.item_counts_.astype(np.float32)
+        params = {"class": type(self).__name__, "params": self.get_params(), "n_users": self.n_users_,
+                  "n_items": self.n_items_, "best_epoch": self.best_epoch_,
+                  "fit_seconds": round(self.fit_seconds_, 3), "history": self.history_,
+                  **self._extra_meta()}
+        save_model(path, tensors, params)
+
+    def _extra_meta(self) -> dict:
+        return {}
+
+    @classmethod
+    def load(cls, path, **side) -> "PairwiseRanker":
+        """Read a model :meth:`save` wrote; ``side`` are the same side inputs ``fit`` was given."""
+        tensors, meta = load_model(path)
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"The model file {path} holds a {meta.get('class')}, not a {cls.__name__}.")
+        model = cls(**meta["params"])
+        model.n_users_, model.n_items_ = int(meta["n_users"]), int(meta["n_items"])
+        model._set_side(side)
+        model._restore_meta(meta)
+        model.module_ = model._build_module(model.n_users_, model.n_items_)
+        model.item_counts_ = tensors.pop("item_counts_")
+        model.module_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
+        model.module_.eval()
+        model.best_epoch_ = meta.get("best_epoch")
+        model.fit_seconds_ = meta.get("fit_seconds", 0.0)
+        model.history_ = meta.get("history", [])
+        return model
+
+    def _restore_meta(self, meta: dict) -> None:
+        """Restore what :meth:`_extra_meta` wrote, before the module is built."""
+
+
+class _BPRModule(PairwiseModule):
+    def __init__(self, n_users: int, n_items: int, dim: int):
+        super().__init__(n_users, dim)
+        self.item = nn.Embedding(n_items, dim)
+        self.item_bias = nn.Embedding(n_items, 1)
+        nn.init.normal_(self.item.weight, std=0.1)
+        nn.init.zeros_(self.item_bias.weight)
+
+    def item_side(self, item_idx):
+        return self.item(item_idx), self.item_bias(item_idx).squeeze(-1)
+
+
+class BPR(PairwiseRanker):
+    """BPR-MF: matrix factorization with item biases trained with Bayesian personalized ranking.
+
+    ``x_ui = beta_i + gamma_u . gamma_i``.
+
+    Parameters
+    ----------
+    n_factors : int
+        Dimension of the user and item factors.
+    n_epochs, batch_size, learning_rate, reg, random_state
+        Training settings (Adam on the BPR loss with L2 regularization ``reg``).
+
+    References
+    ----------
+    S. Rendle, C. Freudenthaler, Z. Gantner, L. Schmidt-Thieme. BPR: Bayesian Personalized Ranking from
+    Implicit Feedback. UAI 2009.
+    """
+
+    _hyper = PairwiseRanker._hyper + ("n_factors",)
+
+    def __init__(self, *, n_factors: int = 32, **kwargs):
+        super().__init__(**kwargs)
+        self.n_factors = n_factors
+
+    def _build_module(self, n_users, n_items):
+        return _BPRModule(n_users, n_items, self.n_factors)

@@ -1,0 +1,233 @@
+"""VECF-style ranking: user-conditioned attention over the regions of an item's CNN feature map.
+
+The attended visual feature joins the item's factor, a review head predicts the review's sentence embedding
+from it (review supervision), and K-means clusters of the items' visual features give every item a shared
+cluster embedding, which is all a cold-start item has.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from recsys.models.bpr import PairwiseModule, PairwiseRanker
+
+logger = logging.getLogger(__name__)
+
+
+class _VECFModule(PairwiseModule):
+    def __init__(self, n_users: int, n_items: int, feature_maps: np.ndarray, fmap_scale: float, cluster_of: np.ndarray,
+                 n_clusters: int, n_factors: int, attention_dim: int, review_dim: int | None):
+        super().__init__(n_users, n_factors)
+        maps = np.asarray(feature_maps)
+        n, channels = maps.shape[:2]
+        self.grid = maps.shape[2:]
+        regions = torch.from_numpy(np.ascontiguousarray(maps.reshape(n, channels, -1).transpose(0, 2, 1)))
+        # float16 keeps the demo world's maps at ~80 MB; each batch is widened to float32 when gathered.
+        self.register_buffer("regions", regions.to(torch.float16), persistent=False)
+        self.fmap_scale = float(fmap_scale)
+        self.register_buffer("cluster_of", torch.as_tensor(cluster_of, dtype=torch.int64))
+        self.item = nn.Embedding(n_items, n_factors)
+        self.item_bias = nn.Embedding(n_items, 1)
+        self.cluster = nn.Embedding(n_clusters, n_factors)
+        self.cluster_bias = nn.Embedding(n_clusters, 1)
+        self.W_u = nn.Linear(n_factors, attention_dim, bias=False)
+        self.W_f = nn.Linear(channels, attention_dim, bias=False)
+        self.W_1 = nn.Linear(attention_dim, attention_dim)
+        self.w_2 = nn.Linear(attention_dim, 1, bias=False)
+        self.embed = nn.Linear(channels, n_factors, bias=False)
+        # Item factors start at zero so an item never seen in training is its cluster embedding exactly.
+        nn.init.zeros_(self.item.weight)
+        nn.init.zeros_(self.item_bias.weight)
+        nn.init.normal_(self.cluster.weight, std=0.1)
+        nn.init.zeros_(self.cluster_bias.weight)
+        self.review_head = (nn.Sequential(nn.Linear(2 * n_factors, 128), nn.ReLU(), nn.Linear(128, review_dim))
+                            if review_dim else None)
+        self.review_users = self.review_items = self.review_targets = None
+        self.review_weight = 0.0
+        self.review_batch = 256
+
+    def features_of(self, item_idx: torch.Tensor) -> torch.Tensor:
+        return self.regions[item_idx].float() / self.fmap_scale
+
+    def attention(self, user_vectors: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """alpha_k = softmax_k(w2 ReLU(W1 (W_u p_u * W_f f_k))); ``features`` is (B, K, C), the result (B, K)."""
+        joint = self.W_u(user_vectors)[:, None, :] * self.W_f(features)
+        return torch.softmax(self.w_2(torch.relu(self.W_1(joint))).squeeze(-1), dim=-1)
+
+    def attended(self, user_vectors, item_idx):
+        features = self.features_of(item_idx)
+        alpha = self.attention(user_vectors, features)
+        return (alpha[..., None] * features).sum(1), alpha
+
+    def item_vectors(self, user_vectors, item_idx):
+        attended, _ = self.attended(user_vectors, item_idx)
+        clusters = self.cluster_of[item_idx]
+        vectors = self.item(item_idx) + self.cluster(clusters) + self.embed(attended)
+        bias = self.item_bias(item_idx).squeeze(-1) + self.cluster_bias(clusters).squeeze(-1)
+        return vectors, bias, attended
+
+    def pair_scores(self, user_vectors, item_idx):
+        vectors, bias, _ = self.item_vectors(user_vectors, item_idx)
+        return (user_vectors * vectors).sum(-1) + bias
+
+    def all_scores(self, user_vectors, item_idx):
+        # The attention depends on the user, so each user attends over every item's regions in turn.
+        rows = []
+        for vector in user_vectors:
+            expanded = vector[None, :].expand(len(item_idx), -1)
+            rows.append(self.pair_scores(expanded, item_idx))
+        return torch.stack(rows)
+
+    def regularized(self, user_vectors, item_idx):
+        clusters = self.cluster_of[item_idx]
+        return (user_vectors.pow(2).sum() + self.item(item_idx).pow(2).sum() + self.cluster(clusters).pow(2).sum()
+                + self.item_bias(item_idx).pow(2).sum())
+
+    def review_loss(self, rows: torch.Tensor) -> torch.Tensor:
+        users, items = self.review_users[rows], self.review_items[rows]
+        user_vectors = self.user(users)
+        attended, _ = self.attended(user_vectors, items)
+        predicted = self.review_head(torch.cat([self.embed(attended), user_vectors], dim=-1))
+        return (1.0 - F.cosine_similarity(predicted, self.review_targets[rows], dim=-1)).mean()
+
+    def extra_loss(self, users, positives):
+        if self.review_head is None or self.review_users is None or not self.training or self.review_weight == 0:
+            return None
+        rows = torch.randint(0, len(self.review_users), (min(self.review_batch, len(self.review_users)),))
+        return self.review_weight * self.review_loss(rows)
+
+
+class VECF(PairwiseRanker):
+    """User-conditioned visual attention over CNN feature-map regions, with review supervision and K-means clusters.
+
+    ``alpha_k = softmax_k(w2 ReLU(W1 (W_u p_u * W_f f_k)))`` over the ``7 x 7`` regions ``f_k`` of the item's
+    feature map; ``F_ui = sum_k alpha_k f_k``; ``x_ui = p_u . (q_i + c_{k(i)} + E F_ui) + b_i + b_{k(i)}`` where
+    ``c_{k(i)}`` is the learned embedding of the item's K-means cluster of visual features. A review head
+    predicts the sentence embedding (Sentence-BERT style, here MiniLM) of the user's review of the item from
+    ``[E F_ui, p_u]`` with a cosine loss, replacing the paper's LSTM review generator. Cold-start items (no
+    training interactions) keep zero item factors and are scored through their cluster and attended features.
+
+    Parameters
+    ----------
+    n_factors : int
+        Dimension of users, items and clusters.
+    attention_dim : int
+        Width of the attention network.
+    n_clusters : int, optional
+        K-means clusters of visual features; default one per ``items_per_cluster`` items.
+    items_per_cluster : float
+        Used when ``n_clusters`` is None (the paper found about three items per cluster best).
+    review_weight : float
+        Weight of the review loss (0 switches review supervision off).
+    n_epochs, batch_size, learning_rate, reg, random_state
+        Training settings, as in :class:`recsys.models.bpr.BPR`.
+
+    Side inputs
+    -----------
+    feature_maps : ndarray (n_items, C, h, w)
+        Given to ``fit`` and to ``load``.
+
+    References
+    ----------
+    X. Chen, H. Chen, H. Xu, Y. Zhang, Y. Cao, Z. Qin, H. Zha. Personalized Fashion Recommendation with Visual
+    Explanations based on Multimodal Attention Network (VECF). SIGIR 2019; the visual-clustering extension for
+    cold-start items with K-means over visual features.
+    """
+
+    _side_names = ("feature_maps",)
+    _hyper = PairwiseRanker._hyper + ("n_factors", "attention_dim", "n_clusters", "items_per_cluster", "review_weight")
+
+    def __init__(self, *, n_factors: int = 32, attention_dim: int = 16, n_clusters: int | None = None,
+                 items_per_cluster: float = 3.0, review_weight: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.n_factors = n_factors
+        self.attention_dim = attention_dim
+        self.n_clusters = n_clusters
+        self.items_per_cluster = items_per_cluster
+        self.review_weight = review_weight
+
+    def fit(self, X, *, feature_maps, item_features=None, review_users=None, review_items=None, review_targets=None,
+            on_epoch=None) -> "VECF":
+        """Fit on interactions ``X``; reviews are ``(user_idx, item_idx, sentence embedding)`` rows of training pairs.
+
+        ``item_features`` (pooled visual vectors) are what K-means clusters; default the mean of each feature map.
+        """
+        maps = np.asarray(feature_maps)
+        pooled = maps.reshape(len(maps), maps.shape[1], -1).mean(-1) if item_features is None else item_features
+        self.fmap_scale_ = float(np.asarray(maps[: min(len(maps), 512)], dtype=np.float32).std()) or 1.0
+        self.n_clusters_ = int(self.n_clusters or max(1, round(len(maps) / self.items_per_cluster)))
+        self.cluster_of_ = kmeans_clusters(np.asarray(pooled, dtype=np.float32), self.n_clusters_, self.random_state)
+        self.review_dim_ = int(review_targets.shape[1]) if review_targets is not None and len(review_targets) else None
+        self._reviews = (review_users, review_items, review_targets) if self.review_dim_ else None
+        return super().fit(X, on_epoch=on_epoch, feature_maps=feature_maps)
+
+    def _build_module(self, n_users, n_items):
+        module = _VECFModule(n_users, n_items, self.side_["feature_maps"], self.fmap_scale_, self.cluster_of_,
+                             self.n_clusters_, self.n_factors, self.attention_dim, self.review_dim_)
+        return module
+
+    def _before_training(self, X) -> None:
+        if getattr(self, "_reviews", None):
+            users, items, targets = self._reviews
+            self.module_.review_users = torch.as_tensor(np.asarray(users), dtype=torch.int64)
+            self.module_.review_items = torch.as_tensor(np.asarray(items), dtype=torch.int64)
+            self.module_.review_targets = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
+            self.module_.review_weight = self.review_weight
+            self.module_.review_batch = self.batch_size // 4
+
+    def _after_training(self, X) -> None:
+        super()._after_training(X)
+        self.module_.review_users = self.module_.review_items = self.module_.review_targets = None
+
+    def _extra_meta(self) -> dict:
+        return {"fmap_scale": self.fmap_scale_, "n_clusters_fitted": self.n_clusters_, "review_dim": self.review_dim_}
+
+    def _restore_meta(self, meta: dict) -> None:
+        self.fmap_scale_ = float(meta["fmap_scale"])
+        self.n_clusters_ = int(meta["n_clusters_fitted"])
+        self.review_dim_ = meta.get("review_dim")
+        self.cluster_of_ = np.zeros(self.n_items_, dtype=np.int64)  # replaced by the saved buffer
+
+    # ------------------------------------------------------------------ explanations
+    @torch.no_grad()
+    def attention_map(self, user_vector: np.ndarray, item_idx: int) -> np.ndarray:
+        """The attention weights of a user (vector) over an item's regions, shaped like the feature map's grid."""
+        self._check_fitted()
+        if not 0 <= int(item_idx) < self.n_items_:
+            raise IndexError(f"Item index {item_idx} has no feature map in this model of {self.n_items_} items.")
+        vector = torch.as_tensor(np.asarray(user_vector, dtype=np.float32))[None, :]
+        _, alpha = self.module_.attended(vector, torch.tensor([int(item_idx)]))
+        return alpha[0].numpy().reshape(self.module_.grid)
+
+    @torch.no_grad()
+    def predict_review_embedding(self, user_vector: np.ndarray, item_idx: int) -> np.ndarray | None:
+        """The review head's sentence embedding for (user, item), or None when trained without reviews."""
+        if self.module_.review_head is None:
+            return None
+        vector = torch.as_tensor(np.asarray(user_vector, dtype=np.float32))[None, :]
+        attended, _ = self.module_.attended(vector, torch.tensor([int(item_idx)]))
+        return self.module_.review_head(torch.cat([self.module_.embed(attended), vector], dim=-1))[0].numpy()
+
+    @property
+    def cluster_assignments(self) -> np.ndarray:
+        return self.module_.cluster_of.numpy()
+
+
+def kmeans_clusters(features: np.ndarray, n_clusters: int, random_state: int | None = 0) -> np.ndarray:
+    """The K-means cluster (faiss) of each row of ``features``; ``n_clusters`` is capped at the number of rows."""
+    import faiss
+
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    k = int(min(n_clusters, len(features)))
+    if k <= 1:
+        return np.zeros(len(features), dtype=np.int64)
+    kmeans = faiss.Kmeans(features.shape[1], k, niter=20, seed=int(random_state or 0), verbose=False,
+                          min_points_per_centroid=1, max_points_per_centroid=10_000)
+    kmeans.train(features)
+    _, assignment = kmeans.index.search(features, 1)
+    return assignment[:, 0].astype(np.int64)
