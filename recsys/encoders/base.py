@@ -1,0 +1,200 @@
+"""The encoder interface shared by every entry of the registry, and the helpers the encoders have in common."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+MODALITIES = ("image", "text", "joint")
+
+
+class EncoderError(ValueError):
+    """An encoder spec cannot be turned into a working encoder; the message is one sentence saying why and what to do."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> str:
+    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``; anything else is checked and returned."""
+    name = str(device)
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EncoderError(f"Device '{name}' was requested but no CUDA GPU is visible; use --device cpu or auto.")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise EncoderError(f"Unknown device '{name}'; use auto, cpu or cuda.")
+    return name
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm as float32 (an all-zero row stays zero instead of becoming NaN)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, np.float32(1e-12))
+
+
+def batched(sequence: Sequence, batch_size: int) -> Iterator[Sequence]:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    for start in range(0, len(sequence), batch_size):
+        yield sequence[start : start + batch_size]
+
+
+def as_rgb(image: Image.Image) -> Image.Image:
+    """RGB view of ``image``; transparent parts become white, as on a product page."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "P", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+class Encoder:
+    """Base class of the registry's encoders: embeddings are L2-normalized float32 rows.
+
+    Subclasses are built by :func:`recsys.encoders.create_encoder` and set the attributes below; they
+    implement the ``_forward_*`` hooks, and this class does batching, no-grad/inference mode, fp16 autocast
+    on CUDA and normalisation.
+
+    Attributes
+    ----------
+    spec : str
+        The spec string the encoder was created from (what manifests record).
+    dim : int
+        Length of an embedding.
+    modality : {"image", "text", "joint"}
+        What it encodes; a joint encoder embeds images and text into one space.
+    device : str
+        ``"cpu"`` or ``"cuda[:n]"``.
+    preprocess : callable or None
+        PIL image -> float tensor (C, H, W) ready for :meth:`encode_pixels`; ``None`` for text encoders.
+        Picklable, so a DataLoader's workers can run it.
+    feature_map_shape : tuple of int or None
+        ``(channels, height, width)`` of the spatial feature map when the encoder provides one.
+    max_tokens : int or None
+        Longest text the text side reads (in its own tokens); longer text is cut, see :meth:`truncates`.
+    cpu_micro_batch : int or None
+        On CPU, run the network on this many images at a time, whatever the batch size asked for:
+        small convolutional batches stay in the CPU caches and are faster per image. None: whole batches.
+    """
+
+    spec: str
+    dim: int
+    modality: str
+    device: str
+    preprocess: Callable[[Image.Image], torch.Tensor] | None = None
+    feature_map_shape: tuple[int, int, int] | None = None
+    max_tokens: int | None = None
+    cpu_micro_batch: int | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(spec={self.spec!r}, dim={self.dim}, modality={self.modality!r}, device={self.device!r})"
+
+    # ------------------------------------------------------------------ capabilities
+    @property
+    def encodes_images(self) -> bool:
+        return self.modality in ("image", "joint")
+
+    @property
+    def encodes_text(self) -> bool:
+        return self.modality in ("text", "joint")
+
+    def _autocast(self):
+        # fp16 halves GPU time and memory for these inference-only forwards; CPU stays in fp32 (fp16 is slow there).
+        if self.device.startswith("cuda"):
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    # ------------------------------------------------------------------ images
+    def encode_pixels(self, pixels: torch.Tensor, return_feature_maps: bool = False):
+        """Embed a batch already run through :attr:`preprocess` (``(n, C, H, W)``).
+
+        Returns
+        -------
+        numpy.ndarray or tuple
+            ``(n, dim)`` L2-normalized float32; with ``return_feature_maps`` also the raw ``(n, C, h, w)``
+            float32 feature maps.
+        """
+        if not self.encodes_images:
+            raise EncoderError(f"The encoder '{self.spec}' encodes text only, not images.")
+        if return_feature_maps and self.feature_map_shape is None:
+            raise EncoderError(f"The encoder '{self.spec}' has no spatial feature map; use effnet-lite0 for attention models.")
+        step = self.cpu_micro_batch if (self.device == "cpu" and self.cpu_micro_batch) else max(len(pixels), 1)
+        pooled_parts, map_parts = [], []
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(pixels), step):
+                chunk = pixels[start : start + step].to(self.device, non_blocking=True)
+                pooled, feature_maps = self._forward_pixels(chunk, return_feature_maps)
+                pooled_parts.append(pooled.float().cpu().numpy())
+                if return_feature_maps:
+                    map_parts.append(feature_maps.float().cpu().numpy())
+        pooled = l2_normalize(np.concatenate(pooled_parts)) if pooled_parts else np.zeros((0, self.dim), np.float32)
+        if return_feature_maps:
+            maps = np.concatenate(map_parts) if map_parts else np.zeros((0, *self.feature_map_shape), np.float32)
+            return pooled, maps
+        return pooled
+
+    def encode_images(self, images: Sequence[Image.Image], batch_size: int = 32, return_feature_maps: bool = False):
+        """Embed PIL images (any mode; transparency becomes white).
+
+        Returns
+        -------
+        numpy.ndarray or tuple
+            ``(n, dim)`` L2-normalized float32; with ``return_feature_maps`` also ``(n, C, h, w)`` float32.
+        """
+        if not self.encodes_images:
+            raise EncoderError(f"The encoder '{self.spec}' encodes text only, not images.")
+        pooled_parts, map_parts = [], []
+        for chunk in batched(list(images), batch_size):
+            pixels = torch.stack([self.preprocess(as_rgb(image)) for image in chunk])
+            result = self.encode_pixels(pixels, return_feature_maps)
+            if return_feature_maps:
+                pooled_parts.append(result[0])
+                map_parts.append(result[1])
+            else:
+                pooled_parts.append(result)
+        if not pooled_parts:
+            pooled = np.zeros((0, self.dim), dtype=np.float32)
+            if return_feature_maps:
+                return pooled, np.zeros((0, *self.feature_map_shape), dtype=np.float32)
+            return pooled
+        pooled = np.concatenate(pooled_parts)
+        if return_feature_maps:
+            return pooled, np.concatenate(map_parts)
+        return pooled
+
+    def _forward_pixels(self, pixels: torch.Tensor, return_feature_maps: bool):
+        """(pooled embedding tensor, feature-map tensor or None) for a preprocessed batch on :attr:`device`."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ text
+    def encode_text(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Embed strings; returns ``(n, dim)`` L2-normalized float32. Text past :attr:`max_tokens` is cut."""
+        if not self.encodes_text:
+            raise EncoderError(f"The encoder '{self.spec}' encodes images only, not text.")
+        texts = ["" if text is None else str(text) for text in texts]
+        parts = []
+        for chunk in batched(texts, batch_size):
+            with torch.inference_mode(), self._autocast():
+                parts.append(l2_normalize(self._forward_text(list(chunk)).float().cpu().numpy()))
+        return np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def _forward_text(self, texts: list[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` takes, special tokens included."""
+        raise NotImplementedError
+
+    def truncates(self, text: str) -> bool:
+        """True when ``text`` is longer than :attr:`max_tokens`, so only its beginning is encoded."""
+        if not self.encodes_text:
+            raise EncoderError(f"The encoder '{self.spec}' encodes images only, not text.")
+        return self.max_tokens is not None and self.count_tokens(text) > self.max_tokens

