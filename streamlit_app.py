@@ -23,6 +23,7 @@ ASSETS = Path(__file__).parent / "assets"
 # One line per page; the first is the default.
 PAGES = [
     st.Page("pages/home.py", title="Browse", icon=":material/checkroom:", url_path="home", default=True),
+    st.Page("pages/outfit.py", title="Complete the look", icon=":material/styler:", url_path="outfit"),
     st.Page("pages/for_you.py", title="For you", icon=":material/recommend:", url_path="for_you"),
 ]
 
