@@ -174,8 +174,8 @@ class VECF(PairwiseRanker):
     def _before_training(self, X) -> None:
         if getattr(self, "_reviews", None):
             users, items, targets = self._reviews
-            self.module_.review_users = torch.as_tensor(np.asarray(users), dtype=torch.int64)
-            self.module_.review_items = torch.as_tensor(np.asarray(items), dtype=torch.int64)
+            self.module_.review_users = torch.as_tensor(np.array(users), dtype=torch.int64)
+            self.module_.review_items = torch.as_tensor(np.array(items), dtype=torch.int64)
             self.module_.review_targets = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
             self.module_.review_weight = self.review_weight
             self.module_.review_batch = self.batch_size // 4

@@ -1,0 +1,40 @@
+"""End to end: the For you page in headless Debian Chromium, heatmap cards and an explanation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, studio_url  # noqa: F401
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian Chromium is not installed at /usr/bin/chromium."),
+]
+
+
+def test_for_you_shows_heatmap_cards_and_explains_one(tiny_artifacts, studio_url):  # noqa: F811
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            page.goto(f"{studio_url}/for_you")
+            explain = page.get_by_role("button", name="Explain")
+            expect(explain.first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            expect(explain).to_have_count(12, timeout=PAGE_TIMEOUT_MS)
+            page.wait_for_function(
+                """() => [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stImage'] img")]
+                        .filter(i => i.complete && i.naturalWidth > 0).length >= 12""",
+                timeout=PAGE_TIMEOUT_MS,
+            )
+            assert page.locator("[data-testid='stException']").count() == 0
+            page.screenshot(path=str(SCREENSHOTS / "for_you.png"), full_page=False)
+            explain.first.click()
+            expect(page.get_by_text("Region scores")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            page.get_by_text("Region scores").scroll_into_view_if_needed()
+            assert page.locator("[data-testid='stException']").count() == 0
+            page.screenshot(path=str(SCREENSHOTS / "for_you_explain.png"), full_page=False)
+        finally:
+            browser.close()

@@ -1,0 +1,62 @@
+"""The For you page, driven headlessly with Streamlit's AppTest on the tiny world."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from recsys.config import PROJECT_ROOT
+
+APP = str(PROJECT_ROOT / "streamlit_app.py")
+PAGE = "pages/for_you.py"
+
+
+@pytest.fixture
+def page(monkeypatch, tiny_catalog_dir, tiny_artifacts):
+    monkeypatch.setenv("RECSYS_CATALOG", str(tiny_catalog_dir))
+    app = AppTest.from_file(APP, default_timeout=180)
+    app.run()
+    app.switch_page(PAGE)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def texts(app: AppTest) -> str:
+    return " ".join(e.value for e in [*app.markdown, *app.caption, *app.warning, *app.info, *app.subheader])
+
+
+def test_a_user_gets_a_grid_of_heatmaps_and_an_explanation(page):
+    assert page.title[0].value == "For you"
+    assert "History" in texts(page)
+    assert len(page.image) >= 12  # history strip plus the 12 recommended cards
+    assert any("True tastes" in e.label for e in page.expander)
+    page.button(key=next(b.key for b in page.button if b.key and b.key.startswith("for_you_explain_vecf_"))).click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert any(s.value.startswith("Why ") for s in page.subheader)
+    assert "Region scores" in texts(page)
+    assert page.dataframe[0].value.shape == (7, 7)
+
+
+def test_unknown_user_and_zero_liked_items_get_one_sentence(page):
+    page.text_input(key="for_you_user").input("nobody").run()
+    assert not page.exception
+    assert any("no user 'nobody'" in w.value for w in page.warning)
+    page.radio(key="for_you_mode").set_value("New user").run()
+    assert any("at least one item" in w.value for w in page.warning)
+
+
+def test_new_user_fold_in_side_by_side_and_cold_start_view(page, tiny_catalog):
+    page.radio(key="for_you_mode").set_value("New user").run()
+    liked = tiny_catalog.items["item_id"].iloc[[3, 7, 11]].tolist()
+    page.multiselect(key="for_you_liked").set_value(liked).run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert not page.warning
+    page.selectbox(key="for_you_compare").set_value("bpr").run()
+    assert not page.exception, [e.value for e in page.exception]
+    headings = [m.value for m in page.markdown]
+    assert "#### VECF (attention over regions)" in headings and "#### BPR-MF" in headings
+    assert any("no image regions" in c.value for c in page.caption)
+    page.radio(key="for_you_mode").set_value("Cold-start items").run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert any("nobody has interacted with" in c.value for c in page.caption)
