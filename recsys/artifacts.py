@@ -22,6 +22,7 @@ Everything is ``.npy`` and JSON, read with ``allow_pickle=False``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -59,6 +60,8 @@ FILES = {
 }
 
 ProgressCallback = Callable[[float, str], None]
+#: Below this many items the catalog map is computed on one thread.
+SMALL_MAP_ITEMS = 2000
 
 
 class ArtifactError(ValueError):
@@ -651,6 +654,7 @@ def catalog_map(vectors: np.ndarray, seed: int = 0, perplexity: float = 30.0) ->
     """
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     vectors = np.asarray(vectors, dtype=np.float32)
     n = len(vectors)
@@ -661,9 +665,11 @@ def catalog_map(vectors: np.ndarray, seed: int = 0, perplexity: float = 30.0) ->
             coordinates[:, :components] = PCA(n_components=components, random_state=seed).fit_transform(vectors)
         return coordinates, {"method": "pca", "dimensions": 2}
     reduced_dim = int(min(50, n, vectors.shape[1]))
-    reduced = PCA(n_components=reduced_dim, random_state=seed).fit_transform(vectors)
     used_perplexity = float(min(perplexity, max(2.0, (n - 1) / 3.0)))
-    coordinates = TSNE(
-        n_components=2, perplexity=used_perplexity, init="pca", learning_rate="auto", random_state=seed
-    ).fit_transform(reduced)
+    # Small maps gain nothing from threads, and on shared cores OpenMP's spin-waiting makes them crawl.
+    with threadpool_limits(1) if n < SMALL_MAP_ITEMS else contextlib.nullcontext():
+        reduced = PCA(n_components=reduced_dim, random_state=seed).fit_transform(vectors)
+        coordinates = TSNE(
+            n_components=2, perplexity=used_perplexity, init="pca", learning_rate="auto", random_state=seed
+        ).fit_transform(reduced)
     return coordinates.astype(np.float32), {"method": "pca+tsne", "pca_dimensions": reduced_dim, "perplexity": used_perplexity}

@@ -6,13 +6,34 @@ catalog writer the project has (:class:`recsys.catalog.CatalogWriter`).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
 from recsys.catalog import Catalog, CatalogWriter
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch, BLAS and OpenMP on one thread, restoring the previous settings afterwards.
+
+    The test machines' two cores are shared by several processes; there, multi-threaded OpenMP kernels
+    spin-wait for each other and run ten times slower than one thread does.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(previous)
 
 CATEGORIES = {  # category -> (slot, shape)
     "tshirt": ("top", "square"),

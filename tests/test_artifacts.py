@@ -9,13 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from _synthetic import write_synthetic_catalog
+from _synthetic import single_threaded, write_synthetic_catalog
 from recsys.artifacts import ArtifactError, catalog_map, load_artifacts, precompute
 from recsys.catalog import Catalog
 from recsys.encoders import create_encoder
 
-N_ITEMS = 40
-SHARD_SIZE = 16  # 3 shards: 16 + 16 + 8
+N_ITEMS = 24
+SHARD_SIZE = 10  # 3 shards: 10 + 10 + 4
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_threaded():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +36,7 @@ def built(tmp_path_factory, encoders):
     catalog = write_synthetic_catalog(tmp_path_factory.mktemp("artifacts") / "shapes", n_items=N_ITEMS)
     image_encoder, text_encoder = encoders
     manifest = precompute(
-        catalog, image_encoder, text_encoder, shard_size=SHARD_SIZE, num_workers=0, pca_sample=24, progress=False
+        catalog, image_encoder, text_encoder, shard_size=SHARD_SIZE, num_workers=0, pca_sample=8, progress=False
     )
     return catalog, manifest
 
@@ -66,8 +73,8 @@ def test_arrays_are_normalized_float32_and_read_only(built):
     assert artifacts.map2d.shape == (N_ITEMS, 2) and np.isfinite(artifacts.map2d).all()
     assert artifacts.text("title") is artifacts.text_title
     # Same colour + category -> same title -> the same title vector.
-    titles = catalog.items["title"].tolist()
-    first, second = [i for i, t in enumerate(titles) if t == titles[0]][:2]
+    titles = catalog.items["title"]
+    first, second = np.flatnonzero(titles == titles[titles.duplicated()].iloc[0])[:2]  # 24 items, 20 titles
     np.testing.assert_allclose(artifacts.text_title[first], artifacts.text_title[second], atol=1e-5)
 
 
@@ -75,12 +82,12 @@ def test_stored_vectors_match_a_fresh_encoding(built, encoders):
     catalog, _ = built
     artifacts = load_artifacts(catalog)
     image_encoder, _ = encoders
-    item_id = catalog.items["item_id"].iloc[21]  # in the second shard
+    item_id = catalog.items["item_id"].iloc[13]  # in the second shard
     pooled, raw_maps = image_encoder.encode_images([catalog.load_image(item_id)], return_feature_maps=True)
-    np.testing.assert_allclose(artifacts.image[21], pooled[0], atol=1e-4)
+    np.testing.assert_allclose(artifacts.image[13], pooled[0], atol=1e-4)
     projected = artifacts.project_feature_maps(raw_maps)
     assert projected.shape == (1, 256, 7, 7)
-    np.testing.assert_allclose(artifacts.feature_maps[21].astype(np.float32), projected[0], atol=0.05, rtol=0.01)
+    np.testing.assert_allclose(artifacts.feature_maps[13].astype(np.float32), projected[0], atol=0.05, rtol=0.01)
 
 
 def test_rerun_is_resumable_and_recomputes_only_missing_shards(built, encoders, tmp_path):
@@ -92,7 +99,7 @@ def test_rerun_is_resumable_and_recomputes_only_missing_shards(built, encoders, 
     (shard_dir / "image_00001.npy").unlink()
     (catalog.root / "artifacts" / "manifest.json").unlink()
 
-    manifest = precompute(catalog, *encoders, shard_size=SHARD_SIZE, num_workers=1, pca_sample=24, progress=False)
+    manifest = precompute(catalog, *encoders, shard_size=SHARD_SIZE, num_workers=1, pca_sample=8, progress=False)
 
     assert manifest["shards"]["computed"] == {"image": [1], "text_title": [], "text_description": [], }
     assert manifest["timings"]["image_items_encoded"] == SHARD_SIZE
@@ -104,7 +111,7 @@ def test_rerun_is_resumable_and_recomputes_only_missing_shards(built, encoders, 
 
 def test_rerun_when_up_to_date_does_nothing(built, encoders):
     catalog, manifest = built
-    again = precompute(catalog, *encoders, shard_size=SHARD_SIZE, num_workers=0, pca_sample=24, progress=False)
+    again = precompute(catalog, *encoders, shard_size=SHARD_SIZE, num_workers=0, pca_sample=8, progress=False)
     assert again["created_at"] == manifest["created_at"] and again == manifest
 
 
@@ -130,7 +137,7 @@ def test_other_catalog_is_refused(built, tmp_path):
     with pytest.raises(ArtifactError, match="different version of the catalog"):
         load_artifacts(same_size, artifacts_dir=catalog.root / "artifacts")
     smaller = write_synthetic_catalog(tmp_path / "smaller", n_items=12)
-    with pytest.raises(ArtifactError, match="cover 40 items but the catalog has 12"):
+    with pytest.raises(ArtifactError, match="cover 24 items but the catalog has 12"):
         load_artifacts(smaller, artifacts_dir=catalog.root / "artifacts")
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from _synthetic import single_threaded
 from recsys.encoders import EncoderError, create_encoder, list_encoders, register_encoder
 from recsys.encoders import registry
 from recsys.encoders.base import Encoder
@@ -24,6 +25,13 @@ def assert_one_sentence(message: str, *fragments: str) -> None:
     assert "\n" not in message and message.endswith(".")
     for fragment in fragments:
         assert fragment in message
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_threaded():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _synthetic import single_threaded
 from recsys.encoders import l2_normalize
 from recsys.index import VectorIndex
 
 CATEGORIES = ("tshirt", "skirt", "sneakers", "hat", "bag")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_threaded():
+        yield
 
 
 def clustered(n: int, dim: int = 32, clusters: int = 20, seed: int = 0) -> np.ndarray:
