@@ -25,6 +25,7 @@ PAGES = [
     st.Page("pages/home.py", title="Browse", icon=":material/checkroom:", url_path="home", default=True),
     st.Page("pages/outfit.py", title="Complete the look", icon=":material/styler:", url_path="outfit"),
     st.Page("pages/for_you.py", title="For you", icon=":material/recommend:", url_path="for_you"),
+    st.Page("pages/stylist.py", title="Stylist chat", icon=":material/forum:", url_path="stylist"),
 ]
 
 
