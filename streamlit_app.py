@@ -26,6 +26,7 @@ PAGES = [
     st.Page("pages/outfit.py", title="Complete the look", icon=":material/styler:", url_path="outfit"),
     st.Page("pages/for_you.py", title="For you", icon=":material/recommend:", url_path="for_you"),
     st.Page("pages/stylist.py", title="Stylist chat", icon=":material/forum:", url_path="stylist"),
+    st.Page("pages/search.py", title="Text-guided search", icon=":material/manage_search:", url_path="search"),
 ]
 
 

@@ -1,0 +1,207 @@
+"""Text-guided search: a reference (catalog item or photo) plus stacked modification captions, or free text."""
+
+from html import escape
+
+import streamlit as st
+
+from recsys import services
+from recsys.artifacts import ArtifactError
+from recsys.composed_search import TextGuidedSearch, attribute_moves, caption_notes, load_models, text_encoder_for, train_models
+from recsys.encoders import EncoderError
+from recsys.imageio import ImageInputError
+
+GRID_COLUMNS = 6
+COMPOSE, FREE_TEXT = "Reference + captions", "Free text"
+FROM_CATALOG, FROM_UPLOAD = "From the catalog", "Upload a photo"
+MAX_OPTIONS = 300
+MODEL_LABELS = {
+    "combiner": "Learned combiner (CLIP4Cir-style)",
+    "image-difference": "Image-difference model (the paper's)",
+    "zero-shot": "Zero-shot sum of image and caption",
+}
+
+
+@st.cache_resource(show_spinner="Preparing text-guided search (the first time on a catalog this trains its models, about a minute) ...",
+                   max_entries=2)
+def search_engine(root: str, fingerprint: str, artifacts_created: str, _catalog) -> TextGuidedSearch:
+    arts = services.artifacts(_catalog)
+    text_encoder = services.encoder(arts.text_encoder_spec)
+    try:
+        models = load_models(_catalog, arts)
+    except (FileNotFoundError, KeyError):
+        models = train_models(_catalog, arts, text_encoder, save=True)
+    return TextGuidedSearch(_catalog, arts, models, text_encoder)
+
+
+def apply_caption() -> None:
+    text = st.session_state.get("search_caption", "")
+    cleaned, notes = caption_notes(text, st.session_state["search_engine_encoder"])
+    st.session_state["search_caption_feedback"] = notes
+    if cleaned is not None:
+        st.session_state.setdefault("search_captions", []).append(cleaned)
+    st.session_state["search_caption"] = ""
+
+
+def remove_caption(position: int) -> None:
+    captions = st.session_state.get("search_captions", [])
+    if 0 <= position < len(captions):
+        captions.pop(position)
+
+
+def clear_captions() -> None:
+    st.session_state["search_captions"] = []
+
+
+def use_as_reference(item_id: str) -> None:
+    st.session_state["search_reference_item"] = item_id
+    st.session_state["search_source"] = FROM_CATALOG
+    st.session_state["search_item_filter"] = ""
+    st.session_state["search_captions"] = []
+
+
+def choose_catalog_reference(catalog) -> str | None:
+    items = catalog.items
+    search = st.text_input("Search titles", key="search_item_filter", placeholder="e.g. blue shirt")
+    matches = services.filter_items(items, {}, search)
+    wanted = st.session_state.get("search_reference_item")
+    options = list(matches["item_id"].iloc[:MAX_OPTIONS])
+    if wanted in catalog.id_to_index and wanted not in options:
+        options.insert(0, wanted)
+    if not options:
+        st.info("No item title matches this search.", icon=":material/search_off:")
+        return None
+    titles = dict(zip(items["item_id"], items["title"]))
+    chosen = st.selectbox("Reference item", options, index=options.index(wanted) if wanted in options else 0,
+                          format_func=lambda i: f"{titles[i]}  ({i})", key="search_reference_choice")
+    st.session_state["search_reference_item"] = chosen
+    st.image(services.thumbnail(catalog, chosen), width=200, caption=titles[chosen])
+    return chosen
+
+
+def upload_reference(arts):
+    """Image features of the uploaded photo, or None."""
+    upload = st.file_uploader("Photo of a garment", type=["jpg", "jpeg", "png", "webp"], key="search_upload")
+    if upload is None:
+        st.caption("JPEG, PNG or WebP; the photo stays in this session only.")
+        return None
+    try:
+        image, vector = services.embed_upload(upload.getvalue(), arts.image_encoder_spec)
+    except (ImageInputError, EncoderError) as exc:
+        st.error(str(exc), icon=":material/broken_image:")
+        return None
+    st.image(image, width=200, caption=upload.name)
+    return vector[None, :]
+
+
+def caption_chips() -> None:
+    captions = st.session_state.get("search_captions", [])
+    if not captions:
+        st.caption("No caption applied yet: results are ranked by image similarity to the reference.")
+        return
+    st.markdown("**Applied captions** (in order; click one to remove it)")
+    with st.container(horizontal=True):
+        for position, caption in enumerate(captions):
+            st.button(caption, key=f"search_chip_{position}", icon=":material/close:", on_click=remove_caption,
+                      args=(position,), help="Remove this caption")
+        st.button("Clear all", key="search_clear_captions", icon=":material/clear_all:", type="tertiary",
+                  on_click=clear_captions)
+
+
+def show_notes(notes) -> None:
+    for note in dict.fromkeys(notes):
+        st.warning(note, icon=":material/info:")
+
+
+def result_card(catalog, item_id: str, score: float, reference_id: str | None) -> None:
+    item = catalog.item(item_id)
+    with st.container(border=True):
+        st.image(services.thumbnail(catalog, item_id), width="stretch")
+        st.markdown(f'<div class="card-title" title="{escape(item.title)}">{escape(item.title)}</div>'
+                    f'<div class="card-details">{escape(item.category)} · score {score:.3f}</div>',
+                    unsafe_allow_html=True)
+        if reference_id is not None and catalog.has_truth:
+            moves = attribute_moves(catalog, reference_id, item_id)
+            moved = ", ".join(f"{a} {old} → {new}" for a, (old, new) in moves.items()) or "no attribute changed"
+            st.caption(f"Moved: {moved}")
+        st.button("Use as reference", key=f"search_pivot_{item_id}", icon=":material/image_search:", width="stretch",
+                  on_click=use_as_reference, args=(item_id,))
+
+
+def result_grid(catalog, result, reference_id: str | None) -> None:
+    if not result.item_ids:
+        return
+    st.subheader("Results", anchor=False)
+    st.caption(f"Ranked by {result.model}" + (f" for: {' → '.join(result.used_captions)}" if result.used_captions else ""))
+    for start in range(0, len(result.item_ids), GRID_COLUMNS):
+        row = list(zip(result.item_ids, result.scores))[start : start + GRID_COLUMNS]
+        for column, (item_id, score) in zip(st.columns(GRID_COLUMNS), row):
+            with column:
+                result_card(catalog, item_id, score, reference_id)
+
+
+catalog = services.current_catalog()
+st.title("Text-guided search", anchor=False)
+
+try:
+    arts = services.artifacts(catalog)
+    engine = search_engine(str(catalog.root), catalog.fingerprint(), str(arts.manifest.get("created_at")), catalog)
+except ArtifactError as exc:
+    st.warning(str(exc), icon=":material/warning:")
+    st.stop()
+except (EncoderError, FileNotFoundError, ValueError) as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+st.session_state["search_engine_encoder"] = engine.text_encoder
+st.caption(f"Joint image-text space: `{engine.models.joint.name}`")
+
+if "search_mode" not in st.session_state:
+    st.session_state["search_mode"] = COMPOSE
+if "search_source" not in st.session_state:
+    st.session_state["search_source"] = FROM_CATALOG
+mode = st.segmented_control("Mode", [COMPOSE, FREE_TEXT], key="search_mode")
+k = st.sidebar.slider("How many results", 6, 48, 12, step=6, key="search_k")
+
+if mode == FREE_TEXT:
+    query = st.text_input("Describe what you are looking for", key="search_free_text",
+                          placeholder="e.g. red floral midi dress")
+    if query.strip():
+        result = engine.search(None, [query], k=k)
+        show_notes(result.notes)
+        result_grid(catalog, result, None)
+    else:
+        st.info("Type a description to search the catalog.", icon=":material/search:")
+    st.stop()
+
+reference_column, caption_column = st.columns([2, 3])
+reference_id, reference = None, None
+with reference_column:
+    source = st.segmented_control("Reference", [FROM_CATALOG, FROM_UPLOAD], key="search_source")
+    if source == FROM_UPLOAD:
+        reference = upload_reference(arts)
+    else:
+        reference_id = choose_catalog_reference(catalog)
+        if reference_id is not None:
+            reference = engine.reference_features(reference_id)
+
+with caption_column:
+    with st.form("search_caption_form", clear_on_submit=False, border=False):
+        st.text_input("Modification caption", key="search_caption", placeholder="e.g. is red and has long sleeves")
+        st.form_submit_button("Apply caption", icon=":material/add:", on_click=apply_caption)
+    for note in st.session_state.pop("search_caption_feedback", []):
+        st.warning(note, icon=":material/info:")
+    caption_chips()
+    trained = [m for m in MODEL_LABELS if m in engine.model_names]
+    model = st.selectbox("Composition model", trained, format_func=MODEL_LABELS.get, key="search_model")
+    same_category = st.toggle("Same category as the reference", value=True, key="search_same_category",
+                              disabled=reference_id is None)
+
+if reference is None:
+    st.info("Pick a reference item or upload a photo to start.", icon=":material/image_search:")
+    st.stop()
+
+captions = st.session_state.get("search_captions", [])
+category = catalog.item(reference_id)["category"] if reference_id is not None and same_category else None
+result = engine.search(reference, captions, model=model, k=k, category=category,
+                       exclude=[reference_id] if reference_id is not None else [])
+show_notes(result.notes)
+result_grid(catalog, result, reference_id)
