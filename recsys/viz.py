@@ -138,8 +138,12 @@ def heatmap_overlay(image: Image.Image, weights, opacity: float = 0.5, size: int
     base = square_thumbnail(image, size or max(image.size))
     heat = Image.fromarray((normalize_heat(weights) * 255).astype(np.uint8), mode="L")
     heat = heat.resize(base.size, Image.Resampling.BICUBIC)
-    colored = Image.fromarray(_heat_colors(np.asarray(heat, dtype=np.float32) / 255.0).astype(np.uint8), mode="RGB")
-    return Image.blend(base, colored, float(opacity))
+    level = np.asarray(heat, dtype=np.float32) / 255.0
+    colored = _heat_colors(level)
+    # Cold regions are tinted less than hot ones, so the picture stays readable where nothing drove the score.
+    alpha = float(opacity) * (0.3 + 0.7 * level)[..., None] if opacity < 1.0 else 1.0
+    blended = (1.0 - alpha) * np.asarray(base, dtype=np.float32) + alpha * colored
+    return Image.fromarray(np.clip(blended, 0, 255).astype(np.uint8), mode="RGB")
 
 
 def heatmap_legend(width: int = 256, height: int = 14) -> Image.Image:

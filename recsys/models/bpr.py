@@ -65,6 +65,9 @@ def sample_triples(X: sp.csr_matrix, rng: np.random.Generator, n_items: int) -> 
 class PairwiseModule(nn.Module):
     """A scorer ``x(user_vector, item)``; subclasses say how an item turns into a score for a user vector."""
 
+    #: True when an item's vector depends on the user (VECF's attention), so it cannot be computed once.
+    user_dependent_items = False
+
     def __init__(self, n_users: int, user_dim: int):
         super().__init__()
         self.user = nn.Embedding(n_users, user_dim)
@@ -174,6 +177,7 @@ class PairwiseRanker:
         self.fit_seconds_ = time.perf_counter() - started
         self._after_training(X)
         self.module_.eval()
+        self._item_cache = None
         return self
 
     def _before_training(self, X: sp.csr_matrix) -> None:
@@ -184,6 +188,7 @@ class PairwiseRanker:
         self.module_.forget_items(torch.from_numpy(self.item_counts_ == 0))
 
     def _train_epoch(self, X: sp.csr_matrix, rng: np.random.Generator, optimizer) -> float:
+        self._item_cache = None
         self.module_.train()
         users, positives, negatives = (torch.from_numpy(a) for a in sample_triples(X, rng, self.n_items_))
         total, batches = 0.0, 0
@@ -225,6 +230,16 @@ class PairwiseRanker:
         """Scores of explicit user vectors (``(d,)`` or ``(B, d)``, e.g. folded-in users) with all or given items."""
         self._check_fitted()
         vectors = torch.as_tensor(np.atleast_2d(user_vectors), dtype=torch.float32)
+        if not self.module_.user_dependent_items and not self.module_.training:
+            # The item side does not depend on the user: compute it once for all items, then score by a product.
+            if getattr(self, "_item_cache", None) is None:
+                self._item_cache = self.module_.item_side(torch.arange(self.n_items_))
+            item_vectors, bias = self._item_cache
+            if item_idx is not None:
+                index = torch.as_tensor(np.atleast_1d(item_idx))
+                item_vectors, bias = item_vectors[index], bias[index]
+            scores = (vectors @ item_vectors.T + bias[None, :]).numpy()
+            return scores[0] if np.ndim(user_vectors) == 1 else scores
         items = torch.arange(self.n_items_) if item_idx is None else torch.as_tensor(np.atleast_1d(item_idx))
         parts = [self.module_.all_scores(vectors, items[s : s + chunk]) for s in range(0, len(items), chunk)]
         scores = torch.cat(parts, dim=1).numpy()

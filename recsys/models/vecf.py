@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 
 class _VECFModule(PairwiseModule):
+    user_dependent_items = True
+
     def __init__(self, n_users: int, n_items: int, feature_maps: np.ndarray, fmap_scale: float, cluster_of: np.ndarray,
                  n_clusters: int, n_factors: int, attention_dim: int, review_dim: int | None):
         super().__init__(n_users, n_factors)
