@@ -228,7 +228,7 @@ def kmeans_clusters(features: np.ndarray, n_clusters: int, random_state: int | N
     k = int(min(n_clusters, len(features)))
     if k <= 1:
         return np.zeros(len(features), dtype=np.int64)
-    kmeans = faiss.Kmeans(features.shape[1], k, niter=20, seed=int(random_state or 0), verbose=False,
+    kmeans = faiss.Kmeans(features.shape[1], k, niter=20, nredo=5, seed=int(random_state or 0), verbose=False,
                           min_points_per_centroid=1, max_points_per_centroid=10_000)
     kmeans.train(features)
     _, assignment = kmeans.index.search(features, 1)
