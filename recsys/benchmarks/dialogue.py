@@ -89,10 +89,8 @@ def bench_dialogue_response(catalog_dir: str | os.PathLike | None = None, quick:
         data = task.dialogue_data(catalog)
         model = task.fit_model("dialogue-infonce", catalog, artifacts=artifacts, data=data, seed=seed, quick=True)
         encoder = task._text_encoder(artifacts.text_encoder_spec)
-        vectors = np.asarray(artifacts.image, dtype=np.float32)
-        from recsys.models.dialogue import cosine_agreement
-
-        stylist = Stylist(model, encoder, lambda idx: cosine_agreement(vectors, idx))
+        compatibility, compat_name = task.compatibility_scorer(catalog, artifacts)
+        stylist = Stylist(model, encoder, compatibility)
         stylist.respond([{"speaker": "US", "text": "warm-up"}])
         free, ranked = [], []
         repeats = 2 if quick else 6
@@ -108,7 +106,7 @@ def bench_dialogue_response(catalog_dir: str | os.PathLike | None = None, quick:
             stylist.respond([{"speaker": "US", "text": MESSAGES[2]}], candidates=rows)
             ranked.append(time.perf_counter() - started)
     ms = lambda values, q: round(float(np.percentile(values, q)) * 1000, 1)  # noqa: E731
-    return {"world": catalog.name, "items": len(catalog), "item_vectors": source,
+    return {"world": catalog.name, "items": len(catalog), "item_vectors": source, "compatibility": compat_name,
             "message_to_proposal_ms_p50": ms(free, 50), "message_to_proposal_ms_p95": ms(free, 95),
             "rank_eval_candidates_ms_p50": ms(ranked, 50) if ranked else None,
             "messages_timed": len(free)}

@@ -317,8 +317,8 @@ class DialogueCoordiRecommender:
         self.image_available_ = (np.ones(n_items, bool) if image_available is None
                                  else np.asarray(image_available, dtype=bool))
         self._build(image.shape[1], text.shape[1], dialogue_vectors.shape[1], n_items)
-        image_t = torch.as_tensor(np.asarray(image, dtype=np.float32))
-        text_t = torch.as_tensor(np.asarray(text, dtype=np.float32))
+        image_t = torch.from_numpy(np.array(image, dtype=np.float32))  # a copy: artifacts are read-only memmaps
+        text_t = torch.from_numpy(np.array(text, dtype=np.float32))
         base_image_mask, base_text_mask = self._masks(n_items, self.image_available_)
         dialogues_t = torch.as_tensor(dialogue_vectors)
         coordis_t = torch.as_tensor(coordis)

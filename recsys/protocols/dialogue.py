@@ -18,7 +18,8 @@ Models compared:
 ``dialogue-infonce``
     The contrastive (InfoNCE) variant, ranked by distance only.
 ``dialogue-infonce+compat``
-    The same, with the set score adding an outfit-compatibility term (see :func:`compatibility_scorer`).
+    The same, with the set score adding the outfit score of the type-aware compatibility model (or, for a
+    catalog without outfits, the cosine agreement of the set's items; see :func:`compatibility_scorer`).
 ``oracle``
     On the built-in world: ranks from the true coordi score (:meth:`WorldTruth.coordi_score`).
 
@@ -28,6 +29,7 @@ An evaluation record whose candidate names an unknown item id is reported (logge
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -53,6 +55,8 @@ MODEL_CONFIGS = {
 #: The models the page offers and ``train`` saves.
 SAVED_MODELS = ("dialogue-infonce", "dialogue-mse")
 QUICK_EPOCHS = 15
+#: The compatibility model whose outfit score joins the set score of ``dialogue-infonce+compat``.
+COMPAT_MODEL = "type-aware"
 
 
 class DialogueTaskError(ValueError):
@@ -136,26 +140,30 @@ def _text_encoder(spec: str):
 
 
 # ====================================================================== compatibility
-def compatibility_scorer(catalog: Catalog, artifacts) -> tuple[Callable[[Sequence[int]], float], str]:
+def compatibility_scorer(catalog: Catalog, artifacts, *, seed: int = 0, quick: bool = False,
+                         fit: bool = False) -> tuple[Callable[[Sequence[int]], float], str]:
     """The outfit-compatibility function used in the set score, and its name.
 
-    The compatibility model of ``recsys.models.compat`` is used when it is there and trained for this
-    catalog; otherwise the world-agnostic fallback: cosine agreement of the set's image vectors.
+    The type-aware compatibility model of :mod:`recsys.protocols.compat` (trained on the catalog's outfits)
+    is used when it is saved for this catalog, or -- with ``fit=True`` -- fitted here; a catalog without
+    outfits (a FASCODE ingest) gets the world-agnostic fallback: cosine agreement of the set's image vectors.
     """
     try:
-        from recsys.models import compat  # noqa: F401  (written by another engineer; may be absent)
+        from recsys.protocols import compat as compat_task
 
-        loader = getattr(compat, "load_outfit_scorer", None)
-        if loader is not None:
-            scorer = loader(catalog)
-            if scorer is not None:
-                return scorer, "compat model"
+        data = compat_task.prepare(catalog, seed, artifacts=artifacts)
+        if fit:
+            model = compat_task.load_or_fit(catalog, COMPAT_MODEL, data, seed=seed, quick=quick)
+        else:
+            model = compat_task.load_saved(catalog, COMPAT_MODEL, data, seed=seed, quick=False)
+        if model is not None:
+            return model.outfit_score, f"{COMPAT_MODEL} compatibility model"
     except ImportError:
         pass
-    except Exception as exc:  # a broken or untrained compat model must not take the chat down
-        logger.warning("compatibility model unavailable (%s); using cosine agreement", exc)
+    except Exception as exc:  # no outfits, or an unusable saved model: the chat must still answer
+        logger.info("no compatibility model for %s (%s); using cosine agreement", catalog.name, exc)
     vectors = np.asarray(artifacts.image, dtype=np.float32)
-    return (lambda idx: cosine_agreement(vectors, idx)), "cosine agreement (fallback)"
+    return (lambda idx: cosine_agreement(vectors, idx)), "cosine agreement of image vectors (fallback)"
 
 
 # ====================================================================== training
@@ -274,7 +282,8 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
         zero_shot.append(np.array([np.mean([item_text[i] @ query for i in row if i >= 0]) for row in rows]))
     results["zero-shot"] = mean_wkt(zero_shot, true_ranks)
 
-    compatibility, compat_name = compatibility_scorer(catalog, artifacts)
+    report(0.04, "Loading or fitting the compatibility model")
+    compatibility, compat_name = compatibility_scorer(catalog, artifacts, seed=seed, quick=quick, fit=True)
     names = list(MODEL_CONFIGS)
     for k, name in enumerate(names):
         def step(fraction: float, message: str, k=k, name=name) -> None:
@@ -329,4 +338,10 @@ def encoder_reads_only_english(spec: str) -> bool:
 
 
 def is_trained(catalog: Catalog, name: str) -> bool:
-    return load(catalog, name) is not None
+    """True when the model ``name`` is saved for this very catalog (reads only its small JSON)."""
+    path = model_path(catalog.root, name)
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return path.with_suffix(".safetensors").is_file() and meta.get("catalog_fingerprint") == catalog.fingerprint()

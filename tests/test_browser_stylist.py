@@ -1,0 +1,76 @@
+"""End to end: the Stylist chat page in headless Chromium, on a private copy of the tiny world."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from recsys.config import PROJECT_ROOT
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, free_port, wait_until_healthy
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian Chromium is not installed at /usr/bin/chromium."),
+]
+
+
+@pytest.fixture
+def stylist_url(tiny_catalog_dir, tiny_artifacts, tmp_path):
+    """URL of a streamlit server on a copy of the tiny world with artifacts (the page trains its model there)."""
+    catalog_dir = tmp_path / "tiny"
+    shutil.copytree(tiny_catalog_dir, catalog_dir, ignore=shutil.ignore_patterns("models"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environment = {**os.environ, "RECSYS_CATALOG": str(catalog_dir), "HF_HUB_OFFLINE": "1"}
+    log_path = tmp_path / "streamlit.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]
+    with log_path.open("w") as log:
+        server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_healthy(server, url, log_path)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_a_chat_message_gets_a_proposed_coordi_set_in_chromium(stylist_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"{stylist_url}/stylist")
+            chat = page.locator("[data-testid='stChatInput'] textarea")
+            expect(chat).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            chat.fill("I need an outfit for a garden party. For the bottom, a skirt please.")
+            chat.press("Enter")
+            expect(page.get_by_text("Proposed coordi-set")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            expect(page.get_by_text("Ranked candidates")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            expect(page.locator("[data-testid='stChatMessage']")).to_have_count(2, timeout=PAGE_TIMEOUT_MS)
+            # 4 proposed items + 3 candidates x 4 items, visible and decoded
+            page.wait_for_function(
+                """() => {
+                    const images = document.querySelectorAll("[data-testid='stMain'] [data-testid='stImage'] img");
+                    return images.length >= 16 && [...images].every(i => i.complete && i.naturalWidth > 0);
+                }""",
+                timeout=PAGE_TIMEOUT_MS,
+            )
+            assert page.locator("[data-testid='stException']").count() == 0
+            page.screenshot(path=str(SCREENSHOTS / "stylist.png"), full_page=True)
+        finally:
+            browser.close()
