@@ -10,7 +10,7 @@ from recsys.artifacts import ArtifactError, load_artifacts
 from recsys.encoders import EncoderError, create_encoder
 from recsys.imageio import ImageInputError, load_upload
 from recsys.models.compat import features_for_image
-from recsys.outfits import OPTIONAL_SLOTS, QUERY, SLOT_ORDER, OutfitBuilder, Query, predict_category
+from recsys.outfits import OPTIONAL_SLOTS, QUERY, SLOT_ORDER, CategoryPredictor, OutfitBuilder, Query
 from recsys.protocols import compat as protocol
 
 MODEL_LABELS = {"type-aware": "Type-aware (Vasileva et al. 2018)", "triplet": "Triplet style space (Complete the Look)"}
@@ -38,6 +38,12 @@ def cached_model(catalog_root: str, fingerprint: str, name: str):
 @st.cache_resource(show_spinner=False, max_entries=4)
 def cached_reference_scores(catalog_root: str, fingerprint: str, name: str) -> np.ndarray:
     return cached_model(catalog_root, fingerprint, name).reference_scores()
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def cached_category_predictor(catalog_root: str, fingerprint: str) -> CategoryPredictor:
+    catalog = services.load_catalog(catalog_root)
+    return CategoryPredictor().fit(cached_artifacts(catalog_root, fingerprint).image, catalog.items["category"])
 
 
 @st.cache_resource(show_spinner="Loading the image encoder ...")
@@ -96,12 +102,12 @@ def choose_upload_query(catalog, artifacts, builder):
         st.error(str(exc), icon=":material/error:")
         return None, None, None
     vector = encoder.encode_images([image])[0]
-    ranking = predict_category(vector, artifacts.image, catalog.items["category"].to_numpy())
+    ranking = cached_category_predictor(str(catalog.root), catalog.fingerprint()).rank(vector)
     best, confidence = ranking[0]
     options = [c for c, _ in ranking] + [c for c in catalog.categories if c not in dict(ranking)]
     st.image(image, width=180)
     if confidence < CATEGORY_CONFIDENCE:
-        st.warning(f"The photo's category is unclear (best guess {best}, {confidence:.0%} of its nearest items); "
+        st.warning(f"The photo's category is unclear (best guess {best}, {confidence:.0%} confidence); "
                    "please choose it.", icon=":material/help:")
         category = st.selectbox("Category of your item", options, index=None, key=f"outfit_upload_category_{upload.file_id}",
                                 placeholder="Choose a category")

@@ -305,13 +305,33 @@ class OutfitBuilder:
 
 
 # ---------------------------------------------------------------------- uploads
-def predict_category(image_vector: np.ndarray, catalog_image: np.ndarray, categories, k: int = 15) -> list[tuple[str, float]]:
-    """Categories of an uploaded photo ranked by their share among its ``k`` visually nearest catalog items.
+class CategoryPredictor:
+    """The category of an uploaded photo from its image vector: multinomial logistic regression on the catalog.
 
-    The share of the first is the confidence; a page asks the user to choose when it is low.
+    Parameters
+    ----------
+    C : float
+        Inverse regularisation strength of :class:`sklearn.linear_model.LogisticRegression`.
+    random_state : int
+
+    Attributes
+    ----------
+    classifier_ : LogisticRegression
     """
-    similarity = np.asarray(catalog_image, dtype=np.float32) @ np.asarray(image_vector, dtype=np.float32).ravel()
-    nearest = np.argsort(-similarity, kind="stable")[: min(k, len(similarity))]
-    names, counts = np.unique(np.asarray(categories)[nearest], return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    return [(str(names[i]), float(counts[i] / len(nearest))) for i in order]
+
+    def __init__(self, C: float = 10.0, random_state: int = 0):
+        self.C = C
+        self.random_state = random_state
+
+    def fit(self, image_vectors: np.ndarray, categories) -> "CategoryPredictor":
+        from sklearn.linear_model import LogisticRegression
+
+        self.classifier_ = LogisticRegression(C=self.C, max_iter=300, random_state=self.random_state)
+        self.classifier_.fit(np.asarray(image_vectors, dtype=np.float32), np.asarray(categories).astype(str))
+        return self
+
+    def rank(self, image_vector: np.ndarray) -> list[tuple[str, float]]:
+        """Categories ranked by probability; the first probability is the confidence."""
+        probabilities = self.classifier_.predict_proba(np.asarray(image_vector, dtype=np.float32).reshape(1, -1))[0]
+        order = np.argsort(-probabilities, kind="stable")
+        return [(str(self.classifier_.classes_[i]), float(probabilities[i])) for i in order]

@@ -92,20 +92,17 @@ def triplets_from_outfits(
     rows = []
     for outfit in outfits:
         outfit = np.asarray(outfit)
-        members = set(outfit.tolist())
         pairs = [(a, p) for a in outfit for p in outfit if a != p and categories[a] != categories[p]]
         if max_per_outfit is not None and len(pairs) > max_per_outfit:
             pairs = [pairs[k] for k in rng.choice(len(pairs), size=max_per_outfit, replace=False)]
+        allowed = {}
         for anchor, positive in pairs:
-            pool = pools.get(categories[positive])
-            if pool is None or len(pool) < 2:
-                continue
-            # A couple of redraws keep the negative out of the anchor's outfit without scanning the pool.
-            for _ in range(4):
-                negative = int(pool[rng.integers(len(pool))])
-                if negative not in members:
-                    rows.append((int(anchor), int(positive), negative))
-                    break
+            category = categories[positive]
+            if category not in allowed:
+                pool = pools.get(category, np.array([], dtype=np.int64))
+                allowed[category] = pool[~np.isin(pool, outfit)]
+            if len(allowed[category]):
+                rows.append((int(anchor), int(positive), int(allowed[category][rng.integers(len(allowed[category]))])))
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 

@@ -288,9 +288,10 @@ def score_protocols(scorer, triplets: np.ndarray, fitb, compat) -> dict:
     return results
 
 
-def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None) -> dict:
+def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None,
+             artifacts=None) -> dict:
     """Run the three protocols for every model and baseline; ``{model: {metric: value}}``."""
-    data = prepare(catalog, seed)
+    data = prepare(catalog, seed, artifacts=artifacts)
     rng = np.random.default_rng(seed + 1)
     pools = category_pools(data.test_outfits + data.train_outfits, data.categories)
     triplets = triplets_from_outfits(data.test_outfits, data.categories, rng, pools)
