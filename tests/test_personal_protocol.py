@@ -49,6 +49,7 @@ def test_a_perfect_scorer_gets_full_marks_and_a_constant_one_chance(data):
     assert constant["HR@10"] < 0.5
 
 
+@pytest.mark.slow
 def test_evaluate_reports_every_model_against_baselines_and_oracle(tiny_catalog, tiny_artifacts):
     report = personal.evaluate(tiny_catalog, quick=True)
     assert {"random", "popularity", "oracle", *personal.MODEL_NAMES} <= set(report)
@@ -126,7 +127,7 @@ def test_heatmap_overlay_is_smooth_and_puts_the_hot_colour_on_the_peak():
     assert np.array_equal(np.asarray(plain), np.asarray(image))
     full = np.asarray(viz.heatmap_overlay(image, weights, opacity=1.0)).astype(int)
     peak, far = full[48, 176], full[200, 16]
-    assert peak[0] > 150 and far[2] > far[0]  # red-ish at the peak, blue-ish far from it
+    assert peak[0] > 100 and peak[0] > 5 * peak[2] and far[2] > far[0]  # red at the peak, blue far from it
     assert len({tuple(p) for p in full[48, 100:200]}) > 10  # a gradient, not 7x7 blocks
     with pytest.raises(ValueError):
         viz.heatmap_overlay(image, weights, opacity=1.5)
