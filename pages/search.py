@@ -190,8 +190,8 @@ with caption_column:
     for note in st.session_state.pop("search_caption_feedback", []):
         st.warning(note, icon=":material/info:")
     caption_chips()
-    trained = [m for m in MODEL_LABELS if m in engine.model_names]
-    model = st.selectbox("Composition model", trained, format_func=MODEL_LABELS.get, key="search_model")
+    labels = {MODEL_LABELS[m]: m for m in MODEL_LABELS if m in engine.model_names}
+    model = labels[st.selectbox("Composition model", list(labels), key="search_model")]
     same_category = st.toggle("Same category as the reference", value=True, key="search_same_category",
                               disabled=reference_id is None)
 

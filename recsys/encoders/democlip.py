@@ -167,8 +167,8 @@ class DemoClip:
         torch.manual_seed(self.random_state)
         rng = np.random.default_rng(self.random_state)
         images = torch.tensor(np.asarray(image_features, dtype=np.float32))  # a copy: artifacts are read-only memory maps
-        texts = torch.stack([torch.as_tensor(np.asarray(title_features, dtype=np.float32)),
-                             torch.as_tensor(np.asarray(description_features, dtype=np.float32))])
+        texts = torch.stack([torch.tensor(np.asarray(title_features, dtype=np.float32)),
+                             torch.tensor(np.asarray(description_features, dtype=np.float32))])
         rows = np.arange(len(images)) if items is None else np.asarray(items, dtype=np.int64)
         has_captions = caption_features is not None and len(caption_features) > 0 and self.caption_weight > 0
         if has_captions:
