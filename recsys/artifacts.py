@@ -346,6 +346,7 @@ def precompute(
     force: bool = False,
     progress: bool = True,
     callback: ProgressCallback | None = None,
+    threads: int | None = None,
 ) -> dict:
     """Encode a catalog into ``<catalog>/artifacts`` (see the module docstring); resumable shard by shard.
 
@@ -378,12 +379,50 @@ def precompute(
         Show tqdm progress bars.
     callback : callable, optional
         ``callback(fraction_done, message)``, e.g. for a progress bar in the app.
+    threads : int, optional
+        torch CPU threads during the run (restored afterwards); None keeps torch's setting. On cores shared
+        with other busy processes, 1 is often several times faster than more.
 
     Returns
     -------
     dict
         The manifest that was written (or the existing one, when everything was up to date).
     """
+    with torch_threads(threads):
+        return _precompute(
+            catalog, image_encoder, text_encoder, device, batch_size, num_workers, shard_size,
+            fmap_channels, pca_sample, seed, artifacts_dir, force, progress, callback,
+        )
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(threads)`` (None: unchanged), restoring the setting after."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _precompute(
+    catalog: Catalog,
+    image_encoder: str | Encoder,
+    text_encoder: str | Encoder | None,
+    device: str,
+    batch_size: int,
+    num_workers: int | None,
+    shard_size: int,
+    fmap_channels: int,
+    pca_sample: int,
+    seed: int,
+    artifacts_dir: str | os.PathLike | None,
+    force: bool,
+    progress: bool,
+    callback: ProgressCallback | None,
+) -> dict:
     started = time.perf_counter()
     root = Path(artifacts_dir) if artifacts_dir is not None else default_artifacts_dir(catalog)
     shard_dir = root / SHARDS_DIRNAME
@@ -442,29 +481,43 @@ def precompute(
     shards = _shards(n_items, shard_size)
     timings: dict[str, float] = {}
 
-    # 1. the feature-map PCA (shards store reduced maps, so it must exist before the first image shard)
-    components = mean = None
-    explained = None
+    # 1. the feature-map PCA (shards store reduced maps, so it must exist before an image shard is written)
+    components = mean = explained = None
     if with_maps:
         components = _load_npy(shard_dir / FILES["fmap_pca_components"])
         mean = _load_npy(shard_dir / FILES["fmap_pca_mean"])
         pca_info = _load_npy(shard_dir / "fmap_pca_explained.npy")
         if components is None or mean is None or pca_info is None:
-            tick = time.perf_counter()
-            report(0.0, "Fitting the feature-map PCA.")
-            components, mean, explained = _fit_feature_map_pca(
-                catalog, image_enc, fmap_channels, pca_sample, seed, batch_size
-            )
-            _save_npy(shard_dir / FILES["fmap_pca_components"], components)
-            _save_npy(shard_dir / FILES["fmap_pca_mean"], mean)
-            _save_npy(shard_dir / "fmap_pca_explained.npy", np.array([explained], dtype=np.float64))
-            timings["pca_seconds"] = round(time.perf_counter() - tick, 3)
+            components = mean = None
         else:
             explained = float(pca_info[0])
+    fit_pca = with_maps and components is None
+    # A small catalog lies wholly inside the PCA sample: encode it once and fit on everything.
+    fit_pca_on_all = fit_pca and n_items <= pca_sample
+
+    def save_pca(fitted: tuple[np.ndarray, np.ndarray, float]) -> None:
+        nonlocal components, mean, explained
+        components, mean, explained = fitted
+        _save_npy(shard_dir / FILES["fmap_pca_components"], components)
+        _save_npy(shard_dir / FILES["fmap_pca_mean"], mean)
+        _save_npy(shard_dir / "fmap_pca_explained.npy", np.array([explained], dtype=np.float64))
+
+    if fit_pca and not fit_pca_on_all:
+        tick = time.perf_counter()
+        report(0.0, "Fitting the feature-map PCA.")
+        sample = np.sort(np.random.default_rng(seed).choice(n_items, size=pca_sample, replace=False))
+        _, sample_maps = image_enc.encode_images(
+            [catalog.load_image(item_id) for item_id in catalog.items["item_id"].iloc[sample]],
+            batch_size=batch_size,
+            return_feature_maps=True,
+        )
+        save_pca(fit_channel_pca(sample_maps, fmap_channels, seed))
+        timings["pca_seconds"] = round(time.perf_counter() - tick, 3)
 
     # 2. image shards
     image_kinds = ("image", "fmap") if with_maps else ("image",)
-    todo = [shard for shard in shards if not _shard_done(shard_dir, shard, image_kinds)]
+    # A new PCA makes every stored feature-map shard stale.
+    todo = list(shards) if fit_pca else [s for s in shards if not _shard_done(shard_dir, s, image_kinds)]
     computed = {"image": [s.number for s in todo]}
     tick = time.perf_counter()
     if todo:
@@ -480,10 +533,18 @@ def precompute(
         )
         bar = tqdm(total=len(positions), desc="images", unit="img", disable=not progress)
         done = 0
-        for shard, pooled, maps in _collect_shards(loader, image_enc, todo, with_maps):
+
+        def write_shard(shard: _Shard, pooled: np.ndarray, maps: np.ndarray | None) -> None:
             _save_npy(shard_dir / shard.name("image"), pooled)
             if with_maps:
                 _save_npy(shard_dir / shard.name("fmap"), project_channels(maps, components, mean).astype(np.float16))
+
+        encoded = _collect_shards(loader, image_enc, todo, with_maps)
+        if fit_pca_on_all:
+            encoded = list(encoded)  # raw maps of a small catalog (n <= pca_sample) fit in memory
+            save_pca(fit_channel_pca(np.concatenate([maps for _, _, maps in encoded]), fmap_channels, seed))
+        for shard, pooled, maps in encoded:
+            write_shard(shard, pooled, maps)
             done += shard.stop - shard.start
             bar.update(shard.stop - shard.start)
             report(0.8 * done / len(positions), f"Encoded {done} of {len(positions)} images.")
@@ -619,22 +680,21 @@ def _assemble(shard_dir: Path, shards: list[_Shard], kind: str, target: Path) ->
     return {"path": target.name, "shape": list(shape), "dtype": str(first.dtype)}
 
 
-def _fit_feature_map_pca(
-    catalog: Catalog, encoder: Encoder, channels: int, sample_size: int, seed: int, batch_size: int
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Fit a PCA over the channel vectors of every cell of a random sample of the catalog's feature maps."""
+def fit_channel_pca(feature_maps: np.ndarray, channels: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+    """PCA over the channel vectors of every cell of ``(m, C, h, w)`` maps.
+
+    Returns
+    -------
+    components : numpy.ndarray
+        ``(channels', C)`` float32, ``channels' = min(channels, cells, C)``.
+    mean : numpy.ndarray
+        ``(C,)`` float32.
+    explained : float
+        Share of the variance the kept channels explain.
+    """
     from sklearn.decomposition import PCA
 
-    rng = np.random.default_rng(seed)
-    n_items = len(catalog)
-    sample = np.sort(rng.choice(n_items, size=min(sample_size, n_items), replace=False))
-    ids = catalog.items["item_id"].iloc[sample].tolist()
-    cells = []
-    for start in range(0, len(ids), batch_size):
-        images = [catalog.load_image(item_id) for item_id in ids[start : start + batch_size]]
-        _, maps = encoder.encode_images(images, batch_size=batch_size, return_feature_maps=True)
-        cells.append(np.moveaxis(maps, 1, -1).reshape(-1, maps.shape[1]))
-    cells = np.concatenate(cells)
+    cells = np.moveaxis(np.asarray(feature_maps, dtype=np.float32), 1, -1).reshape(-1, feature_maps.shape[1])
     n_components = int(min(channels, cells.shape[0], cells.shape[1]))
     pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed).fit(cells)
     explained = float(pca.explained_variance_ratio_.sum())

@@ -46,10 +46,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     try:
         catalog = Catalog.load(args.catalog)
         manifest = precompute(
@@ -64,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             force=args.force,
             progress=not args.quiet,
+            threads=args.threads,
         )
     except (CatalogError, EncoderError, ArtifactError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -35,9 +35,8 @@ def built(tmp_path_factory, encoders):
     """A synthetic catalog with artifacts computed once for the module."""
     catalog = write_synthetic_catalog(tmp_path_factory.mktemp("artifacts") / "shapes", n_items=N_ITEMS)
     image_encoder, text_encoder = encoders
-    manifest = precompute(
-        catalog, image_encoder, text_encoder, shard_size=SHARD_SIZE, num_workers=0, pca_sample=8, progress=False
-    )
+    # pca_sample >= N_ITEMS: the whole catalog is encoded once and the PCA fitted on all of it.
+    manifest = precompute(catalog, image_encoder, text_encoder, shard_size=SHARD_SIZE, num_workers=0, progress=False)
     return catalog, manifest
 
 
@@ -99,7 +98,7 @@ def test_rerun_is_resumable_and_recomputes_only_missing_shards(built, encoders, 
     (shard_dir / "image_00001.npy").unlink()
     (catalog.root / "artifacts" / "manifest.json").unlink()
 
-    manifest = precompute(catalog, *encoders, shard_size=SHARD_SIZE, num_workers=1, pca_sample=8, progress=False)
+    manifest = precompute(catalog, *encoders, shard_size=SHARD_SIZE, num_workers=1, progress=False)
 
     assert manifest["shards"]["computed"] == {"image": [1], "text_title": [], "text_description": [], }
     assert manifest["timings"]["image_items_encoded"] == SHARD_SIZE
@@ -111,8 +110,17 @@ def test_rerun_is_resumable_and_recomputes_only_missing_shards(built, encoders, 
 
 def test_rerun_when_up_to_date_does_nothing(built, encoders):
     catalog, manifest = built
-    again = precompute(catalog, *encoders, shard_size=SHARD_SIZE, num_workers=0, pca_sample=8, progress=False)
+    again = precompute(catalog, *encoders, shard_size=SHARD_SIZE, num_workers=0, progress=False)
     assert again["created_at"] == manifest["created_at"] and again == manifest
+
+
+def test_feature_map_pca_fitted_on_a_sample(encoders, tmp_path):
+    catalog = write_synthetic_catalog(tmp_path / "sampled", n_items=6)
+    manifest = precompute(catalog, *encoders, shard_size=4, num_workers=0, pca_sample=3, fmap_channels=16, progress=False)
+    assert manifest["feature_maps"]["pca_sample_items"] == 3 and manifest["feature_maps"]["channels"] == 16
+    assert manifest["timings"]["pca_seconds"] > 0
+    artifacts = load_artifacts(catalog)
+    assert artifacts.feature_maps.shape == (6, 16, 7, 7) and artifacts.fmap_pca_components.shape == (16, 1280)
 
 
 def test_missing_artifacts_say_how_to_make_them(tmp_path):

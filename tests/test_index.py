@@ -47,7 +47,7 @@ def brute_force(vectors, queries, k, mask=None):
 def test_auto_kind_depends_on_size(data):
     vectors, categories, _ = data
     assert VectorIndex().fit(vectors).kind_ == "exact"
-    assert VectorIndex(exact_threshold=1000).fit(vectors).kind_ == "hnsw"
+    assert VectorIndex(exact_threshold=1000).fit(vectors).kind_ == "ivf"
     with pytest.raises(ValueError, match="Unknown index kind"):
         VectorIndex(kind="lsh").fit(vectors)
 
@@ -142,3 +142,13 @@ def test_load_refuses_missing_or_mismatched_files(data, tmp_path):
     (tmp_path / "a.faiss.json").write_text((tmp_path / "b.faiss.json").read_text())
     with pytest.raises(ValueError, match="does not match"):
         VectorIndex.load(tmp_path / "a.faiss")
+
+
+def test_benchmark_functions_return_plain_figures():
+    from recsys.benchmarks.encode_index import bench_index_size, clustered_embeddings
+
+    vectors = clustered_embeddings(500, 16, seed=3)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    figures = bench_index_size(3000, dim=16, n_queries=20)
+    assert set(figures) >= {"exact", "ivf", "hnsw", "n_items", "dim"}
+    assert figures["ivf"]["recall_at_k"] >= 0.9 and figures["exact"]["p50_ms"] > 0

@@ -90,7 +90,7 @@ def bench_image_encoding(
     threads: int | None = 2,
     micro_batches: Sequence[int | None] = (4,),
     repeats: int = 2,
-    image_dir: str | os.PathLike | None = None,
+    image_paths: Sequence[str | os.PathLike] | None = None,
     seed: int = 0,
 ) -> dict:
     """CPU images/s of ``spec`` from PNG files on disk, decoding and preprocessing included.
@@ -109,8 +109,8 @@ def bench_image_encoding(
         ``cpu_micro_batch`` settings to compare (None: whole batches through the network).
     repeats : int
         Timed passes per setting; the best one is reported (the others absorb noise from shared cores).
-    image_dir : path, optional
-        Folder of images to use instead of generated ones.
+    image_paths : sequence of paths, optional
+        Image files to use (the first ``n_images``) instead of generated ones.
 
     Returns
     -------
@@ -122,28 +122,35 @@ def bench_image_encoding(
     from recsys.encoders import create_encoder
 
     with tempfile.TemporaryDirectory(prefix="recsys-bench-") as scratch, _torch_threads(threads):
-        if image_dir is not None:
-            paths = sorted(p for p in Path(image_dir).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))[:n_images]
+        if image_paths is not None:
+            paths = [Path(p) for p in image_paths][:n_images]
         else:
             paths = write_sample_images(Path(scratch), n_images, seed=seed)
         encoder = create_encoder(spec, device="cpu")
 
-        def one_pass() -> float:
-            started = time.perf_counter()
+        def one_pass() -> tuple[float, float]:
+            started, cpu_started = time.perf_counter(), time.process_time()
             for start in range(0, len(paths), batch_size):
                 images = []
                 for path in paths[start : start + batch_size]:
                     with Image.open(path) as image:
                         images.append(image.convert("RGB"))
                 encoder.encode_images(images, batch_size=batch_size)
-            return len(paths) / (time.perf_counter() - started)
+            return len(paths) / (time.perf_counter() - started), len(paths) / (time.process_time() - cpu_started)
 
         results = {}
         for micro_batch in micro_batches:
             encoder.cpu_micro_batch = micro_batch
             encoder.encode_images([Image.new("RGB", (224, 224))] * min(batch_size, 8))  # warm-up: oneDNN builds its kernels
-            rates = [one_pass() for _ in range(repeats)]
-            results[str(micro_batch)] = {"images_per_s": round(max(rates), 2), "passes": [round(r, 2) for r in rates]}
+            passes = [one_pass() for _ in range(repeats)]
+            rates = [wall for wall, _ in passes]
+            results[str(micro_batch)] = {
+                "images_per_s": round(max(rates), 2),
+                "passes": [round(r, 2) for r in rates],
+                # Images per CPU-second over all threads: with one thread, the rate an idle core would give,
+                # whatever else shares the machine.
+                "images_per_cpu_s": round(max(cpu for _, cpu in passes), 2),
+            }
             logger.info("%s micro-batch %s: %.1f images/s", spec, micro_batch, max(rates))
         return {
             "spec": spec,
@@ -159,24 +166,41 @@ def bench_image_encoding(
 
 # ---------------------------------------------------------------------- index
 def clustered_embeddings(
-    n: int, dim: int, clusters: int | None = None, rank: int = 16, spread: float = 0.15, noise: float = 0.05, seed: int = 0
+    n: int,
+    dim: int,
+    groups: int = 16,
+    clusters: int | None = None,
+    rank: int = 32,
+    cluster_spread: float = 0.5,
+    spread: float = 0.08,
+    noise: float = 0.15,
+    seed: int = 0,
 ) -> np.ndarray:
-    """L2-normalized synthetic embeddings with the structure of real ones: clusters (item types) with
-    variation along a few directions each (low intrinsic dimension), plus a little isotropic noise.
+    """L2-normalized synthetic embeddings shaped like real ones: a two-level mixture.
+
+    ``groups`` broad groups (garment categories) split into ``clusters`` tight clusters (item types); each
+    point is its cluster's centre plus variation along ``rank`` cluster-specific directions (low intrinsic
+    dimension) plus a little isotropic noise. Neighbouring clusters of one group overlap, so nearest
+    neighbours cross cluster borders, as they do in real catalogs; well-separated blobs would flatter
+    approximate indexes.
 
     Parameters
     ----------
     n, dim : int
+    groups : int
     clusters : int, optional
         Default ``sqrt(n)``, at least 8.
     rank : int
         Directions of variation per cluster.
-    spread, noise : float
-        Scale of the within-cluster variation (per direction) and of the isotropic noise (whole vector).
+    cluster_spread, spread, noise : float
+        Norms of the cluster-centre offsets within a group, of the variation per direction, and of the noise
+        (the group centres have norm ~1).
     """
     rng = np.random.default_rng(seed)
     clusters = clusters or max(8, int(np.sqrt(n)))
-    centres = rng.normal(size=(clusters, dim)).astype(np.float32) / np.sqrt(dim)
+    group_centres = rng.normal(size=(groups, dim)) / np.sqrt(dim)
+    offsets = rng.normal(size=(clusters, dim)) * (cluster_spread / np.sqrt(dim))
+    centres = (group_centres[rng.integers(groups, size=clusters)] + offsets).astype(np.float32)
     bases = (rng.normal(size=(clusters, rank, dim)) * (spread / np.sqrt(dim))).astype(np.float32)
     labels = rng.integers(clusters, size=n)
     out = np.empty((n, dim), dtype=np.float32)
@@ -184,10 +208,8 @@ def clustered_embeddings(
     bounds = np.searchsorted(labels[order], np.arange(clusters + 1))
     for cluster in range(clusters):
         rows = order[bounds[cluster] : bounds[cluster + 1]]
-        if len(rows) == 0:
-            continue
-        offsets = rng.normal(size=(len(rows), rank)).astype(np.float32) @ bases[cluster]
-        out[rows] = centres[cluster] + offsets
+        if len(rows):
+            out[rows] = centres[cluster] + rng.normal(size=(len(rows), rank)).astype(np.float32) @ bases[cluster]
     chunk = 100_000
     for start in range(0, n, chunk):  # noise in chunks keeps the float64 temporaries small
         block = out[start : start + chunk]
@@ -196,22 +218,29 @@ def clustered_embeddings(
     return out
 
 
-def _latencies_ms(index, queries: np.ndarray, k: int, **filters) -> tuple[np.ndarray, np.ndarray]:
-    timings, results = [], []
+def _latencies_ms(index, queries: np.ndarray, k: int, **filters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Wall-clock and CPU milliseconds of each single-query search, and the results."""
+    timings, cpu_timings, results = [], [], []
     for query in queries:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         _, positions = index.search(query[None, :], k=k, **filters)
         timings.append((time.perf_counter() - started) * 1000.0)
+        cpu_timings.append((time.process_time() - cpu_started) * 1000.0)
         results.append(positions[0])
-    return np.asarray(timings), np.asarray(results)
+    return np.asarray(timings), np.asarray(cpu_timings), np.asarray(results)
 
 
-def _summary(timings_ms: np.ndarray) -> dict:
-    return {
+def _summary(timings_ms: np.ndarray, cpu_ms: np.ndarray | None = None) -> dict:
+    summary = {
         "p50_ms": round(float(np.percentile(timings_ms, 50)), 4),
         "p99_ms": round(float(np.percentile(timings_ms, 99)), 4),
         "mean_ms": round(float(timings_ms.mean()), 4),
     }
+    if cpu_ms is not None:
+        # CPU time (all threads) of the same queries: on shared cores it shows what an idle machine would take.
+        summary["cpu_p50_ms"] = round(float(np.percentile(cpu_ms, 50)), 4)
+        summary["cpu_p99_ms"] = round(float(np.percentile(cpu_ms, 99)), 4)
+    return summary
 
 
 def recall_at_k(approximate: np.ndarray, exact: np.ndarray) -> float:
@@ -225,7 +254,7 @@ def bench_index_size(
     dim: int | None = None,
     k: int = 10,
     n_queries: int = 200,
-    approximate: dict | None = None,
+    approximate: dict[str, dict] | None = None,
     n_categories: int = 12,
     seed: int = 0,
 ) -> dict:
@@ -233,78 +262,102 @@ def bench_index_size(
 
     Parameters
     ----------
+    n_items : int
+    dim : int, optional
+        Default :data:`FULL_DIM` up to :data:`FULL_DIM_MAX_ITEMS` items, :data:`REDUCED_DIM` above.
+    k, n_queries : int
+        Single-query searches, timed one by one (queries are fresh points of the same distribution).
     approximate : dict, optional
-        ``VectorIndex`` parameters of the approximate index; default HNSW as ``kind="auto"`` builds it.
+        ``{name: VectorIndex parameters}`` of the approximate indexes to compare with the exact one;
+        default :func:`default_approximate` for the size.
+    n_categories : int
+        Random categories, for the filtered timings (one category, about ``1/n_categories`` of the items).
 
     Returns
     -------
     dict
-        Per index: build seconds, unfiltered and category-filtered latency summaries; the approximate
-        index's recall@k against exact (unfiltered and filtered).
+        ``exact`` and each approximate index: build seconds, latency p50/p99 (wall clock, and CPU time),
+        the same for category-filtered queries, and (approximate) recall@k against exact.
     """
     from recsys.index import VectorIndex
 
     dim = dim or (FULL_DIM if n_items <= FULL_DIM_MAX_ITEMS else REDUCED_DIM)
-    approximate = dict(approximate or {"kind": "hnsw"})
+    approximate = approximate or default_approximate(n_items)
     started = time.perf_counter()
     data = clustered_embeddings(n_items + n_queries, dim, seed=seed)
     vectors, queries = data[:n_items], data[n_items:]
-    rng = np.random.default_rng(seed)
-    categories = rng.integers(n_categories, size=n_items).astype(str)
+    del data
+    categories = np.random.default_rng(seed).integers(n_categories, size=n_items).astype(str)
     query_category = str(categories[0])
-    generate_s = time.perf_counter() - started
-    result: dict = {"n_items": n_items, "dim": dim, "k": k, "n_queries": n_queries, "generate_s": round(generate_s, 2)}
-
+    result: dict = {
+        "n_items": n_items,
+        "dim": dim,
+        "k": k,
+        "n_queries": n_queries,
+        "generate_s": round(time.perf_counter() - started, 2),
+    }
     answers = {}
-    for name, params in (("exact", {"kind": "exact"}), ("approximate", approximate)):
+    for name, params in {"exact": {"kind": "exact"}, **approximate}.items():
         started = time.perf_counter()
         index = VectorIndex(**params).fit(vectors, categories=categories)
         build_s = time.perf_counter() - started
         index.search(queries[:5], k=k)  # warm-up
-        timings, positions = _latencies_ms(index, queries, k)
-        filtered_timings, filtered_positions = _latencies_ms(index, queries[: max(20, n_queries // 4)], k, categories=query_category)
-        answers[name] = (positions, filtered_positions)
+        timings, cpu_timings, positions = _latencies_ms(index, queries, k)
+        filtered = _latencies_ms(index, queries[: max(20, n_queries // 4)], k, categories=query_category)
+        answers[name] = (positions, filtered[2])
         result[name] = {
             "kind": index.kind_,
             "params": {key: value for key, value in params.items() if key != "kind"},
             "build_s": round(build_s, 2),
-            **_summary(timings),
-            "filtered": _summary(filtered_timings),
+            **_summary(timings, cpu_timings),
+            "filtered": _summary(filtered[0], filtered[1]),
         }
-        logger.info("%d items, %s (%s): build %.1f s, p50 %.3f ms", n_items, name, index.kind_, build_s, result[name]["p50_ms"])
+        if name != "exact":
+            result[name]["recall_at_k"] = round(recall_at_k(positions, answers["exact"][0]), 4)
+            result[name]["filtered"]["recall_at_k"] = round(recall_at_k(filtered[2], answers["exact"][1]), 4)
+        logger.info("%d items, %s: build %.1f s, p50 %.3f ms", n_items, name, build_s, result[name]["p50_ms"])
         del index
-    result["approximate"]["recall_at_k"] = round(recall_at_k(answers["approximate"][0], answers["exact"][0]), 4)
-    result["approximate"]["filtered"]["recall_at_k"] = round(recall_at_k(answers["approximate"][1], answers["exact"][1]), 4)
     return result
 
 
-def bench_index(
-    sizes: Sequence[int] = INDEX_SIZES, k: int = 10, n_queries: int = 200, approximate_by_size: dict | None = None, seed: int = 0
-) -> dict:
-    """:func:`bench_index_size` for each catalog size; ``approximate_by_size`` maps a size to index parameters."""
-    approximate_by_size = approximate_by_size or {}
+def default_approximate(n_items: int) -> dict[str, dict]:
+    """The approximate indexes compared at a size: IVF (what ``kind="auto"`` builds) and, up to
+    :data:`HNSW_MAX_ITEMS`, HNSW (beyond, its build takes many minutes on two cores)."""
+    variants = {"ivf": {"kind": "ivf"}}
+    if n_items <= HNSW_MAX_ITEMS:
+        variants["hnsw"] = {"kind": "hnsw"}
+    return variants
+
+
+#: Largest benchmark size at which HNSW is built too (100k x 1280 takes about a minute on two idle cores).
+HNSW_MAX_ITEMS = 200_000
+
+
+def bench_index(sizes: Sequence[int] = INDEX_SIZES, k: int = 10, n_queries: int = 200, seed: int = 0) -> dict:
+    """:func:`bench_index_size` for each catalog size."""
     return {
         "k": k,
-        "sizes": {
-            str(size): bench_index_size(size, k=k, n_queries=n_queries, approximate=approximate_by_size.get(size), seed=seed)
-            for size in sizes
-        },
-        "data": "synthetic clustered embeddings (sqrt(n) clusters, 16 directions of variation each), L2-normalized; "
-        f"{FULL_DIM}-d up to {FULL_DIM_MAX_ITEMS} items, {REDUCED_DIM}-d (PCA-reduced size) above",
+        "sizes": {str(size): bench_index_size(size, k=k, n_queries=n_queries, seed=seed) for size in sizes},
+        "data": "synthetic two-level clustered embeddings (16 groups, sqrt(n) clusters, 32 directions of variation "
+        f"each), L2-normalized; {FULL_DIM}-d up to {FULL_DIM_MAX_ITEMS} items, {REDUCED_DIM}-d (PCA-reduced size) above",
         "environment": _environment(),
     }
 
 
-#: The approximate index the studio recommends at a million items (see bench_index's report for why).
-MILLION_ITEM_INDEX = {"kind": "hnsw", "hnsw_m": 16, "ef_construction": 40, "ef_search": 64}
+def run(quick: bool = False, catalog_dir: str | os.PathLike | None = None, seed: int = 0) -> dict:
+    """The encoder and index figures for ``scripts/bench.py``: smaller and without 1M items when ``quick``.
 
+    ``catalog_dir``: encode that catalog's images (else generated ones).
+    """
+    n_images = 64 if quick else 128
+    image_paths = None
+    if catalog_dir is not None:
+        from recsys.catalog import Catalog
 
-def run(quick: bool = False) -> dict:
-    """The encoder and index figures for ``scripts/bench.py``: smaller and without 1M items when ``quick``."""
-    encoding = bench_image_encoding(n_images=64 if quick else 128, repeats=1 if quick else 2)
-    index = bench_index(
-        QUICK_INDEX_SIZES if quick else INDEX_SIZES,
-        n_queries=100 if quick else 200,
-        approximate_by_size={1_000_000: MILLION_ITEM_INDEX},
+        catalog = Catalog.load(catalog_dir, check_images=False)
+        image_paths = [catalog.image_path(item_id) for item_id in catalog.items["item_id"].iloc[:n_images]]
+    encoding = bench_image_encoding(
+        n_images=n_images, repeats=1 if quick else 2, micro_batches=(4, None), image_paths=image_paths, seed=seed
     )
+    index = bench_index(QUICK_INDEX_SIZES if quick else INDEX_SIZES, n_queries=100 if quick else 200, seed=seed)
     return {"image_encoding": encoding, "index": index}
