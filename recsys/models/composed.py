@@ -384,6 +384,10 @@ class CombinerNet(nn.Module):
                                       nn.Linear(hidden_dim, dim))
         self.dynamic_scalar = nn.Sequential(nn.Linear(2 * projection_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout * 2 / 3),
                                             nn.Linear(hidden_dim, 1), nn.Sigmoid())
+        # Start as the plain mix of image and text (the zero-shot sum when lambda = 1/2): the residual MLP
+        # then only has to learn corrections, which the few hundred training triples can support.
+        nn.init.zeros_(self.combiner[-1].weight)
+        nn.init.zeros_(self.combiner[-1].bias)
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         both = torch.cat([self.text_projection(text), self.image_projection(image)], dim=-1)
