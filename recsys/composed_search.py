@@ -331,7 +331,8 @@ class TextGuidedSearch:
     text_encoder : Encoder
         The encoder of the artifacts' text vectors.
     index_factory : callable, optional
-        ``vectors -> fitted index`` with :meth:`recsys.index.VectorIndex.search`'s signature; default :func:`make_index`.
+        ``(vectors, categories=...) -> fitted index`` with :meth:`recsys.index.VectorIndex.search`'s signature;
+        default :func:`make_index`.
     """
 
     def __init__(self, catalog: Catalog, artifacts: Artifacts, models: ComposedModels, text_encoder: Encoder,
@@ -350,7 +351,8 @@ class TextGuidedSearch:
 
     def _index(self, name: str):
         if name not in self._indexes:
-            self._indexes[name] = self._index_factory(self.models.models[name].gallery_vectors(self.artifacts.image))
+            self._indexes[name] = self._index_factory(self.models.models[name].gallery_vectors(self.artifacts.image),
+                                                      categories=self.catalog.items["category"].to_numpy())
         return self._indexes[name]
 
     def reference_features(self, item_id: str) -> np.ndarray:
@@ -389,20 +391,16 @@ class TextGuidedSearch:
             name = model if model in self.models.models else "zero-shot"
             turns = [self.text_encoder.encode_text([c]) for c in used]
             query = compose_turns(self.models.models[name], reference, turns)
-        allowed = np.arange(len(self.catalog))
-        if category is not None:
-            allowed = np.flatnonzero((self.catalog.items["category"] == category).to_numpy())
-        if exclude:
-            allowed = np.setdiff1d(allowed, self.catalog.indices(list(exclude)))
+        excluded = self.catalog.indices(list(exclude)).tolist() if exclude else None
         # Unit queries: the ranking is unchanged (gallery rows are unit vectors) and the scores read as cosines.
-        scores, rows = self._index(name).search(l2_normalize(query), k, allowed=allowed)
+        scores, rows = self._index(name).search(l2_normalize(query), k, categories=category, exclude=excluded)
         ids = self.catalog.items["item_id"].to_numpy()[rows[0]].tolist()
         return SearchResult(ids, [float(s) for s in scores[0]], name, notes, used)
 
 
-def make_index(vectors: np.ndarray) -> VectorIndex:
-    """The studio's FAISS index over gallery vectors (inner product; exact or HNSW by size)."""
-    return VectorIndex().fit(vectors)
+def make_index(vectors: np.ndarray, categories=None) -> VectorIndex:
+    """The studio's FAISS index over gallery vectors (inner product; exact or HNSW by size), filterable by category."""
+    return VectorIndex().fit(vectors, categories=categories)
 
 
 def timed(function: Callable, *args, **kwargs) -> tuple[object, float]:
