@@ -65,8 +65,12 @@ class VectorIndex:
         The kind actually built.
     index_ : faiss.Index
     n_items_, dim_ : int
+    category_names_ : numpy.ndarray of str or None
+        The distinct categories, sorted.
+    category_codes_ : numpy.ndarray of int32 or None
+        Each row's category as a position in ``category_names_`` (filters compare these small integers).
     categories_ : numpy.ndarray of str or None
-        The category of each row (for filtering).
+        The category of each row (a property decoded from the two above).
     ids_ : numpy.ndarray of str or None
         Optional item ids of the rows.
 
@@ -155,10 +159,43 @@ class VectorIndex:
         self.kind_ = kind
         self.n_items_ = n_items
         self.dim_ = dim
-        self.categories_ = None if categories is None else np.asarray(categories, dtype=str)
+        self._set_categories(None if categories is None else np.asarray(categories, dtype=str))
         self.ids_ = None if ids is None else np.asarray(ids, dtype=str)
         logger.info("built a %s index over %d x %d vectors", kind, n_items, dim)
         return self
+
+    def _set_categories(self, categories: np.ndarray | None) -> None:
+        self._category_masks: dict[tuple[int, ...], np.ndarray] = {}
+        if categories is None:
+            self.category_names_ = self.category_codes_ = None
+        else:
+            names, codes = np.unique(categories, return_inverse=True)
+            self.category_names_, self.category_codes_ = names, codes.astype(np.int32)
+
+    @property
+    def categories_(self) -> np.ndarray | None:
+        if getattr(self, "category_codes_", None) is None:
+            return None
+        return self.category_names_[self.category_codes_]
+
+    def _category_mask(self, categories: str | Iterable[str]) -> np.ndarray:
+        """Read-only mask of the rows in ``categories``, cached: pages filter by the same few categories."""
+        if self.category_codes_ is None:
+            raise ValueError("This index was built without categories, so it cannot filter by category.")
+        wanted = [categories] if isinstance(categories, str) else list(categories)
+        positions = np.searchsorted(self.category_names_, wanted)
+        unknown = [w for w, p in zip(wanted, positions) if p >= len(self.category_names_) or self.category_names_[p] != w]
+        if unknown:
+            raise KeyError(f"Unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))}.")
+        key = tuple(sorted(set(int(p) for p in positions)))
+        mask = self._category_masks.get(key)
+        if mask is None:
+            mask = np.isin(self.category_codes_, key)
+            mask.flags.writeable = False
+            if len(self._category_masks) >= 64:
+                self._category_masks.clear()
+            self._category_masks[key] = mask
+        return mask
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "index_"):
@@ -181,13 +218,7 @@ class VectorIndex:
             return None
         mask = np.ones(self.n_items_, dtype=bool)
         if categories is not None:
-            if self.categories_ is None:
-                raise ValueError("This index was built without categories, so it cannot filter by category.")
-            wanted = [categories] if isinstance(categories, str) else list(categories)
-            unknown = sorted(set(wanted) - set(np.unique(self.categories_)))
-            if unknown:
-                raise KeyError(f"Unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))}.")
-            mask &= np.isin(self.categories_, wanted)
+            mask &= self._category_mask(categories)
         if allowed is not None:
             allowed = np.asarray(allowed)
             if allowed.dtype == bool:
@@ -305,9 +336,8 @@ class VectorIndex:
             "categories": None,
             "ids": None if self.ids_ is None else self.ids_.tolist(),
         }
-        if self.categories_ is not None:
-            names, codes = np.unique(self.categories_, return_inverse=True)
-            sidecar["categories"] = {"names": names.tolist(), "codes": codes.astype(int).tolist()}
+        if self.category_codes_ is not None:
+            sidecar["categories"] = {"names": self.category_names_.tolist(), "codes": self.category_codes_.tolist()}
         sidecar_path = self.sidecar_path(path)
         tmp = sidecar_path.with_name(f".{sidecar_path.name}.tmp-{os.getpid()}")
         tmp.write_text(json.dumps(sidecar), encoding="utf-8")
@@ -333,7 +363,12 @@ class VectorIndex:
         self.n_items_ = int(index.ntotal)
         self.dim_ = int(index.d)
         categories = sidecar.get("categories")
-        self.categories_ = None if categories is None else np.asarray(categories["names"], dtype=str)[np.asarray(categories["codes"], dtype=np.int64)]
+        self._category_masks = {}
+        if categories is None:
+            self.category_names_ = self.category_codes_ = None
+        else:
+            self.category_names_ = np.asarray(categories["names"], dtype=str)
+            self.category_codes_ = np.asarray(categories["codes"], dtype=np.int32)
         self.ids_ = None if sidecar.get("ids") is None else np.asarray(sidecar["ids"], dtype=str)
         return self
 

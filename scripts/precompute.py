@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+# Idle OpenMP threads sleep instead of spinning: on cores shared with other busy processes, spinning threads
+# slow two-thread inference down ten-fold. Must be set before torch loads its OpenMP runtime.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from recsys.artifacts import ArtifactError, default_num_workers, precompute  # noqa: E402
 from recsys.catalog import Catalog, CatalogError  # noqa: E402

@@ -356,8 +356,13 @@ def run(quick: bool = False, catalog_dir: str | os.PathLike | None = None, seed:
 
         catalog = Catalog.load(catalog_dir, check_images=False)
         image_paths = [catalog.image_path(item_id) for item_id in catalog.items["item_id"].iloc[:n_images]]
+    repeats = 1 if quick else 2
     encoding = bench_image_encoding(
-        n_images=n_images, repeats=1 if quick else 2, micro_batches=(4, None), image_paths=image_paths, seed=seed
+        n_images=n_images, repeats=repeats, micro_batches=(4, None), image_paths=image_paths, seed=seed
     )
+    # One thread too: on shared cores its images per CPU-second is what one idle core would deliver.
+    encoding["one_thread"] = bench_image_encoding(
+        n_images=n_images, threads=1, repeats=repeats, micro_batches=(4,), image_paths=image_paths, seed=seed
+    )["by_micro_batch"]["4"]
     index = bench_index(QUICK_INDEX_SIZES if quick else INDEX_SIZES, n_queries=100 if quick else 200, seed=seed)
     return {"image_encoding": encoding, "index": index}
