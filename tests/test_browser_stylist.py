@@ -12,6 +12,9 @@ import pytest
 from recsys.config import PROJECT_ROOT
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, free_port, wait_until_healthy
 
+#: The first visit trains the model in place (seconds on an idle machine, minutes on a crowded one).
+FIRST_VISIT_TIMEOUT_MS = 400_000
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian Chromium is not installed at /usr/bin/chromium."),
@@ -55,18 +58,18 @@ def test_a_chat_message_gets_a_proposed_coordi_set_in_chromium(stylist_url):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             page.goto(f"{stylist_url}/stylist")
-            chat = page.locator("[data-testid='stChatInput'] textarea")
-            expect(chat).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            chat = page.locator("[data-testid='stChatInputTextArea']")
+            expect(chat).to_be_visible(timeout=FIRST_VISIT_TIMEOUT_MS)
             chat.fill("I need an outfit for a garden party. For the bottom, a skirt please.")
             chat.press("Enter")
             expect(page.get_by_text("Proposed coordi-set")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
             expect(page.get_by_text("Ranked candidates")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
             expect(page.locator("[data-testid='stChatMessage']")).to_have_count(2, timeout=PAGE_TIMEOUT_MS)
-            # 4 proposed items + 3 candidates x 4 items, visible and decoded
+            # 4 proposed items + 3 candidates x 4 items; the proposal's (above the fold) visible and decoded
             page.wait_for_function(
                 """() => {
-                    const images = document.querySelectorAll("[data-testid='stMain'] [data-testid='stImage'] img");
-                    return images.length >= 16 && [...images].every(i => i.complete && i.naturalWidth > 0);
+                    const images = [...document.querySelectorAll("[data-testid='stMainBlockContainer'] [data-testid='stImage'] img")];
+                    return images.length >= 16 && images.slice(0, 4).every(i => i.complete && i.naturalWidth > 0);
                 }""",
                 timeout=PAGE_TIMEOUT_MS,
             )
