@@ -23,10 +23,12 @@ ASSETS = Path(__file__).parent / "assets"
 # One line per page; the first is the default.
 PAGES = [
     st.Page("pages/home.py", title="Browse", icon=":material/checkroom:", url_path="home", default=True),
+    st.Page("pages/similar.py", title="Similar items", icon=":material/image_search:", url_path="similar"),
     st.Page("pages/outfit.py", title="Complete the look", icon=":material/styler:", url_path="outfit"),
     st.Page("pages/for_you.py", title="For you", icon=":material/recommend:", url_path="for_you"),
     st.Page("pages/stylist.py", title="Stylist chat", icon=":material/forum:", url_path="stylist"),
     st.Page("pages/search.py", title="Text-guided search", icon=":material/manage_search:", url_path="search"),
+    st.Page("pages/report.py", title="Model report", icon=":material/query_stats:", url_path="report"),
 ]
 
 

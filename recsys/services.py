@@ -235,3 +235,65 @@ def page_of(items: pd.DataFrame, page_number: int, page_size: int) -> pd.DataFra
 def page_exists(name: str) -> bool:
     """True when ``pages/<name>.py`` exists, so a page only links to pages that are there."""
     return (PAGES_DIR / f"{name}.py").is_file()
+
+
+# ---------------------------------------------------------------------- embeddings, encoders, similar items
+def _manifest_mtime(catalog: Catalog) -> int:
+    try:
+        return (Path(catalog.root) / "artifacts" / "manifest.json").stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@st.cache_resource(show_spinner="Loading the precomputed embeddings ...", max_entries=4)
+def _load_artifacts(root: str, items_mtime_ns: int, manifest_mtime_ns: int, _catalog: Catalog):
+    from recsys.artifacts import load_artifacts
+
+    return load_artifacts(_catalog)
+
+
+def artifacts(catalog: Catalog):
+    """The catalog's precomputed artifacts, loaded once and again when they are recomputed.
+
+    Raises ``recsys.artifacts.ArtifactError`` (one sentence, never cached) when they are missing or do not match.
+    """
+    return _load_artifacts(str(catalog.root), _items_mtime(Path(catalog.root)), _manifest_mtime(catalog), catalog)
+
+
+def compute_artifacts(catalog: Catalog, progress: ProgressCallback | None = None) -> None:
+    """Precompute the catalog's embeddings with the default encoders (what ``scripts/precompute.py`` does)."""
+    from recsys.artifacts import precompute
+
+    precompute(catalog, device="auto", progress=False, callback=progress)
+
+
+@st.cache_resource(show_spinner="Loading the encoder ...", max_entries=4)
+def encoder(spec: str):
+    """The registry's encoder for ``spec`` on the best device; raises ``EncoderError`` with one sentence."""
+    from recsys.encoders import create_encoder
+
+    return create_encoder(spec, device="auto")
+
+
+@st.cache_resource(show_spinner="Building the similarity index ...", max_entries=4)
+def _similar_items(root: str, items_mtime_ns: int, manifest_mtime_ns: int, _catalog: Catalog):
+    from recsys.models.similar import SimilarItems
+
+    return SimilarItems().fit(artifacts(_catalog).image, _catalog.items["category"])
+
+
+def similar_items(catalog: Catalog):
+    """The fitted :class:`recsys.models.similar.SimilarItems` of the catalog (raises ``ArtifactError``)."""
+    return _similar_items(str(catalog.root), _items_mtime(Path(catalog.root)), _manifest_mtime(catalog), catalog)
+
+
+@st.cache_data(show_spinner="Reading the photo ...", max_entries=16)
+def embed_upload(data: bytes, spec: str):
+    """Decode uploaded bytes safely and embed them with the encoder ``spec``: ``(RGB image, vector)``.
+
+    Raises ``recsys.imageio.ImageInputError`` (one sentence) for anything that is not a usable image.
+    """
+    from recsys.imageio import load_upload
+
+    image = load_upload(data)
+    return image, encoder(spec).encode_images([image])[0]

@@ -97,6 +97,43 @@ def image_grid(
     return sheet
 
 
+def embedding_map(coords, categories: Sequence[str], titles: Sequence[str], query_xy=None, result_positions=(),
+                  query_label: str = "query"):
+    """A plotly scatter of the catalog map coloured by category, the query as a star and its results ringed.
+
+    ``coords`` is ``(n, 2)``; ``query_xy`` an ``(x, y)`` pair or None; ``result_positions`` row positions.
+    """
+    import numpy as np
+    import plotly.graph_objects as go
+
+    coords = np.asarray(coords)
+    categories = np.asarray(categories, dtype=str)
+    titles = np.asarray(titles, dtype=str)
+    figure = go.Figure()
+    for category in sorted(set(categories)):
+        rows = np.flatnonzero(categories == category)
+        figure.add_trace(go.Scattergl(
+            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=category,
+            marker={"size": 5, "opacity": 0.55}, text=titles[rows], hovertemplate="%{text}<extra>" + category + "</extra>",
+        ))
+    results = np.asarray(result_positions, dtype=int)
+    if len(results):
+        figure.add_trace(go.Scatter(
+            x=coords[results, 0], y=coords[results, 1], mode="markers", name="results",
+            marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#111"}},
+            text=titles[results], hovertemplate="%{text}<extra>result</extra>",
+        ))
+    if query_xy is not None:
+        figure.add_trace(go.Scatter(
+            x=[query_xy[0]], y=[query_xy[1]], mode="markers", name=query_label,
+            marker={"size": 20, "symbol": "star", "color": "#e4572e", "line": {"width": 1.5, "color": "#111"}},
+            hovertemplate=f"{query_label}<extra></extra>",
+        ))
+    figure.update_layout(height=520, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend={"itemsizing": "constant"},
+                         xaxis={"visible": False}, yaxis={"visible": False}, plot_bgcolor="white")
+    return figure
+
+
 # ---------------------------------------------------------------------- attention heatmaps (For you page)
 #: Anchor colours of the heatmap colour scale (low -> high), a perceptually ordered dark-blue-to-yellow ramp.
 HEATMAP_COLORS = ((48, 18, 59), (70, 107, 227), (40, 187, 236), (50, 241, 152), (164, 252, 60), (251, 185, 56),

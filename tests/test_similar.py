@@ -1,0 +1,175 @@
+"""Similar items: the model, the protocol and the page (AppTest), with the bad uploads the page must survive."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from recsys.config import PROJECT_ROOT
+from recsys.models.similar import SimilarItems
+from recsys.protocols import similar as similar_protocol
+
+APP = str(PROJECT_ROOT / "streamlit_app.py")
+
+
+def test_neighbours_exclude_the_query_and_respect_the_category():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(30, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    categories = np.array(["a"] * 10 + ["b"] * 20)
+    model = SimilarItems().fit(vectors, categories)
+    positions, scores = model.similar_to_item(3, k=5)
+    assert 3 not in positions and set(categories[positions]) == {"a"}
+    assert np.all(np.diff(scores) <= 1e-6)
+    expected = np.argsort(-(vectors[:10] @ vectors[3]))[1:6]
+    assert positions.tolist() == expected.tolist()
+    positions, _ = model.similar_to_item(3, k=29, same_category=False)
+    assert len(positions) == 29 and 3 not in positions
+    guess = model.predict_category(vectors[15])
+    assert guess.category == "b" and 0.5 < guess.confidence <= 1.0
+    assert sum(guess.shares.values()) == pytest.approx(1.0)
+
+
+def test_protocol_beats_random_on_the_tiny_world(tiny_catalog, tiny_artifacts):
+    report = similar_protocol.evaluate(tiny_catalog, quick=True)
+    assert set(report) == {"visual-similarity", "random", "oracle"}
+    assert report["oracle"]["P@5"] == 1.0
+    assert report["visual-similarity"]["P@10"] > report["random"]["P@10"] + 0.3
+    assert report["visual-similarity"]["color@10"] > report["random"]["color@10"]
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def app(monkeypatch, tiny_catalog_dir, tiny_artifacts):
+    monkeypatch.setenv("RECSYS_CATALOG", str(tiny_catalog_dir))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/similar.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_page_shows_results_for_a_catalog_item(app, tiny_catalog):
+    first = tiny_catalog.items.iloc[0]
+    assert app.selectbox(key="similar_item_choice").value == first["item_id"]
+    # the query's thumbnail plus k results of its category
+    assert len(app.image) == 1 + 12
+    assert any("12 most similar items" in s.value for s in app.subheader)
+    assert app.get("plotly_chart")
+    app.slider(key="similar_k").set_value(6).run()
+    assert len(app.image) == 1 + 6
+    pivot = next(b for b in app.button if (b.key or "").startswith("similar_pivot_"))
+    pivot.click().run()
+    assert not app.exception
+    assert app.selectbox(key="similar_item_choice").value == pivot.key.removeprefix("similar_pivot_")
+
+
+def test_find_similar_from_home_carries_the_item(monkeypatch, tiny_catalog_dir, tiny_artifacts, tiny_catalog):
+    monkeypatch.setenv("RECSYS_CATALOG", str(tiny_catalog_dir))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    target = tiny_catalog.items["item_id"].iat[5]
+    at.session_state["similar_query_item"] = target
+    at.switch_page("pages/similar.py").run()
+    assert not at.exception
+    assert at.selectbox(key="similar_item_choice").value == target
+
+
+def test_search_that_matches_nothing(app):
+    app.text_input(key="similar_search").input("zzzz no such title").run()
+    assert not app.exception
+    assert any("No item title matches" in i.value for i in app.info)
+    assert any("most similar items" in s.value for s in app.subheader)  # the current query stays
+
+
+def test_missing_artifacts_offer_to_compute(monkeypatch, tiny_catalog_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_catalog_dir, copy, ignore=shutil.ignore_patterns("artifacts"))
+    monkeypatch.setenv("RECSYS_CATALOG", str(copy))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/similar.py").run()
+    assert not at.exception
+    assert at.warning and "precompute.py" in at.warning[0].value
+    assert at.button(key="similar_compute")
+
+
+# ---------------------------------------------------------------------- uploads through the page
+def _encode(image: Image.Image, format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+def _animated_gif() -> bytes:
+    frames = [Image.new("RGB", (64, 64), c) for c in ((200, 30, 40), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buffer.getvalue()
+
+
+def _exif_rotated(tiny_image: Image.Image) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return _encode(tiny_image.rotate(90, expand=True), "JPEG", quality=95, exif=exif)
+
+
+def _bad_uploads(sample: Image.Image) -> dict:
+    from test_imageio import huge_png_header
+
+    jpeg = _encode(sample, "JPEG", quality=90)
+    grey16 = Image.fromarray((np.asarray(sample.convert("L"), dtype=np.uint16) * 257))
+    rgba = sample.convert("RGBA")
+    rgba.putalpha(200)
+    return {
+        # name: (file name, bytes, refused?)
+        "not an image": ("notes.jpg", b"hello, I am text", True),
+        "truncated JPEG": ("cut.jpg", jpeg[: len(jpeg) // 2], True),
+        "20000x20000 PNG": ("bomb.png", huge_png_header(20000, 20000), True),
+        "zero bytes": ("empty.jpg", b"", True),
+        "CMYK JPEG": ("cmyk.jpg", _encode(sample.convert("CMYK"), "JPEG"), False),
+        "PNG with alpha": ("alpha.png", _encode(rgba, "PNG"), False),
+        "16-bit greyscale": ("grey16.png", _encode(grey16, "PNG"), False),
+        "animated GIF": ("anim.gif", _animated_gif(), False),
+        "EXIF-rotated": ("rotated.jpg", _exif_rotated(sample), False),
+    }
+
+
+@pytest.mark.parametrize("case", ["not an image", "truncated JPEG", "20000x20000 PNG", "zero bytes", "CMYK JPEG",
+                                  "PNG with alpha", "16-bit greyscale", "animated GIF", "EXIF-rotated"])
+def test_uploads_get_results_or_one_clear_sentence(app, tiny_catalog, case):
+    sample = tiny_catalog.load_image(tiny_catalog.items["item_id"].iat[0])
+    name, data, refused = _bad_uploads(sample)[case]
+    app.segmented_control(key="similar_source").set_value("Upload a photo").run()
+    app.file_uploader(key="similar_upload").set_value((name, data, "application/octet-stream")).run()
+    assert not app.exception, [e.value for e in app.exception]
+    if refused:
+        assert len(app.error) == 1
+        message = app.error[0].value
+        assert "Traceback" not in message and message.rstrip().endswith(".") and "\n" not in message
+        assert not app.subheader
+    else:
+        assert not app.error
+        assert app.selectbox(key="similar_upload_category").value in tiny_catalog.categories
+        assert any("most similar items" in s.value for s in app.subheader)
+
+
+def test_upload_of_a_catalog_image_predicts_its_category(app, tiny_catalog):
+    item = tiny_catalog.items.iloc[3]
+    data = tiny_catalog.image_path(item["item_id"]).read_bytes()
+    app.segmented_control(key="similar_source").set_value("Upload a photo").run()
+    app.file_uploader(key="similar_upload").set_value(("mine.png", data, "image/png")).run()
+    assert not app.exception
+    assert app.selectbox(key="similar_upload_category").value == item["category"]
+    verdict = (app.success or app.warning)[0].value
+    assert item["category"] in verdict
