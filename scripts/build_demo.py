@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="catalog folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     parser.add_argument("--workers", type=int, default=None, help="rendering processes")
+    parser.add_argument("--contact-sheet", type=Path, help="also write a PNG of 48 random items with their titles")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -52,7 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Built the {args.preset} world (seed {args.seed}) in {catalog.root}: {counts}.")
     print(f"Build time: {time.perf_counter() - started:.1f} s "
           f"(tables {catalog.meta['timings_s']['tables']} s, rendering {catalog.meta['timings_s']['render']} s).")
+    if args.contact_sheet:
+        write_contact_sheet(catalog, args.contact_sheet, seed=args.seed)
+        print(f"Contact sheet: {args.contact_sheet}")
     return 0
+
+
+def write_contact_sheet(catalog, path: Path, count: int = 48, seed: int = 0) -> None:
+    """A grid of ``count`` random items with their titles, to check the drawings at a glance."""
+    from recsys.viz import image_grid
+
+    sample = catalog.items.sample(min(count, len(catalog)), random_state=seed)
+    images = [catalog.load_image(i) for i in sample["item_id"]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(images, columns=8, cell=200, labels=list(sample["title"])).save(path)
 
 
 if __name__ == "__main__":

@@ -374,6 +374,7 @@ def _sample_item(rng: np.random.Generator, style: str, category: str | None = No
     }
 
 
+_PLURAL_LABELS = ("trousers", "shorts", "sneakers", "boots", "heels")
 _DETAIL_PLACES = {"top": "on the chest", "bottom": "at the hip", "onepiece": "on the bodice", "outer": "on the front",
                   "shoes": "on the side", "accessory": "on the front"}
 
@@ -387,13 +388,15 @@ def describe(item: dict) -> tuple[str, str]:
     if item["sleeve"] and item["category"] in ("tshirt", "shirt", "dress"):
         words.append({"short": "short-sleeve", "long": "long-sleeve", "sleeveless": "sleeveless"}[item["sleeve"]])
     if item["length"] and item["category"] in ("skirt", "dress", "coat", "boots", "trousers", "shorts"):
-        words.append({"short": "short" if item["category"] != "boots" else "ankle", "midi": "midi" if
+        words.append({"short": "ankle" if item["category"] == "boots" else "mini" if item["category"] in
+                      ("skirt", "dress") else "short", "midi": "midi" if
                       item["category"] in ("skirt", "dress", "coat") else "cropped",
                       "long": "maxi" if item["category"] in ("skirt", "dress") else "long" if item["category"] != "boots"
                       else "knee-high"}[item["length"]])
     words += [item["material"], spec.label]
     title = " ".join(words)
-    parts = [f"A {item['style']} {spec.label} in {item['color']} {item['material']}"]
+    article = "A pair of" if spec.label in _PLURAL_LABELS else "A"
+    parts = [f"{article} {item['style']} {spec.label} in {item['color']} {item['material']}"]
     extras = []
     if item["pattern"] != "solid":
         extras.append(f"a {item['pattern']} pattern")

@@ -410,18 +410,3 @@ def render_item(look: ItemLook, rng: np.random.Generator) -> Image.Image:
     if look.detail and look.detail != "none":
         _draw_detail(draw, look.detail, place_box(shape.details[look.detail]), base)
     return image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.LANCZOS)
-
-
-def contact_sheet(images: list[Image.Image], columns: int = 8, labels: list[str] | None = None) -> Image.Image:
-    """Tile images into one sheet (for eyeballing the world), optionally with a caption under each."""
-    rows = (len(images) + columns - 1) // columns
-    label_h = 14 if labels else 0
-    cell_w, cell_h = IMAGE_SIZE, IMAGE_SIZE + label_h
-    sheet = Image.new("RGB", (columns * cell_w, rows * cell_h), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    for k, image in enumerate(images):
-        x, y = (k % columns) * cell_w, (k // columns) * cell_h
-        sheet.paste(image.resize((IMAGE_SIZE, IMAGE_SIZE)), (x, y))
-        if labels:
-            draw.text((x + 3, y + IMAGE_SIZE + 1), labels[k][:36], fill=(0, 0, 0))
-    return sheet
