@@ -28,10 +28,8 @@ def cached_artifacts(catalog_root: str, fingerprint: str):
 def cached_model(catalog_root: str, fingerprint: str, name: str):
     catalog = services.load_catalog(catalog_root)
     data = protocol.prepare(catalog, artifacts=cached_artifacts(catalog_root, fingerprint))
-    model = protocol.load_saved(catalog, name, data)
-    if model is None:
-        with st.spinner(f"Training the {name} compatibility model on {len(data.train_outfits):,} outfits (first time only) ..."):
-            model = protocol.load_or_fit(catalog, name, data, save=True)
+    with st.spinner(f"Loading the {name} compatibility model (trained on first use for a small catalog) ..."):
+        model = protocol.load_or_train_in_place(catalog, name, data)
     return OutfitBuilder(model, data.slots)
 
 
@@ -153,6 +151,9 @@ model_name = st.segmented_control("Compatibility model", list(MODEL_LABELS), def
 model_name = model_name or "type-aware"
 try:
     builder = cached_model(str(catalog.root), catalog.fingerprint(), model_name)
+except protocol.ModelNotTrained as exc:
+    st.info(str(exc), icon=":material/model_training:")
+    st.stop()
 except ValueError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()

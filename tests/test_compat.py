@@ -242,3 +242,13 @@ def test_evaluate_reports_every_model_and_the_oracle(tiny_catalog, tiny_artifact
         assert all(0.0 <= v <= 1.0 for v in metrics.values()), (name, metrics)
     # The world's own compatibility separates real outfits from random ones far better than chance.
     assert report["oracle"]["AUC"] > 0.75
+
+
+def test_a_big_untrained_catalog_gets_the_training_command(tiny_catalog, tiny_artifacts, monkeypatch, tmp_path):
+    from recsys.protocols import compat as protocol
+
+    data = protocol.prepare(tiny_catalog, artifacts=tiny_artifacts)
+    monkeypatch.setattr(protocol, "saved_model_path", lambda catalog, name: tmp_path / f"compat-{name}")
+    monkeypatch.setattr(protocol, "IN_PLACE_TRAINING_OUTFITS", len(data.train_outfits) - 1)
+    with pytest.raises(protocol.ModelNotTrained, match="scripts/train.py --catalog .* --task compat"):
+        protocol.load_or_train_in_place(tiny_catalog, "triplet", data)
