@@ -129,9 +129,11 @@ class Artifacts:
 def project_channels(feature_maps: np.ndarray, components: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """Apply a channel PCA to ``(m, C_in, h, w)`` maps: ``(m, C_out, h, w)`` float32."""
     maps = np.asarray(feature_maps, dtype=np.float32)
-    cells = np.moveaxis(maps, 1, -1)  # (m, h, w, C_in): the PCA acts on each cell's channel vector
+    m, channels, height, width = maps.shape
+    # One (cells, C_in) matrix so the product runs in BLAS; a strided 4-D matmul would loop in numpy.
+    cells = np.ascontiguousarray(np.moveaxis(maps, 1, -1)).reshape(-1, channels)
     projected = (cells - mean) @ np.asarray(components, dtype=np.float32).T
-    return np.ascontiguousarray(np.moveaxis(projected, -1, 1))
+    return np.ascontiguousarray(np.moveaxis(projected.reshape(m, height, width, -1), -1, 1))
 
 
 def default_artifacts_dir(catalog: Catalog) -> Path:
@@ -694,9 +696,13 @@ def fit_channel_pca(feature_maps: np.ndarray, channels: int, seed: int = 0) -> t
     """
     from sklearn.decomposition import PCA
 
+    from threadpoolctl import threadpool_limits
+
     cells = np.moveaxis(np.asarray(feature_maps, dtype=np.float32), 1, -1).reshape(-1, feature_maps.shape[1])
     n_components = int(min(channels, cells.shape[0], cells.shape[1]))
-    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed).fit(cells)
+    # The sample is small (a few seconds on one core); BLAS threads busy-waiting on shared cores cost minutes.
+    with threadpool_limits(1):
+        pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed).fit(cells)
     explained = float(pca.explained_variance_ratio_.sum())
     logger.info("feature-map PCA %d -> %d channels keeps %.1f%% of the variance", cells.shape[1], n_components, 100 * explained)
     return pca.components_.astype(np.float32), pca.mean_.astype(np.float32), explained
