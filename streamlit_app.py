@@ -6,6 +6,7 @@ Run with ``streamlit run streamlit_app.py`` (or ``make run``); ``RECSYS_CATALOG=
 import os
 
 # Nothing is ever downloaded at run time; set before anything can import transformers or huggingface_hub.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
