@@ -308,6 +308,9 @@ class OutfitBuilder:
 class CategoryPredictor:
     """The category of an uploaded photo from its image vector: multinomial logistic regression on the catalog.
 
+    The vectors are standardised first (L2-normalised embeddings have tiny per-dimension scales, which would
+    leave the classifier timid).
+
     Parameters
     ----------
     C : float
@@ -319,14 +322,17 @@ class CategoryPredictor:
     classifier_ : LogisticRegression
     """
 
-    def __init__(self, C: float = 10.0, random_state: int = 0):
+    def __init__(self, C: float = 1.0, random_state: int = 0):
         self.C = C
         self.random_state = random_state
 
     def fit(self, image_vectors: np.ndarray, categories) -> "CategoryPredictor":
         from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
 
-        self.classifier_ = LogisticRegression(C=self.C, max_iter=300, random_state=self.random_state)
+        self.classifier_ = make_pipeline(StandardScaler(),
+                                         LogisticRegression(C=self.C, max_iter=500, random_state=self.random_state))
         self.classifier_.fit(np.asarray(image_vectors, dtype=np.float32), np.asarray(categories).astype(str))
         return self
 
