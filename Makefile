@@ -28,12 +28,14 @@ BENCH_ARGS ?= --json data/bench.json
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install run demo-catalog demo-artifacts test browser-deps bench clean-venv
+.PHONY: help install run demo-catalog demo-artifacts train evaluate test browser-deps bench clean-venv
 
 help:
 	@echo "make run     install, build the demo world if missing, precompute its embeddings if possible, start the app"
 	@echo "make test    install (plus Chromium for the browser tests) and run the whole test suite"
 	@echo "make bench   install and print the performance figures (BENCH_ARGS='--quick --json OUT')"
+	@echo "make train   train every task's models on the catalog (a few minutes each on the demo world)"
+	@echo "make evaluate run every protocol and write the report the Model report page shows"
 	@echo "make install create .venv and install requirements.txt (a no-op when nothing changed)"
 
 install: $(INSTALL_STAMP)
@@ -66,6 +68,13 @@ demo-artifacts: install demo-catalog
 	else \
 		$(PY) $(PRECOMPUTE_SCRIPT) --catalog "$(CATALOG)"; \
 	fi
+
+# Pages train small models in place; on the demo world some take minutes, so they can be trained ahead once.
+train: install demo-catalog demo-artifacts
+	$(PY) scripts/train.py --catalog "$(CATALOG)" --task all
+
+evaluate: install demo-catalog demo-artifacts
+	$(PY) scripts/evaluate.py --catalog "$(CATALOG)" --task all --json "$(CATALOG)/artifacts/report.json"
 
 test: install browser-deps
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)

@@ -89,6 +89,9 @@ st.title("Stylist chat", anchor=False)
 st.caption("Tell the coordinator what you need; after every message it proposes a coordi-set "
            "(outer, top, bottom, shoes) and ranks candidate sets.")
 
+#: Up to this many training dialogues the page trains a missing model itself (about a minute on 2 cores).
+IN_PLACE_TRAINING_DIALOGUES = 100
+
 try:
     records, skipped = evaluation_dialogues(str(catalog.root), fingerprint)
 except Exception as exc:  # a malformed dialogues file must read as a sentence
@@ -114,6 +117,12 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
 try:
     if task.is_trained(catalog, model_name):
         stylist, info = stylist_for(str(catalog.root), fingerprint, model_name)
+    elif sum(d.get("split") != "eval" for d in catalog.dialogues) > IN_PLACE_TRAINING_DIALOGUES:
+        # Training on a catalog this size takes minutes on a CPU: too long to hold the page.
+        st.info(f"The {MODELS[model_name].lower()} model is not trained for this catalog yet; train it once with "
+                f"`python scripts/train.py --catalog {catalog.root} --task dialogue` (a few minutes), then reload.",
+                icon=":material/model_training:")
+        st.stop()
     else:
         with st.spinner(f"Training the {MODELS[model_name].lower()} model on this catalog's dialogues ..."):
             stylist, info = stylist_for(str(catalog.root), fingerprint, model_name)
