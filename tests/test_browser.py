@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -61,12 +62,12 @@ def wait_until_healthy(server: subprocess.Popen, url: str, log_path: Path) -> No
     pytest.fail(f"streamlit did not answer {url}/_stcore/health within {SERVER_START_TIMEOUT_S} s")
 
 
-@pytest.fixture
-def studio_url(tiny_catalog_dir, tmp_path):
-    """URL of a streamlit server showing the tiny world; the server is stopped after the test."""
+@contextlib.contextmanager
+def serve_studio(catalog_dir, tmp_path):
+    """Run ``streamlit run streamlit_app.py`` on ``catalog_dir`` and yield its URL; the server stops afterwards."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    environment = {**os.environ, "RECSYS_CATALOG": str(tiny_catalog_dir), "HF_HUB_OFFLINE": "1"}
+    environment = {**os.environ, "RECSYS_CATALOG": str(catalog_dir), "HF_HUB_OFFLINE": "1"}
     log_path = tmp_path / "streamlit.log"
     command = [
         sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
@@ -85,6 +86,13 @@ def studio_url(tiny_catalog_dir, tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture
+def studio_url(tiny_catalog_dir, tmp_path):
+    """URL of a streamlit server showing the tiny world; the server is stopped after the test."""
+    with serve_studio(tiny_catalog_dir, tmp_path) as url:
+        yield url
 
 
 def test_the_browse_page_renders_its_grid_in_chromium(studio_url, tiny_catalog_dir):

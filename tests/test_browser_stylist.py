@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from recsys.config import PROJECT_ROOT
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, free_port, wait_until_healthy
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, serve_studio
 
 #: The first visit trains the model in place (seconds on an idle machine, minutes on a crowded one).
 FIRST_VISIT_TIMEOUT_MS = 400_000
@@ -26,27 +22,8 @@ def stylist_url(tiny_catalog_dir, tiny_artifacts, tmp_path):
     """URL of a streamlit server on a copy of the tiny world with artifacts (the page trains its model there)."""
     catalog_dir = tmp_path / "tiny"
     shutil.copytree(tiny_catalog_dir, catalog_dir, ignore=shutil.ignore_patterns("models"))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    environment = {**os.environ, "RECSYS_CATALOG": str(catalog_dir), "HF_HUB_OFFLINE": "1"}
-    log_path = tmp_path / "streamlit.log"
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]
-    with log_path.open("w") as log:
-        server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_healthy(server, url, log_path)
+    with serve_studio(catalog_dir, tmp_path) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def test_a_chat_message_gets_a_proposed_coordi_set_in_chromium(stylist_url):

@@ -17,9 +17,8 @@ import os
 import platform
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -47,19 +46,6 @@ def _environment() -> dict:
         "faiss_threads": faiss.omp_get_max_threads(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
-
-
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # ---------------------------------------------------------------------- image encoding
@@ -119,9 +105,10 @@ def bench_image_encoding(
     """
     from PIL import Image
 
+    from recsys.artifacts import torch_threads
     from recsys.encoders import create_encoder
 
-    with tempfile.TemporaryDirectory(prefix="recsys-bench-") as scratch, _torch_threads(threads):
+    with tempfile.TemporaryDirectory(prefix="recsys-bench-") as scratch, torch_threads(threads):
         if image_paths is not None:
             paths = [Path(p) for p in image_paths][:n_images]
         else:

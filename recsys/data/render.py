@@ -61,7 +61,7 @@ class ItemLook:
 # ---------------------------------------------------------------- geometry (unit square)
 def _sleeves(sleeve: str | None, shoulder_y: float = 0.22, width: float = 0.25) -> list[list[tuple]]:
     """Two sleeve polygons hanging from shoulders at x = 0.5 -/+ width."""
-    left_shoulder, right_shoulder = 0.5 - width, 0.5 + width
+    left_shoulder = 0.5 - width
     if sleeve in (None, "sleeveless"):
         return []
     if sleeve == "short":
