@@ -18,6 +18,7 @@ HISTORY_SHOWN = 8
 CELL = 224
 #: Above this many interactions the page does not train in place (more than about a minute on two cores).
 TRAIN_IN_PLACE_LIMIT = 60_000
+TERM_LABELS = {"latent": "item bias and factors", "image": "image", "description": "description"}
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -165,6 +166,12 @@ def show_explanation(catalog, data, model, artifacts, recommendation, history, o
         score = model.score_vectors(recommendation.user_vector, [idx])[0] if recommendation.user_vector is not None else None
         if score is not None:
             st.metric("Score", f"{score:.3f}")
+        if score is not None and hasattr(model, "score_terms"):
+            terms = model.score_terms(recommendation.user_vector, idx)
+            st.markdown("**Score terms** &nbsp; " + " · ".join(f"{TERM_LABELS.get(k, k)} {v:+.3f}" for k, v in terms.items()))
+            if "description" in terms:
+                st.caption("The heatmap splits the image term over the regions; the description term comes from "
+                           "the item's text and has no region.")
         if weights is not None:
             st.markdown("**Region scores** (rows top to bottom, columns left to right)")
             st.dataframe(np.round(np.asarray(weights, dtype=float), 4), width="stretch")
@@ -179,8 +186,8 @@ def show_explanation(catalog, data, model, artifacts, recommendation, history, o
 
 # ====================================================================== the page
 st.title("For you")
-st.caption("Personalized top-N lists from BPR, VBPR, DVBPR and VECF; the heatmap shows which image regions "
-           "drove each item's score for this user.")
+st.caption("Personalized top-N lists from BPR, VBPR (on the image, or on the image and the description), DVBPR "
+           "and VECF; the heatmap shows which image regions drove each item's score for this user.")
 
 catalog = services.current_catalog()
 if catalog.interactions is None or catalog.interactions.empty:

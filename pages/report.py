@@ -5,7 +5,7 @@ import json
 import streamlit as st
 
 from recsys import services
-from recsys.reports import BENCH_NAME, REPORT_NAME, baseline_names, gap_closed, report_table
+from recsys.reports import BENCH_NAME, REPORT_NAME, ROW_NOTES, baseline_names, gap_closed, report_table
 
 catalog = services.current_catalog()
 st.title("Model report", anchor=False)
@@ -42,6 +42,8 @@ else:
             baselines = [m for m in table.index if m in baseline_names()]
             if baselines:
                 st.caption(f"Baselines: {', '.join(baselines)}.")
+            for row in table.index.intersection(list(ROW_NOTES)):
+                st.caption(ROW_NOTES[row])
     for task, reason in report.get("_skipped", {}).items():
         st.caption(f"{task}: {reason}")
 

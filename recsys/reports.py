@@ -9,6 +9,12 @@ REPORT_NAME = "report.json"
 BENCH_NAME = "bench.json"
 BASELINES = ("random", "popularity", "visual-similarity", "image-only", "text-only", "zero-shot")
 ORACLE = "oracle"
+#: Rows that are neither baselines nor models a page offers, and what they show.
+ROW_NOTES = {
+    "vbpr-attributes": "vbpr-attributes is VBPR fitted on the catalog's labelled attributes instead of image "
+                       "features: on the built-in world the true tastes are linear in them, so it is the ceiling "
+                       "an image encoder's features could reach, not a model the For you page offers.",
+}
 
 
 def baseline_names() -> tuple[str, ...]:

@@ -60,3 +60,15 @@ def test_new_user_fold_in_side_by_side_and_cold_start_view(page, tiny_catalog):
     page.radio(key="for_you_mode").set_value("Cold-start items").run()
     assert not page.exception, [e.value for e in page.exception]
     assert any("nobody has interacted with" in c.value for c in page.caption)
+
+
+def test_multimodal_vbpr_splits_its_score_into_image_and_description_terms(page):
+    page.selectbox(key="for_you_model").set_value("vbpr-mm").run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert "#### VBPR (image + description)" in [m.value for m in page.markdown]
+    page.button(key=next(b.key for b in page.button if b.key and b.key.startswith("for_you_explain_vbpr-mm_"))).click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    terms = next(m.value for m in page.markdown if m.value.startswith("**Score terms**"))
+    assert "image" in terms and "description" in terms and "item bias and factors" in terms
+    assert "description term comes from the item's text" in texts(page)
+    assert page.dataframe[0].value.shape == (7, 7)

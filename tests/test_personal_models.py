@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 from recsys.models.bpr import BPR, UnknownUserError, sample_triples
 from recsys.models.dvbpr import DVBPR, ConvAutoencoder
 from recsys.models.popularity import Popularity
-from recsys.models.vbpr import VBPR
+from recsys.models.vbpr import VBPR, MultimodalVBPR
 from recsys.models.vecf import VECF, kmeans_clusters
 
 N_USERS, N_ITEMS = 60, 40
@@ -59,9 +60,11 @@ def test_popularity_counts_training_interactions(planted):
 @pytest.mark.parametrize("make", [
     lambda f, m: (BPR(n_factors=8, n_epochs=40, learning_rate=0.05), {}),
     lambda f, m: (VBPR(n_factors=4, n_visual_factors=4, n_epochs=40, learning_rate=0.05), {"item_features": f}),
+    lambda f, m: (MultimodalVBPR(n_factors=4, n_visual_factors=4, n_epochs=40, learning_rate=0.05),
+                  {"item_features": f, "text_features": f[:, ::-1].copy()}),
     lambda f, m: (DVBPR(n_factors=8, n_epochs=40, learning_rate=0.05), {"item_features": f}),
     lambda f, m: (VECF(n_factors=8, attention_dim=8, n_epochs=40, learning_rate=0.05, n_clusters=4), {"feature_maps": m}),
-], ids=["bpr", "vbpr", "dvbpr", "vecf"])
+], ids=["bpr", "vbpr", "vbpr-mm", "dvbpr", "vecf"])
 def test_rankers_learn_the_planted_tastes_and_round_trip(planted, make, tmp_path):
     X, features, maps = planted
     model, side = make(features, maps)
@@ -79,13 +82,49 @@ def test_rankers_learn_the_planted_tastes_and_round_trip(planted, make, tmp_path
     lambda f, m: (DVBPR(n_factors=8, n_epochs=40, learning_rate=0.05), {"item_features": f}),
     lambda f, m: (VECF(n_factors=8, attention_dim=8, n_epochs=40, learning_rate=0.05, n_clusters=2,
                        review_weight=0.0), {"feature_maps": m, "item_features": f}),
-], ids=["vbpr", "dvbpr", "vecf"])
+    # The image block is noise here: the multimodal model must place the unseen items by their text alone.
+    lambda f, m: (MultimodalVBPR(n_factors=4, n_visual_factors=4, n_epochs=40, learning_rate=0.05),
+                  {"item_features": np.random.default_rng(1).normal(size=f.shape).astype(np.float32),
+                   "text_features": f}),
+], ids=["vbpr", "dvbpr", "vecf", "vbpr-mm-text-only-signal"])
 def test_visual_models_place_cold_start_items_by_their_images(planted, make):
     X, features, maps = planted
     model, side = make(features, maps)
     model.fit(X, **side)
     scores = model.score(0)
     assert scores[[18, 19]].min() > scores[[38, 39]].max()
+
+
+@pytest.mark.parametrize("cls", [VBPR, MultimodalVBPR])
+def test_vbpr_score_terms_add_up_to_the_score(planted, cls):
+    X, features, _ = planted
+    side = {"item_features": features} | ({"text_features": features * 3.0} if cls is MultimodalVBPR else {})
+    model = cls(n_factors=4, n_visual_factors=4, n_epochs=5).fit(X, **side)
+    vector = model.user_vectors(7)[0]
+    for item in (0, 25, 39):
+        terms = model.score_terms(vector, item)
+        assert set(terms) == ({"latent", "image", "description"} if cls is MultimodalVBPR else {"latent", "image"})
+        assert sum(terms.values()) == pytest.approx(float(model.score(7)[item]), abs=1e-4)
+    # The region explanation works in the raw image features' units: w_u . f_i is the image term.
+    image_term = float(model.visual_direction(vector) @ features[25])
+    assert image_term == pytest.approx(model.score_terms(vector, 25)["image"], abs=1e-4)
+
+
+def test_multimodal_vbpr_rejects_misaligned_text_features(planted):
+    X, features, _ = planted
+    with pytest.raises(ValueError, match="text feature rows"):
+        MultimodalVBPR(n_epochs=1).fit(X, item_features=features, text_features=features[:-1])
+
+
+def test_vecf_scores_all_items_as_it_scores_pairs(planted):
+    X, _, maps = planted
+    model = VECF(n_factors=8, attention_dim=8, n_epochs=3, n_clusters=4).fit(X, feature_maps=maps)
+    batched = model.score(np.arange(12))
+    with torch.no_grad():
+        vectors = torch.as_tensor(model.user_vectors(np.arange(12)))
+        items = torch.arange(N_ITEMS)
+        pairwise = torch.stack([model.module_.pair_scores(v[None].expand(N_ITEMS, -1), items) for v in vectors])
+    assert np.allclose(batched, pairwise.numpy(), atol=1e-5)
 
 
 def test_bpr_cold_items_lose_their_untrained_factors(planted):

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from recsys import viz
+from recsys.catalog import ATTRIBUTE_COLUMNS
 from recsys.models.bpr import BPR, UnknownUserError
 from recsys.protocols import personal
 
@@ -52,13 +53,24 @@ def test_a_perfect_scorer_gets_full_marks_and_a_constant_one_chance(data):
 @pytest.mark.slow
 def test_evaluate_reports_every_model_against_baselines_and_oracle(tiny_catalog, tiny_artifacts):
     report = personal.evaluate(tiny_catalog, quick=True)
-    assert {"random", "popularity", "oracle", *personal.MODEL_NAMES} <= set(report)
+    assert {"random", "popularity", "oracle", "vbpr-attributes", *personal.MODEL_NAMES} <= set(report)
     for name in ("random", "popularity", "oracle", "vecf"):
         assert {"AUC", "NDCG@10", "NDCG@50", "NDCG@100", "HR@10", "F1@10", "R@20"} <= set(report[name])
     assert any(k.startswith("cold/") for k in report["oracle"])
     assert report["oracle"]["AUC"] > report["random"]["AUC"]
     assert 0.0 <= report["vecf"]["pointing_chance"] <= 1.0
     assert report["vecf"]["best_epoch"] >= 1
+    # The multimodal VBPR explains its image term over the regions, so it plays the pointing game too.
+    assert 0.0 <= report["vbpr-mm"]["pointing_game"] <= 1.0
+
+
+def test_attribute_features_one_hot_the_labelled_attributes(tiny_catalog):
+    codes = personal.attribute_features(tiny_catalog)
+    columns = [c for c in ATTRIBUTE_COLUMNS if c in tiny_catalog.items.columns]
+    assert codes.shape == (len(tiny_catalog), sum(tiny_catalog.items[c].nunique() for c in columns))
+    assert np.all(codes.sum(axis=1) == tiny_catalog.items[columns].notna().sum(axis=1).to_numpy())
+    unlabelled = dataclasses.replace(tiny_catalog, items=tiny_catalog.items.drop(columns=columns))
+    assert personal.attribute_features(unlabelled) is None
 
 
 def test_region_maps_and_their_refusals(tiny_catalog, tiny_artifacts, data):

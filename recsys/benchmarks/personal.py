@@ -118,6 +118,9 @@ def bench_fit_times(catalog_dir: str | os.PathLike | None = None, quick: bool = 
                         "item_features": np.asarray(artifacts.image)}
             elif name in ("vbpr", "dvbpr-imagenet"):
                 side = {"item_features": np.asarray(artifacts.image)}
+            elif name == "vbpr-mm":
+                side = {"item_features": np.asarray(artifacts.image),
+                        "text_features": np.asarray(artifacts.text_description)}
             else:
                 side = {}
             started = time.perf_counter()
@@ -131,6 +134,7 @@ class _Shaped:
     def __init__(self, n: int, seed: int):
         rng = np.random.default_rng(seed)
         self.image = rng.random((n, 1280), dtype=np.float32)
+        self.text_description = rng.random((n, 384), dtype=np.float32)
         self.feature_maps = rng.random((n, 256, 7, 7), dtype=np.float32).astype(np.float16)
 
 

@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 class _DVBPRModule(PairwiseModule):
     def __init__(self, n_users: int, features: np.ndarray, n_factors: int):
         super().__init__(n_users, n_factors)
-        self.register_buffer("features", torch.as_tensor(np.asarray(features, dtype=np.float32)), persistent=False)
+        # Memory-mapped artifacts are read-only; torch wants writable memory, so only those are copied.
+        self.register_buffer("features", torch.as_tensor(np.require(features, np.float32, ["W"])), persistent=False)
         self.phi = nn.Linear(self.features.shape[1], n_factors)  # the trainable layer on the frozen encoder
 
     def item_side(self, item_idx):

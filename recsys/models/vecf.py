@@ -77,13 +77,23 @@ class _VECFModule(PairwiseModule):
         vectors, bias, _ = self.item_vectors(user_vectors, item_idx)
         return (user_vectors * vectors).sum(-1) + bias
 
-    def all_scores(self, user_vectors, item_idx):
-        # The attention depends on the user, so each user attends over every item's regions in turn.
+    def all_scores(self, user_vectors, item_idx, users_per_step: int = 8):
+        # Only the attention weights depend on user and item jointly. E has no bias, so
+        # p_u . E(sum_k alpha_k f_k) = sum_k alpha_k (p_u . E f_k): the regions' keys W_f f_k and embeddings E f_k
+        # are computed once per call, and each small group of users only runs the attention MLP.
+        features = self.features_of(item_idx)
+        keys, embedded = self.W_f(features), self.embed(features)
+        clusters = self.cluster_of[item_idx]
+        static = self.item(item_idx) + self.cluster(clusters)
+        bias = self.item_bias(item_idx).squeeze(-1) + self.cluster_bias(clusters).squeeze(-1)
         rows = []
-        for vector in user_vectors:
-            expanded = vector[None, :].expand(len(item_idx), -1)
-            rows.append(self.pair_scores(expanded, item_idx))
-        return torch.stack(rows)
+        for start in range(0, len(user_vectors), users_per_step):
+            users = user_vectors[start : start + users_per_step]
+            joint = self.W_u(users)[:, None, None, :] * keys[None]
+            alpha = torch.softmax(self.w_2(torch.relu(self.W_1(joint))).squeeze(-1), dim=-1)
+            region_scores = torch.einsum("mkd,bd->bmk", embedded, users)
+            rows.append((alpha * region_scores).sum(-1) + users @ static.T + bias[None, :])
+        return torch.cat(rows)
 
     def regularized(self, user_vectors, item_idx):
         clusters = self.cluster_of[item_idx]
