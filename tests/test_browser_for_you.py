@@ -33,6 +33,7 @@ def test_for_you_shows_heatmap_cards_and_explains_one(tiny_artifacts, studio_url
             page.screenshot(path=str(SCREENSHOTS / "for_you.png"), full_page=False)
             explain.first.click()
             expect(page.get_by_text("Region scores")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            expect(page.get_by_text("Score terms")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
             page.get_by_text("Region scores").scroll_into_view_if_needed()
             assert page.locator("[data-testid='stException']").count() == 0
             page.screenshot(path=str(SCREENSHOTS / "for_you_explain.png"), full_page=False)

@@ -127,6 +127,18 @@ def test_vecf_scores_all_items_as_it_scores_pairs(planted):
     assert np.allclose(batched, pairwise.numpy(), atol=1e-5)
 
 
+def test_item_biases_have_their_own_regularization(planted):
+    X, _, _ = planted
+    # Make some items far more popular, so free biases have something to learn.
+    X = (X + sp.csr_matrix((np.ones(N_USERS, np.float32), (np.arange(N_USERS), np.full(N_USERS, 5))), shape=X.shape)).tocsr()
+    biases = {}
+    for bias_reg in (0.0, 10.0):
+        model = BPR(n_factors=4, n_epochs=20, learning_rate=0.05, reg=1e-3, bias_reg=bias_reg).fit(X)
+        biases[bias_reg] = model.module_.item_bias.weight.detach().numpy().ravel()
+    assert np.abs(biases[10.0]).max() < 0.2 * np.abs(biases[0.0]).max()
+    assert biases[0.0][5] == biases[0.0].max()  # the item everyone has gets the largest free bias
+
+
 def test_bpr_cold_items_lose_their_untrained_factors(planted):
     X, _, _ = planted
     model = BPR(n_factors=8, n_epochs=5).fit(X)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from recsys import viz
 from recsys.catalog import ATTRIBUTE_COLUMNS
+from recsys.config import PROJECT_ROOT
 from recsys.models.bpr import BPR, UnknownUserError
 from recsys.protocols import personal
 
@@ -48,6 +50,17 @@ def test_a_perfect_scorer_gets_full_marks_and_a_constant_one_chance(data):
                                                         targets, exclude_valid=True))
     assert constant["AUC"] == pytest.approx(0.5)
     assert constant["HR@10"] < 0.5
+
+
+def test_summaries_carry_standard_errors_over_users():
+    ranked = {"rank": np.array([0, 1, 20, 50]), "auc": np.array([1.0, 0.9, 0.5, 0.2]), "cold": np.zeros(4, bool)}
+    summary = personal.summarize(ranked)
+    per_user = np.array([1.0, 1.0 / np.log2(3.0), 0.0, 0.0])
+    assert summary["NDCG@10"] == pytest.approx(per_user.mean())
+    assert summary["NDCG@10 (se)"] == pytest.approx(per_user.std(ddof=1) / 2.0)
+    assert summary["HR@10 (se)"] == pytest.approx(np.array([1, 1, 0, 0]).std(ddof=1) / 2.0)
+    assert summary["AUC (se)"] == pytest.approx(np.array([1.0, 0.9, 0.5, 0.2]).std(ddof=1) / 2.0)
+    assert not any(key.startswith("cold/") for key in summary)
 
 
 @pytest.mark.slow
@@ -143,3 +156,39 @@ def test_heatmap_overlay_is_smooth_and_puts_the_hot_colour_on_the_peak():
     assert len({tuple(p) for p in full[48, 100:200]}) > 10  # a gradient, not 7x7 blocks
     with pytest.raises(ValueError):
         viz.heatmap_overlay(image, weights, opacity=1.5)
+
+
+def test_tune_sweeps_a_grid_on_validation_only(tiny_catalog, tiny_artifacts, monkeypatch):
+    data = personal.interaction_data(tiny_catalog)
+    seen_targets = []
+    real_rank = personal.rank_targets
+
+    def spy(score_users, data_, users, targets, exclude_valid, seed=0, batch=64):
+        seen_targets.append(np.asarray(targets))
+        return real_rank(score_users, data_, users, targets, exclude_valid, seed, batch)
+
+    monkeypatch.setattr(personal, "rank_targets", spy)
+    rows = personal.tune(tiny_catalog, "bpr", {"reg": [0.01, 0.3], "n_factors": [4]}, quick=True)
+    assert [row["reg"] for row in rows] != [] and sorted(row["reg"] for row in rows) == [0.01, 0.3]
+    assert rows[0]["val/NDCG@50"] >= rows[1]["val/NDCG@50"]
+    assert all(1 <= row["best_epoch"] <= personal.model_settings("bpr", quick=True)["n_epochs"] for row in rows)
+    # Only validation items are ever ranked: the test items stay unseen.
+    users = np.flatnonzero(data.valid_item >= 0)
+    assert all(np.array_equal(t, data.valid_item[users]) for t in seen_targets)
+    with pytest.raises(ValueError, match="no hyper-parameter colour"):
+        personal.tune(tiny_catalog, "bpr", {"colour": [1]})
+    with pytest.raises(ValueError, match="no personal model 'svd'"):
+        personal.tune(tiny_catalog, "svd", {})
+
+
+def test_tune_script_parses_its_grid_and_refuses_bad_pairs(tiny_catalog_dir, tiny_artifacts, capsys):
+    spec = importlib.util.spec_from_file_location("tune_script", PROJECT_ROOT / "scripts" / "tune.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    main, parse_grid = script.main, script.parse_grid
+
+    assert parse_grid(["reg=0.01,0.03", "n_factors=8", "name=abc"]) == {"reg": [0.01, 0.03], "n_factors": [8], "name": ["abc"]}
+    assert main(["--catalog", str(tiny_catalog_dir), "--model", "bpr", "--grid", "reg"]) == 1
+    assert "not name=value" in capsys.readouterr().err
+    assert main(["--catalog", str(tiny_catalog_dir), "--model", "bpr", "--grid", "reg=0.05", "--quick"]) == 0
+    assert "val/NDCG@50" in capsys.readouterr().out

@@ -87,9 +87,14 @@ class PairwiseModule(nn.Module):
         raise NotImplementedError
 
     def regularized(self, user_vectors: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
-        """The squared norm of the parameters a batch touches (the L2 term of the BPR criterion)."""
-        vectors, bias = self.item_side(item_idx)
-        return user_vectors.pow(2).sum() + vectors.pow(2).sum() + bias.pow(2).sum()
+        """The squared norm of the user and item vectors a batch touches (the L2 term of the BPR criterion)."""
+        vectors, _ = self.item_side(item_idx)
+        return user_vectors.pow(2).sum() + vectors.pow(2).sum()
+
+    def bias_penalty(self, item_idx: torch.Tensor) -> torch.Tensor | float:
+        """The squared item biases a batch touches, regularized on their own (VBPR's lambda_beta)."""
+        table = getattr(self, "item_bias", None)
+        return table(item_idx).pow(2).sum() if isinstance(table, nn.Embedding) else 0.0
 
     def extra_loss(self, users: torch.Tensor, positives: torch.Tensor) -> torch.Tensor | None:
         """A model's auxiliary loss on a batch of observed pairs (VECF's review supervision), or None."""
@@ -116,14 +121,15 @@ class PairwiseRanker:
     """
 
     _side_names: tuple[str, ...] = ()
-    _hyper: tuple[str, ...] = ("n_epochs", "batch_size", "learning_rate", "reg", "random_state")
+    _hyper: tuple[str, ...] = ("n_epochs", "batch_size", "learning_rate", "reg", "bias_reg", "random_state")
 
     def __init__(self, *, n_epochs: int = 30, batch_size: int = 1024, learning_rate: float = 0.01,
-                 reg: float = 1e-4, random_state: int | None = 0):
+                 reg: float = 1e-4, bias_reg: float | None = None, random_state: int | None = 0):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.reg = reg
+        self.bias_reg = bias_reg
         self.random_state = random_state
 
     # ------------------------------------------------------------------ parameters
@@ -191,6 +197,7 @@ class PairwiseRanker:
         self._item_cache = None
         self.module_.train()
         users, positives, negatives = (torch.from_numpy(a) for a in sample_triples(X, rng, self.n_items_))
+        bias_reg = self.reg if self.bias_reg is None else self.bias_reg
         total, batches = 0.0, 0
         for start in range(0, len(users), self.batch_size):
             u = users[start : start + self.batch_size]
@@ -201,6 +208,7 @@ class PairwiseRanker:
             loss = -F.logsigmoid(margin).mean()
             loss = loss + self.reg * (self.module_.regularized(user_vectors, i)
                                       + self.module_.regularized(user_vectors[:0], j)) / len(u)
+            loss = loss + bias_reg * (self.module_.bias_penalty(i) + self.module_.bias_penalty(j)) / len(u)
             extra = self.module_.extra_loss(u, i)
             if extra is not None:
                 loss = loss + extra
@@ -355,8 +363,9 @@ class BPR(PairwiseRanker):
     ----------
     n_factors : int
         Dimension of the user and item factors.
-    n_epochs, batch_size, learning_rate, reg, random_state
-        Training settings (Adam on the BPR loss with L2 regularization ``reg``).
+    n_epochs, batch_size, learning_rate, reg, bias_reg, random_state
+        Training settings: Adam on the BPR loss with L2 regularization ``reg`` on the factors and ``bias_reg``
+        on the item biases (default: ``reg``).
 
     References
     ----------

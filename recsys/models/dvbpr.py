@@ -51,7 +51,7 @@ class DVBPR(PairwiseRanker):
     ----------
     n_factors : int
         K, the dimension of ``theta_u`` and of the trainable layer's output.
-    n_epochs, batch_size, learning_rate, reg, random_state
+    n_epochs, batch_size, learning_rate, reg, bias_reg, random_state
         Training settings, as in :class:`recsys.models.bpr.BPR`.
 
     Side inputs

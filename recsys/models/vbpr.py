@@ -29,7 +29,7 @@ class _VBPRModule(PairwiseModule):
 
     def regularized(self, user_vectors, item_idx):
         # E and beta' are shared by all items; the paper regularizes them once per step, like any weight.
-        return (user_vectors.pow(2).sum() + self.item(item_idx).pow(2).sum() + self.item_bias(item_idx).pow(2).sum())
+        return user_vectors.pow(2).sum() + self.item(item_idx).pow(2).sum()
 
 
 class VBPR(PairwiseRanker):
@@ -45,7 +45,7 @@ class VBPR(PairwiseRanker):
         Dimension of the latent (non-visual) factors ``gamma``.
     n_visual_factors : int
         Dimension of the visual factors ``theta_u`` and of ``E f_i``.
-    n_epochs, batch_size, learning_rate, reg, random_state
+    n_epochs, batch_size, learning_rate, reg, bias_reg, random_state
         Training settings, as in :class:`recsys.models.bpr.BPR`.
 
     Side inputs

@@ -97,8 +97,7 @@ class _VECFModule(PairwiseModule):
 
     def regularized(self, user_vectors, item_idx):
         clusters = self.cluster_of[item_idx]
-        return (user_vectors.pow(2).sum() + self.item(item_idx).pow(2).sum() + self.cluster(clusters).pow(2).sum()
-                + self.item_bias(item_idx).pow(2).sum())
+        return user_vectors.pow(2).sum() + self.item(item_idx).pow(2).sum() + self.cluster(clusters).pow(2).sum()
 
     def review_loss(self, rows: torch.Tensor) -> torch.Tensor:
         users, items = self.review_users[rows], self.review_items[rows]
@@ -136,7 +135,7 @@ class VECF(PairwiseRanker):
         Used when ``n_clusters`` is None (the paper found about three items per cluster best).
     review_weight : float
         Weight of the review loss (0 switches review supervision off).
-    n_epochs, batch_size, learning_rate, reg, random_state
+    n_epochs, batch_size, learning_rate, reg, bias_reg, random_state
         Training settings, as in :class:`recsys.models.bpr.BPR`.
 
     Side inputs
