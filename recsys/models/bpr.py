@@ -67,6 +67,8 @@ class PairwiseModule(nn.Module):
 
     #: True when an item's vector depends on the user (VECF's attention), so it cannot be computed once.
     user_dependent_items = False
+    #: Items scored per step when item vectors depend on the user (bounds the memory of one step).
+    items_per_step = 8192
 
     def __init__(self, n_users: int, user_dim: int):
         super().__init__()
@@ -234,7 +236,7 @@ class PairwiseRanker:
         return self.module_.user.weight[torch.from_numpy(user_idx)].detach().numpy()
 
     @torch.no_grad()
-    def score_vectors(self, user_vectors: np.ndarray, item_idx=None, chunk: int = 8192) -> np.ndarray:
+    def score_vectors(self, user_vectors: np.ndarray, item_idx=None, chunk: int | None = None) -> np.ndarray:
         """Scores of explicit user vectors (``(d,)`` or ``(B, d)``, e.g. folded-in users) with all or given items."""
         self._check_fitted()
         vectors = torch.as_tensor(np.atleast_2d(user_vectors), dtype=torch.float32)
@@ -249,6 +251,7 @@ class PairwiseRanker:
             scores = (vectors @ item_vectors.T + bias[None, :]).numpy()
             return scores[0] if np.ndim(user_vectors) == 1 else scores
         items = torch.arange(self.n_items_) if item_idx is None else torch.as_tensor(np.atleast_1d(item_idx))
+        chunk = chunk or self.module_.items_per_step
         parts = [self.module_.all_scores(vectors, items[s : s + chunk]) for s in range(0, len(items), chunk)]
         scores = torch.cat(parts, dim=1).numpy()
         return scores[0] if np.ndim(user_vectors) == 1 else scores

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 class _VECFModule(PairwiseModule):
     user_dependent_items = True
+    items_per_step = 2048  # 2048 items x 49 regions x 256 channels of float32 is about 100 MB per step
 
     def __init__(self, n_users: int, n_items: int, feature_maps: np.ndarray, fmap_scale: float, cluster_of: np.ndarray,
                  n_clusters: int, n_factors: int, attention_dim: int, review_dim: int | None):

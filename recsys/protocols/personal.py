@@ -271,6 +271,11 @@ def attribute_features(catalog: Catalog) -> np.ndarray | None:
 
 def _fit_inputs(catalog, artifacts, data, name, X, quick, seed) -> dict:
     """Side inputs plus, for VECF, K-means features and the review supervision of the training pairs."""
+    if name == "vbpr-attributes":
+        attributes = attribute_features(catalog)
+        if attributes is None:
+            raise ValueError(f"The catalog {catalog.name} has no labelled attributes for vbpr-attributes.")
+        return {"item_features": attributes}
     side = side_inputs(catalog, artifacts, data, name, quick=quick, seed=seed)
     if name == "vecf":
         side["item_features"] = np.asarray(artifacts.image, dtype=np.float32)
@@ -287,8 +292,8 @@ def _fit_inputs(catalog, artifacts, data, name, X, quick, seed) -> dict:
 
 
 def make_model(name: str, quick: bool = False) -> PairwiseRanker:
-    cls = {"bpr": BPR, "vbpr": VBPR, "vbpr-mm": MultimodalVBPR, "vbpr-attributes": VBPR, "dvbpr-imagenet": DVBPR, "dvbpr-ae": DVBPR,
-           "vecf": VECF}[name]
+    cls = {"bpr": BPR, "vbpr": VBPR, "vbpr-mm": MultimodalVBPR, "vbpr-attributes": VBPR, "dvbpr-imagenet": DVBPR,
+           "dvbpr-ae": DVBPR, "vecf": VECF}[name]
     return cls(**model_settings(name, quick))
 
 
@@ -353,8 +358,11 @@ def summarize(ranked: dict) -> dict:
     return out
 
 
-def validation_callback(data: PersonalData, users: np.ndarray, every: int = 5) -> Callable:
-    """Early stopping on validation NDCG@50 (every ``every`` epochs), never touching test items."""
+def validation_callback(data: PersonalData, users: np.ndarray, every: int = 5, aucs: dict | None = None) -> Callable:
+    """Early stopping on validation NDCG@50 (every ``every`` epochs), never touching test items.
+
+    ``aucs``, when given, collects each scored epoch's validation sampled AUC.
+    """
     targets = data.valid_item[users]
 
     def on_epoch(epoch: int, model: PairwiseRanker) -> float | None:
@@ -363,6 +371,8 @@ def validation_callback(data: PersonalData, users: np.ndarray, every: int = 5) -
         model.module_.eval()
         ranked = rank_targets(lambda chunk: model.score(chunk), data, users, targets, exclude_valid=False, seed=epoch)
         model.module_.train()
+        if aucs is not None:
+            aucs[epoch] = float(ranked["auc"].mean())
         return metrics.ndcg_at_k(ranked["rank"], SELECTION_CUTOFF)
 
     return on_epoch
@@ -485,16 +495,15 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
         user_ids = np.array(data.user_ids)
         record("oracle", lambda chunk: truth.utility(list(user_ids[chunk])))
 
-    attributes = attribute_features(catalog) if truth is not None else None
-    names = MODEL_NAMES + (("vbpr-attributes",) if attributes is not None else ())
+    ceiling = truth is not None and attribute_features(catalog) is not None
+    names = MODEL_NAMES + (("vbpr-attributes",) if ceiling else ())
     for k, name in enumerate(names):
         report((k + 1) / (len(names) + 1), f"Training {name}")
         started = time.perf_counter()
         model = make_model(name, quick)
         every = 1 if quick else 5
-        side = ({"item_features": attributes} if name == "vbpr-attributes"
-                else _fit_inputs(catalog, artifacts, data, name, data.train, quick, seed))
-        model.fit(data.train, on_epoch=validation_callback(data, val_users, every), **side)
+        model.fit(data.train, on_epoch=validation_callback(data, val_users, every),
+                  **_fit_inputs(catalog, artifacts, data, name, data.train, quick, seed))
         fit_seconds = time.perf_counter() - started
         extra = {"best_epoch": int(model.best_epoch_), "fit_seconds": round(fit_seconds, 1),
                  f"val/NDCG@{SELECTION_CUTOFF}": max((h.get("validation", -1) for h in model.history_), default=float("nan"))}
@@ -529,18 +538,14 @@ def tune(catalog: Catalog, name: str, grid: dict[str, list], *, seed: int = 0, q
     """
     if name not in MODEL_NAMES + ("vbpr-attributes",):
         raise ValueError(f"There is no personal model '{name}'; pick one of {', '.join(MODEL_NAMES)}.")
-    unknown = sorted(set(grid) - set(type(make_model(name))._hyper))
+    hyper = type(make_model(name))._hyper
+    unknown = sorted(set(grid) - set(hyper))
     if unknown:
-        raise ValueError(f"{name} has no hyper-parameter {', '.join(unknown)}; it has {', '.join(type(make_model(name))._hyper)}.")
+        raise ValueError(f"{name} has no hyper-parameter {', '.join(unknown)}; it has {', '.join(hyper)}.")
     data = interaction_data(catalog)
     users = np.flatnonzero(data.valid_item >= 0)
-    if name == "vbpr-attributes":
-        attributes = attribute_features(catalog)
-        if attributes is None:
-            raise ValueError(f"The catalog {catalog.name} has no labelled attributes for vbpr-attributes.")
-        side = {"item_features": attributes}
-    else:
-        side = _fit_inputs(catalog, load_artifacts(catalog), data, name, data.train, quick, seed)
+    artifacts = None if name == "vbpr-attributes" else load_artifacts(catalog)
+    side = _fit_inputs(catalog, artifacts, data, name, data.train, quick, seed)
     rows = []
     for values in itertools.product(*grid.values()):
         params = dict(zip(grid, values))
@@ -548,19 +553,8 @@ def tune(catalog: Catalog, name: str, grid: dict[str, list], *, seed: int = 0, q
         for key, value in params.items():
             setattr(model, key, value)
         aucs: dict[int, float] = {}
-
-        def on_epoch(epoch: int, model: PairwiseRanker) -> float | None:
-            if epoch % every and epoch != model.n_epochs:
-                return None
-            model.module_.eval()
-            ranked = rank_targets(lambda chunk: model.score(chunk), data, users, data.valid_item[users],
-                                  exclude_valid=False, seed=epoch)
-            model.module_.train()
-            aucs[epoch] = float(ranked["auc"].mean())
-            return metrics.ndcg_at_k(ranked["rank"], SELECTION_CUTOFF)
-
         started = time.perf_counter()
-        model.fit(data.train, on_epoch=on_epoch, **side)
+        model.fit(data.train, on_epoch=validation_callback(data, users, every, aucs), **side)
         best = max((h for h in model.history_ if "validation" in h), key=lambda h: h["validation"])
         rows.append(params | {"best_epoch": best["epoch"], f"val/NDCG@{SELECTION_CUTOFF}": best["validation"],
                               "val/AUC": aucs[best["epoch"]], "fit_seconds": round(time.perf_counter() - started, 1)})
