@@ -1,0 +1,64 @@
+"""The Model report page, driven headlessly with Streamlit's AppTest on a copy of the tiny world."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from recsys.config import PROJECT_ROOT
+from recsys.reports import REPORT_NAME, ROW_NOTES
+
+APP = str(PROJECT_ROOT / "streamlit_app.py")
+PAGE = "pages/report.py"
+PERSONAL = {
+    "random": {"AUC": 0.5, "NDCG@10": 0.002},
+    "popularity": {"AUC": 0.65, "NDCG@10": 0.005},
+    "vbpr-mm": {"AUC": 0.72, "NDCG@10": 0.010},
+    "vbpr-attributes": {"AUC": 0.75, "NDCG@10": 0.016},
+    "oracle": {"AUC": 0.86, "NDCG@10": 0.069},
+}
+
+
+@pytest.fixture
+def catalog_copy(tiny_catalog_dir, tmp_path):
+    folder = tmp_path / "world"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("artifacts"))
+    (folder / "artifacts").mkdir()
+    return folder
+
+
+def open_report(monkeypatch, folder) -> AppTest:
+    monkeypatch.setenv("RECSYS_CATALOG", str(folder))
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    app.switch_page(PAGE)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def test_report_shows_the_table_the_gap_closed_and_what_the_ceiling_row_is(monkeypatch, catalog_copy):
+    (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"personal": PERSONAL}))
+    app = open_report(monkeypatch, catalog_copy)
+    assert app.title[0].value == "Model report"
+    table = app.dataframe[0].value
+    assert list(table.index) == ["random", "popularity", "vbpr-mm", "vbpr-attributes", "oracle"]
+    gap = next(m.value for m in app.markdown if m.value.startswith("**Share of the gap"))
+    # AUC: (0.72 - 0.65) / (0.86 - 0.65) = 33%, the best baseline being popularity.
+    assert "vbpr-mm 33%" in gap
+    captions = [c.value for c in app.caption]
+    assert ROW_NOTES["vbpr-attributes"] in captions
+    assert "Baselines: random, popularity." in captions
+
+
+def test_missing_and_unreadable_reports_get_one_sentence(monkeypatch, catalog_copy):
+    report = catalog_copy / "artifacts" / REPORT_NAME
+    report.unlink(missing_ok=True)
+    app = open_report(monkeypatch, catalog_copy)
+    assert any("No evaluation report" in i.value and "scripts/evaluate.py" in i.value for i in app.info)
+    report.write_text("{not json")
+    app = open_report(monkeypatch, catalog_copy)
+    assert any("cannot be read" in e.value for e in app.error)
