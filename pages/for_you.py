@@ -173,7 +173,9 @@ def show_explanation(catalog, data, model, artifacts, recommendation, history, o
                 st.caption("The heatmap splits the image term over the regions; the description term comes from "
                            "the item's text and has no region.")
         if weights is not None:
-            st.markdown("**Region scores** (rows top to bottom, columns left to right)")
+            meaning = ("attention weights, summing to 1" if isinstance(model, personal.VECF)
+                       else "their mean is the image term of the score")
+            st.markdown(f"**Region scores** (rows top to bottom, columns left to right; {meaning})")
             st.dataframe(np.round(np.asarray(weights, dtype=float), 4), width="stretch")
         shared = personal.shared_attributes(catalog, history, idx)
         st.markdown("**Shared with the history**")

@@ -35,8 +35,9 @@ def test_a_user_gets_a_grid_of_heatmaps_and_an_explanation(page):
     page.button(key=next(b.key for b in page.button if b.key and b.key.startswith("for_you_explain_vecf_"))).click().run()
     assert not page.exception, [e.value for e in page.exception]
     assert any(s.value.startswith("Why ") for s in page.subheader)
-    assert "Region scores" in texts(page)
+    assert "Region scores" in texts(page) and "attention weights, summing to 1" in texts(page)
     assert page.dataframe[0].value.shape == (7, 7)
+    assert page.dataframe[0].value.to_numpy().sum() == pytest.approx(1.0, abs=3e-3)  # 49 cells rounded to 4 places
 
 
 def test_unknown_user_and_zero_liked_items_get_one_sentence(page):
@@ -71,4 +72,5 @@ def test_multimodal_vbpr_splits_its_score_into_image_and_description_terms(page)
     terms = next(m.value for m in page.markdown if m.value.startswith("**Score terms**"))
     assert "image" in terms and "description" in terms and "item bias and factors" in terms
     assert "description term comes from the item's text" in texts(page)
+    assert "their mean is the image term of the score" in texts(page)
     assert page.dataframe[0].value.shape == (7, 7)

@@ -92,11 +92,16 @@ def test_region_maps_and_their_refusals(tiny_catalog, tiny_artifacts, data):
     vector = vbpr.user_vectors(0)[0]
     regions = personal.region_map(vbpr, tiny_artifacts, vector, 4)
     assert regions.shape == (7, 7)
-    # The regions split VBPR's visual term: their mean is w . (the mean of the regions' features).
+    # The regions split VBPR's visual term: their mean is w . (the L2-normalized mean of the regions' features),
+    # which is the image term of the score up to the PCA truncation of the stored maps.
     visual = vbpr.visual_direction(vector)
     maps = np.asarray(tiny_artifacts.feature_maps[4], dtype=np.float32).reshape(256, -1).mean(1)
     reconstructed = tiny_artifacts.fmap_pca_components.T @ maps + tiny_artifacts.fmap_pca_mean
+    reconstructed /= np.linalg.norm(reconstructed)
     assert regions.mean() == pytest.approx(float(visual @ reconstructed), rel=1e-3)
+    assert float(reconstructed @ tiny_artifacts.image[4]) > 0.9
+    image_term = vbpr.score_terms(vector, 4)["image"]
+    assert abs(regions.mean() - image_term) < 0.25 * abs(image_term) + 0.05
     with pytest.raises(personal.ExplanationUnavailable, match="no image regions"):
         personal.region_map(BPR(n_epochs=1).fit(data.train), tiny_artifacts, np.zeros(32), 4)
     without_maps = dataclasses.replace(tiny_artifacts, feature_maps=None, fmap_pca_components=None)

@@ -407,8 +407,14 @@ def region_map(model, artifacts: Artifacts | None, user_vector: np.ndarray, item
         raise ExplanationUnavailable(f"Item {item_idx} has no feature map in the precomputed artifacts.")
     w = model.visual_direction(user_vector)
     cells = np.asarray(artifacts.feature_maps[int(item_idx)], dtype=np.float32)  # (C, h, w)
-    projected = artifacts.fmap_pca_components @ w  # the region's PCA code dotted with C w == w . F_k (minus mean)
-    return np.tensordot(projected, cells, axes=(0, 0)) + float(artifacts.fmap_pca_mean @ w)
+    components = np.asarray(artifacts.fmap_pca_components, dtype=np.float32)
+    mean = np.asarray(artifacts.fmap_pca_mean, dtype=np.float32)
+    projected = components @ w  # the region's PCA code dotted with C w == w . F_k (minus mean)
+    regions = np.tensordot(projected, cells, axes=(0, 0)) + float(mean @ w)
+    # The models score the L2-normalized pooled vector, so the regions are divided by the pooled vector's norm:
+    # their mean is then the image term of the score (up to the PCA truncation of the stored maps).
+    pooled = components.T @ cells.reshape(len(cells), -1).mean(axis=1) + mean
+    return regions / max(float(np.linalg.norm(pooled)), 1e-12)
 
 
 def _decomposes(model, artifacts: Artifacts) -> bool:
