@@ -142,7 +142,7 @@ def _shaped_like_artifacts(n: int, seed: int) -> _Shaped:
     return _Shaped(n, seed)
 
 
-def run(quick: bool = False) -> dict:
-    """All figures of this module."""
+def run(quick: bool = False, catalog_dir: str | os.PathLike | None = None) -> dict:
+    """All figures of this module; fit times on ``catalog_dir`` (scripts/bench.py's world, with its artifacts)."""
     return {"amazon_scale_epoch": bench_amazon_scale_epoch(quick=quick),
-            "fit_times": bench_fit_times(quick=quick)}
+            "fit_times": bench_fit_times(catalog_dir=catalog_dir, quick=quick)}
