@@ -59,7 +59,10 @@ class _VECFModule(PairwiseModule):
 
     def attention(self, user_vectors: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """alpha_k = softmax_k(w2 ReLU(W1 (W_u p_u * W_f f_k))); ``features`` is (B, K, C), the result (B, K)."""
-        joint = self.W_u(user_vectors)[:, None, :] * self.W_f(features)
+        return self._softmax_over_regions(self.W_u(user_vectors)[:, None, :] * self.W_f(features))
+
+    def _softmax_over_regions(self, joint: torch.Tensor) -> torch.Tensor:
+        """``softmax_k(w2 ReLU(W1 joint_k))`` over the last-but-one axis of ``joint`` (the regions)."""
         return torch.softmax(self.w_2(torch.relu(self.W_1(joint))).squeeze(-1), dim=-1)
 
     def attended(self, user_vectors, item_idx):
@@ -90,8 +93,7 @@ class _VECFModule(PairwiseModule):
         rows = []
         for start in range(0, len(user_vectors), users_per_step):
             users = user_vectors[start : start + users_per_step]
-            joint = self.W_u(users)[:, None, None, :] * keys[None]
-            alpha = torch.softmax(self.w_2(torch.relu(self.W_1(joint))).squeeze(-1), dim=-1)
+            alpha = self._softmax_over_regions(self.W_u(users)[:, None, None, :] * keys[None])
             region_scores = torch.einsum("mkd,bd->bmk", embedded, users)
             rows.append((alpha * region_scores).sum(-1) + users @ static.T + bias[None, :])
         return torch.cat(rows)
