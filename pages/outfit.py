@@ -10,7 +10,8 @@ from recsys.artifacts import ArtifactError, load_artifacts
 from recsys.encoders import EncoderError, create_encoder
 from recsys.imageio import ImageInputError, load_upload
 from recsys.models.compat import features_for_image
-from recsys.outfits import OPTIONAL_SLOTS, QUERY, SLOT_ORDER, CategoryPredictor, OutfitBuilder, Query
+from recsys.outfits import OPTIONAL_SLOTS, QUERY, SLOT_ORDER, OutfitBuilder, Query
+from recsys.photo import CategoryPredictor
 from recsys.protocols import compat as protocol
 
 MODEL_LABELS = {"type-aware": "Type-aware (Vasileva et al. 2018)", "triplet": "Triplet style space (Complete the Look)"}

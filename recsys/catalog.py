@@ -254,9 +254,22 @@ class Catalog:
         return sorted(self.items["category"].unique())
 
     def fingerprint(self) -> str:
-        """A short hash of the items table, so artifacts can refuse a catalog they were not built from."""
-        digest = hashlib.sha256((self.root / "items.parquet").read_bytes()).hexdigest()
-        return digest[:16]
+        """A short hash (16 hex digits) of the items table, so artifacts and models refuse a catalog they were not
+        built from. Hashed once per version of ``items.parquet`` (its modification time and size).
+
+        Raises
+        ------
+        OSError
+            When ``items.parquet`` cannot be read.
+        """
+        path = self.root / "items.parquet"
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        cached = getattr(self, "_fingerprint", None)
+        if cached is None or cached[0] != version:
+            cached = (version, hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+            self._fingerprint = cached
+        return cached[1]
 
     @property
     def has_truth(self) -> bool:

@@ -10,7 +10,18 @@ import time
 from typing import Callable
 
 from recsys.catalog import Catalog
-from recsys.protocols import TASKS, TaskUnavailable, task_module
+from recsys.tasks import TASKS, TaskUnavailable, task_part
+
+
+def task_module(task: str):
+    """The task's protocol module (``recsys.tasks.<task>.protocol``; the old ``recsys.protocols.<task>`` until
+    the task has moved)."""
+    try:
+        return task_part(task, "protocol")
+    except TaskUnavailable:
+        from recsys.protocols import task_module as legacy
+
+        return legacy(task)
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +48,37 @@ def evaluate(catalog: Catalog, tasks=TASKS, seed: int = 0, quick: bool = False,
 
 def train(catalog: Catalog, tasks=TASKS, seed: int = 0, quick: bool = False,
           progress: Callable[[float, str], None] | None = None) -> dict:
-    """Fit and save the models of ``tasks``; returns each task's fit summary."""
+    """Fit and save every trainable registered model of ``tasks`` through :class:`recsys.store.ModelStore`.
+
+    Returns ``{task: {model: {"fit_seconds", "path"}}}``; a task that cannot be trained on this catalog is
+    reported under ``_skipped`` with its one-sentence reason.
+
+    Raises
+    ------
+    recsys.artifacts.ArtifactError
+        When the catalog has no usable precomputed embeddings.
+    """
+    from recsys.artifacts import load_artifacts
+    from recsys.models.registry import list_models
+    from recsys.store import ModelStore
+
+    store = ModelStore(catalog, load_artifacts(catalog), seed=seed)
     summary: dict = {}
     for k, task in enumerate(tasks):
         if progress:
             progress(k / len(tasks), f"Training {task}")
         try:
-            module = task_module(task)
-        except TaskUnavailable as exc:
+            names = list_models(task, trainable=True)
+        except (TaskUnavailable, ModuleNotFoundError) as exc:
             summary.setdefault("_skipped", {})[task] = str(exc)
             continue
-        if hasattr(module, "train"):
-            summary[task] = module.train(catalog, seed=seed, quick=quick)
+        for name in names:
+            started = time.perf_counter()
+            try:
+                store.fit(task, name, quick=quick)
+            except ValueError as exc:
+                summary.setdefault("_skipped", {})[f"{task}/{name}"] = str(exc)
+                continue
+            summary.setdefault(task, {})[name] = {"fit_seconds": round(time.perf_counter() - started, 1),
+                                                  "path": str(store.path(task, name))}
     return summary

@@ -297,3 +297,88 @@ def embed_upload(data: bytes, spec: str):
 
     image = load_upload(data)
     return image, encoder(spec).encode_images([image])[0]
+
+
+# ---------------------------------------------------------------------- one context per catalog, task services
+@dataclass
+class StudioContext:
+    """What every page works on, built once per catalog version: settings, catalog, artifacts and model store.
+
+    ``artifacts`` is None when the catalog has no usable precomputed embeddings; ``artifact_problem`` then says
+    why in one sentence.
+    """
+
+    settings: Settings
+    catalog: Catalog
+    artifacts: object | None
+    artifact_problem: str | None
+    store: object
+
+    def require_artifacts(self):
+        """The artifacts, or ``ArtifactError`` with the sentence that says why they are missing."""
+        if self.artifacts is None:
+            from recsys.artifacts import ArtifactError
+
+            raise ArtifactError(self.artifact_problem or "The catalog has no precomputed embeddings.")
+        return self.artifacts
+
+
+def _context_key(folder: Path) -> tuple[str, int, int]:
+    manifest = folder / "artifacts" / "manifest.json"
+    try:
+        manifest_mtime = manifest.stat().st_mtime_ns
+    except OSError:
+        manifest_mtime = 0
+    return str(folder), _items_mtime(folder), manifest_mtime
+
+
+@st.cache_resource(show_spinner="Loading the catalog and its embeddings ...", max_entries=4)
+def _context(folder: str, items_mtime_ns: int, manifest_mtime_ns: int, _settings: Settings) -> StudioContext:
+    from recsys.artifacts import ArtifactError
+    from recsys.store import ModelStore
+
+    catalog = load_catalog(folder)
+    try:
+        loaded, problem = artifacts(catalog), None
+    except ArtifactError as exc:
+        loaded, problem = None, str(exc)
+    return StudioContext(_settings, catalog, loaded, problem, ModelStore(catalog, loaded))
+
+
+def context() -> StudioContext:
+    """The current catalog's context, cached per catalog version (items table and manifest modification times).
+
+    Raises
+    ------
+    CatalogError
+        When the catalog cannot be loaded (one sentence; never cached).
+    """
+    config = settings()
+    folder = Path(config.catalog_dir).expanduser().absolute()
+    return _context(*_context_key(folder), config)
+
+
+_SERVICE_CLASSES = {"similar": "SimilarService", "compat": "OutfitService", "personal": "PersonalService",
+                    "dialogue": "StylistService", "composed": "SearchService"}
+
+
+@st.cache_resource(show_spinner=False, max_entries=20)
+def _task_service(task: str, folder: str, items_mtime_ns: int, manifest_mtime_ns: int, _ctx: StudioContext):
+    from recsys.tasks import task_part
+
+    cls = getattr(task_part(task, "service"), _SERVICE_CLASSES[task])
+    return cls(_ctx.catalog, _ctx.artifacts, _ctx.store, settings=_ctx.settings)
+
+
+def task_service(task: str):
+    """The facade of ``task`` (``SimilarService``, ``OutfitService``, ``PersonalService``, ``StylistService``,
+    ``SearchService``) for the current catalog, built once per catalog version.
+
+    Raises
+    ------
+    CatalogError
+        When the catalog cannot be loaded.
+    """
+    ctx = context()
+    folder = Path(ctx.catalog.root).expanduser().absolute()
+    return _task_service(task, *_context_key(folder), ctx)

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recsys.catalog import Catalog, CatalogError  # noqa: E402
 from recsys.evaluate import train  # noqa: E402
-from recsys.protocols import TASKS  # noqa: E402
+from recsys.tasks import TASKS  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,8 @@ from recsys.models.compat import (
     load_compatibility_model,
     triplets_from_outfits,
 )
-from recsys.outfits import QUERY, CategoryPredictor, OutfitBuilder, Query
+from recsys.outfits import QUERY, OutfitBuilder, Query
+from recsys.photo import CategoryPredictor
 
 
 # ---------------------------------------------------------------------- a small learnable world

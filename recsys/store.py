@@ -1,0 +1,153 @@
+"""The model store: the one place that decides whether a model is "trained for this catalog and these artifacts".
+
+``ModelStore(catalog, artifacts).get(task, name)`` loads a saved model when its provenance (catalog fingerprint,
+encoder specs, split seed, library version) matches, ``.fit(task, name, progress=...)`` trains and saves one, and
+``.status(task)`` says which models are ready. Models live in ``<catalog>/artifacts/models/<task>-<name>.*``.
+
+The store knows no model by type: a task's ``data`` module supplies ``fit(catalog, artifacts, name, ...)`` (train
+the model users see) and ``inputs(catalog, artifacts, name)`` (the side inputs a saved model is loaded with), and the
+model registry supplies the class.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from recsys.catalog import Catalog
+from recsys.models.base import Provenance, StaleModelError, model_path
+from recsys.models.registry import get_model, list_models, model_info
+from recsys.tasks import task_part
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether a model is ready: ``state`` is ``"trained"``, ``"missing"`` or ``"stale"``; ``reason`` says why."""
+
+    task: str
+    name: str
+    state: str
+    reason: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "trained"
+
+
+class ModelStore:
+    """Trained models of one catalog and its artifacts (see the module docstring).
+
+    Parameters
+    ----------
+    catalog : Catalog
+    artifacts : recsys.artifacts.Artifacts or None
+        The precomputed embeddings the models read; their encoder specs are part of the provenance.
+    seed : int
+        The split / training seed recorded in the provenance.
+    """
+
+    def __init__(self, catalog: Catalog, artifacts=None, seed: int = 0):
+        self.catalog = catalog
+        self.artifacts = artifacts
+        self.seed = seed
+        self._loaded: dict[tuple[str, str], object] = {}
+        self._problems: dict[tuple[str, str], str] = {}
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ where and what
+    def provenance(self) -> Provenance:
+        """What a model trained now would be trained on."""
+        image = getattr(self.artifacts, "image_encoder_spec", "") if self.artifacts is not None else ""
+        text = getattr(self.artifacts, "text_encoder_spec", "") if self.artifacts is not None else ""
+        return Provenance(catalog_fingerprint=self.catalog.fingerprint(), image_encoder=str(image or ""),
+                          text_encoder=str(text or ""), split_seed=int(self.seed))
+
+    def path(self, task: str, name: str) -> Path:
+        """The model's file path without suffix."""
+        return model_path(self.catalog.root, f"{task}-{name}")
+
+    # ------------------------------------------------------------------ loading
+    def get(self, task: str, name: str):
+        """The saved model ``(task, name)`` when it is trained for this catalog and artifacts, else None.
+
+        A stale or unreadable file is logged, its reason kept for :meth:`problem`, and treated as not trained.
+
+        Raises
+        ------
+        KeyError
+            For a model the registry does not know.
+        """
+        key = (task, name)
+        with self._lock:
+            if key in self._loaded:
+                return self._loaded[key]
+            info = model_info(task, name)
+            path = self.path(task, name)
+            if not info.trainable or not path.with_suffix(".json").is_file():
+                return None
+            cls = type(get_model(task, name))
+            try:
+                inputs = task_part(task, "data").inputs(self.catalog, self.artifacts, name)
+                model = cls.load(path, provenance=self.provenance(), **inputs)
+            except StaleModelError as exc:
+                self._problems[key] = str(exc)
+                logger.warning("%s", exc)
+                return None
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                self._problems[key] = f"The saved model {path.name} cannot be read ({exc})."
+                logger.warning("ignoring %s: %s", path, exc)
+                return None
+            self._problems.pop(key, None)
+            self._loaded[key] = model
+            return model
+
+    def problem(self, task: str, name: str) -> str | None:
+        """Why the last :meth:`get` of ``(task, name)`` found no usable model (None when it did or never looked)."""
+        return self._problems.get((task, name))
+
+    # ------------------------------------------------------------------ training
+    def fit(self, task: str, name: str, *, quick: bool = False, progress: ProgressCallback | None = None):
+        """Train ``(task, name)`` on all of the catalog's data, save it with its provenance, and return it.
+
+        Raises
+        ------
+        KeyError
+            For an unknown model.
+        ValueError
+            When the catalog lacks what the task needs (one sentence from the task).
+        """
+        info = model_info(task, name)
+        if not info.trainable:
+            raise ValueError(f"The {task} model {name!r} is computed, not trained.")
+        model = task_part(task, "data").fit(self.catalog, self.artifacts, name, seed=self.seed, quick=quick,
+                                            progress=progress)
+        with self._lock:
+            model.save(self.path(task, name), provenance=self.provenance())
+            self._loaded[(task, name)] = model
+            self._problems.pop((task, name), None)
+        logger.info("trained and saved %s/%s", task, name)
+        return model
+
+    def get_or_fit(self, task: str, name: str, *, quick: bool = False, progress: ProgressCallback | None = None):
+        """:meth:`get`, else :meth:`fit` (saved)."""
+        model = self.get(task, name)
+        return model if model is not None else self.fit(task, name, quick=quick, progress=progress)
+
+    def status(self, task: str) -> dict[str, ModelStatus]:
+        """``{name: ModelStatus}`` of the task's trainable models."""
+        out = {}
+        for name in list_models(task, trainable=True):
+            if self.get(task, name) is not None:
+                out[name] = ModelStatus(task, name, "trained")
+            elif self.problem(task, name):
+                out[name] = ModelStatus(task, name, "stale", self.problem(task, name))
+            else:
+                out[name] = ModelStatus(task, name, "missing", "It has not been trained for this catalog yet.")
+        return out

@@ -1,0 +1,67 @@
+"""Small numeric helpers shared across the library, each defined once.
+
+No Streamlit, no model code: vector normalisation, the interaction-matrix format, and torch thread control.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+
+#: Threads a model's ``fit`` uses by default: the studio targets small shared machines (DESIGN section 8).
+FIT_THREADS = 2
+
+
+def l2_normalize(vectors: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarray:
+    """Rows of ``vectors`` scaled to unit L2 norm along ``axis`` (float32; zero rows stay zero).
+
+    Parameters
+    ----------
+    vectors : array-like, shape ``(..., d)``
+    axis : int
+        The axis whose norm becomes 1.
+
+    Returns
+    -------
+    np.ndarray of float32, the shape of ``vectors``.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=axis, keepdims=True)
+    return vectors / np.maximum(norms, eps)
+
+
+def as_csr(X) -> sp.csr_matrix:
+    """The interactions ``X`` as a binary float32 CSR matrix of shape ``(n_users, n_items)``.
+
+    Any non-zero entry (a count, a rating) becomes 1; explicit zeros are dropped.
+
+    Raises
+    ------
+    TypeError, ValueError
+        From ``scipy.sparse.csr_matrix`` when ``X`` is not two-dimensional matrix-like data.
+    """
+    X = sp.csr_matrix(X, dtype=np.float32)
+    X.data[:] = 1.0
+    X.eliminate_zeros()
+    return X
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None = FIT_THREADS) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(threads)`` and restore the previous setting afterwards.
+
+    ``None`` or 0 leave torch's setting unchanged. Small models train faster on one or two threads on shared
+    machines, where extra intra-op threads spin-wait (measured ~50x slower for the demo-clip heads).
+    """
+    import torch  # heavy; keep ``recsys.utils`` importable cheaply
+
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
