@@ -6,59 +6,17 @@ import numpy as np
 import streamlit as st
 
 from recsys import services
-from recsys.artifacts import ArtifactError, load_artifacts
-from recsys.encoders import EncoderError, create_encoder
-from recsys.imageio import ImageInputError, load_upload
-from recsys.models.compat import features_for_image
-from recsys.outfits import OPTIONAL_SLOTS, QUERY, SLOT_ORDER, OutfitBuilder, Query
-from recsys.photo import CategoryPredictor
-from recsys.protocols import compat as protocol
+from recsys.tasks.compat import service as outfits
 
-MODEL_LABELS = {"type-aware": "Type-aware (Vasileva et al. 2018)", "triplet": "Triplet style space (Complete the Look)"}
 CATEGORY_CONFIDENCE = 0.6
 ALTERNATIVES = 5
 BEST_MATCHES = 6
 
 
-@st.cache_resource(show_spinner="Loading the precomputed embeddings ...", max_entries=2)
-def cached_artifacts(catalog_root: str, fingerprint: str):
-    return load_artifacts(services.load_catalog(catalog_root))
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def cached_model(catalog_root: str, fingerprint: str, name: str):
-    catalog = services.load_catalog(catalog_root)
-    data = protocol.prepare(catalog, artifacts=cached_artifacts(catalog_root, fingerprint))
-    with st.spinner(f"Loading the {name} compatibility model (trained on first use for a small catalog) ..."):
-        model = protocol.load_or_train_in_place(catalog, name, data)
-    return OutfitBuilder(model, data.slots)
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def cached_reference_scores(catalog_root: str, fingerprint: str, name: str) -> np.ndarray:
-    return cached_model(catalog_root, fingerprint, name).reference_scores()
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def cached_category_predictor(catalog_root: str, fingerprint: str) -> CategoryPredictor:
-    catalog = services.load_catalog(catalog_root)
-    return CategoryPredictor().fit(cached_artifacts(catalog_root, fingerprint).image, catalog.items["category"])
-
-
-@st.cache_resource(show_spinner="Loading the image encoder ...")
-def cached_encoder(spec: str):
-    return create_encoder(spec)
-
-
-def item_label(catalog, row: int) -> str:
-    item = catalog.items.iloc[row]
-    return f"{item['title']} ({item['category']})"
-
-
 def item_card(catalog, slot: str, row: int, score: float, upload_image=None) -> None:
     with st.container(border=True):
         st.markdown(f"**{slot.capitalize()}**")
-        if row == QUERY:
+        if row == outfits.QUERY:
             st.image(upload_image, width="stretch")
             title = "Your photo"
         else:
@@ -68,7 +26,7 @@ def item_card(catalog, slot: str, row: int, score: float, upload_image=None) -> 
         st.caption(f"Fit with the rest: {score:.3f}")
 
 
-def choose_catalog_query(catalog):
+def choose_catalog_query(catalog, service, model_name):
     categories = catalog.categories
     preset = st.session_state.get("outfit_query_item")
     if preset in catalog.id_to_index and "outfit_category" not in st.session_state:
@@ -80,30 +38,26 @@ def choose_catalog_query(catalog):
     item_id = st.selectbox("Item", ids, index=index, key=f"outfit_item_{category}",
                            format_func=lambda i: catalog.item(i)["title"])
     st.session_state["outfit_query_item"] = item_id
-    row = int(catalog.indices([item_id])[0])
     st.image(services.thumbnail(catalog, item_id), width=180)
-    return Query(slot=str(catalog.items["slot"].iat[row]), row=row), f"item:{item_id}", None
+    return service.query(model_name, item=item_id), f"item:{item_id}", None
 
 
-def choose_upload_query(catalog, artifacts, builder):
+def choose_upload_query(catalog, service, model_name):
     upload = st.file_uploader("Photo of a clothing item", type=None, key="outfit_upload")
     if upload is None:
         st.info("Upload a photo of one piece of clothing (JPEG, PNG or WebP).", icon=":material/upload:")
         return None, None, None
     try:
-        image = load_upload(upload.getvalue(), name=upload.name)
-    except ImageInputError as exc:
+        image, vector = services.embed_upload(upload.getvalue(), service.photo_encoder_spec, name=upload.name)
+    except outfits.ImageInputError as exc:
         st.error(str(exc), icon=":material/broken_image:")
         return None, None, None
-    try:
-        encoder = cached_encoder(artifacts.image_encoder_spec)
-    except EncoderError as exc:
+    except outfits.EncoderError as exc:
         st.error(str(exc), icon=":material/error:")
         return None, None, None
-    vector = encoder.encode_images([image])[0]
-    ranking = cached_category_predictor(str(catalog.root), catalog.fingerprint()).rank(vector)
-    best, confidence = ranking[0]
-    options = [c for c, _ in ranking] + [c for c in catalog.categories if c not in dict(ranking)]
+    guess = service.guess_category(vector)
+    best, confidence = guess.category, guess.confidence
+    options = list(guess.shares) + [c for c in catalog.categories if c not in guess.shares]
     st.image(image, width=180)
     if confidence < CATEGORY_CONFIDENCE:
         st.warning(f"The photo's category is unclear (best guess {best}, {confidence:.0%} confidence); "
@@ -115,10 +69,7 @@ def choose_upload_query(catalog, artifacts, builder):
     else:
         category = st.selectbox(f"Category (predicted: {best}, {confidence:.0%})", options, index=0,
                                 key=f"outfit_upload_category_{upload.file_id}")
-    slot = str(catalog.items.loc[catalog.items["category"] == category, "slot"].iloc[0])
-    model = builder.model
-    embedding = model.transform(features_for_image(vector, artifacts))[0]
-    query = Query(slot=slot, embedding=embedding, type_code=model.type_code(slot))
+    query = service.query(model_name, photo=vector, category=category)
     return query, f"upload:{upload.file_id}:{category}", image
 
 
@@ -128,33 +79,36 @@ def reset_outfit() -> None:
 
 
 # ---------------------------------------------------------------------- page
-catalog = services.current_catalog()
+context = services.context()
+catalog = context.catalog
+service = services.task_service("compat")
 st.title("Complete the look", anchor=False)
 st.caption("A compatibility space learned from outfits proposes items from the other slots and assembles a whole outfit.")
 
-if sum(len(o.get("item_ids", [])) >= 2 for o in catalog.outfits) < protocol.MIN_OUTFITS:
+if not service.enough_outfits():
     st.info(
         f"The catalog {catalog.name} has no outfits to learn from. The compatibility model learns which items go "
-        f"together from example outfits (outfits.jsonl, at least {protocol.MIN_OUTFITS}). Use the built-in demo world, "
+        f"together from example outfits (outfits.jsonl, at least {outfits.MIN_OUTFITS}). Use the built-in demo world, "
         "or ingest a dataset with outfits: `python scripts/ingest.py --format polyvore --src PATH --out DIR`.",
         icon=":material/styler:",
     )
     st.stop()
 
 try:
-    artifacts = cached_artifacts(str(catalog.root), catalog.fingerprint())
-except ArtifactError as exc:
-    st.warning(str(exc), icon=":material/warning:")
+    service.require_artifacts()
+except outfits.ArtifactError as exc:
+    st.warning(context.artifact_problem or str(exc), icon=":material/warning:")
     st.stop()
 
-model_name = st.segmented_control("Compatibility model", list(MODEL_LABELS), default="type-aware",
-                                  format_func=MODEL_LABELS.get, key="outfit_model", on_change=reset_outfit)
-model_name = model_name or "type-aware"
+model_name = st.segmented_control("Compatibility model", service.models(), default=outfits.DEFAULT_MODEL,
+                                  format_func=service.title, key="outfit_model", on_change=reset_outfit)
+model_name = model_name or outfits.DEFAULT_MODEL
 try:
-    builder = cached_model(str(catalog.root), catalog.fingerprint(), model_name)
-except protocol.ModelNotTrained as exc:
-    st.info(str(exc), icon=":material/model_training:")
-    st.stop()
+    if not service.status(model_name).ready and not service.trains_in_place():
+        st.info(service.training_hint(model_name), icon=":material/model_training:")
+        st.stop()
+    with st.spinner(f"Loading the {model_name} compatibility model (trained on first use for a small catalog) ..."):
+        service.ensure_model(model_name)
 except ValueError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
@@ -163,16 +117,16 @@ query_column, board_column = st.columns([1, 3], gap="large")
 with query_column:
     source = st.radio("Start from", ["Catalog item", "Your photo"], horizontal=True, key="outfit_source")
     if source == "Catalog item":
-        query, query_key, upload_image = choose_catalog_query(catalog)
+        query, query_key, upload_image = choose_catalog_query(catalog, service, model_name)
     else:
-        query, query_key, upload_image = choose_upload_query(catalog, artifacts, builder)
-    optional = st.multiselect("Optional slots", list(OPTIONAL_SLOTS), default=list(OPTIONAL_SLOTS),
+        query, query_key, upload_image = choose_upload_query(catalog, service, model_name)
+    optional = st.multiselect("Optional slots", list(outfits.OPTIONAL_SLOTS), default=list(outfits.OPTIONAL_SLOTS),
                               key="outfit_optional", on_change=reset_outfit)
 
 if query is None:
     st.stop()
 
-missing = builder.missing_required_slots(query.slot)
+missing = service.missing_slots(model_name, query)
 if missing:
     with board_column:
         st.warning(f"The catalog has no {' or '.join(missing)} items, so no outfit can be completed around this "
@@ -183,7 +137,8 @@ if st.session_state.get("outfit_key") != query_key:
     st.session_state["outfit_key"] = query_key
     st.session_state["outfit_shown"] = {}
     try:
-        st.session_state["outfit_items"] = builder.assemble(query, optional=optional).items if not missing else None
+        st.session_state["outfit_items"] = (service.complete(model_name, query=query, optional=optional).items
+                                            if not missing else None)
     except ValueError as exc:
         st.session_state["outfit_items"] = None
         with board_column:
@@ -192,18 +147,17 @@ if st.session_state.get("outfit_key") != query_key:
 items = st.session_state.get("outfit_items")
 with board_column:
     if items:
-        outfit = builder.score_outfit(query, items)
+        outfit = service.outfit(model_name, query, items)
         locked = [s for s in outfit.ordered_slots() if s != query.slot and st.session_state.get(f"outfit_lock_{s}")]
         with st.container(horizontal=True, vertical_alignment="bottom"):
-            reference = cached_reference_scores(str(catalog.root), catalog.fingerprint(), model_name)
-            share = float((reference < outfit.score).mean()) if len(reference) else float("nan")
+            share = service.better_than(model_name, outfit.score)
             st.metric("Outfit score", f"{outfit.score:.3f}",
                       help="The model's mean compatibility over every pair of items in the outfit (0 to 1).")
-            if len(reference):
+            if share is not None:
                 st.metric("Better than", f"{share:.0%}", help="Share of random outfits that score lower.")
             st.space("stretch")
             if st.button("Re-roll unlocked", icon=":material/casino:", key="outfit_reroll"):
-                new, shown = builder.reroll(query, outfit, locked_slots=locked,
+                new, shown = service.reroll(model_name, query, outfit, locked_slots=locked,
                                             shown=st.session_state.get("outfit_shown"), optional=optional)
                 st.session_state["outfit_items"], st.session_state["outfit_shown"] = new.items, shown
                 st.rerun()
@@ -218,22 +172,22 @@ with board_column:
                 st.toggle("Lock", key=f"outfit_lock_{slot}")
                 if st.button("Next best", key=f"outfit_swap_{slot}", icon=":material/swap_horiz:",
                              disabled=bool(st.session_state.get(f"outfit_lock_{slot}")), width="stretch"):
-                    st.session_state["outfit_items"] = builder.swap_next_best(query, outfit, slot).items
+                    st.session_state["outfit_items"] = service.swap(model_name, query, outfit, slot).items
                     st.rerun()
 
         st.subheader("Alternatives per slot", anchor=False)
         tabs = st.tabs([s.capitalize() for s in outfit.ordered_slots() if s != query.slot])
         for tab, slot in zip(tabs, [s for s in outfit.ordered_slots() if s != query.slot]):
             with tab:
-                alternatives = builder.alternatives(query, outfit, slot, k=ALTERNATIVES)
+                alternatives = service.alternatives(model_name, query, outfit, slot, k=ALTERNATIVES)
                 for column, (row, score) in zip(st.columns(ALTERNATIVES), alternatives):
                     with column:
                         st.image(services.thumbnail(catalog, catalog.items["item_id"].iat[row]), width="stretch")
                         st.caption(f"{catalog.items['title'].iat[row]} · outfit score {score:.3f}")
 
     st.subheader("Best matches for the item, per slot", anchor=False)
-    matches = builder.top_k(query, k=BEST_MATCHES)
-    for slot in [s for s in SLOT_ORDER if s in matches]:
+    matches = service.best_matches(model_name, query, k=BEST_MATCHES)
+    for slot in [s for s in outfits.SLOT_ORDER if s in matches]:
         st.markdown(f"**{slot.capitalize()}**")
         if not matches[slot]:
             st.caption(f"The catalog has no {slot} items.")

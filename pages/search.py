@@ -5,37 +5,31 @@ from html import escape
 import streamlit as st
 
 from recsys import services
-from recsys.artifacts import ArtifactError
-from recsys.composed_search import TextGuidedSearch, attribute_moves, caption_notes, load_models, text_encoder_for, train_models
-from recsys.encoders import EncoderError
-from recsys.imageio import ImageInputError
+from recsys.tasks.composed import service as composed
 
 GRID_COLUMNS = 6
 COMPOSE, FREE_TEXT = "Reference + captions", "Free text"
 FROM_CATALOG, FROM_UPLOAD = "From the catalog", "Upload a photo"
 MAX_OPTIONS = 300
-MODEL_LABELS = {
-    "combiner": "Learned combiner (CLIP4Cir-style)",
-    "image-difference": "Image-difference model (the paper's)",
-    "zero-shot": "Zero-shot sum of image and caption",
-}
+PREPARING = "Preparing text-guided search (the first time on a catalog this trains its models, about a minute) ..."
 
 
-@st.cache_resource(show_spinner="Preparing text-guided search (the first time on a catalog this trains its models, about a minute) ...",
-                   max_entries=2)
-def search_engine(root: str, fingerprint: str, artifacts_created: str, _catalog) -> TextGuidedSearch:
-    arts = services.artifacts(_catalog)
-    text_encoder = services.encoder(arts.text_encoder_spec)
-    try:
-        models = load_models(_catalog, arts)
-    except (FileNotFoundError, KeyError):
-        models = train_models(_catalog, arts, text_encoder, save=True)
-    return TextGuidedSearch(_catalog, arts, models, text_encoder)
+def prepare(search, slot) -> None:
+    """Train the models the catalog is missing, with a progress bar in ``slot`` (once per catalog; saved).
+
+    The slot exists on every run, so the widgets below keep their place in the page whether or not it trained.
+    """
+    if search.ready:
+        return
+    bar = slot.progress(0.0, text=PREPARING)
+    search.train(progress=lambda fraction, message: bar.progress(min(max(float(fraction), 0.0), 1.0),
+                                                                 text=f"{PREPARING} {message}"))
+    slot.empty()
 
 
 def apply_caption() -> None:
     text = st.session_state.get("search_caption", "")
-    cleaned, notes = caption_notes(text, st.session_state["search_engine_encoder"])
+    cleaned, notes = services.task_service("composed").caption_notes(text)
     st.session_state["search_caption_feedback"] = notes
     if cleaned is not None:
         st.session_state.setdefault("search_captions", []).append(cleaned)
@@ -61,8 +55,8 @@ def use_as_reference(item_id: str) -> None:
 
 def choose_catalog_reference(catalog) -> str | None:
     items = catalog.items
-    search = st.text_input("Search titles", key="search_item_filter", placeholder="e.g. blue shirt")
-    matches = services.filter_items(items, {}, search)
+    title_words = st.text_input("Search titles", key="search_item_filter", placeholder="e.g. blue shirt")
+    matches = services.filter_items(items, {}, title_words)
     wanted = st.session_state.get("search_reference_item")
     options = list(matches["item_id"].iloc[:MAX_OPTIONS])
     if wanted in catalog.id_to_index and wanted not in options:
@@ -86,7 +80,7 @@ def upload_reference(arts):
         return None
     try:
         image, vector = services.embed_upload(upload.getvalue(), arts.image_encoder_spec)
-    except (ImageInputError, EncoderError) as exc:
+    except (composed.ImageInputError, composed.EncoderError) as exc:
         st.error(str(exc), icon=":material/broken_image:")
         return None
     st.image(image, width=200, caption=upload.name)
@@ -112,7 +106,7 @@ def show_notes(notes) -> None:
         st.warning(note, icon=":material/info:")
 
 
-def result_card(catalog, item_id: str, score: float, reference_id: str | None) -> None:
+def result_card(search, catalog, item_id: str, score: float, reference_id: str | None) -> None:
     item = catalog.item(item_id)
     with st.container(border=True):
         st.image(services.thumbnail(catalog, item_id), width="stretch")
@@ -120,14 +114,14 @@ def result_card(catalog, item_id: str, score: float, reference_id: str | None) -
                     f'<div class="card-details">{escape(item.category)} · score {score:.3f}</div>',
                     unsafe_allow_html=True)
         if reference_id is not None and catalog.has_truth:
-            moves = attribute_moves(catalog, reference_id, item_id)
+            moves = search.attribute_moves(reference_id, item_id)
             moved = ", ".join(f"{a} {old} → {new}" for a, (old, new) in moves.items()) or "no attribute changed"
             st.caption(f"Moved: {moved}")
         st.button("Use as reference", key=f"search_pivot_{item_id}", icon=":material/image_search:", width="stretch",
                   on_click=use_as_reference, args=(item_id,))
 
 
-def result_grid(catalog, result, reference_id: str | None) -> None:
+def result_grid(search, catalog, result, reference_id: str | None) -> None:
     if not result.item_ids:
         return
     st.subheader("Results", anchor=False)
@@ -136,23 +130,27 @@ def result_grid(catalog, result, reference_id: str | None) -> None:
         row = list(zip(result.item_ids, result.scores))[start : start + GRID_COLUMNS]
         for column, (item_id, score) in zip(st.columns(GRID_COLUMNS), row):
             with column:
-                result_card(catalog, item_id, score, reference_id)
+                result_card(search, catalog, item_id, score, reference_id)
 
 
-catalog = services.current_catalog()
+ctx = services.context()
+catalog = ctx.catalog
 st.title("Text-guided search", anchor=False)
+progress_slot = st.empty()
 
 try:
-    arts = services.artifacts(catalog)
-    engine = search_engine(str(catalog.root), catalog.fingerprint(), str(arts.manifest.get("created_at")), catalog)
-except ArtifactError as exc:
+    arts = ctx.require_artifacts()
+    search = services.task_service("composed")
+    prepare(search, progress_slot)
+    search.load()
+    joint_name = search.joint_name
+except composed.ArtifactError as exc:
     st.warning(str(exc), icon=":material/warning:")
     st.stop()
-except (EncoderError, FileNotFoundError, ValueError) as exc:
+except (composed.EncoderError, composed.SearchUnavailable, FileNotFoundError, ValueError) as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
-st.session_state["search_engine_encoder"] = engine.text_encoder
-st.caption(f"Joint image-text space: `{engine.models.joint.name}`")
+st.caption(f"Joint image-text space: `{joint_name}`")
 
 if "search_mode" not in st.session_state:
     st.session_state["search_mode"] = COMPOSE
@@ -165,9 +163,9 @@ if mode == FREE_TEXT:
     query = st.text_input("Describe what you are looking for", key="search_free_text",
                           placeholder="e.g. red floral midi dress")
     if query.strip():
-        result = engine.search(None, [query], k=k)
+        result = search.search_text(query, k=k)
         show_notes(result.notes)
-        result_grid(catalog, result, None)
+        result_grid(search, catalog, result, None)
     else:
         st.info("Type a description to search the catalog.", icon=":material/search:")
     st.stop()
@@ -181,7 +179,7 @@ with reference_column:
     else:
         reference_id = choose_catalog_reference(catalog)
         if reference_id is not None:
-            reference = engine.reference_features(reference_id)
+            reference = search.reference_features(reference_id)
 
 with caption_column:
     with st.form("search_caption_form", clear_on_submit=False, border=False):
@@ -190,8 +188,8 @@ with caption_column:
     for note in st.session_state.pop("search_caption_feedback", []):
         st.warning(note, icon=":material/info:")
     caption_chips()
-    labels = {MODEL_LABELS[m]: m for m in MODEL_LABELS if m in engine.model_names}
-    model = labels[st.selectbox("Composition model", list(labels), key="search_model")]
+    model = st.selectbox("Composition model", search.composition_choices(), format_func=search.model_title,
+                         key="search_model")
     same_category = st.toggle("Same category as the reference", value=True, key="search_same_category",
                               disabled=reference_id is None)
 
@@ -201,7 +199,11 @@ if reference is None:
 
 captions = st.session_state.get("search_captions", [])
 category = catalog.item(reference_id)["category"] if reference_id is not None and same_category else None
-result = engine.search(reference, captions, model=model, k=k, category=category,
-                       exclude=[reference_id] if reference_id is not None else [])
+try:
+    result = search.search(reference, captions, model=model, k=k, category=category,
+                           exclude=[reference_id] if reference_id is not None else [])
+except composed.SearchUnavailable as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
 show_notes(result.notes)
-result_grid(catalog, result, reference_id)
+result_grid(search, catalog, result, reference_id)

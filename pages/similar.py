@@ -2,18 +2,15 @@
 
 from html import escape
 
-import numpy as np
 import streamlit as st
 
-from recsys import services, viz
-from recsys.artifacts import ArtifactError
-from recsys.encoders import EncoderError
-from recsys.imageio import ImageInputError
+from recsys import services
+from recsys.tasks.similar import service as similar_service
 
 GRID_COLUMNS = 6
 FROM_CATALOG, FROM_UPLOAD = "From the catalog", "Upload a photo"
-#: Below this share of the neighbours' votes the page asks the user to choose the category.
-CONFIDENT_VOTE = 0.5
+#: Below this predicted probability the page asks the user to choose the category.
+CONFIDENT = 0.5
 MAX_OPTIONS = 300
 
 
@@ -37,7 +34,7 @@ def offer_to_compute_embeddings(catalog, problem: str) -> None:
     st.stop()
 
 
-def choose_catalog_item(catalog) -> int:
+def choose_catalog_item(catalog) -> str:
     """The query item: the one chosen here, or handed over by another page (``similar_query_item``)."""
     items = catalog.items
     wanted = st.session_state.get("similar_query_item")
@@ -56,32 +53,31 @@ def choose_catalog_item(catalog) -> int:
     st.session_state["similar_query_item"] = wanted
     st.selectbox("Item", options, format_func=lambda i: f"{titles[i]}  ({i})", key="similar_item_choice",
                  on_change=remember_choice)
-    return catalog.id_to_index[wanted]
+    return wanted
 
 
-def upload_query(catalog, arts, model):
+def upload_query(catalog, similar):
     """The uploaded photo's vector and the category to search, or ``(None, None)``."""
     upload = st.file_uploader("Photo of a garment", type=["jpg", "jpeg", "png", "webp", "gif"], key="similar_upload")
     if upload is None:
         st.caption("JPEG, PNG, WebP or GIF; the photo stays in this session only.")
         return None, None
     try:
-        image, vector = services.embed_upload(upload.getvalue(), arts.image_encoder_spec)
-    except ImageInputError as exc:
+        image, vector = services.embed_upload(upload.getvalue(), similar.photo_encoder_spec, upload.name)
+    except similar_service.ImageInputError as exc:
         st.error(str(exc), icon=":material/broken_image:")
         return None, None
-    except EncoderError as exc:
+    except similar_service.EncoderError as exc:
         st.error(str(exc), icon=":material/error:")
         return None, None
     st.image(image, width=220, caption=upload.name)
-    guess = model.predict_category(vector)
+    guess = similar.guess_category(vector)
     categories = catalog.categories
-    if guess.confidence >= CONFIDENT_VOTE:
-        st.success(f"Looks like **{guess.category}** ({guess.confidence:.0%} of the neighbours' votes).",
-                   icon=":material/check_circle:")
+    if guess.confidence >= CONFIDENT:
+        st.success(f"Looks like **{guess.category}** ({guess.confidence:.0%} sure).", icon=":material/check_circle:")
     else:
-        runner_up = ", ".join(f"{c} {s:.0%}" for c, s in list(guess.shares.items())[:3])
-        st.warning(f"Not sure what this is ({runner_up}); please choose the category.", icon=":material/help:")
+        leading = ", ".join(f"{c} {s:.0%}" for c, s in list(guess.shares.items())[:3])
+        st.warning(f"Not sure what this is ({leading}); please choose the category.", icon=":material/help:")
     category = st.selectbox("Category", categories, index=categories.index(guess.category),
                             key="similar_upload_category", help="Correct the predicted category if it is wrong.")
     return vector, category
@@ -97,14 +93,14 @@ def result_card(catalog, item, score: float) -> None:
                   width="stretch", on_click=use_as_query, args=(item.item_id,))
 
 
-catalog = services.current_catalog()
+catalog = services.context().catalog
+similar = services.task_service("similar")
 items = catalog.items
 st.title("Similar items", anchor=False)
 
 try:
-    arts = services.artifacts(catalog)
-    model = services.similar_items(catalog)
-except ArtifactError as exc:
+    similar.model()
+except similar_service.ArtifactError as exc:
     offer_to_compute_embeddings(catalog, str(exc))
 
 if "similar_source" not in st.session_state:
@@ -116,45 +112,40 @@ with settings:
     k = st.slider("How many results", 4, 48, 12, step=2, key="similar_k")
     same_category = st.toggle("Same category only", value=True, key="similar_same_category")
 
-query_idx, query_vector, query_category = None, None, None
+query_item, query_vector, query_category = None, None, None
 with controls:
     if source == FROM_UPLOAD:
-        query_vector, query_category = upload_query(catalog, arts, model)
+        query_vector, query_category = upload_query(catalog, similar)
     else:
-        query_idx = choose_catalog_item(catalog)
+        query_item = choose_catalog_item(catalog)
 
-if query_idx is not None:
-    query = items.iloc[query_idx]
+if query_item is not None:
+    query = catalog.item(query_item)
     with controls:
         left, right = st.columns([1, 3])
-        left.image(services.thumbnail(catalog, query.item_id), width="stretch")
+        left.image(services.thumbnail(catalog, query_item), width="stretch")
         right.markdown(f"**{escape(query.title)}**  \n{escape(str(query.description))}")
-    positions, scores = model.similar_to_item(query_idx, k=k, same_category=same_category)
-    query_xy = arts.map2d[query_idx]
+    result = similar.similar(item=query_item, k=k, same_category=same_category)
 elif query_vector is not None:
-    positions, scores = model.similar_to_vector(query_vector, k=k, category=query_category if same_category else None)
-    # t-SNE has no transform for new points: place the photo among its nearest neighbours.
-    query_xy = arts.map2d[positions[:5]].mean(axis=0) if len(positions) else None
+    result = similar.similar(photo=query_vector, k=k, same_category=same_category, category=query_category)
 else:
     st.stop()
 
-if len(positions) == 0:
+if len(result.positions) == 0:
     st.info("No other item of this category in the catalog.", icon=":material/inventory_2:")
     st.stop()
 
-st.subheader(f"{len(positions)} most similar items", anchor=False)
-results = items.iloc[positions]
+st.subheader(f"{len(result.positions)} most similar items", anchor=False)
+results = items.iloc[result.positions]
 for start in range(0, len(results), GRID_COLUMNS):
-    row = list(zip(results.iloc[start:start + GRID_COLUMNS].itertuples(), scores[start:start + GRID_COLUMNS]))
+    row = list(zip(results.iloc[start:start + GRID_COLUMNS].itertuples(), result.scores[start:start + GRID_COLUMNS]))
     for column, (item, score) in zip(st.columns(GRID_COLUMNS), row):
         with column:
             result_card(catalog, item, float(score))
 
 with st.expander("Where these items sit on the catalog map", expanded=True, icon=":material/scatter_plot:"):
     st.caption("t-SNE of the image embeddings, coloured by category; the star is the query"
-               + (" (placed among its nearest neighbours)" if query_idx is None else "")
+               + (" (placed among its nearest neighbours)" if query_item is None else "")
                + ", ringed points its results.")
-    figure = viz.embedding_map(arts.map2d, items["category"], items["title"], query_xy=query_xy,
-                               result_positions=np.asarray(positions), query_label="your photo" if query_idx is None
-                               else str(items["title"].iat[query_idx]))
-    st.plotly_chart(figure, key="similar_map")
+    label = "your photo" if query_item is None else str(query.title)
+    st.plotly_chart(similar.embedding_map(result, query_label=label), key="similar_map")

@@ -1,6 +1,16 @@
-"""Reading evaluation reports: tables per task and the share of the baseline-to-oracle gap a model closes."""
+"""Reading evaluation reports: tables per task, row labels, and the share of the baseline-to-oracle gap a model
+closes.
+
+A report is ``{task: {model: {metric: value}}}`` as ``scripts/evaluate.py`` writes it (plus ``_skipped``). Rows
+are keyed by the registry's model names and labelled with the registry's titles (:func:`row_title`); the notes
+below only explain rows, they do not name them.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,11 +28,48 @@ ROW_NOTES = {
 
 
 def baseline_names() -> tuple[str, ...]:
+    """Row names that count as baselines in :func:`gap_closed`."""
     return BASELINES
 
 
+def read_report(path: str | os.PathLike) -> dict | None:
+    """The report in ``path`` (``{task: {model: {metric: value}}}``), or None when there is none.
+
+    Raises
+    ------
+    ValueError
+        When the file cannot be read or is not a JSON object (one sentence naming the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"The report {path.name} cannot be read ({exc}).") from None
+    if not isinstance(report, dict):
+        raise ValueError(f"The report {path.name} cannot be read (it is not a JSON object).")
+    return report
+
+
+def row_title(task: str, name: str) -> str:
+    """The label of report row ``name`` of ``task``: the model registry's title, or ``name`` itself for a row the
+    registry does not know (an old report, a task this version lacks)."""
+    from recsys.models.registry import model_title
+
+    try:
+        return model_title(task, name)
+    except ValueError:  # a task this version does not have
+        return name
+    except ModuleNotFoundError as exc:
+        if exc.name in (f"recsys.tasks.{task}", f"recsys.tasks.{task}.models"):
+            return name
+        raise
+
+
 def report_table(task_report: dict) -> pd.DataFrame:
-    """``{model: {metric: value}}`` as a DataFrame (models as rows), the oracle last."""
+    """``{model: {metric: value}}`` as a DataFrame (models as rows, by name), the oracle last; values that are not
+    numbers become NaN."""
     table = pd.DataFrame.from_dict(task_report, orient="index").apply(pd.to_numeric, errors="coerce")
     order = [m for m in table.index if m != ORACLE] + ([ORACLE] if ORACLE in table.index else [])
     return table.loc[order]

@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from recsys import viz
+from recsys import reports, viz  # noqa: F401  (reports: for the Model report page)
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError
 from recsys.config import PROJECT_ROOT, Settings, get_settings
 
@@ -237,7 +237,7 @@ def page_exists(name: str) -> bool:
     return (PAGES_DIR / f"{name}.py").is_file()
 
 
-# ---------------------------------------------------------------------- embeddings, encoders, similar items
+# ---------------------------------------------------------------------- embeddings, encoders
 def _manifest_mtime(catalog: Catalog) -> int:
     try:
         return (Path(catalog.root) / "artifacts" / "manifest.json").stat().st_mtime_ns
@@ -261,41 +261,36 @@ def artifacts(catalog: Catalog):
 
 
 def compute_artifacts(catalog: Catalog, progress: ProgressCallback | None = None) -> None:
-    """Precompute the catalog's embeddings with the default encoders (what ``scripts/precompute.py`` does)."""
+    """Precompute the catalog's embeddings with the default encoders on the ``RECSYS_DEVICE`` device (what
+    ``scripts/precompute.py`` does)."""
     from recsys.artifacts import precompute
 
-    precompute(catalog, device="auto", progress=False, callback=progress)
+    precompute(catalog, device=settings().device, progress=False, callback=progress)
 
 
 @st.cache_resource(show_spinner="Loading the encoder ...", max_entries=4)
-def encoder(spec: str):
-    """The registry's encoder for ``spec`` on the best device; raises ``EncoderError`` with one sentence."""
+def _encoder(spec: str, device: str):
     from recsys.encoders import create_encoder
 
-    return create_encoder(spec, device="auto")
+    return create_encoder(spec, device=device)
 
 
-@st.cache_resource(show_spinner="Building the similarity index ...", max_entries=4)
-def _similar_items(root: str, items_mtime_ns: int, manifest_mtime_ns: int, _catalog: Catalog):
-    from recsys.models.similar import SimilarItems
-
-    return SimilarItems().fit(artifacts(_catalog).image, _catalog.items["category"])
-
-
-def similar_items(catalog: Catalog):
-    """The fitted :class:`recsys.models.similar.SimilarItems` of the catalog (raises ``ArtifactError``)."""
-    return _similar_items(str(catalog.root), _items_mtime(Path(catalog.root)), _manifest_mtime(catalog), catalog)
+def encoder(spec: str):
+    """The registry's encoder for ``spec`` on the ``RECSYS_DEVICE`` device (``auto``: a GPU when there is one),
+    loaded once per spec and device; raises ``EncoderError`` with one sentence."""
+    return _encoder(spec, settings().device)
 
 
 @st.cache_data(show_spinner="Reading the photo ...", max_entries=16)
-def embed_upload(data: bytes, spec: str):
+def embed_upload(data: bytes, spec: str, name: str | None = None):
     """Decode uploaded bytes safely and embed them with the encoder ``spec``: ``(RGB image, vector)``.
 
-    Raises ``recsys.imageio.ImageInputError`` (one sentence) for anything that is not a usable image.
+    ``name`` (the file's name) only makes the error message clearer. Raises ``recsys.imageio.ImageInputError``
+    (one sentence) for anything that is not a usable image.
     """
     from recsys.imageio import load_upload
 
-    image = load_upload(data)
+    image = load_upload(data, name=name)
     return image, encoder(spec).encode_images([image])[0]
 
 

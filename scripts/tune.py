@@ -19,7 +19,8 @@ import pandas as pd  # noqa: E402
 
 from recsys.catalog import Catalog, CatalogError  # noqa: E402
 from recsys.artifacts import ArtifactError  # noqa: E402
-from recsys.protocols import personal  # noqa: E402
+from recsys.tasks.personal.models import ranker_names  # noqa: E402
+from recsys.tasks.personal.tune import tune  # noqa: E402
 
 
 def parse_grid(pairs: list[str]) -> dict[str, list]:
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--catalog", type=Path, required=True)
     parser.add_argument("--task", default="personal", choices=("personal",))
-    parser.add_argument("--model", required=True, help=f"one of {', '.join(personal.MODEL_NAMES)}, vbpr-attributes")
+    parser.add_argument("--model", required=True, help=f"one of {', '.join(ranker_names())}")
     parser.add_argument("--grid", nargs="+", default=[], help="name=value[,value...] per hyper-parameter")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="fewer epochs, for smoke tests")
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         catalog = Catalog.load(args.catalog)
-        rows = personal.tune(catalog, args.model, parse_grid(args.grid), seed=args.seed, quick=args.quick)
+        rows = tune(catalog, args.model, parse_grid(args.grid), seed=args.seed, quick=args.quick)
     except (CatalogError, ArtifactError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from _synthetic import single_threaded, write_synthetic_catalog
-from recsys.artifacts import ArtifactError, catalog_map, load_artifacts, precompute
+from recsys.artifacts import ArtifactError, load_artifacts
 from recsys.catalog import Catalog
+from recsys.config import PROJECT_ROOT
 from recsys.encoders import create_encoder
+from recsys.precompute import precompute
+from recsys.projections import catalog_map
 
 N_ITEMS = 24
 SHARD_SIZE = 10  # 3 shards: 10 + 10 + 4
@@ -187,3 +192,10 @@ def test_catalog_map_handles_tiny_inputs():
         coordinates, info = catalog_map(rng.normal(size=(n, 8)).astype(np.float32))
         assert coordinates.shape == (n, 2) and coordinates.dtype == np.float32 and np.isfinite(coordinates).all()
     assert info["perplexity"] < 6
+
+
+def test_the_reading_side_stays_light_and_the_pipeline_stays_importable_from_it():
+    code = ("import sys, recsys.artifacts as a; assert 'torch' not in sys.modules; "
+            "from recsys.artifacts import precompute, catalog_map, default_num_workers; "
+            "import recsys.precompute as p; assert precompute is p.precompute")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)

@@ -1,24 +1,20 @@
-"""Compatibility models, the outfit builder and the compat protocol."""
+"""Compatibility models, the outfit builder, the compat protocol, the model store and the outfit service."""
 
 from __future__ import annotations
 
 import itertools
-from types import SimpleNamespace
+import re
+import shutil
 
 import numpy as np
 import pytest
 
-from recsys.models.compat import (
-    TripletCompatibility,
-    TypeAwareCompatibility,
-    VisualSimilarityCompatibility,
-    compatibility_features,
-    features_for_image,
-    load_compatibility_model,
-    triplets_from_outfits,
-)
-from recsys.outfits import QUERY, OutfitBuilder, Query
+from recsys.models.base import Provenance, clone
+from recsys.models.compat import TripletCompatibility, TypeAwareCompatibility, triplets_from_outfits
+from recsys.models.compat_baselines import VisualSimilarityCompatibility
 from recsys.photo import CategoryPredictor
+from recsys.tasks.compat.builder import QUERY, OutfitBuilder, Query
+from recsys.tasks.compat.data import compatibility_features, features_for_image
 
 
 # ---------------------------------------------------------------------- a small learnable world
@@ -64,7 +60,7 @@ def test_triplets_follow_the_complete_the_look_recipe():
 @pytest.mark.parametrize("kind", [TripletCompatibility, TypeAwareCompatibility])
 def test_models_learn_which_items_go_together(kind):
     features, slots, styles, outfits = style_world()
-    model = kind(epochs=15, random_state=0).fit(features, outfits, categories=slots, types=slots)
+    model = kind(n_epochs=15, random_state=0).fit(features, outfits, categories=slots, types=slots)
     assert model.item_embeddings_.shape == (len(slots), 128)
     assert model.history_[-1] < model.history_[0]
     assert held_out_accuracy(model, slots, styles, np.random.default_rng(1)) > 0.85
@@ -77,7 +73,7 @@ def test_untrained_looks_do_not_tell_styles_apart_as_well():
     # under a lot of noise, so plain cosine is weaker).
     features, slots, styles, outfits = style_world(noise=2.5)
     baseline = VisualSimilarityCompatibility().fit(features)
-    model = TripletCompatibility(epochs=15, random_state=0).fit(features, outfits, categories=slots)
+    model = TripletCompatibility(n_epochs=15, random_state=0).fit(features, outfits, categories=slots)
     rng = np.random.default_rng(1)
     assert held_out_accuracy(model, slots, styles, rng) > held_out_accuracy(baseline, slots, styles, np.random.default_rng(1))
 
@@ -85,10 +81,11 @@ def test_untrained_looks_do_not_tell_styles_apart_as_well():
 @pytest.mark.parametrize("kind", [TripletCompatibility, TypeAwareCompatibility])
 def test_a_saved_model_scores_exactly_like_the_fitted_one(kind, tmp_path):
     features, slots, _, outfits = style_world(n_per_category=8)
-    model = kind(epochs=2, random_state=3).fit(features, outfits, categories=slots, types=slots)
-    model.save(tmp_path / "m", extra={"seed": 3})
-    loaded = load_compatibility_model(tmp_path / "m")
-    assert type(loaded) is kind and loaded.meta_["seed"] == 3
+    model = kind(n_epochs=2, random_state=3).fit(features, outfits, categories=slots, types=slots)
+    model.save(tmp_path / "m", provenance=Provenance(split_seed=3))
+    loaded = kind.load(tmp_path / "m", provenance=Provenance(split_seed=3))
+    assert type(loaded) is kind and loaded.provenance_.split_seed == 3
+    assert loaded.get_params() == model.get_params() and loaded.types_ == model.types_
     np.testing.assert_allclose(loaded.transform(features[:5]), model.transform(features[:5]), atol=1e-6)
     np.testing.assert_allclose(loaded.score(4), model.score(4), atol=1e-6)
     assert loaded.outfit_score([0, 20, 40]) == pytest.approx(model.outfit_score([0, 20, 40]), abs=1e-6)
@@ -96,7 +93,7 @@ def test_a_saved_model_scores_exactly_like_the_fitted_one(kind, tmp_path):
 
 def test_fit_refuses_outfits_it_cannot_learn_from():
     with pytest.raises(ValueError, match="outfits of at least two items"):
-        TripletCompatibility(epochs=1).fit(np.zeros((3, 4), np.float32), [[0]], categories=["a", "b", "c"])
+        TripletCompatibility(n_epochs=1).fit(np.zeros((3, 4), np.float32), [[0]], categories=["a", "b", "c"])
 
 
 # ---------------------------------------------------------------------- the outfit builder
@@ -210,12 +207,21 @@ def test_category_of_an_upload_is_predicted_from_its_nearest_items(tiny_artifact
     np.testing.assert_allclose(features[0, :image_dim], catalog_features[row, :image_dim], atol=1e-6)
 
 
+def test_one_hyper_parameter_vocabulary():
+    model = TypeAwareCompatibility(n_epochs=3, learning_rate=0.01, reg=0.0, batch_size=64, random_state=5)
+    params = model.get_params()
+    assert {"n_epochs", "learning_rate", "reg", "batch_size", "random_state", "mask_l1"} <= set(params)
+    assert not {"epochs", "lr", "weight_decay", "seed"} & set(params)
+    copy = clone(model)
+    assert type(copy) is TypeAwareCompatibility and copy.get_params() == params and not hasattr(copy, "net_")
+
+
 # ---------------------------------------------------------------------- the protocol
 def test_fitb_questions_blank_an_item_and_offer_three_of_its_category(tiny_catalog, tiny_artifacts):
-    from recsys.protocols import compat as protocol
+    from recsys.tasks.compat import data as compat_data
 
-    data = protocol.prepare(tiny_catalog, artifacts=tiny_artifacts)
-    rests, candidates, answers = protocol.fitb_questions(data, np.random.default_rng(0))
+    data = compat_data.prepare(tiny_catalog, artifacts=tiny_artifacts)
+    rests, candidates, answers = compat_data.fitb_questions(data, np.random.default_rng(0))
     assert len(answers) > 0 and candidates.shape == (len(answers), 4)
     test_sets = [set(o.tolist()) for o in data.test_outfits]
     for rest, options, answer in zip(rests, candidates, answers):
@@ -226,18 +232,19 @@ def test_fitb_questions_blank_an_item_and_offer_three_of_its_category(tiny_catal
 
 
 def test_gap_share_is_computed_from_the_report():
-    from recsys.protocols.compat import fitb_gap_closed
+    from recsys.reports import gap_closed
 
     report = {"visual-similarity": {"FITB": 0.4}, "oracle": {"FITB": 0.8}, "m": {"FITB": 0.7}}
-    assert fitb_gap_closed(report, "m") == pytest.approx(0.75)
-    assert fitb_gap_closed({"m": {"FITB": 1.0}}, "m") is None
+    assert gap_closed(report, "FITB")["m"] == pytest.approx(0.75)
+    assert gap_closed({"m": {"FITB": 1.0}}, "FITB") == {}
 
 
 def test_evaluate_reports_every_model_and_the_oracle(tiny_catalog, tiny_artifacts):
-    from recsys.protocols import compat as protocol
+    from recsys.models.registry import list_models
+    from recsys.tasks.compat import protocol
 
     report = protocol.evaluate(tiny_catalog, seed=0, quick=True)
-    assert set(report) == {"random", "visual-similarity", "triplet", "type-aware", "oracle"}
+    assert list(report) == list_models("compat") == ["random", "visual-similarity", "triplet", "type-aware", "oracle"]
     for name, metrics in report.items():
         assert set(metrics) == {"triplet_acc", "FITB", "AUC"}
         assert all(0.0 <= v <= 1.0 for v in metrics.values()), (name, metrics)
@@ -245,11 +252,91 @@ def test_evaluate_reports_every_model_and_the_oracle(tiny_catalog, tiny_artifact
     assert report["oracle"]["AUC"] > 0.75
 
 
-def test_a_big_untrained_catalog_gets_the_training_command(tiny_catalog, tiny_artifacts, monkeypatch, tmp_path):
-    from recsys.protocols import compat as protocol
+# ---------------------------------------------------------------------- registry, store and service
+def test_the_registry_lists_and_labels_the_compat_models():
+    from recsys.models.registry import get_model, list_models, model_title
 
-    data = protocol.prepare(tiny_catalog, artifacts=tiny_artifacts)
-    monkeypatch.setattr(protocol, "saved_model_path", lambda catalog, name: tmp_path / f"compat-{name}")
-    monkeypatch.setattr(protocol, "IN_PLACE_TRAINING_OUTFITS", len(data.train_outfits) - 1)
-    with pytest.raises(protocol.ModelNotTrained, match="scripts/train.py --catalog .* --task compat"):
-        protocol.load_or_train_in_place(tiny_catalog, "triplet", data)
+    assert list_models("compat", trainable=True) == ["triplet", "type-aware"]
+    assert set(list_models("compat", trainable=False)) == {"random", "visual-similarity", "oracle"}
+    assert model_title("compat", "type-aware") == "Type-aware (Vasileva et al. 2018)"
+    assert isinstance(get_model("compat", "triplet"), TripletCompatibility)
+    assert get_model("compat", "type-aware", n_epochs=2).n_epochs == 2
+
+
+@pytest.fixture()
+def own_world(tiny_catalog_dir, tiny_artifacts, tmp_path):
+    """A copy of the tiny world (with its artifacts, without saved models) that the store may write into."""
+    from recsys.artifacts import load_artifacts
+    from recsys.catalog import Catalog
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models"))
+    catalog = Catalog.load(folder)
+    return catalog, load_artifacts(catalog)
+
+
+def test_a_model_fitted_by_the_store_loads_back_with_the_same_scores(own_world):
+    from recsys.store import ModelStore
+
+    catalog, artifacts = own_world
+    fitted = ModelStore(catalog, artifacts).fit("compat", "type-aware", quick=True)
+    fresh = ModelStore(catalog, artifacts)
+    assert fresh.status("compat")["type-aware"].ready and fresh.status("compat")["triplet"].state == "missing"
+    loaded = fresh.get("compat", "type-aware")
+    assert type(loaded) is TypeAwareCompatibility and loaded is not fitted
+    np.testing.assert_allclose(loaded.score(3), fitted.score(3), atol=1e-6)
+    assert loaded.outfit_score([0, 40, 80]) == pytest.approx(fitted.outfit_score([0, 40, 80]), abs=1e-6)
+
+
+def test_a_model_saved_with_other_provenance_is_stale(own_world):
+    from recsys.store import ModelStore
+
+    catalog, artifacts = own_world
+    store = ModelStore(catalog, artifacts)
+    model = store.fit("compat", "triplet", quick=True)
+    other = Provenance(**(store.provenance().to_dict() | {"image_encoder": "some-other-encoder"}))
+    model.save(store.path("compat", "triplet"), provenance=other)
+    fresh = ModelStore(catalog, artifacts)
+    assert fresh.get("compat", "triplet") is None
+    assert "image encoder" in fresh.problem("compat", "triplet")
+    assert fresh.status("compat")["triplet"].state == "stale"
+    # Another split seed is stale too.
+    store.fit("compat", "triplet", quick=True)
+    assert ModelStore(catalog, artifacts, seed=1).get("compat", "triplet") is None
+
+
+def test_the_service_completes_an_item_and_a_photo(own_world):
+    from recsys.store import ModelStore
+    from recsys.tasks.compat import service as outfits
+
+    catalog, artifacts = own_world
+    service = outfits.OutfitService(catalog, artifacts, ModelStore(catalog, artifacts))
+    assert service.enough_outfits() and service.models()[0] == outfits.DEFAULT_MODEL
+    assert service.status("triplet").state == "missing" and service.trains_in_place()
+    item = catalog.items.loc[catalog.items["slot"] == "top", "item_id"].iloc[0]
+    outfit = service.complete("triplet", item=item, optional=())
+    assert service.status("triplet").ready  # trained in place and saved
+    assert outfit.items["top"] == catalog.id_to_index[item] and "shoes" in outfit.items
+    query = service.query("triplet", item=item)
+    assert service.outfit("triplet", query, outfit.items).score == pytest.approx(outfit.score)
+    assert 0.0 <= service.better_than("triplet", outfit.score) <= 1.0
+    swapped = service.swap("triplet", query, outfit, "shoes")
+    assert swapped.items["bottom"] == outfit.items["bottom"] and swapped.items["shoes"] != outfit.items["shoes"]
+    guess = service.guess_category(artifacts.image[0])
+    photo = service.query("triplet", photo=artifacts.image[0], category=guess.category)
+    assert photo.row is None and photo.embedding.shape == (128,)
+    assert QUERY in service.complete("triplet", query=photo).items.values()
+    with pytest.raises(ValueError, match="either a catalog item or a photo"):
+        service.query("triplet")
+
+
+def test_a_big_untrained_catalog_gets_the_training_command(own_world, monkeypatch):
+    from recsys.store import ModelStore
+    from recsys.tasks.compat import service as outfits
+
+    catalog, artifacts = own_world
+    service = outfits.OutfitService(catalog, artifacts, ModelStore(catalog, artifacts))
+    monkeypatch.setattr(outfits, "IN_PLACE_TRAINING_OUTFITS", service.n_training_outfits() - 1)
+    assert not service.trains_in_place()
+    assert not service.status("triplet").ready
+    assert re.search(r"scripts/train.py --catalog .* --task compat", service.training_hint("triplet"))

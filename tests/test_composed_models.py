@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.encoders.democlip import DemoClip
 from recsys.metrics import rank_of, recall_at_k
+from recsys.models.base import StaleModelError
+from recsys.models.combiner import Combiner
 from recsys.models.composed import (
-    Combiner,
     ImageDifference,
     ImageOnly,
     JointSpace,
@@ -21,6 +21,7 @@ from recsys.models.composed import (
     ZeroShotSum,
     compose_turns,
 )
+from recsys.models.democlip import DemoClip
 
 N_COLOURS, N_PATTERNS = 6, 5
 
@@ -72,7 +73,7 @@ def split(world):
 
 @pytest.fixture(scope="module")
 def joint(world):
-    clip = DemoClip(embed_dim=32, epochs=30, batch_size=64, random_state=0)
+    clip = DemoClip(embed_dim=32, n_epochs=30, batch_size=64, random_state=0)
     clip.fit(world["images"], world["titles"], world["titles"])
     return clip
 
@@ -88,16 +89,20 @@ def test_demo_clip_aligns_images_with_their_titles(joint, world):
 
 
 def test_demo_clip_round_trips_through_safetensors(joint, world, tmp_path):
-    joint.save(tmp_path / "demo-clip", extra={"image_encoder": "effnet-lite0", "text_encoder": "minilm"})
-    loaded, meta = DemoClip.load(tmp_path / "demo-clip")
-    assert meta["image_encoder"] == "effnet-lite0"
+    from recsys.models.base import Provenance
+
+    provenance = Provenance(catalog_fingerprint="abc", image_encoder="effnet-lite0", text_encoder="minilm")
+    joint.save(tmp_path / "demo-clip", provenance=provenance)
+    loaded = DemoClip.load(tmp_path / "demo-clip", provenance=provenance)
+    assert loaded.provenance_.image_encoder == "effnet-lite0"
+    assert loaded.get_params() == joint.get_params() and loaded.digest() == joint.digest()
     np.testing.assert_allclose(loaded.project_images(world["images"][:5]), joint.project_images(world["images"][:5]), atol=1e-6)
     np.testing.assert_allclose(loaded.project_text(world["titles"][:5]), joint.project_text(world["titles"][:5]), atol=1e-6)
 
 
 def test_zero_shot_is_the_normalized_sum_and_multi_turn_applies_captions_in_order(joint, world):
     space = JointSpace.from_democlip(joint)
-    model = ZeroShotSum(space, text_weight=1.0)
+    model = ZeroShotSum(text_weight=1.0).fit(joint=space)
     ref, cap = world["images"][:3], world["captions"][:3]
     expected = space.image(ref) + space.text(cap)
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
@@ -110,12 +115,15 @@ def test_baselines_ignore_what_they_should(joint, world):
     space = JointSpace.from_democlip(joint)
     q = ImageOnly().gallery_vectors(world["images"][:2])
     np.testing.assert_array_equal(ImageOnly().compose(q, world["captions"][:2]), q)
-    np.testing.assert_allclose(TextOnly(space).compose(None, world["captions"][:2]), space.text(world["captions"][:2]))
+    np.testing.assert_allclose(TextOnly().fit(joint=space).compose(None, world["captions"][:2]),
+                               space.text(world["captions"][:2]))
+    with pytest.raises(RuntimeError, match="joint"):
+        TextOnly().compose(None, world["captions"][:2])
 
 
 def test_image_difference_learns_the_caption_direction(world):
     triples, test = split(world)
-    model = ImageDifference(embed_dim=32, hidden_dim=None, epochs=40, batch_size=64, lr=3e-3, random_state=0)
+    model = ImageDifference(embed_dim=32, hidden_dim=None, n_epochs=40, batch_size=64, learning_rate=3e-3, random_state=0)
     model.fit(world["images"], triples)
     assert model.alpha_ > 0
     learned, image_only = recall(model, world, test), recall(ImageOnly(), world, test)
@@ -132,20 +140,53 @@ def test_combiner_beats_the_zero_shot_sum_and_early_stops(joint, world):
         calls.append(1)
         return recall(model, world, test[:50])
 
-    model = Combiner(space, projection_dim=64, hidden_dim=128, epochs=30, patience=5, random_state=0)
-    model.fit(world["images"], triples, validation=validation)
+    model = Combiner(projection_dim=64, hidden_dim=128, n_epochs=30, patience=5, random_state=0)
+    model.fit(world["images"], triples, joint=space, validation=validation)
     assert len(calls) == len(model.history_) >= 1
-    assert recall(model, world, test) > recall(ZeroShotSum(space), world, test)
-    tensors, meta = model.state()
-    again = Combiner.from_state(tensors, meta, space)
+    assert recall(model, world, test) > recall(ZeroShotSum().fit(joint=space), world, test)
+
+
+def test_combiner_saves_and_loads_only_in_its_joint_space(joint, world, tmp_path):
+    triples, _ = split(world)
+    space = JointSpace.from_democlip(joint)
+    model = Combiner(projection_dim=16, hidden_dim=32, n_epochs=2, random_state=0).fit(world["images"], triples, joint=space)
+    model.save(tmp_path / "combiner")
+    again = Combiner.load(tmp_path / "combiner", joint=space)
+    assert again.get_params() == model.get_params() and again.history_ == model.history_
     np.testing.assert_allclose(again.compose(space.image(world["images"][:4]), world["captions"][:4]),
                                model.compose(space.image(world["images"][:4]), world["captions"][:4]), atol=1e-6)
+    # a retrained joint space is another space: the saved combiner refuses it instead of mixing the two
+    other = JointSpace.from_democlip(DemoClip(embed_dim=32, n_epochs=1, batch_size=64, random_state=1).fit(
+        world["images"], world["titles"], world["titles"]))
+    with pytest.raises(StaleModelError, match="joint space"):
+        Combiner.load(tmp_path / "combiner", joint=other)
+    with pytest.raises(ValueError, match="joint"):
+        Combiner.load(tmp_path / "combiner")
 
 
-def test_image_difference_state_round_trip(world):
+def test_image_difference_round_trips_through_estimator_save(world, tmp_path):
     triples, _ = split(world)
-    model = ImageDifference(embed_dim=16, hidden_dim=32, epochs=2, random_state=0).fit(world["images"], triples)
-    tensors, meta = model.state()
-    again = ImageDifference.from_state(tensors, meta, 48, 24)
+    model = ImageDifference(embed_dim=16, hidden_dim=32, n_epochs=2, random_state=0).fit(world["images"], triples)
+    model.save(tmp_path / "image-difference")
+    again = ImageDifference.load(tmp_path / "image-difference")
     np.testing.assert_allclose(again.gallery_vectors(world["images"][:4]), model.gallery_vectors(world["images"][:4]), atol=1e-6)
-    assert again.alpha_ == model.alpha_
+    assert again.alpha_ == model.alpha_ and again.get_params() == model.get_params()
+
+
+def test_one_vocabulary_of_hyper_parameters():
+    for model in (DemoClip(), ImageDifference(), Combiner()):
+        params = model.get_params()
+        assert {"n_epochs", "learning_rate", "reg", "batch_size", "random_state"} <= set(params), type(model)
+        assert not {"epochs", "lr", "weight_decay", "seed"} & set(params)
+
+
+def test_training_restores_the_thread_count(world):
+    import torch
+
+    triples, _ = split(world)
+    torch.set_num_threads(2)
+    try:
+        ImageDifference(embed_dim=8, hidden_dim=None, n_epochs=1, random_state=0).fit(world["images"], triples)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)

@@ -1,23 +1,20 @@
-"""The composed-retrieval protocol and the search helpers on the tiny world (training runs in quick mode)."""
+"""The composed-retrieval task on the tiny world: splits, the model store, the search service and the protocol
+(training runs in quick mode)."""
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
 
-from recsys.composed_search import (
-    TextGuidedSearch,
-    attribute_moves,
-    caption_notes,
-    gallery_rows,
-    held_out_rows,
-    join_captions,
-    load_models,
-    text_encoder_for,
-    train_models,
-    triples_of,
-)
-from recsys.protocols import composed
+from recsys.models.registry import list_models, model_title
+from recsys.store import ModelStore
+from recsys.tasks.composed import data, protocol
+from recsys.tasks.composed.rankers import AttributeOracle
+from recsys.tasks.composed.service import SearchService, attribute_moves, caption_notes
+
+TRAINED = ["demo-clip", "image-difference", "combiner"]
 
 
 class FakeEncoder:
@@ -27,9 +24,28 @@ class FakeEncoder:
         return len(text.split()) > self.max_tokens
 
 
+class OtherEncoders:
+    """The tiny world's artifacts as if they had been precomputed again with another image encoder."""
+
+    image_encoder_spec = "effnet-lite0:retrained"
+
+    def __init__(self, artifacts):
+        self._artifacts = artifacts
+
+    def __getattr__(self, name):
+        return getattr(self._artifacts, name)
+
+
 def test_join_captions_follows_fashioniq():
-    assert join_captions(["is red.", "has long sleeves?"]) == "is red and has long sleeves"
-    assert join_captions(["", "is blue"]) == "is blue"
+    assert data.join_captions(["is red.", "has long sleeves?"]) == "is red and has long sleeves"
+    assert data.join_captions(["", "is blue"]) == "is blue"
+
+
+def test_the_registry_lists_the_composed_models_in_report_order():
+    assert list_models("composed") == ["demo-clip", "random", "image-only", "text-only", "zero-shot",
+                                       "image-difference", "combiner", "oracle"]
+    assert list_models("composed", trainable=True) == TRAINED  # the joint space first: the others read it
+    assert model_title("composed", "combiner") == "Learned combiner (CLIP4Cir-style)"
 
 
 @pytest.mark.parametrize(
@@ -55,55 +71,93 @@ def test_caption_notes(text, kept, note):
 
 @pytest.fixture(scope="module")
 def trained(tiny_catalog, tiny_artifacts):
-    encoder = text_encoder_for(tiny_artifacts)
-    bundle = train_models(tiny_catalog, tiny_artifacts, encoder, seed=0, quick=True, save=True)
-    return bundle, encoder
+    store = ModelStore(tiny_catalog, tiny_artifacts, seed=0)
+    models = {name: store.fit("composed", name, quick=True) for name in TRAINED}
+    return models, data.text_encoder_for(tiny_artifacts)
 
 
 def test_splits_keep_evaluated_targets_out_of_training(tiny_catalog):
-    held = set(held_out_rows(tiny_catalog).tolist())
+    held = set(data.held_out_rows(tiny_catalog).tolist())
     lookup = tiny_catalog.id_to_index
-    assert held == {lookup[t["target_id"]] for s in ("val", "test") for t in triples_of(tiny_catalog, s)}
-    for t in triples_of(tiny_catalog, "test"):
-        rows = gallery_rows(tiny_catalog, tiny_catalog.item(t["reference_id"])["category"])
+    assert held == {lookup[t["target_id"]] for s in ("val", "test") for t in data.triples_of(tiny_catalog, s)}
+    for t in data.triples_of(tiny_catalog, "test"):
+        rows = data.gallery_rows(tiny_catalog, tiny_catalog.item(t["reference_id"])["category"])
         assert lookup[t["target_id"]] in rows
 
 
-def test_saved_models_load_and_search(trained, tiny_catalog, tiny_artifacts):
-    bundle, encoder = trained
-    loaded = load_models(tiny_catalog, tiny_artifacts)
-    assert set(loaded.models) == {"image-only", "text-only", "zero-shot", "image-difference", "combiner"}
+def test_saved_models_load_through_the_store_and_search(trained, tiny_catalog, tiny_artifacts):
+    fitted, encoder = trained
+    store = ModelStore(tiny_catalog, tiny_artifacts, seed=0)  # a fresh store reads the files
+    assert all(status.ready for status in store.status("composed").values())
+    loaded = data.load_models(tiny_catalog, tiny_artifacts, store)
+    assert set(loaded) == {"image-only", "text-only", "zero-shot", "image-difference", "combiner"}
     probe = tiny_artifacts.image[:3]
-    for name in ("image-difference", "combiner", "zero-shot"):
-        caption = encoder.encode_text(["is blue"] * 3)
-        np.testing.assert_allclose(loaded.models[name].compose(loaded.models[name].gallery_vectors(probe), caption),
-                                   bundle.models[name].compose(bundle.models[name].gallery_vectors(probe), caption), atol=1e-5)
-    engine = TextGuidedSearch(tiny_catalog, tiny_artifacts, loaded, encoder)
+    caption = encoder.encode_text(["is blue"] * 3)
+    for name in ("image-difference", "combiner"):
+        np.testing.assert_allclose(loaded[name].compose(loaded[name].gallery_vectors(probe), caption),
+                                   fitted[name].compose(fitted[name].gallery_vectors(probe), caption), atol=1e-5)
+    search = SearchService(tiny_catalog, tiny_artifacts, store)
+    assert search.ready and search.composition_choices()[0] == "combiner"
+    assert set(search.composition_choices()) == {"combiner", "image-difference", "zero-shot"}
+    assert search.joint_name == "demo-clip"
     reference_id = tiny_catalog.items["item_id"].iat[0]
     category = tiny_catalog.items["category"].iat[0]
-    result = engine.search(engine.reference_features(reference_id), ["is red", "has a bow"], model="combiner", k=5,
+    result = search.search(search.reference_features(reference_id), ["is red", "has a bow"], model="combiner", k=5,
                            category=category, exclude=[reference_id])
     assert result.model == "combiner" and len(result.item_ids) == 5 and reference_id not in result.item_ids
     assert set(tiny_catalog.items.set_index("item_id").loc[result.item_ids, "category"]) == {category}
     assert result.scores == sorted(result.scores, reverse=True)
-    fallback = engine.search(engine.reference_features(reference_id), ["", "?!"], k=3)
+    fallback = search.search(search.reference_features(reference_id), ["", "?!"], k=3)
     assert fallback.model == "image-only" and any("image similarity" in n for n in fallback.notes)
-    free = engine.search(None, ["red floral dress"], k=4)
+    free = search.search_text("red floral dress", k=4)
     assert free.model == "text-only" and len(free.item_ids) == 4
-    nothing = engine.search(None, ["   "], k=4)
+    nothing = search.search(None, ["   "], k=4)
     assert nothing.item_ids == [] and nothing.notes
 
 
+def test_a_model_saved_for_other_encoders_is_stale(trained, tiny_catalog, tiny_artifacts):
+    store = ModelStore(tiny_catalog, OtherEncoders(tiny_artifacts), seed=0)
+    assert store.get("composed", "image-difference") is None
+    assert "image encoder" in store.problem("composed", "image-difference")
+    # the combiner reads the joint space, which is stale too: the store says so instead of mixing spaces
+    assert store.get("composed", "combiner") is None
+    assert "demo-clip" in store.problem("composed", "combiner")
+    status = store.status("composed")
+    assert {name: s.state for name, s in status.items()} == {name: "stale" for name in TRAINED}
+    search = SearchService(tiny_catalog, OtherEncoders(tiny_artifacts), store)
+    assert not search.ready and search.missing() == TRAINED
+    # another split seed is another model too
+    assert ModelStore(tiny_catalog, tiny_artifacts, seed=1).get("composed", "image-difference") is None
+
+
+def test_the_service_trains_what_is_missing_with_progress(tiny_catalog_dir, tiny_artifacts, tmp_path):
+    from recsys.artifacts import load_artifacts
+    from recsys.catalog import Catalog
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models"))
+    catalog = Catalog.load(folder)
+    artifacts = load_artifacts(catalog)
+    search = SearchService(catalog, artifacts, ModelStore(catalog, artifacts))
+    assert search.missing() == TRAINED and set(search.models()) == {"image-only"}
+    seen = []
+    assert search.train(progress=lambda fraction, message: seen.append((fraction, message)), quick=True) == {}
+    assert search.ready and seen[-1] == (1.0, "Done")
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen) and any("combiner" in m.lower() for _, m in seen)
+    assert set(search.composition_choices()) == {"combiner", "image-difference", "zero-shot"}
+    assert (folder / "artifacts" / "models" / "composed-combiner.safetensors").is_file()
+
+
 def test_attribute_moves_names_what_changed(tiny_catalog):
-    triple = triples_of(tiny_catalog, "train")[0]
+    triple = data.triples_of(tiny_catalog, "train")[0]
     moves = attribute_moves(tiny_catalog, triple["reference_id"], triple["target_id"])
     assert {k: tuple(v) for k, v in triple["changes"].items()} == moves
 
 
 def test_the_protocol_reports_every_model_against_the_oracle(trained, tiny_catalog):
-    report = composed.evaluate(tiny_catalog, seed=0, quick=True)
-    assert {"random", "image-only", "text-only", "zero-shot", "image-difference", "combiner", "oracle"} <= set(report)
-    categories = {tiny_catalog.item(t["reference_id"])["category"] for t in triples_of(tiny_catalog, "test")}
+    report = protocol.evaluate(tiny_catalog, seed=0, quick=True)
+    assert list(report) == ["random", "image-only", "text-only", "zero-shot", "image-difference", "combiner", "oracle"]
+    categories = {tiny_catalog.item(t["reference_id"])["category"] for t in data.triples_of(tiny_catalog, "test")}
     for name, metrics in report.items():
         assert set(metrics) >= {"R@10", "R@50"} | {f"{c}/R@10" for c in categories}, name
         assert all(0.0 <= v <= 1.0 for v in metrics.values()), (name, metrics)
@@ -111,19 +165,20 @@ def test_the_protocol_reports_every_model_against_the_oracle(trained, tiny_catal
         assert metrics["R@10"] == pytest.approx(np.mean([metrics[f"{c}/R@10"] for c in categories]))
     # the oracle knows the attributes: on the tiny world every target is among its top 10
     assert report["oracle"]["R@10"] == 1.0
-    assert "text/R@10" in report["text-only"] and "text/R@10" in report["oracle"]
+    assert {name for name, metrics in report.items() if "text/R@10" in metrics} == {"random", "text-only", "oracle"}
 
 
 def test_oracle_ranks_by_the_changed_attributes(tiny_catalog):
-    triples = [t for split in ("train", "val", "test") for t in triples_of(tiny_catalog, split)]
-    ranks, _ = composed.oracle_ranks(tiny_catalog, triples, None, seed=0)
+    triples = [t for split in ("train", "val", "test") for t in data.triples_of(tiny_catalog, split)]
+    oracle = AttributeOracle(random_state=0).fit(tiny_catalog)
+    ranks, _ = oracle.rank_targets(triples, None)
     assert (ranks == 0).mean() > 0.9  # the target is the item the changed attributes describe
     # an oracle told that nothing changed looks for the reference's look again and misses some targets
     unchanged = [{**t, "changes": {a: [old, old] for a, (old, _) in t["changes"].items()}} for t in triples]
-    worse, _ = composed.oracle_ranks(tiny_catalog, unchanged, None, seed=0)
+    worse, _ = oracle.rank_targets(unchanged, None)
     assert ranks.mean() < worse.mean()
 
 
 def test_attribute_query_reads_like_a_shopper():
     row = {"category": "dress", "color": "red", "pattern": "floral", "length": "midi", "sleeve": "long", "material": "silk"}
-    assert composed.attribute_query(row) == "red floral midi-length dress with long sleeves made of silk"
+    assert data.attribute_query(row) == "red floral midi-length dress with long sleeves made of silk"

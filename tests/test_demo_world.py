@@ -14,9 +14,10 @@ from PIL import ImageChops
 
 from recsys.catalog import Catalog, CatalogError
 from recsys.data import demo_world
-from recsys.data.demo_world import (CAPTION_KEYWORD, CATEGORIES, FASCODE_SLOTS, PRESETS, WorldTruth,
-                                    build_demo_catalog, generate_world)
-from recsys.data.render import ItemLook, render_item
+from recsys.data.demo_world import PRESETS, build_demo_catalog, generate_world
+from recsys.data.render import ItemLook, detail_box, render_item
+from recsys.data.truth import CATEGORIES, FASCODE_SLOTS, WorldTruth
+from recsys.data.worldgen.items import CAPTION_KEYWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANGEABLE = ("color", "pattern", "material", "detail", "sleeve", "length")
@@ -117,7 +118,7 @@ def test_detail_box_encloses_the_drawn_detail():
             diff = np.asarray(ImageChops.difference(with_detail, without).convert("L")) > 24
             ys, xs = np.nonzero(diff)
             assert len(xs) > 20, f"{detail} on {category} is not visible"
-            x0, y0, x1, y1 = demo_world.detail_box(look)
+            x0, y0, x1, y1 = detail_box(look)
             inside = (xs >= x0 - 2) & (xs <= x1 + 2) & (ys >= y0 - 2) & (ys <= y1 + 2)
             assert inside.mean() > 0.97, f"{detail} on {category} drawn outside its box"
 
@@ -232,3 +233,12 @@ def test_a_failed_build_leaves_nothing_that_looks_valid(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(CatalogError):
         Catalog.load(tmp_path / "world")
+
+
+def test_the_truth_lives_apart_from_the_generator():
+    # The generator re-exports the truth for callers written before the split.
+    assert demo_world.WorldTruth is WorldTruth and demo_world.CATEGORIES is CATEGORIES
+    code = ("import sys, recsys.data.truth; "
+            "print(any(m.startswith(('recsys.data.worldgen', 'recsys.data.demo_world')) for m in sys.modules))")
+    fresh = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True, text=True)
+    assert fresh.stdout.strip() == "False"

@@ -6,18 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from recsys.models.base import load_model, save_model
+from recsys.models.base import StaleModelError, clone
 from recsys.models.dialogue import (
     FASCODE_SLOTS,
     DialogueCoordiRecommender,
     ProjectionNet,
-    Stylist,
     TransferNet,
-    check_message,
     cosine_agreement,
-    dialogue_vectors,
-    named_slots,
 )
+from recsys.tasks.dialogue.messages import check_message, dialogue_vectors, named_slots
+from recsys.tasks.dialogue.service import Stylist
 
 SLOTS = ["outer", "top", "bottom", "shoes"]
 
@@ -52,7 +50,7 @@ def problem():
 
 
 def fit(problem, n_train=120, **kwargs):
-    params = dict(dim=32, hidden=64, epochs=40, batch_size=32, n_negatives=40, random_state=0)
+    params = dict(dim=32, hidden=64, n_epochs=40, batch_size=32, n_negatives=40, random_state=0)
     params.update(kwargs)
     model = DialogueCoordiRecommender(**params)
     return model.fit(problem["vectors"][:n_train], problem["coordis"][:n_train], problem["image"], problem["text"],
@@ -113,7 +111,7 @@ def test_empty_slots_of_a_candidate_are_left_out_of_its_distance(mse_model, prob
 
 
 def test_the_compatibility_term_changes_the_score_by_its_weight(problem):
-    model = fit(problem, objective="infonce", epochs=2, compat_weight=0.5)
+    model = fit(problem, objective="infonce", n_epochs=2, compat_weight=0.5)
     sets = problem["coordis"][:3]
     plain = model.set_scores(problem["vectors"][:1], sets)
     with_compat = model.set_scores(problem["vectors"][:1], sets, compatibility=lambda idx: float(len(idx)))
@@ -130,7 +128,7 @@ def test_cosine_agreement_of_a_set():
 def test_items_without_an_image_are_embedded_from_text_alone(problem):
     available = np.ones(len(problem["slots"]), dtype=bool)
     available[:10] = False
-    model = DialogueCoordiRecommender(dim=16, hidden=32, epochs=1, batch_size=32, random_state=0)
+    model = DialogueCoordiRecommender(dim=16, hidden=32, n_epochs=1, batch_size=32, random_state=0)
     model.fit(problem["vectors"][:64], problem["coordis"][:64], problem["image"], problem["text"], problem["slots"],
               image_available=available)
     net = model.projection_
@@ -168,10 +166,39 @@ def test_the_networks_have_the_papers_shape():
 
 
 def test_save_and_load_give_the_same_scores(tmp_path, mse_model, problem):
-    save_model(tmp_path / "m", mse_model.to_tensors(), {"params": mse_model.get_params()})
-    tensors, meta = load_model(tmp_path / "m")
-    again = DialogueCoordiRecommender.from_tensors(tensors, meta["params"])
+    mse_model.save(tmp_path / "m")
+    again = DialogueCoordiRecommender.load(tmp_path / "m")
+    assert again.get_params() == mse_model.get_params()
     assert np.allclose(again.score(problem["vectors"][:3]), mse_model.score(problem["vectors"][:3]), atol=1e-5)
+    assert again.history_ == pytest.approx(mse_model.history_)
+
+
+def test_parameters_come_from_the_constructor_and_clone_is_unfitted(mse_model):
+    params = mse_model.get_params()
+    assert {"n_epochs", "learning_rate", "batch_size", "reg", "random_state", "text_encoder"} <= set(params)
+    assert not {"epochs", "lr", "weight_decay", "seed"} & set(params)
+    copy = clone(mse_model)
+    assert copy.get_params() == params and not hasattr(copy, "item_embeddings_")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        copy.save("/nonexistent/never-written")
+
+
+def test_a_model_trained_with_another_text_encoder_does_not_load(tmp_path, problem):
+    model = fit(problem, n_epochs=1, text_encoder="minilm")
+    model.save(tmp_path / "m")
+    assert DialogueCoordiRecommender.load(tmp_path / "m", text_encoder="minilm").text_encoder == "minilm"
+    with pytest.raises(StaleModelError, match="text encoder"):
+        DialogueCoordiRecommender.load(tmp_path / "m", text_encoder="minilm:/models/multilingual")
+
+
+def test_fit_leaves_the_torch_thread_setting_as_it_found_it(problem):
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fit(problem, n_epochs=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_fit_rejects_bad_input(problem):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from _synthetic import single_threaded
-from recsys.encoders import l2_normalize
 from recsys.index import VectorIndex
+from recsys.utils import l2_normalize
 
 CATEGORIES = ("tshirt", "skirt", "sneakers", "hat", "bag")
 

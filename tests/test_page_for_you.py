@@ -74,3 +74,19 @@ def test_multimodal_vbpr_splits_its_score_into_image_and_description_terms(page)
     assert "description term comes from the item's text" in texts(page)
     assert "their mean is the image term of the score" in texts(page)
     assert page.dataframe[0].value.shape == (7, 7)
+
+
+def test_the_page_labels_models_from_the_registry(page):
+    from recsys.models.registry import list_models, model_title
+
+    control = page.selectbox(key="for_you_model")
+    assert [str(o) for o in control.options] == [model_title("personal", m)
+                                                  for m in list_models("personal", trainable=True)]
+
+
+def test_the_page_holds_no_cache_and_imports_only_services():
+    source = (PROJECT_ROOT / PAGE).read_text(encoding="utf-8")
+    assert "st.cache_" not in source and "isinstance" not in source
+    imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
+    assert {line for line in imports if "recsys" in line} == {"from recsys import services",
+                                                             "from recsys.tasks.personal import service as personal"}

@@ -88,3 +88,45 @@ def test_a_catalog_without_outfits_explains_what_the_model_needs(monkeypatch, tm
     text = " ".join(i.value for i in app.info)
     assert "no outfits to learn from" in text and "--format polyvore" in text
     assert not app.metric
+
+
+def test_the_model_choice_comes_from_the_registry_and_switching_models_rebuilds_the_outfit(
+        monkeypatch, tiny_catalog_dir, tiny_artifacts):
+    from recsys.models.registry import list_models, model_title
+
+    app = open_page(monkeypatch, tiny_catalog_dir)
+    control = app.segmented_control(key="outfit_model")
+    assert control.value == "type-aware"
+    titles = [str(o) for o in control.options]
+    assert sorted(titles) == sorted(model_title("compat", m) for m in list_models("compat", trainable=True))
+    control.set_value("triplet").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.session_state["outfit_key"].startswith("triplet|")
+    assert "Outfit score" in [m.label for m in app.metric]
+
+
+def test_the_page_holds_no_cache_and_imports_only_services():
+    from recsys.config import PROJECT_ROOT
+
+    source = (PROJECT_ROOT / PAGE).read_text(encoding="utf-8")
+    assert "st.cache_" not in source
+    imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
+    assert {line for line in imports if "recsys" in line} == {"from recsys import services",
+                                                             "from recsys.tasks.compat import service as outfits"}
+
+
+def test_an_uploaded_photo_gets_an_outfit_around_it(monkeypatch, tiny_catalog_dir, tiny_artifacts, catalog):
+    # AppTest cannot drive st.file_uploader, so the page is handed a stand-in for Streamlit's UploadedFile.
+    import streamlit
+    from types import SimpleNamespace
+
+    item_id = catalog.items.loc[catalog.items["category"] == "tshirt", "item_id"].iloc[0]
+    photo = SimpleNamespace(name="shirt.png", file_id="upload-1",
+                            getvalue=lambda: catalog.image_path(item_id).read_bytes())
+    monkeypatch.setattr(streamlit, "file_uploader", lambda *args, **kwargs: photo)
+    app = open_page(monkeypatch, tiny_catalog_dir)
+    app.radio(key="outfit_source").set_value("Your photo").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.session_state["outfit_key"].startswith("type-aware|upload:upload-1:")
+    assert "Your photo" in " ".join(board_titles(app))
+    assert "Outfit score" in [m.label for m in app.metric]

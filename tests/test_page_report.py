@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from recsys.config import PROJECT_ROOT
-from recsys.reports import REPORT_NAME, ROW_NOTES
+from recsys.reports import REPORT_NAME, ROW_NOTES, row_title
 
 APP = str(PROJECT_ROOT / "streamlit_app.py")
 PAGE = "pages/report.py"
@@ -45,13 +45,23 @@ def test_report_shows_the_table_the_gap_closed_and_what_the_ceiling_row_is(monke
     app = open_report(monkeypatch, catalog_copy)
     assert app.title[0].value == "Model report"
     table = app.dataframe[0].value
-    assert list(table.index) == ["random", "popularity", "vbpr-mm", "vbpr-attributes", "oracle"]
+    # Rows are labelled by the model registry, in the report's order with the oracle last.
+    titles = [row_title("personal", name) for name in PERSONAL]
+    assert list(table.index) == titles
     gap = next(m.value for m in app.markdown if m.value.startswith("**Share of the gap"))
     # AUC: (0.72 - 0.65) / (0.86 - 0.65) = 33%, the best baseline being popularity.
-    assert "vbpr-mm 33%" in gap
+    assert f"{row_title('personal', 'vbpr-mm')} 33%" in gap
     captions = [c.value for c in app.caption]
     assert ROW_NOTES["vbpr-attributes"] in captions
-    assert "Baselines: random, popularity." in captions
+    assert f"Baselines: {row_title('personal', 'random')}, {row_title('personal', 'popularity')}." in captions
+
+
+def test_rows_take_their_titles_from_the_model_registry():
+    from recsys.models.registry import model_title
+
+    assert row_title("similar", "oracle") == model_title("similar", "oracle") != "oracle"
+    assert row_title("similar", "not-a-model") == "not-a-model"
+    assert row_title("no-such-task", "random") == "random"
 
 
 def test_missing_and_unreadable_reports_get_one_sentence(monkeypatch, catalog_copy):

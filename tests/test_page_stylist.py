@@ -105,3 +105,15 @@ def test_a_catalog_without_embeddings_gets_one_sentence(monkeypatch, tmp_path):
     ingest_fascode(FIXTURE, tmp_path / "fascode")
     app = open_page(monkeypatch, tmp_path / "fascode")
     assert any("precompute" in i.value for i in app.info)
+
+
+def test_a_large_catalog_shows_the_training_command_instead_of_training(monkeypatch, tiny_catalog_dir, tiny_artifacts,
+                                                                         tmp_path):
+    from recsys.tasks.dialogue import service
+
+    catalog_dir = tmp_path / "tiny"
+    shutil.copytree(tiny_catalog_dir, catalog_dir, ignore=shutil.ignore_patterns("models"))
+    monkeypatch.setattr(service, "IN_PLACE_TRAINING_DIALOGUES", 0)
+    app = open_page(monkeypatch, catalog_dir)
+    assert any("scripts/train.py" in i.value and "--task dialogue" in i.value for i in app.info)
+    assert not (catalog_dir / "artifacts" / "models" / "dialogue-dialogue-infonce.json").exists()

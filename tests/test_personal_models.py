@@ -7,9 +7,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recsys.models.bpr import BPR, UnknownUserError, sample_triples
+from recsys.models.base import clone
+from recsys.models.bpr import BPR
 from recsys.models.dvbpr import DVBPR, ConvAutoencoder
-from recsys.models.popularity import Popularity
+from recsys.models.pairwise import UnknownUserError, sample_triples
+from recsys.models.popularity import Popularity, RandomScores
 from recsys.models.vbpr import VBPR, MultimodalVBPR
 from recsys.models.vecf import VECF, kmeans_clusters
 
@@ -55,6 +57,26 @@ def test_popularity_counts_training_interactions(planted):
     model = Popularity().fit(X)
     assert np.array_equal(model.score(3), np.asarray(X.sum(axis=0)).ravel())
     assert model.score([0, 1]).shape == (2, N_ITEMS)
+    random = RandomScores(random_state=4).fit(X)
+    assert np.array_equal(random.score([0, 1]), np.random.default_rng(4).random((2, N_ITEMS)))
+
+
+def test_parameters_come_from_the_constructor_and_fit_restores_torch_threads(planted):
+    X, features, _ = planted
+    model = VBPR(n_factors=3, n_epochs=2, reg=0.5)
+    assert model.get_params() == {"n_factors": 3, "n_visual_factors": 16, "n_epochs": 2, "batch_size": 1024,
+                                  "learning_rate": 0.01, "reg": 0.5, "bias_reg": None, "random_state": 0}
+    assert set(VECF().get_params()) >= {"attention_dim", "n_clusters", "review_weight", "n_epochs", "reg"}
+    assert clone(model.set_params(learning_rate=0.05)).learning_rate == 0.05
+    with pytest.raises(ValueError, match="no parameter 'epochs'"):
+        model.set_params(epochs=3)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.fit(X, item_features=features)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("make", [
@@ -229,3 +251,13 @@ def test_conv_autoencoder_codes_and_round_trip(tmp_path):
     assert between > within
     autoencoder.save(tmp_path / "ae")
     assert np.allclose(ConvAutoencoder.load(tmp_path / "ae").transform(images), codes, atol=1e-5)
+
+
+def test_dvbpr_can_keep_its_features_in_the_saved_file(planted, tmp_path):
+    X, features, _ = planted
+    kept = DVBPR(n_factors=4, n_epochs=3, save_features=True).fit(X, item_features=features)
+    kept.save(tmp_path / "kept")
+    assert np.allclose(DVBPR.load(tmp_path / "kept").score([0, 45]), kept.score([0, 45]), atol=1e-5)
+    DVBPR(n_factors=4, n_epochs=3).fit(X, item_features=features).save(tmp_path / "plain")
+    with pytest.raises(ValueError, match="needs item_features"):
+        DVBPR.load(tmp_path / "plain")

@@ -1,4 +1,5 @@
-"""Similar items: the model, the protocol and the page (AppTest), with the bad uploads the page must survive."""
+"""Similar items: the model, the registry and store, the protocol, the service and the page (AppTest), with the
+bad uploads the page must survive."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from recsys.artifacts import load_artifacts
+from recsys.catalog import Catalog
 from recsys.config import PROJECT_ROOT
+from recsys.models.base import Provenance
+from recsys.models.registry import get_model, list_models, model_title
 from recsys.models.similar import SimilarItems
-from recsys.protocols import similar as similar_protocol
+from recsys.store import ModelStore
+from recsys.tasks.similar import protocol as similar_protocol
+from recsys.tasks.similar import service as similar_service
+from recsys.tasks.similar.service import SimilarService
 
 APP = str(PROJECT_ROOT / "streamlit_app.py")
 
@@ -30,9 +38,70 @@ def test_neighbours_exclude_the_query_and_respect_the_category():
     assert positions.tolist() == expected.tolist()
     positions, _ = model.similar_to_item(3, k=29, same_category=False)
     assert len(positions) == 29 and 3 not in positions
-    guess = model.predict_category(vectors[15])
-    assert guess.category == "b" and 0.5 < guess.confidence <= 1.0
-    assert sum(guess.shares.values()) == pytest.approx(1.0)
+    assert model.neighbours([3, 4], k=5).shape == (2, 5)
+
+
+def test_the_registry_lists_the_model_and_the_report_rows():
+    assert list_models("similar") == ["visual-similarity", "random", "oracle"]
+    assert list_models("similar", trainable=True) == ["visual-similarity"]
+    assert model_title("similar", "oracle") != "oracle"
+    assert get_model("similar", "visual-similarity", index_kind="exact").get_params() == {"index_kind": "exact"}
+
+
+@pytest.fixture
+def catalog_copy(tiny_catalog_dir, tiny_artifacts, tmp_path):
+    """A copy of the tiny world with its artifacts, so models can be saved without touching the shared one."""
+    folder = tmp_path / "world"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models"))
+    catalog = Catalog.load(folder)
+    return catalog, load_artifacts(catalog)
+
+
+def test_the_store_saves_and_loads_the_model_with_the_same_answers(catalog_copy):
+    catalog, artifacts = catalog_copy
+    fitted = ModelStore(catalog, artifacts).fit("similar", "visual-similarity")
+    loaded = ModelStore(catalog, artifacts).get("similar", "visual-similarity")
+    assert loaded is not None and loaded is not fitted
+    for row in (0, 7, 100):
+        np.testing.assert_array_equal(loaded.similar_to_item(row, k=8)[0], fitted.similar_to_item(row, k=8)[0])
+        np.testing.assert_allclose(loaded.similar_to_item(row, k=8)[1], fitted.similar_to_item(row, k=8)[1])
+
+
+def test_a_model_saved_for_another_encoder_is_stale(catalog_copy):
+    catalog, artifacts = catalog_copy
+    store = ModelStore(catalog, artifacts)
+    model = SimilarItems().fit(artifacts.image, catalog.items["category"])
+    other = Provenance(**(store.provenance().to_dict() | {"image_encoder": "open_clip:ViT-B-32"}))
+    model.save(store.path("similar", "visual-similarity"), provenance=other)
+    assert store.get("similar", "visual-similarity") is None
+    assert "image encoder" in store.problem("similar", "visual-similarity")
+    assert store.status("similar")["visual-similarity"].state == "stale"
+
+
+def test_the_service_answers_items_and_photos(tiny_catalog, tiny_artifacts):
+    service = SimilarService(tiny_catalog, tiny_artifacts, ModelStore(tiny_catalog, tiny_artifacts))
+    items = tiny_catalog.items
+    result = service.similar(item=items["item_id"].iat[3], k=5)
+    assert result.query_index == 3 and 3 not in result.positions and len(result.item_ids) == 5
+    assert set(items["category"].iloc[result.positions]) == {items["category"].iat[3]}
+    guess = service.guess_category(tiny_artifacts.image[3])
+    assert guess.category == items["category"].iat[3] and sum(guess.shares.values()) == pytest.approx(1.0)
+    photo = service.similar(photo=tiny_artifacts.image[3], k=5, same_category=False)
+    assert photo.query_index is None and photo.positions[0] == 3 and photo.query_xy.shape == (2,)
+    assert service.embedding_map(photo, query_label="your photo").data
+    with pytest.raises(ValueError):
+        service.similar(k=5)
+    with pytest.raises(KeyError):
+        service.similar(item="no such item")
+
+
+def test_the_service_says_why_there_are_no_embeddings(tiny_catalog_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_catalog_dir, copy, ignore=shutil.ignore_patterns("artifacts"))
+    catalog = Catalog.load(copy)
+    service = SimilarService(catalog, None, ModelStore(catalog))
+    with pytest.raises(similar_service.ArtifactError, match="precompute.py"):
+        service.similar(item=catalog.items["item_id"].iat[0])
 
 
 def test_protocol_beats_random_on_the_tiny_world(tiny_catalog, tiny_artifacts):
@@ -173,3 +242,20 @@ def test_upload_of_a_catalog_image_predicts_its_category(app, tiny_catalog):
     assert app.selectbox(key="similar_upload_category").value == item["category"]
     verdict = (app.success or app.warning)[0].value
     assert item["category"] in verdict
+
+
+def test_encoders_and_precompute_use_the_configured_device(monkeypatch, tiny_catalog):
+    import recsys.encoders
+    import recsys.precompute
+    from recsys import services
+
+    seen = []
+    monkeypatch.setattr(recsys.encoders, "create_encoder", lambda spec, device: seen.append(("encoder", device)))
+    monkeypatch.setattr(recsys.precompute, "precompute", lambda catalog, device, **kw: seen.append(("precompute", device)))
+    monkeypatch.setenv("RECSYS_DEVICE", "cpu")
+    try:
+        services.encoder("minilm")
+        services.compute_artifacts(tiny_catalog)
+    finally:
+        services._encoder.clear()  # the fake encoder must not stay cached for other tests
+    assert seen == [("encoder", "cpu"), ("precompute", "cpu")]

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recsys.utils import FIT_THREADS, torch_threads
+
 logger = logging.getLogger(__name__)
 
 #: The complete-the-look paper's end-to-end training, for orientation (seconds per epoch on a GPU).
@@ -63,20 +65,21 @@ def _world(catalog_dir, quick: bool, seed: int, scratch: Path):
 
 def bench_compat_training(catalog_dir: str | os.PathLike | None = None, quick: bool = False, seed: int = 0) -> dict:
     """Fit time of both compatibility models from features, against an end-to-end epoch through the encoder."""
-    from recsys.protocols import compat as protocol
+    from recsys.models.registry import list_models
+    from recsys.tasks.compat import data as compat_data
+    from recsys.tasks.compat.models import N_EPOCHS, QUICK_EPOCHS
 
-    torch.set_num_threads(2)
-    with tempfile.TemporaryDirectory(prefix="bench-compat-") as scratch:
+    with torch_threads(FIT_THREADS), tempfile.TemporaryDirectory(prefix="bench-compat-") as scratch:
         catalog, artifacts, source = _world(catalog_dir, quick, seed, Path(scratch))
-        data = protocol.prepare(catalog, seed, artifacts=artifacts)
+        data = compat_data.prepare(catalog, seed, artifacts=artifacts)
         figures: dict = {"catalog": catalog.name, "items": len(catalog), "train_outfits": len(data.train_outfits),
                          "features": source, "feature_dim": int(data.features.shape[1]), "fit_seconds": {},
-                         "epochs": protocol.EPOCHS[quick]}
+                         "epochs": QUICK_EPOCHS if quick else N_EPOCHS}
         triplets_per_epoch = 0
-        for name in protocol.MODEL_CLASSES:
-            model = protocol.fit_model(name, data, seed, quick)
+        for name in list_models("compat", trainable=True):
+            model = compat_data.fit_on_split(name, data, seed=seed, quick=quick)
             figures["fit_seconds"][name] = round(model.fit_seconds_, 2)
-            figures.setdefault("seconds_per_epoch", {})[name] = round(model.fit_seconds_ / model.epochs, 3)
+            figures.setdefault("seconds_per_epoch", {})[name] = round(model.fit_seconds_ / model.n_epochs, 3)
             triplets_per_epoch = model.n_triplets_per_epoch_
         figures["triplets_per_epoch"] = triplets_per_epoch
         figures["end_to_end"] = _end_to_end_epoch(catalog, data, triplets_per_epoch, sample_triplets=2 if quick else 8,
@@ -123,18 +126,18 @@ def _end_to_end_epoch(catalog, data, triplets_per_epoch: int, sample_triplets: i
 
 def bench_outfit_latency(catalog_dir: str | os.PathLike | None = None, quick: bool = False, seed: int = 0) -> dict:
     """Milliseconds to assemble a full outfit around a catalog item (and for the top-k per slot)."""
-    from recsys.outfits import OutfitBuilder, Query
-    from recsys.protocols import compat as protocol
+    from recsys.models.registry import list_models
+    from recsys.tasks.compat import data as compat_data
+    from recsys.tasks.compat.builder import OutfitBuilder, Query
 
-    torch.set_num_threads(2)
-    with tempfile.TemporaryDirectory(prefix="bench-outfit-") as scratch:
+    with torch_threads(FIT_THREADS), tempfile.TemporaryDirectory(prefix="bench-outfit-") as scratch:
         catalog, artifacts, source = _world(catalog_dir, quick, seed, Path(scratch))
-        data = protocol.prepare(catalog, seed, artifacts=artifacts)
+        data = compat_data.prepare(catalog, seed, artifacts=artifacts)
         figures: dict = {"catalog": catalog.name, "items": len(catalog), "features": source}
         rng = np.random.default_rng(seed)
         queries = rng.choice(len(catalog), size=10 if quick else 50, replace=False)
-        for name in protocol.MODEL_CLASSES:
-            model = protocol.fit_model(name, data, seed, quick=True)
+        for name in list_models("compat", trainable=True):
+            model = compat_data.fit_on_split(name, data, seed=seed, quick=True)
             builder = OutfitBuilder(model, data.slots)
             assemble, top_k = [], []
             for row in queries:

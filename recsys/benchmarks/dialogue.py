@@ -19,9 +19,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import torch
 
 from recsys.config import DEFAULT_TEXT_ENCODER
+from recsys.utils import FIT_THREADS, torch_threads
 
 MESSAGES = (
     "Hi! I need an outfit for a garden party.",
@@ -56,14 +56,13 @@ def _world(catalog_dir, quick: bool, seed: int, scratch: Path):
 
 def bench_dialogue_training(catalog_dir: str | os.PathLike | None = None, quick: bool = False, seed: int = 0) -> dict:
     """Seconds to encode the training dialogues and to fit each dialogue model."""
-    from recsys.models.dialogue import dialogue_vectors
-    from recsys.protocols import dialogue as task
+    from recsys.tasks.dialogue import data as task
+    from recsys.tasks.dialogue.messages import dialogue_vectors
 
-    torch.set_num_threads(2)
-    with tempfile.TemporaryDirectory(prefix="bench-dialogue-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="bench-dialogue-") as scratch, torch_threads(FIT_THREADS):
         catalog, artifacts, source = _world(catalog_dir, quick, seed, Path(scratch))
         data = task.dialogue_data(catalog)
-        encoder = task._text_encoder(artifacts.text_encoder_spec)
+        encoder = task.text_encoder(artifacts.text_encoder_spec)
         started = time.perf_counter()
         vectors = dialogue_vectors(encoder, data.train_turns)
         encode_seconds = time.perf_counter() - started
@@ -73,23 +72,24 @@ def bench_dialogue_training(catalog_dir: str | os.PathLike | None = None, quick:
             model = task.fit_model(name, catalog, artifacts=artifacts, data=data, train_vectors=vectors, seed=seed,
                                    quick=quick)
             figures[f"{name}_fit_s"] = round(model.fit_seconds_, 2)
-            figures[f"{name}_epochs"] = model.epochs
-            figures[f"{name}_dialogues_per_s"] = round(model.epochs * len(data.train_turns) / model.fit_seconds_, 1)
+            figures[f"{name}_epochs"] = model.n_epochs
+            figures[f"{name}_dialogues_per_s"] = round(model.n_epochs * len(data.train_turns) / model.fit_seconds_, 1)
     return figures
 
 
 def bench_dialogue_response(catalog_dir: str | os.PathLike | None = None, quick: bool = False, seed: int = 0) -> dict:
     """Milliseconds from a sent message to the proposed set and the ranked candidates (p50 / p95)."""
-    from recsys.models.dialogue import Stylist
-    from recsys.protocols import dialogue as task
+    from recsys.store import ModelStore
+    from recsys.tasks.dialogue import data as task
+    from recsys.tasks.dialogue.service import Stylist
 
-    torch.set_num_threads(2)
-    with tempfile.TemporaryDirectory(prefix="bench-dialogue-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="bench-dialogue-") as scratch, torch_threads(FIT_THREADS):
         catalog, artifacts, source = _world(catalog_dir, quick, seed, Path(scratch))
         data = task.dialogue_data(catalog)
         model = task.fit_model("dialogue-infonce", catalog, artifacts=artifacts, data=data, seed=seed, quick=True)
-        encoder = task._text_encoder(artifacts.text_encoder_spec)
-        compatibility, compat_name = task.compatibility_scorer(catalog, artifacts)
+        encoder = task.text_encoder(artifacts.text_encoder_spec)
+        # What the chat uses: the store's saved compatibility model, or the fallback (never trained here).
+        compatibility, compat_name = task.compatibility_scorer(catalog, artifacts, store=ModelStore(catalog, artifacts))
         stylist = Stylist(model, encoder, compatibility)
         stylist.respond([{"speaker": "US", "text": "warm-up"}])
         free, ranked = [], []

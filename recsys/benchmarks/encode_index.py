@@ -105,8 +105,8 @@ def bench_image_encoding(
     """
     from PIL import Image
 
-    from recsys.artifacts import torch_threads
     from recsys.encoders import create_encoder
+    from recsys.utils import torch_threads
 
     with tempfile.TemporaryDirectory(prefix="recsys-bench-") as scratch, torch_threads(threads):
         if image_paths is not None:

@@ -51,10 +51,16 @@ def _epoch_seconds(model, X, **side) -> float:
 
 def bench_amazon_scale_epoch(quick: bool = False, seed: int = 0) -> dict:
     """One BPR and one VBPR epoch, and one user's all-item scoring, at Amazon-Fashion scale (synthetic)."""
+    from recsys.utils import FIT_THREADS, torch_threads
+
+    with torch_threads(FIT_THREADS):  # scoring too runs on the threads fit uses, as the studio does
+        return _amazon_scale_epoch(quick, seed)
+
+
+def _amazon_scale_epoch(quick: bool, seed: int) -> dict:
     from recsys.models.bpr import BPR
     from recsys.models.vbpr import VBPR
 
-    torch.set_num_threads(2)
     scale = QUICK_SCALE if quick else AMAZON_SCALE
     X = synthetic_interactions(scale["users"], scale["items"], scale["interactions"], seed)
     rng = np.random.default_rng(seed)
@@ -85,17 +91,21 @@ def bench_fit_times(catalog_dir: str | os.PathLike | None = None, quick: bool = 
     """Fit time of every personalized model on a generated world (demo; tiny when quick)."""
     from recsys.artifacts import ArtifactError, load_artifacts
     from recsys.catalog import Catalog
-    from recsys.protocols import personal
+    from recsys.models.dvbpr import ConvAutoencoder
+    from recsys.models.registry import get_model
+    from recsys.tasks.personal import data as personal_data
+    from recsys.tasks.personal import features
+    from recsys.tasks.personal.models import TASK, model_settings, ranker_names
+    from recsys.utils import FIT_THREADS, torch_threads
 
-    torch.set_num_threads(2)
-    with tempfile.TemporaryDirectory(prefix="bench-personal-") as scratch:
+    with torch_threads(FIT_THREADS), tempfile.TemporaryDirectory(prefix="bench-personal-") as scratch:
         if catalog_dir is None or not (Path(catalog_dir) / "items.parquet").is_file():
             from recsys.data.demo_world import build_demo_catalog
 
             catalog_dir = Path(scratch) / "world"
             build_demo_catalog(catalog_dir, preset="tiny" if quick else "demo", seed=seed)
         catalog = Catalog.load(catalog_dir)
-        data = personal.interaction_data(catalog)
+        data = personal_data.interaction_data(catalog)
         try:
             artifacts = load_artifacts(catalog)
             features_source = "artifacts"
@@ -104,19 +114,19 @@ def bench_fit_times(catalog_dir: str | os.PathLike | None = None, quick: bool = 
             features_source = "random arrays of the artifacts' shapes (no artifacts for this world)"
         figures: dict = {"catalog": catalog.name, "items": len(catalog), "users": len(data.user_ids),
                          "interactions": int(data.train.nnz), "features": features_source, "fit_seconds": {}}
-        for name in personal.MODEL_NAMES:
-            model = personal.make_model(name, quick)
+        for name in ranker_names(ceiling=False):
+            model = get_model(TASK, name, **model_settings(name, quick))
             if name == "dvbpr-ae":
                 started = time.perf_counter()
-                autoencoder = personal.ConvAutoencoder(n_epochs=3 if quick else 12, random_state=seed)
-                images = personal.downscale_images(catalog, personal.AE_IMAGE_SIZE)
+                autoencoder = ConvAutoencoder(**features.autoencoder_settings(quick, seed))
+                images = features.downscale_images(catalog, features.AE_IMAGE_SIZE)
                 autoencoder.fit(images)
                 figures["fit_seconds"]["autoencoder"] = round(time.perf_counter() - started, 2)
                 side = {"item_features": autoencoder.transform(images)}
             else:
                 # The protocol's own inputs (its autoencoder codes and review embeddings are cached in the
                 # catalog, so those two are built here instead, where their cost is measured or left out).
-                side = personal.side_inputs(catalog, artifacts, data, name)
+                side = personal_data.side_inputs(catalog, artifacts, name)
                 if name == "vecf":
                     side["item_features"] = np.asarray(artifacts.image)
             started = time.perf_counter()

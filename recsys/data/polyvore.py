@@ -16,7 +16,7 @@ Items without a known category or without a readable image are reported and skip
 keep the items that remain (an outfit left with fewer than two is dropped), and a question naming a skipped
 item is dropped. The catalog gets ``outfits.jsonl`` (with each outfit's ``split``) and
 ``polyvore/compatibility_<split>.jsonl`` / ``polyvore/fitb_<split>.jsonl`` in item ids, which
-:mod:`recsys.protocols.compat` evaluates on.
+:mod:`recsys.tasks.compat.protocol` evaluates on.
 """
 
 from __future__ import annotations

@@ -22,8 +22,3 @@ __all__ = [
     "resolve_device",
     "spec_name",
 ]
-
-# Import hook (issue 5): demo-clip, the catalog-trained joint space, registers itself through
-# register_encoder when its module is imported; importing it here makes create_encoder("demo-clip")
-# work wherever the registry is used. It loads no weights until an encoder is created.
-import recsys.encoders.democlip  # noqa: E402,F401

@@ -10,6 +10,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+# Defined once in recsys.utils; imported here so ``recsys.encoders.l2_normalize`` keeps working for callers.
+from recsys.utils import l2_normalize
+
 logger = logging.getLogger(__name__)
 
 MODALITIES = ("image", "text", "joint")
@@ -29,13 +32,6 @@ def resolve_device(device: str | torch.device = "auto") -> str:
     if name != "cpu" and not name.startswith("cuda"):
         raise EncoderError(f"Unknown device '{name}'; use auto, cpu or cuda.")
     return name
-
-
-def l2_normalize(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm as float32 (an all-zero row stays zero instead of becoming NaN)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.maximum(norms, np.float32(1e-12))
 
 
 def batched(sequence: Sequence, batch_size: int) -> Iterator[Sequence]:

@@ -22,7 +22,7 @@ _FACTORIES: dict[str, EncoderFactory | str] = {
     "effnet-lite0": "recsys.encoders.effnet:create",
     "minilm": "recsys.encoders.minilm:create",
     "open_clip": "recsys.encoders.openclip:create",
-    # Trained per catalog by scripts/train.py; the module registers itself again when imported directly.
+    # A model trained per catalog (the composed task's joint space): imported only when such a spec is created.
     "demo-clip": "recsys.encoders.democlip:create",
 }
 

@@ -1,7 +1,7 @@
 """Learned compatibility spaces for "complete the look": which items of other categories go together.
 
 Two models, both trained with triplets drawn from outfits, on precomputed item features (image vectors,
-and title/description text vectors where a catalog has them):
+and title/description text vectors where a catalog has them; see :func:`recsys.tasks.compat.data.compatibility_features`):
 
 * :class:`TripletCompatibility` -- the style embedding of Complete the Look (Kang et al., CVPR 2019): two
   fully connected layers with batch normalisation and dropout map an item to a 128-d L2-normalised style
@@ -12,79 +12,59 @@ and title/description text vectors where a catalog has them):
   compares items in its own subspace, selected by a learned non-negative mask, so "goes with shoes" and
   "goes with a bottom" need not be the same notion of closeness.
 
-Both expose the same scoring interface, so the evaluation protocol and the outfit builder treat them alike:
-``pair_compatibility`` (higher = goes better together, in ``[0, 1]``), ``outfit_score`` (the mean over the
-set's pairs), and ``score(query_idx, item_idx=None)`` for all items of the catalog. Models know nothing of
-metrics; :mod:`recsys.protocols.compat` owns the splits and the protocols.
+Both expose the scoring interface the evaluation protocol and the outfit builder use, shared with the
+untrained rows of :mod:`recsys.models.compat_baselines`: ``pair_compatibility`` (higher = goes better
+together, in ``[0, 1]``), ``outfit_score`` (the mean over the set's pairs), and ``score(query_idx,
+item_idx=None)`` for all items of the catalog. Models know nothing of metrics or splits;
+:mod:`recsys.tasks.compat` owns those.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from recsys.models.base import load_model, save_model
+from recsys.models.base import Estimator
+from recsys.utils import FIT_THREADS, l2_normalize, torch_threads
 
 logger = logging.getLogger(__name__)
 
-FEATURE_FIELDS = ("image", "title", "description")
 ProgressCallback = Callable[[float, str], None]
 
 
-# ---------------------------------------------------------------------- features
-def compatibility_features(artifacts, fields: Sequence[str] = FEATURE_FIELDS) -> np.ndarray:
-    """Concatenate the artifacts' L2-normalised vectors of ``fields`` into one ``(n, d)`` float32 matrix.
-
-    Each block is scaled by ``1/sqrt(len(fields))`` so the row stays unit-length and no block dominates
-    the first layer only because it is longer.
-    """
-    blocks = [np.asarray(field_vectors(artifacts, name), dtype=np.float32) for name in fields]
-    return np.concatenate(blocks, axis=1) / np.float32(np.sqrt(len(blocks)))
-
-
-def features_for_image(image_vector: np.ndarray, artifacts, fields: Sequence[str] = FEATURE_FIELDS,
-                       neighbours: int = 10) -> np.ndarray:
-    """Features ``(1, d)`` of a photo that has no title or description (an upload).
-
-    Its text blocks are the normalised mean text vectors of its ``neighbours`` visually nearest catalog
-    items: a photo of a striped shirt borrows the words of the striped shirts it looks like.
-    """
-    image_vector = np.asarray(image_vector, dtype=np.float32).ravel()
-    similarity = np.asarray(artifacts.image, dtype=np.float32) @ image_vector
-    nearest = np.argsort(-similarity, kind="stable")[: min(neighbours, len(similarity))]
-    blocks = []
-    for name in fields:
-        if name == "image":
-            blocks.append(image_vector / max(float(np.linalg.norm(image_vector)), 1e-12))
-        else:
-            mean = np.asarray(field_vectors(artifacts, name)[nearest], dtype=np.float32).mean(axis=0)
-            blocks.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-    return (np.concatenate(blocks) / np.float32(np.sqrt(len(blocks))))[None, :].astype(np.float32)
-
-
-def field_vectors(artifacts, name: str) -> np.ndarray:
-    if name == "image":
-        return artifacts.image
-    if name in ("title", "description"):
-        return artifacts.text(name)
-    raise KeyError(f"Unknown feature field {name!r}; choose from {', '.join(FEATURE_FIELDS)}.")
-
-
+# ---------------------------------------------------------------------- training triplets
 def triplets_from_outfits(
     outfits: Sequence[Sequence[int]], categories: np.ndarray, rng: np.random.Generator,
     pools: dict | None = None, max_per_outfit: int | None = None,
 ) -> np.ndarray:
-    """Complete-the-look triplets ``(anchor, positive, negative)`` as an ``(m, 3)`` array of item rows.
+    """Complete-the-look triplets ``(anchor, positive, negative)`` as an ``(m, 3)`` int64 array of item rows.
 
     For every ordered pair of items of different categories in an outfit, the anchor is the first, the
     positive the second, and the negative an item of the positive's category drawn from another outfit
-    (from ``pools``: category -> item rows seen in outfits; default: the outfits given).
+    (from ``pools``: category -> item rows seen in outfits; default: the outfits given). Follows Kang et al.,
+    "Complete the Look", CVPR 2019, section 4.
+
+    Parameters
+    ----------
+    outfits : sequence of int sequences
+        Item rows of each outfit.
+    categories : array of str, shape ``(n_items,)``
+    rng : numpy Generator
+        Draws the negatives (and the pairs kept when ``max_per_outfit`` caps them).
+    pools : dict, optional
+        ``category -> item rows`` negatives are drawn from (see :func:`category_pools`).
+    max_per_outfit : int, optional
+        Cap on the (anchor, positive) pairs of one outfit.
+
+    Raises
+    ------
+    IndexError
+        When an outfit names a row outside ``categories``.
     """
     categories = np.asarray(categories)
     if pools is None:
@@ -107,7 +87,7 @@ def triplets_from_outfits(
 
 
 def category_pools(outfits: Sequence[Sequence[int]], categories: np.ndarray) -> dict:
-    """category -> sorted unique item rows of that category that appear in ``outfits``."""
+    """category -> sorted unique item rows (int64) of that category that appear in ``outfits``."""
     categories = np.asarray(categories)
     seen = np.unique(np.concatenate([np.asarray(o, dtype=np.int64) for o in outfits])) if len(outfits) else np.array([], int)
     return {c: seen[categories[seen] == c] for c in np.unique(categories[seen])}
@@ -115,7 +95,10 @@ def category_pools(outfits: Sequence[Sequence[int]], categories: np.ndarray) -> 
 
 # ---------------------------------------------------------------------- networks
 class StyleEmbedder(nn.Module):
-    """Two fully connected layers with batch normalisation and dropout to an L2-normalised style vector."""
+    """Two fully connected layers with batch normalisation and dropout to an L2-normalised style vector.
+
+    Maps ``(batch, input_dim)`` features to ``(batch, embedding_dim)`` unit vectors (Kang et al. 2019).
+    """
 
     def __init__(self, input_dim: int, hidden_dim: int = 256, embedding_dim: int = 128, dropout: float = 0.3):
         super().__init__()
@@ -151,8 +134,26 @@ class _TypeMasks(nn.Module):
         return torch.relu(self.masks(self.pair_index(type_a, type_b)))
 
 
+# ---------------------------------------------------------------------- scoring shared by every compat model
+class PairScorer:
+    """``score`` and ``outfit_score`` from a model's ``pair_compatibility`` (mixin of every compat model)."""
+
+    def score(self, query_idx: int, item_idx=None) -> np.ndarray:
+        """Compatibility ``(len(item_idx),)`` of item ``query_idx`` with every item (or with ``item_idx``)."""
+        item_idx = np.arange(len(self.item_embeddings_)) if item_idx is None else np.asarray(item_idx)
+        return self.pair_compatibility(np.full(len(item_idx), int(query_idx)), item_idx)
+
+    def outfit_score(self, item_idx) -> float:
+        """Score of a whole set: the mean compatibility over its pairs (0 for fewer than two items)."""
+        idx = np.asarray(item_idx, dtype=np.int64)
+        if len(idx) < 2:
+            return 0.0
+        a, b = np.triu_indices(len(idx), k=1)
+        return float(self.pair_compatibility(idx[a], idx[b]).mean())
+
+
 # ---------------------------------------------------------------------- models
-class TripletCompatibility:
+class TripletCompatibility(PairScorer, Estimator):
     """Complete-the-look style embedding trained with a triplet loss (Kang et al., CVPR 2019).
 
     Parameters
@@ -164,8 +165,8 @@ class TripletCompatibility:
     dropout : float, default 0.3
     margin : float, default 0.2
         Margin of :class:`torch.nn.TripletMarginLoss` (the paper's value).
-    epochs, batch_size, lr, weight_decay
-        Adam training schedule; fresh negatives are drawn every epoch.
+    n_epochs, batch_size, learning_rate, reg
+        Adam training schedule (``reg`` is Adam's weight decay); fresh negatives are drawn every epoch.
     max_triplets_per_outfit : int or None
         Cap on the (anchor, positive) pairs an outfit contributes per epoch.
     random_state : int
@@ -182,30 +183,25 @@ class TripletCompatibility:
         The type names, position = code.
     history_ : list of float
         Mean training loss per epoch.
+    n_triplets_per_epoch_ : int
     fit_seconds_ : float
     """
 
     name = "triplet"
 
-    def __init__(self, embedding_dim: int = 128, hidden_dim: int = 256, dropout: float = 0.3, margin: float = 0.2,
-                 epochs: int = 30, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-5,
+    def __init__(self, *, embedding_dim: int = 128, hidden_dim: int = 256, dropout: float = 0.3, margin: float = 0.2,
+                 n_epochs: int = 30, batch_size: int = 256, learning_rate: float = 1e-3, reg: float = 1e-5,
                  max_triplets_per_outfit: int | None = 24, random_state: int = 0):
         self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
         self.dropout = dropout
         self.margin = margin
-        self.epochs = epochs
+        self.n_epochs = n_epochs
         self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
+        self.learning_rate = learning_rate
+        self.reg = reg
         self.max_triplets_per_outfit = max_triplets_per_outfit
         self.random_state = random_state
-
-    # ------------------------------------------------------------------ parameters
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("embedding_dim", "hidden_dim", "dropout", "margin", "epochs",
-                                              "batch_size", "lr", "weight_decay", "max_triplets_per_outfit",
-                                              "random_state")}
 
     def _build(self, input_dim: int, n_types: int) -> None:
         self.net_ = StyleEmbedder(input_dim, self.hidden_dim, self.embedding_dim, self.dropout)
@@ -220,21 +216,36 @@ class TripletCompatibility:
     # ------------------------------------------------------------------ fitting
     def fit(self, features: np.ndarray, outfits: Sequence[Sequence[int]], categories: Sequence[str],
             types: Sequence[str] | None = None, progress: ProgressCallback | None = None) -> "TripletCompatibility":
-        """Learn the space from outfits.
+        """Learn the space from outfits; returns ``self``.
 
         Parameters
         ----------
         features : ndarray of shape (n_items, d)
-            Item features (see :func:`compatibility_features`); row = catalog row.
+            Item features (see :func:`recsys.tasks.compat.data.compatibility_features`); row = catalog row.
         outfits : sequence of sequences of int
             Training outfits as item rows.
         categories : sequence of str, length n_items
             Fine categories: the negative of a triplet has the positive's category.
         types : sequence of str, length n_items, optional
             Coarse types (slots) for type-aware models; default: the categories.
+        progress : callable ``(fraction, message)``, optional
+            Called after every epoch.
+
+        Raises
+        ------
+        ValueError
+            When no outfit has two items, or the outfits give no triplets (one sentence).
         """
         started = time.perf_counter()
-        torch.set_num_threads(min(2, torch.get_num_threads()))
+        # At most FIT_THREADS: extra intra-op threads only spin on the small shared machines the studio targets.
+        with torch_threads(min(FIT_THREADS, torch.get_num_threads())):
+            self._fit(features, outfits, categories, types, progress)
+        self.fit_seconds_ = time.perf_counter() - started
+        logger.info("%s fitted on %d outfits in %.1f s (final loss %.4f)", self.name, len(outfits),
+                    self.fit_seconds_, self.history_[-1])
+        return self
+
+    def _fit(self, features, outfits, categories, types, progress) -> None:
         torch.manual_seed(self.random_state)
         rng = np.random.default_rng(self.random_state)
         features = np.ascontiguousarray(features, dtype=np.float32)
@@ -247,11 +258,11 @@ class TripletCompatibility:
             raise ValueError("A compatibility model needs outfits of at least two items to learn from; the catalog has none.")
         pools = category_pools(outfits, categories)
         self._build(features.shape[1], len(self.types_))
-        optimiser = torch.optim.Adam(self._parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        optimiser = torch.optim.Adam(self._parameters(), lr=self.learning_rate, weight_decay=self.reg)
         x = torch.from_numpy(features)
         item_types = torch.from_numpy(self.item_types_)
         self.history_ = []
-        for epoch in range(self.epochs):
+        for epoch in range(self.n_epochs):
             triplets = triplets_from_outfits(outfits, categories, rng, pools, self.max_triplets_per_outfit)
             if len(triplets) == 0:
                 raise ValueError("The outfits give no triplets: each needs items of two categories and other outfits to draw negatives from.")
@@ -271,21 +282,18 @@ class TripletCompatibility:
                 count += len(batch)
             self.history_.append(total / max(count, 1))
             if progress:
-                progress((epoch + 1) / self.epochs, f"{self.name}: epoch {epoch + 1}/{self.epochs}, loss {self.history_[-1]:.4f}")
+                progress((epoch + 1) / self.n_epochs,
+                         f"{self.name}: epoch {epoch + 1}/{self.n_epochs}, loss {self.history_[-1]:.4f}")
         self._train_mode(False)
         self.item_embeddings_ = self.transform(features)
         self.n_triplets_per_epoch_ = int(len(triplets))
-        self.fit_seconds_ = time.perf_counter() - started
-        logger.info("%s fitted on %d outfits in %.1f s (final loss %.4f)", self.name, len(outfits),
-                    self.fit_seconds_, self.history_[-1])
-        return self
 
     def _train_mode(self, training: bool) -> None:
         self.net_.train(training)
 
     # ------------------------------------------------------------------ scoring
     def transform(self, features: np.ndarray) -> np.ndarray:
-        """Style vectors ``(n, embedding_dim)`` of feature rows (e.g. of an uploaded photo)."""
+        """Style vectors ``(n, embedding_dim)`` of ``(n, d)`` feature rows (e.g. of an uploaded photo)."""
         self._train_mode(False)
         with torch.inference_mode():
             return self.net_(torch.as_tensor(np.asarray(features, dtype=np.float32))).numpy()
@@ -303,56 +311,34 @@ class TripletCompatibility:
         return 1.0 - distance / 2.0
 
     def pair_compatibility(self, a_idx, b_idx) -> np.ndarray:
-        """Compatibility of catalog item pairs (row arrays, broadcastable)."""
+        """Compatibility of catalog item pairs (row arrays, broadcastable), in ``[0, 1]``."""
         a_idx, b_idx = np.asarray(a_idx), np.asarray(b_idx)
         return self.compatibility(self.item_embeddings_[a_idx], self.item_types_[a_idx],
                                   self.item_embeddings_[b_idx], self.item_types_[b_idx])
 
-    def score(self, query_idx: int, item_idx=None) -> np.ndarray:
-        """Compatibility of item ``query_idx`` with every item (or with ``item_idx``)."""
-        item_idx = np.arange(len(self.item_embeddings_)) if item_idx is None else np.asarray(item_idx)
-        return self.pair_compatibility(np.full(len(item_idx), int(query_idx)), item_idx)
-
-    def outfit_score(self, item_idx) -> float:
-        """Score of a whole set: the mean compatibility over its pairs (0 for fewer than two items)."""
-        idx = np.asarray(item_idx, dtype=np.int64)
-        if len(idx) < 2:
-            return 0.0
-        a, b = np.triu_indices(len(idx), k=1)
-        return float(self.pair_compatibility(idx[a], idx[b]).mean())
-
-    # ------------------------------------------------------------------ persistence
-    def _tensors(self) -> dict:
-        return {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
-
-    def save(self, path: str | Path, extra: dict | None = None) -> None:
-        """Write ``path.safetensors`` and ``path.json`` (hyper-parameters, types, what it was fit on)."""
-        tensors = self._tensors()
+    # ------------------------------------------------------------------ persistence (Estimator.save/load)
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        if not hasattr(self, "net_"):
+            raise RuntimeError(f"The {self.name} compatibility model is not fitted; call fit first.")
+        tensors = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
         tensors["item_embeddings"] = self.item_embeddings_.astype(np.float32)
         tensors["item_types"] = self.item_types_
-        params = {"model": self.name, "params": self.get_params(), "types": self.types_,
-                  "input_dim": int(self.net_.layers[0].in_features), "history": self.history_,
-                  "fit_seconds": self.fit_seconds_, **(extra or {})}
-        save_model(path, tensors, params)
+        meta = {"types": self.types_, "input_dim": int(self.net_.layers[0].in_features), "history": self.history_,
+                "fit_seconds": self.fit_seconds_, "n_triplets_per_epoch": self.n_triplets_per_epoch_}
+        return tensors, meta
 
-    @classmethod
-    def load(cls, path: str | Path) -> "TripletCompatibility":
-        tensors, meta = load_model(path)
-        if meta.get("model") != cls.name:
-            raise ValueError(f"The model file {path} holds a '{meta.get('model')}' model, not '{cls.name}'.")
-        model = cls(**meta["params"])
-        model.types_ = list(meta["types"])
-        model._build(int(meta["input_dim"]), len(model.types_))
-        model._load_state({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
-        model._train_mode(False)
-        model.item_embeddings_ = np.asarray(tensors["item_embeddings"], dtype=np.float32)
-        model.item_types_ = np.asarray(tensors["item_types"], dtype=np.int64)
-        model.history_ = list(meta.get("history", []))
-        model.fit_seconds_ = float(meta.get("fit_seconds", 0.0))
-        model.meta_ = meta
-        return model
+    def _set_state(self, tensors: dict[str, np.ndarray], meta: dict, **inputs) -> None:
+        self.types_ = list(meta["types"])
+        self._build(int(meta["input_dim"]), len(self.types_))
+        self._load_tensors({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
+        self._train_mode(False)
+        self.item_embeddings_ = np.asarray(tensors["item_embeddings"], dtype=np.float32)
+        self.item_types_ = np.asarray(tensors["item_types"], dtype=np.int64)
+        self.history_ = list(meta.get("history", []))
+        self.fit_seconds_ = float(meta.get("fit_seconds", 0.0))
+        self.n_triplets_per_epoch_ = int(meta.get("n_triplets_per_epoch", 0))
 
-    def _load_state(self, tensors: dict) -> None:
+    def _load_tensors(self, tensors: dict) -> None:
         self.net_.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
 
 
@@ -372,7 +358,7 @@ class TypeAwareCompatibility(TripletCompatibility):
         Weight of the L1 penalty on the masks.
     general_weight : float, default 0.1
         Weight of the triplet loss in the unmasked shared space.
-    **kwargs
+    others
         As :class:`TripletCompatibility`.
 
     Attributes
@@ -383,18 +369,15 @@ class TypeAwareCompatibility(TripletCompatibility):
 
     name = "type-aware"
 
-    def __init__(self, embedding_dim: int = 128, hidden_dim: int = 256, dropout: float = 0.3, margin: float = 0.2,
-                 epochs: int = 30, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-5,
+    def __init__(self, *, embedding_dim: int = 128, hidden_dim: int = 256, dropout: float = 0.3, margin: float = 0.2,
+                 n_epochs: int = 30, batch_size: int = 256, learning_rate: float = 1e-3, reg: float = 1e-5,
                  max_triplets_per_outfit: int | None = 24, random_state: int = 0, mask_l1: float = 5e-4,
                  general_weight: float = 0.1):
         super().__init__(embedding_dim=embedding_dim, hidden_dim=hidden_dim, dropout=dropout, margin=margin,
-                         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         n_epochs=n_epochs, batch_size=batch_size, learning_rate=learning_rate, reg=reg,
                          max_triplets_per_outfit=max_triplets_per_outfit, random_state=random_state)
         self.mask_l1 = mask_l1
         self.general_weight = general_weight
-
-    def get_params(self) -> dict:
-        return {**super().get_params(), "mask_l1": self.mask_l1, "general_weight": self.general_weight}
 
     def _build(self, input_dim: int, n_types: int) -> None:
         super()._build(input_dim, n_types)
@@ -417,58 +400,21 @@ class TypeAwareCompatibility(TripletCompatibility):
         return value + self.mask_l1 * self.masks_.masks.weight.abs().mean()
 
     def compatibility(self, emb_a, types_a, emb_b, types_b) -> np.ndarray:
+        """Elementwise compatibility in ``[0, 1]`` in the subspace of each pair's types (broadcastable)."""
         emb_a, emb_b = np.asarray(emb_a, dtype=np.float32), np.asarray(emb_b, dtype=np.float32)
         types_a, types_b = np.broadcast_arrays(np.asarray(types_a, dtype=np.int64), np.asarray(types_b, dtype=np.int64))
         with torch.inference_mode():
             mask = self.masks_(torch.from_numpy(np.ascontiguousarray(types_a)),
                                torch.from_numpy(np.ascontiguousarray(types_b))).numpy()
-        a = _normalize(emb_a * mask)
-        b = _normalize(emb_b * mask)
+        a = l2_normalize(emb_a * mask)
+        b = l2_normalize(emb_b * mask)
         return 1.0 - np.linalg.norm(a - b, axis=-1) / 2.0
 
-    def _tensors(self) -> dict:
-        tensors = super()._tensors()
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        tensors, meta = super()._get_state()
         tensors["masks"] = self.masks_.masks.weight.detach().cpu().numpy()
-        return tensors
+        return tensors, meta
 
-    def _load_state(self, tensors: dict) -> None:
-        super()._load_state(tensors)
+    def _load_tensors(self, tensors: dict) -> None:
+        super()._load_tensors(tensors)
         self.masks_.masks.weight.data.copy_(tensors["masks"])
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-class VisualSimilarityCompatibility:
-    """Baseline: "goes with" = looks alike; the cosine similarity of raw image vectors, mapped to ``[0, 1]``.
-
-    Parameters
-    ----------
-    None; :meth:`fit` stores the L2-normalised image vectors.
-    """
-
-    name = "visual-similarity"
-
-    def fit(self, image_vectors: np.ndarray, *args, **kwargs) -> "VisualSimilarityCompatibility":
-        self.item_embeddings_ = _normalize(np.asarray(image_vectors, dtype=np.float32))
-        return self
-
-    def pair_compatibility(self, a_idx, b_idx) -> np.ndarray:
-        a, b = self.item_embeddings_[np.asarray(a_idx)], self.item_embeddings_[np.asarray(b_idx)]
-        return (1.0 + (a * b).sum(axis=-1)) / 2.0
-
-    score = TripletCompatibility.score
-    outfit_score = TripletCompatibility.outfit_score
-
-
-MODELS = {TripletCompatibility.name: TripletCompatibility, TypeAwareCompatibility.name: TypeAwareCompatibility}
-
-
-def load_compatibility_model(path: str | Path):
-    """Load a saved compatibility model of any kind in :data:`MODELS`."""
-    _, meta = load_model(path)
-    kind = MODELS.get(meta.get("model"))
-    if kind is None:
-        raise ValueError(f"The model file {path} holds an unknown model '{meta.get('model')}'.")
-    return kind.load(path)

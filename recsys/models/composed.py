@@ -3,6 +3,8 @@
 Every model here works on frozen features (the catalog's precomputed image vectors and the text encoder's
 caption vectors) and shares one interface, so the protocol, the benchmark and the page treat them alike:
 
+``fit(image_features, triples, *, joint=None, validation=None, candidates=None)``
+    learn from training :class:`Triples` (the baselines only keep the joint space);
 ``gallery_vectors(image_features)``
     the search-space vectors of catalog items (unit rows; inner product is the score);
 ``compose(query_vectors, caption_features)``
@@ -10,6 +12,10 @@ caption vectors) and shares one interface, so the protocol, the benchmark and th
     vector, so multi-turn search is composing caption after caption (:func:`compose_turns`);
 ``score(query_vectors, gallery)``
     inner products, higher is better.
+
+Capabilities are flags: ``reads_reference`` (False: the reference is ignored, so the model answers free text),
+``reads_caption`` (False: the caption is ignored) and ``uses_joint_space`` (True: ``fit`` and ``load`` need the
+catalog's :class:`JointSpace`).
 
 Models
 ------
@@ -19,15 +25,14 @@ Models
 :class:`ImageDifference`       the text-guided retrieval paper's model: projections trained so that the
                                target-minus-reference image embedding matches the caption embedding,
                                symmetric cross-entropy with soft targets;
-:class:`Combiner`              a CLIP4Cir-style learned combiner of the joint image and text features.
+:class:`recsys.models.combiner.Combiner`  a CLIP4Cir-style learned combiner of the joint image and text features.
 
-The joint space is :class:`JointSpace`: the catalog's ``demo-clip`` heads, or the identity when the
-artifacts were computed with an ``open_clip`` encoder (whose image and text spaces already coincide).
+The joint space is :class:`JointSpace`: the catalog's ``demo-clip`` heads (:mod:`recsys.models.democlip`), or
+the identity when the artifacts were computed with an ``open_clip`` encoder (whose spaces already coincide).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -38,24 +43,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from recsys.encoders.base import l2_normalize
+from recsys.models.base import Estimator
+from recsys.utils import l2_normalize, torch_threads
 
 logger = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int = 1):
-    """Run torch on ``n`` threads inside the block, then restore the previous count.
-
-    These models are small MLPs: on the shared 2-core machines, two intra-op threads made a training step
-    about 50x slower than one (threads spin-waiting for a core), so training runs single-threaded.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------- the joint space
@@ -71,52 +62,87 @@ class JointSpace:
         ``(n, d_image) -> (n, d)`` unit rows.
     text : callable
         ``(n, d_text) -> (n, d)`` unit rows.
+    key : str
+        Names this very space (for demo-clip, a digest of its weights): a model trained in it records the key,
+        so it is never paired with a retrained space.
     """
 
     name: str
     image: Callable[[np.ndarray], np.ndarray]
     text: Callable[[np.ndarray], np.ndarray]
+    key: str = ""
 
     @classmethod
     def identity(cls, name: str) -> "JointSpace":
         """The space of a real joint encoder (open_clip): its image and text vectors are already comparable."""
-        return cls(name=name, image=l2_normalize, text=l2_normalize)
+        return cls(name=name, image=l2_normalize, text=l2_normalize, key=name)
 
     @classmethod
     def from_democlip(cls, clip) -> "JointSpace":
-        """The space of trained :class:`recsys.encoders.democlip.DemoClip` heads."""
-        return cls(name="demo-clip", image=clip.project_images, text=clip.project_text)
+        """The space of trained :class:`recsys.models.democlip.DemoClip` heads.
+
+        Raises
+        ------
+        RuntimeError
+            When the heads are not trained.
+        """
+        return cls(name="demo-clip", image=clip.project_images, text=clip.project_text, key=f"demo-clip:{clip.digest()}")
 
 
 # ---------------------------------------------------------------------- shared pieces
-class ComposedModel:
-    """Base of the composed-retrieval models (see the module docstring for the interface)."""
+class ComposedModel(Estimator):
+    """Base of the composed-retrieval models (see the module docstring for the interface).
 
-    name = "composed"
-    trainable = False
+    The base :meth:`fit` keeps the joint space (``joint_``) and learns nothing: the training-free baselines use it.
+    """
+
+    #: The model turns a reference and captions into a query vector (the protocol ranks its gallery).
+    composes_queries = True
+    #: False when the reference is ignored: the model answers free text.
+    reads_reference = True
+    #: False when the captions are ignored.
+    reads_caption = True
+    #: True when the model works in the catalog's joint image-text space (given to ``fit`` and ``load``).
+    uses_joint_space = True
+
+    def fit(self, image_features=None, triples: "Triples | None" = None, *, joint: JointSpace | None = None,
+            validation: Callable[["ComposedModel"], float] | None = None, candidates=None) -> "ComposedModel":
+        """Keep the joint space (nothing is learned; the other arguments are the trained models'); returns ``self``."""
+        self.joint_ = joint
+        return self
+
+    def _joint(self) -> JointSpace:
+        joint = getattr(self, "joint_", None)
+        if joint is None:
+            raise RuntimeError(f"{type(self).__name__} works in a joint image-text space; call fit(joint=...) first.")
+        return joint
 
     def gallery_vectors(self, image_features) -> np.ndarray:
+        """``(n, d)`` search-space vectors (unit rows) of image features ``(n, d_image)``."""
         raise NotImplementedError
 
     def compose(self, query_vectors, caption_features) -> np.ndarray:
+        """The next ``(m, d)`` queries from ``(m, d)`` queries and ``(m, d_text)`` caption features."""
         raise NotImplementedError
 
     def score(self, query_vectors, gallery) -> np.ndarray:
-        """``(m, n)`` inner products of queries and gallery vectors."""
+        """``(m, n)`` inner products of ``(m, d)`` queries and ``(n, d)`` gallery vectors."""
         return np.asarray(query_vectors, dtype=np.float32) @ np.asarray(gallery, dtype=np.float32).T
-
-    def fit(self, *args, **kwargs) -> "ComposedModel":
-        return self
 
 
 def compose_turns(model: ComposedModel, reference_features, caption_turns: Sequence[np.ndarray]) -> np.ndarray:
-    """Multi-turn query: start from the references' gallery vectors and apply each turn's captions in order.
+    """Multi-turn query ``(m, d)``: start from the references' gallery vectors and apply each turn's captions in order.
 
     Parameters
     ----------
     reference_features : array (m, d_image)
     caption_turns : sequence of arrays (m, d_text)
         One array per turn (row ``i`` is query ``i``'s caption of that turn).
+
+    Raises
+    ------
+    RuntimeError
+        When the model is not fitted.
     """
     query = model.gallery_vectors(reference_features)
     for caption_features in caption_turns:
@@ -127,7 +153,8 @@ def compose_turns(model: ComposedModel, reference_features, caption_turns: Seque
 class ImageOnly(ComposedModel):
     """Baseline: rank by similarity to the reference image alone (the caption is ignored)."""
 
-    name = "image-only"
+    reads_caption = False
+    uses_joint_space = False
 
     def gallery_vectors(self, image_features) -> np.ndarray:
         return l2_normalize(image_features)
@@ -137,18 +164,18 @@ class ImageOnly(ComposedModel):
 
 
 class TextOnly(ComposedModel):
-    """Baseline: rank by the caption alone, in the joint image-text space (the reference is ignored)."""
+    """Baseline: rank by the caption alone, in the joint image-text space (the reference is ignored).
 
-    name = "text-only"
+    Raises ``RuntimeError`` from its methods until :meth:`fit` gave it the joint space.
+    """
 
-    def __init__(self, joint: JointSpace):
-        self.joint = joint
+    reads_reference = False
 
     def gallery_vectors(self, image_features) -> np.ndarray:
-        return self.joint.image(image_features)
+        return self._joint().image(image_features)
 
     def compose(self, query_vectors, caption_features) -> np.ndarray:
-        return self.joint.text(caption_features)
+        return self._joint().text(caption_features)
 
 
 class ZeroShotSum(ComposedModel):
@@ -156,9 +183,10 @@ class ZeroShotSum(ComposedModel):
 
     Parameters
     ----------
-    joint : JointSpace
     text_weight : float
         Weight of the caption against the reference (both unit vectors).
+
+    Raises ``RuntimeError`` from its methods until :meth:`fit` gave it the joint space.
 
     References
     ----------
@@ -166,17 +194,14 @@ class ZeroShotSum(ComposedModel):
     CVPR 2022 (the sum of CLIP features as the training-free baseline).
     """
 
-    name = "zero-shot"
-
-    def __init__(self, joint: JointSpace, text_weight: float = 1.0):
-        self.joint = joint
+    def __init__(self, *, text_weight: float = 1.0):
         self.text_weight = text_weight
 
     def gallery_vectors(self, image_features) -> np.ndarray:
-        return self.joint.image(image_features)
+        return self._joint().image(image_features)
 
     def compose(self, query_vectors, caption_features) -> np.ndarray:
-        return l2_normalize(np.asarray(query_vectors, dtype=np.float32) + self.text_weight * self.joint.text(caption_features))
+        return l2_normalize(np.asarray(query_vectors, dtype=np.float32) + self.text_weight * self._joint().text(caption_features))
 
 
 # ---------------------------------------------------------------------- training data
@@ -201,10 +226,10 @@ class Triples:
 
 
 def soft_targets(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Soft targets of the simple-CLIP recipe: softmax of the mean of the two modalities' self-similarities.
+    """Soft targets ``(n, n)`` of the simple-CLIP recipe: softmax of the mean of the two modalities' self-similarities.
 
     Two captions that say the same thing (or two pairs with the same change) share the credit instead of
-    being pushed apart as negatives.
+    being pushed apart as negatives. ``a`` and ``b`` are unit rows ``(n, d)``.
     """
     return F.softmax(((a @ a.T) + (b @ b.T)) / (2.0 * temperature), dim=-1)
 
@@ -213,15 +238,16 @@ def _symmetric_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> tor
     return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets.T))
 
 
-class _Trainable(ComposedModel):
-    trainable = True
+class TrainedComposedModel(ComposedModel):
+    """A composed model trained with early stopping on validation recall (``n_epochs``, ``batch_size``,
+    ``patience`` are the subclass's parameters); sets ``history_`` (one dict per epoch) and ``best_epoch_``."""
 
     def _early_stopping_fit(self, step: Callable[[np.ndarray], float], n: int, validate: Callable[[], float] | None,
                             modules: nn.Module, rng: np.random.Generator) -> None:
         """Run epochs of ``step`` over shuffled batches; keep the weights of the best validation epoch."""
         best, best_state, stale = -np.inf, None, 0
         self.history_ = []
-        for epoch in range(self.epochs):
+        for epoch in range(self.n_epochs):
             modules.train()
             order = rng.permutation(n)
             losses = [step(order[s : s + self.batch_size]) for s in range(0, n, self.batch_size) if len(order[s : s + self.batch_size]) > 1]
@@ -242,8 +268,16 @@ class _Trainable(ComposedModel):
         modules.eval()
         self.best_epoch_ = int(np.argmax([h.get("val", -np.inf) for h in self.history_])) if validate else len(self.history_) - 1
 
+    def _training_state(self) -> dict:
+        return {"history": self.history_, "best_epoch": self.best_epoch_, "fit_seconds": self.fit_seconds_}
 
-class ImageDifference(_Trainable):
+    def _restore_training_state(self, meta: dict) -> None:
+        self.history_ = list(meta.get("history", []))
+        self.best_epoch_ = int(meta.get("best_epoch", len(self.history_) - 1))
+        self.fit_seconds_ = float(meta.get("fit_seconds", 0.0))
+
+
+class ImageDifference(TrainedComposedModel):
     """The text-guided retrieval paper's model: image-difference <-> caption matching.
 
     Two projections, ``f`` over image features and ``g`` over caption features, are trained so that the
@@ -259,7 +293,8 @@ class ImageDifference(_Trainable):
         Hidden width of the projections; None makes them linear.
     temperature : float
         Softmax temperature of the logits and of the soft targets.
-    epochs, batch_size, lr, weight_decay, patience : training settings (early stopping on validation recall).
+    n_epochs, batch_size, learning_rate, reg, patience : training settings (AdamW with weight decay ``reg``;
+        early stopping on validation recall after ``patience`` epochs without progress).
     random_state : int
 
     Attributes
@@ -275,18 +310,18 @@ class ImageDifference(_Trainable):
     Radford et al., ICML 2021 (the symmetric contrastive objective).
     """
 
-    name = "image-difference"
+    uses_joint_space = False  # it learns its own image and caption projections
 
-    def __init__(self, embed_dim: int = 256, hidden_dim: int | None = 512, temperature: float = 0.1, epochs: int = 60,
-                 batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 1e-3, patience: int = 10,
-                 random_state: int = 0):
+    def __init__(self, *, embed_dim: int = 256, hidden_dim: int | None = 512, temperature: float = 0.1,
+                 n_epochs: int = 60, batch_size: int = 128, learning_rate: float = 1e-3, reg: float = 1e-3,
+                 patience: int = 10, random_state: int = 0):
         self.embed_dim = embed_dim
         self.hidden_dim = hidden_dim
         self.temperature = temperature
-        self.epochs = epochs
+        self.n_epochs = n_epochs
         self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
+        self.learning_rate = learning_rate
+        self.reg = reg
         self.patience = patience
         self.random_state = random_state
 
@@ -295,8 +330,18 @@ class ImageDifference(_Trainable):
             return nn.Linear(in_dim, self.embed_dim)
         return nn.Sequential(nn.Linear(in_dim, self.hidden_dim), nn.GELU(), nn.Dropout(0.1), nn.Linear(self.hidden_dim, self.embed_dim))
 
-    def fit(self, image_features, triples: Triples, validation: Callable[["ComposedModel"], float] | None = None) -> "ImageDifference":
-        """Train on ``triples`` (rows of ``image_features``); ``validation(model) -> recall`` drives early stopping."""
+    def fit(self, image_features, triples: Triples, *, joint: JointSpace | None = None,
+            validation: Callable[[ComposedModel], float] | None = None, candidates=None) -> "ImageDifference":
+        """Train on ``triples`` (rows of ``image_features`` ``(n, d_image)``); returns ``self``.
+
+        ``validation(model) -> recall`` drives early stopping; ``joint`` and ``candidates`` are not used (the model
+        learns its own space from the triples alone).
+
+        Raises
+        ------
+        IndexError
+            When a triple's row is outside ``image_features``.
+        """
         torch.manual_seed(self.random_state)
         rng = np.random.default_rng(self.random_state)
         images = torch.as_tensor(l2_normalize(image_features))
@@ -306,7 +351,7 @@ class ImageDifference(_Trainable):
         self.image_proj_ = self._projection(images.shape[1])
         self.text_proj_ = self._projection(captions.shape[1])
         modules = nn.ModuleList([self.image_proj_, self.text_proj_])
-        optimizer = torch.optim.AdamW(modules.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = torch.optim.AdamW(modules.parameters(), lr=self.learning_rate, weight_decay=self.reg)
 
         def step(batch: np.ndarray) -> float:
             batch = torch.as_tensor(batch)
@@ -325,6 +370,7 @@ class ImageDifference(_Trainable):
         started = time.perf_counter()
         self.alpha_ = 1.0
         validate = (lambda: self._refresh_alpha(images, reference, target) or validation(self)) if validation else None
+        # Small MLPs: on shared 2-core machines a second intra-op thread made a step ~50x slower (spin-waiting).
         with torch_threads(1):
             self._early_stopping_fit(step, len(triples), validate, modules, rng)
         self._refresh_alpha(images, reference, target)
@@ -348,150 +394,23 @@ class ImageDifference(_Trainable):
         # Not re-normalized: gallery rows are unit vectors, so the inner product ranks like the Euclidean distance.
         return np.asarray(query_vectors, dtype=np.float32) + self.alpha_ * self._forward(self.text_proj_, caption_features)
 
-    # saving
-    def state(self) -> tuple[dict, dict]:
+    # ------------------------------------------------------------------ saving (Estimator.save / load)
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        if not hasattr(self, "image_proj_"):
+            raise RuntimeError("The image-difference model is not trained; call fit first.")
         tensors = {f"image.{k}": v.numpy() for k, v in self.image_proj_.state_dict().items()}
         tensors |= {f"text.{k}": v.numpy() for k, v in self.text_proj_.state_dict().items()}
-        params = {"embed_dim": self.embed_dim, "hidden_dim": self.hidden_dim, "temperature": self.temperature,
-                  "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "weight_decay": self.weight_decay,
-                  "patience": self.patience, "random_state": self.random_state}
-        return tensors, {"params": params, "alpha": self.alpha_}
+        in_dims = [next(m for m in module.modules() if isinstance(m, nn.Linear)).in_features
+                   for module in (self.image_proj_, self.text_proj_)]
+        return tensors, {"alpha": self.alpha_, "image_dim": int(in_dims[0]), "text_dim": int(in_dims[1]),
+                         **self._training_state()}
 
-    @classmethod
-    def from_state(cls, tensors: dict, meta: dict, image_dim: int, text_dim: int) -> "ImageDifference":
-        model = cls(**meta["params"])
-        model.image_proj_, model.text_proj_ = model._projection(image_dim), model._projection(text_dim)
-        model.image_proj_.load_state_dict({k[6:]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("image.")})
-        model.text_proj_.load_state_dict({k[5:]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("text.")})
-        model.image_proj_.eval()
-        model.text_proj_.eval()
-        model.alpha_ = float(meta["alpha"])
-        return model
-
-
-class CombinerNet(nn.Module):
-    """CLIP4Cir's combiner: a learned mix of image and text features plus a residual MLP of both.
-
-    ``out = normalize(mlp([img', txt']) + lambda * txt + (1 - lambda) * img)`` where ``lambda`` is predicted
-    per query from the two projected features.
-    """
-
-    def __init__(self, dim: int, projection_dim: int = 512, hidden_dim: int = 1024, dropout: float = 0.3):
-        super().__init__()
-        self.text_projection = nn.Sequential(nn.Linear(dim, projection_dim), nn.ReLU(), nn.Dropout(dropout))
-        self.image_projection = nn.Sequential(nn.Linear(dim, projection_dim), nn.ReLU(), nn.Dropout(dropout))
-        self.combiner = nn.Sequential(nn.Linear(2 * projection_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout * 2 / 3),
-                                      nn.Linear(hidden_dim, dim))
-        self.dynamic_scalar = nn.Sequential(nn.Linear(2 * projection_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout * 2 / 3),
-                                            nn.Linear(hidden_dim, 1), nn.Sigmoid())
-        # Start as the plain mix of image and text (the zero-shot sum when lambda = 1/2): the residual MLP
-        # then only has to learn corrections, which the few hundred training triples can support.
-        nn.init.zeros_(self.combiner[-1].weight)
-        nn.init.zeros_(self.combiner[-1].bias)
-
-    def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        both = torch.cat([self.text_projection(text), self.image_projection(image)], dim=-1)
-        weight = self.dynamic_scalar(both)
-        return F.normalize(self.combiner(both) + weight * text + (1 - weight) * image, dim=-1)
-
-
-class Combiner(_Trainable):
-    """A learned combiner of the joint-space reference image and caption features (CLIP4Cir, stage two).
-
-    Trained with cross-entropy over the training gallery: the combined query must pick its target among all
-    catalog items available for training (scaled cosine logits).
-
-    Parameters
-    ----------
-    joint : JointSpace
-    projection_dim, hidden_dim, dropout : sizes of :class:`CombinerNet`.
-    logit_scale : float
-        Inverse temperature of the logits (CLIP4Cir uses 100).
-    epochs, batch_size, lr, weight_decay, patience : training settings (early stopping on validation recall).
-    random_state : int
-
-    Attributes
-    ----------
-    net_ : CombinerNet
-    history_ : list of dict
-    fit_seconds_ : float
-
-    References
-    ----------
-    Baldrati et al., "Effective Conditioned and Composed Image Retrieval Combining CLIP-Based Features", CVPR 2022.
-    """
-
-    name = "combiner"
-
-    def __init__(self, joint: JointSpace, projection_dim: int = 512, hidden_dim: int = 1024, dropout: float = 0.3,
-                 logit_scale: float = 30.0, epochs: int = 80, batch_size: int = 128, lr: float = 5e-4,
-                 weight_decay: float = 1e-2, patience: int = 12, random_state: int = 0):
-        self.joint = joint
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
-        self.dropout = dropout
-        self.logit_scale = logit_scale
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.random_state = random_state
-
-    def _net(self, dim: int) -> CombinerNet:
-        return CombinerNet(dim, self.projection_dim, self.hidden_dim, self.dropout)
-
-    def fit(self, image_features, triples: Triples, candidates=None,
-            validation: Callable[["ComposedModel"], float] | None = None) -> "Combiner":
-        """Train on ``triples``; ``candidates`` are the rows the target is picked among (default: all)."""
-        torch.manual_seed(self.random_state)
-        rng = np.random.default_rng(self.random_state)
-        gallery = torch.as_tensor(self.joint.image(image_features))
-        captions = torch.as_tensor(self.joint.text(triples.captions))
-        candidates = np.arange(len(gallery)) if candidates is None else np.asarray(candidates, dtype=np.int64)
-        # Position of each target among the candidates: the class the cross-entropy asks for.
-        position = {int(row): k for k, row in enumerate(candidates)}
-        labels = torch.as_tensor([position[int(t)] for t in triples.target])
-        candidate_vectors = gallery[torch.as_tensor(candidates)]
-        reference = gallery[torch.as_tensor(triples.reference)]
-        self.net_ = self._net(gallery.shape[1])
-        optimizer = torch.optim.AdamW(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-
-        def step(batch: np.ndarray) -> float:
-            batch = torch.as_tensor(batch)
-            query = self.net_(reference[batch], captions[batch])
-            loss = F.cross_entropy(self.logit_scale * query @ candidate_vectors.T, labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            return float(loss.detach())
-
-        started = time.perf_counter()
-        with torch_threads(1):
-            self._early_stopping_fit(step, len(triples), (lambda: validation(self)) if validation else None, self.net_, rng)
-        self.fit_seconds_ = time.perf_counter() - started
-        return self
-
-    def gallery_vectors(self, image_features) -> np.ndarray:
-        return self.joint.image(image_features)
-
-    def compose(self, query_vectors, caption_features) -> np.ndarray:
-        with torch.inference_mode(), torch_threads(1):
-            out = self.net_(torch.as_tensor(np.asarray(query_vectors, dtype=np.float32)),
-                            torch.as_tensor(self.joint.text(caption_features)))
-        return out.numpy()
-
-    def state(self) -> tuple[dict, dict]:
-        tensors = {k: v.numpy() for k, v in self.net_.state_dict().items()}
-        params = {"projection_dim": self.projection_dim, "hidden_dim": self.hidden_dim, "dropout": self.dropout,
-                  "logit_scale": self.logit_scale, "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                  "weight_decay": self.weight_decay, "patience": self.patience, "random_state": self.random_state}
-        return tensors, {"params": params, "dim": int(self.net_.combiner[-1].out_features)}
-
-    @classmethod
-    def from_state(cls, tensors: dict, meta: dict, joint: JointSpace) -> "Combiner":
-        model = cls(joint, **meta["params"])
-        model.net_ = model._net(int(meta["dim"]))
-        model.net_.load_state_dict({k: torch.as_tensor(v) for k, v in tensors.items()})
-        model.net_.eval()
-        return model
+    def _set_state(self, tensors: dict[str, np.ndarray], meta: dict, **inputs) -> None:
+        self.image_proj_ = self._projection(int(meta["image_dim"]))
+        self.text_proj_ = self._projection(int(meta["text_dim"]))
+        self.image_proj_.load_state_dict({k[6:]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("image.")})
+        self.text_proj_.load_state_dict({k[5:]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("text.")})
+        self.image_proj_.eval()
+        self.text_proj_.eval()
+        self.alpha_ = float(meta["alpha"])
+        self._restore_training_state(meta)

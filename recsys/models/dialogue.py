@@ -13,22 +13,23 @@ vectors.
 The better variant follows the paper's own future work: an InfoNCE objective (the gold item against every
 other item of its slot) instead of the regression, and a set score that adds an outfit-compatibility score.
 
-Dialogues reach the model as vectors (:func:`dialogue_vectors`); the model knows nothing of metrics.
+Dialogues reach the model as vectors (:func:`recsys.tasks.dialogue.messages.dialogue_vectors`); the model knows
+nothing of text encoders, chats or metrics (those live in :mod:`recsys.tasks.dialogue`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-import unicodedata
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from recsys.models.base import Estimator, StaleModelError
+from recsys.utils import FIT_THREADS, l2_normalize, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -36,119 +37,15 @@ logger = logging.getLogger(__name__)
 FASCODE_SLOTS = ("outer", "top", "bottom", "shoes")
 #: Where a catalog slot sits in a coordi-set (FASCODE puts a one-piece in the bottom position).
 CATALOG_TO_FASCODE = {"outer": "outer", "top": "top", "bottom": "bottom", "onepiece": "bottom", "shoes": "shoes"}
-#: Words that name a slot in a message (English, and the Korean of the FASCODE data).
-SLOT_WORDS = {
-    "outer": ("outer", "jacket", "coat", "cardigan", "blazer", "parka", "vest", "아우터", "자켓", "재킷", "코트",
-              "점퍼", "가디건", "카디건", "조끼"),
-    "top": ("top", "shirt", "tee", "blouse", "sweater", "knit", "hoodie", "polo", "tank", "상의", "셔츠",
-            "블라우스", "니트", "티셔츠", "맨투맨"),
-    "bottom": ("bottom", "pants", "trousers", "jeans", "skirt", "shorts", "leggings", "dress", "하의", "바지",
-               "치마", "스커트", "원피스", "청바지"),
-    "shoes": ("shoes", "shoe", "sneaker", "boot", "heel", "sandal", "loafer", "신발", "구두", "운동화",
-              "부츠", "샌들"),
-}
-MAX_MESSAGE_CHARS = 1000
-
-
-# ====================================================================== dialogue text
-def user_turns(turns: Iterable[dict], speakers: Sequence[str] = ("US",)) -> list[str]:
-    """The non-empty texts of the turns spoken by ``speakers`` (default: the user), in order."""
-    return [str(t.get("text") or "").strip() for t in turns
-            if t.get("speaker") in speakers and str(t.get("text") or "").strip()]
-
-
-def dialogue_vectors(encoder, dialogues: Sequence[Sequence[dict]], speakers: Sequence[str] = ("US",)) -> np.ndarray:
-    """Embed dialogues as ``[mean of the user turns, last user turn]``, shape ``(m, 2 * encoder.dim)``.
-
-    Each turn is encoded on its own, so one very long message is cut at the encoder's limit without
-    pushing the rest of the conversation out. A dialogue without user text gets zeros.
-    """
-    texts, owner = [], []
-    for k, turns in enumerate(dialogues):
-        for text in user_turns(turns, speakers):
-            texts.append(text)
-            owner.append(k)
-    dim = int(encoder.dim)
-    out = np.zeros((len(dialogues), 2 * dim), dtype=np.float32)
-    if not texts:
-        return out
-    vectors = encoder.encode_text(texts)
-    owner = np.asarray(owner)
-    for k in range(len(dialogues)):
-        rows = vectors[owner == k]
-        if len(rows):
-            out[k, :dim] = rows.mean(axis=0)
-            out[k, dim:] = rows[-1]
-    return out
-
-
-def named_slots(text: str) -> list[str]:
-    """The FASCODE slots a message names (``[]`` when it names none)."""
-    lowered = text.lower()
-    found = []
-    for slot, words in SLOT_WORDS.items():
-        for word in words:
-            # Latin words must stand alone ("top" is not "laptop"); Korean words are matched inside eojeol.
-            pattern = rf"\b{re.escape(word)}s?\b" if word.isascii() else re.escape(word)
-            if re.search(pattern, lowered):
-                found.append(slot)
-                break
-    return found
-
-
-def is_mostly_latin(text: str) -> bool:
-    """True when at least half of the letters of ``text`` are Latin (the default text encoder reads English)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return True
-    latin = sum(1 for c in letters if "LATIN" in unicodedata.name(c, ""))
-    return latin >= len(letters) / 2
-
-
-@dataclass
-class MessageCheck:
-    """A user message made ready for the model, and what the user should be told about it."""
-
-    text: str
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def usable(self) -> bool:
-        return bool(self.text)
-
-
-def check_message(text: str | None, english_only_encoder: bool = True, max_chars: int = MAX_MESSAGE_CHARS) -> MessageCheck:
-    """Clean a chat message and list what is wrong or worth saying about it, one sentence each.
-
-    An empty message is unusable; a very long one is cut to ``max_chars``; a message in another language is
-    kept, with a note when the text encoder reads English only; a message naming no slot is kept, with a
-    note that the proposal covers every slot.
-    """
-    cleaned = " ".join(str(text or "").split())
-    check = MessageCheck(text=cleaned)
-    if not cleaned:
-        check.problems.append("The message is empty; tell the stylist what you are looking for.")
-        return check
-    if len(cleaned) > max_chars:
-        check.text = cleaned[:max_chars]
-        check.notes.append(f"The message is very long; only its first {max_chars} characters are read.")
-    if english_only_encoder and not is_mostly_latin(cleaned):
-        check.notes.append(
-            "The message is not in English, and the text encoder in use reads English only, so it is matched poorly; "
-            "name a multilingual sentence-transformers folder with RECSYS_TEXT_ENCODER=minilm:/path/to/model."
-        )
-    if not named_slots(cleaned):
-        check.notes.append("The message names no slot (outer, top, bottom, shoes); the proposal covers all four.")
-    return check
 
 
 # ====================================================================== networks
 class ProjectionNet(nn.Module):
     """FASCODE's projection net: image and text item vectors, each projected, fused into ``dim`` (unit length).
 
-    A missing modality (masked out) contributes nothing; the fusion sees which one is missing through the
-    zeroed half, as in the paper's missing-modality training.
+    ``forward(image (n, d_image), text (n, d_text), image_mask (n,), text_mask (n,)) -> (n, dim)``. A missing
+    modality (mask 0) contributes nothing; the fusion sees which one is missing through the zeroed half, as in
+    the paper's missing-modality training.
     """
 
     def __init__(self, image_dim: int, text_dim: int, dim: int = 300):
@@ -163,7 +60,10 @@ class ProjectionNet(nn.Module):
 
 
 class TransferNet(nn.Module):
-    """FASCODE's transfer net: four blocks of FC + batch norm + ReLU + dropout, then one vector per slot."""
+    """FASCODE's transfer net: ``blocks`` x (FC + batch norm + ReLU + dropout), then one unit vector per slot.
+
+    ``forward(dialogues (m, in_dim)) -> (m, n_slots, dim)``.
+    """
 
     def __init__(self, in_dim: int, dim: int = 300, n_slots: int = 4, hidden: int = 512, blocks: int = 4,
                  dropout: float = 0.2):
@@ -183,19 +83,22 @@ class TransferNet(nn.Module):
 
 # ====================================================================== set scores
 def cosine_agreement(vectors: np.ndarray, item_idx: Sequence[int]) -> float:
-    """Mean pairwise cosine similarity of the items of a set: a world-agnostic stand-in for compatibility."""
+    """Mean pairwise cosine similarity of the items of a set: a world-agnostic stand-in for compatibility.
+
+    ``vectors`` is ``(n_items, d)``; rows ``-1`` of ``item_idx`` (empty slots) are ignored; a set of fewer than
+    two items scores 0.
+    """
     idx = [int(i) for i in item_idx if i >= 0]
     if len(idx) < 2:
         return 0.0
-    v = vectors[idx]
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    v = l2_normalize(vectors[idx])
     sims = v @ v.T
     a, b = np.triu_indices(len(idx), k=1)
     return float(sims[a, b].mean())
 
 
 # ====================================================================== the model
-class DialogueCoordiRecommender:
+class DialogueCoordiRecommender(Estimator):
     """Dialogue -> coordi-set recommender of FASCODE (projection net + transfer net), and its contrastive variant.
 
     Kim et al., "FASCODE: Fashion Coordination Dataset and Dialogue-based Coordi-set Recommendation" (2021).
@@ -222,8 +125,12 @@ class DialogueCoordiRecommender:
         Weight of the compatibility term in :meth:`set_scores` (0: distance only, as in the paper).
     n_negatives : int
         Items sampled per batch besides the gold ones (InfoNCE negatives, rows of the item-id head).
-    epochs, batch_size, lr, weight_decay : training schedule (Adam).
+    n_epochs, batch_size, learning_rate, reg : int, int, float, float
+        Training schedule (Adam; ``reg`` is its weight decay).
     random_state : int
+    text_encoder : str
+        Spec of the text encoder the dialogue vectors are made with ("" when unknown). Loading checks it
+        against the encoder the caller has (see :meth:`_set_state`).
 
     Attributes
     ----------
@@ -231,6 +138,7 @@ class DialogueCoordiRecommender:
         Projected items (unit rows).
     item_slot_ : ndarray of shape (n_items,)
         The FASCODE slot position of each item (-1: none).
+    image_available_ : bool ndarray of shape (n_items,)
     history_ : list of float
         Training loss per epoch.
     fit_seconds_ : float
@@ -239,8 +147,8 @@ class DialogueCoordiRecommender:
     def __init__(self, *, objective: str = "mse", dim: int = 300, hidden: int = 512, blocks: int = 4,
                  dropout: float = 0.2, modality_dropout: float = 0.15, use_image: bool = True, use_text: bool = True,
                  id_head_weight: float = 1.0, temperature: float = 0.07, compat_weight: float = 0.0,
-                 n_negatives: int = 512, epochs: int = 60, batch_size: int = 64, lr: float = 1e-3,
-                 weight_decay: float = 1e-4, random_state: int = 0):
+                 n_negatives: int = 512, n_epochs: int = 60, batch_size: int = 64, learning_rate: float = 1e-3,
+                 reg: float = 1e-4, random_state: int = 0, text_encoder: str = ""):
         self.objective = objective
         self.dim = dim
         self.hidden = hidden
@@ -253,19 +161,14 @@ class DialogueCoordiRecommender:
         self.temperature = temperature
         self.compat_weight = compat_weight
         self.n_negatives = n_negatives
-        self.epochs = epochs
+        self.n_epochs = n_epochs
         self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
+        self.learning_rate = learning_rate
+        self.reg = reg
         self.random_state = random_state
+        self.text_encoder = text_encoder
 
     # ------------------------------------------------------------------ helpers
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in (
-            "objective", "dim", "hidden", "blocks", "dropout", "modality_dropout", "use_image", "use_text",
-            "id_head_weight", "temperature", "compat_weight", "n_negatives", "epochs", "batch_size", "lr", "weight_decay",
-            "random_state")}
-
     def _masks(self, n: int, image_available: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
         image_mask = torch.full((n,), 1.0 if self.use_image else 0.0)
         if image_available is not None:
@@ -282,12 +185,12 @@ class DialogueCoordiRecommender:
     def fit(self, dialogue_vectors: np.ndarray, coordis: np.ndarray, image: np.ndarray, text: np.ndarray,
             item_slots: Sequence[str], image_available: np.ndarray | None = None,
             progress: Callable[[float, str], None] | None = None) -> "DialogueCoordiRecommender":
-        """Train on dialogues and the coordi-sets that ended them.
+        """Train on dialogues and the coordi-sets that ended them; returns ``self``.
 
         Parameters
         ----------
         dialogue_vectors : ndarray of shape (m, d)
-            From :func:`dialogue_vectors`.
+            From :func:`recsys.tasks.dialogue.messages.dialogue_vectors`.
         coordis : int ndarray of shape (m, 4)
             Item row of each FASCODE slot (outer, top, bottom, shoes); -1 where the set leaves it empty.
         image, text : ndarray of shape (n_items, d_image) and (n_items, d_text)
@@ -296,21 +199,34 @@ class DialogueCoordiRecommender:
             Catalog slot of each item (``onepiece`` counts as the bottom position).
         image_available : bool ndarray of shape (n_items,), optional
             False for items without a real image (a placeholder): their image vector is never read.
+        progress : callable, optional
+            ``progress(fraction, message)`` after every epoch.
+
+        Raises
+        ------
+        ValueError
+            For an unknown objective, no modality in use, mismatched inputs or fewer than two dialogues.
         """
         if self.objective not in ("mse", "infonce"):
             raise ValueError(f"Unknown objective '{self.objective}'; choose 'mse' or 'infonce'.")
         if not (self.use_image or self.use_text):
             raise ValueError("The projection net needs at least one of use_image and use_text.")
-        started = time.perf_counter()
-        torch.manual_seed(self.random_state)
-        rng = np.random.default_rng(self.random_state)
-        torch.set_num_threads(2)
         dialogue_vectors = np.asarray(dialogue_vectors, dtype=np.float32)
         coordis = np.asarray(coordis, dtype=np.int64)
         if len(dialogue_vectors) != len(coordis) or coordis.ndim != 2 or coordis.shape[1] != len(FASCODE_SLOTS):
             raise ValueError("fit needs one coordi row of 4 item positions per dialogue vector.")
         if len(dialogue_vectors) < 2:
             raise ValueError("fit needs at least two training dialogues.")
+        started = time.perf_counter()
+        with torch_threads(FIT_THREADS):
+            self._fit(dialogue_vectors, coordis, image, text, item_slots, image_available, progress)
+        self.fit_seconds_ = time.perf_counter() - started
+        logger.info("fit %s dialogue model on %d dialogues in %.1f s", self.objective, len(coordis), self.fit_seconds_)
+        return self
+
+    def _fit(self, dialogue_vectors, coordis, image, text, item_slots, image_available, progress) -> None:
+        torch.manual_seed(self.random_state)
+        rng = np.random.default_rng(self.random_state)
         self.item_slot_ = np.array([FASCODE_SLOTS.index(CATALOG_TO_FASCODE[s]) if s in CATALOG_TO_FASCODE else -1
                                     for s in item_slots], dtype=np.int64)
         n_items = len(self.item_slot_)
@@ -324,10 +240,10 @@ class DialogueCoordiRecommender:
         coordis_t = torch.as_tensor(coordis)
         slot_of_item = torch.as_tensor(self.item_slot_)
         params = [*self.projection_.parameters(), *self.transfer_.parameters(), *self.id_head_.parameters()]
-        optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = torch.optim.Adam(params, lr=self.learning_rate, weight_decay=self.reg)
         self.history_ = []
         m = len(dialogue_vectors)
-        for epoch in range(self.epochs):
+        for epoch in range(self.n_epochs):
             self.projection_.train(), self.transfer_.train()
             order = rng.permutation(m)
             total = 0.0
@@ -355,13 +271,11 @@ class DialogueCoordiRecommender:
                 total += loss.item() * len(batch)
             self.history_.append(total / m)
             if progress:
-                progress((epoch + 1) / self.epochs, f"epoch {epoch + 1}/{self.epochs}, loss {self.history_[-1]:.3f}")
+                progress((epoch + 1) / self.n_epochs,
+                         f"epoch {epoch + 1}/{self.n_epochs}, loss {self.history_[-1]:.3f}")
         self.projection_.eval(), self.transfer_.eval()
         with torch.no_grad():
             self.item_embeddings_ = self.projection_(image_t, text_t, base_image_mask, base_text_mask).numpy()
-        self.fit_seconds_ = time.perf_counter() - started
-        logger.info("fit %s dialogue model on %d dialogues in %.1f s", self.objective, m, self.fit_seconds_)
-        return self
 
     def _modality_dropout(self, image_mask, text_mask, rng):
         n = len(image_mask)
@@ -391,15 +305,21 @@ class DialogueCoordiRecommender:
 
     # ------------------------------------------------------------------ inference
     def transfer(self, dialogue_vectors: np.ndarray) -> np.ndarray:
-        """Transferred slot vectors of dialogues, shape ``(m, 4, dim)``."""
+        """Transferred slot vectors of dialogues ``(m, d)`` (or one ``(d,)``), shape ``(m, 4, dim)``.
+
+        Raises
+        ------
+        AttributeError
+            When the model is not fitted.
+        """
         self.transfer_.eval()
         with torch.no_grad():
             return self.transfer_(torch.as_tensor(np.atleast_2d(np.asarray(dialogue_vectors, dtype=np.float32)))).numpy()
 
     def score(self, dialogue_vectors: np.ndarray, item_idx: np.ndarray | None = None) -> np.ndarray:
-        """Negative distance of every item (or ``item_idx``) to the transferred vector of its own slot.
+        """Negative Euclidean distance of every item (or ``item_idx``) to the transferred vector of its own slot.
 
-        Returns ``(m, n_items)``; items in no FASCODE slot get ``-inf``.
+        Returns ``(m, n_items)`` (or ``(m, len(item_idx))``); items in no FASCODE slot get ``-inf``.
         """
         slots = self.transfer(dialogue_vectors)
         items = self.item_embeddings_ if item_idx is None else self.item_embeddings_[np.asarray(item_idx)]
@@ -413,7 +333,7 @@ class DialogueCoordiRecommender:
         return out
 
     def propose(self, dialogue_vector: np.ndarray, k: int = 1, slots: Sequence[str] = FASCODE_SLOTS) -> dict:
-        """The ``k`` nearest items of each slot: ``{slot: [item rows, nearest first]}``."""
+        """The ``k`` nearest items of each slot for one dialogue vector: ``{slot: [item rows, nearest first]}``."""
         scores = self.score(dialogue_vector)[0]
         out = {}
         for slot in slots:
@@ -422,7 +342,10 @@ class DialogueCoordiRecommender:
         return out
 
     def set_distances(self, dialogue_vector: np.ndarray, coordis: np.ndarray) -> np.ndarray:
-        """Mean distance of each set's items to the transferred slot vectors; ``coordis`` is ``(c, 4)``, -1 empty."""
+        """Mean distance of each set's items to the transferred slot vectors, shape ``(c,)``.
+
+        ``coordis`` is ``(c, 4)`` item rows in FASCODE slot order, -1 for an empty slot (left out of the mean).
+        """
         slots = self.transfer(dialogue_vector)[0]
         coordis = np.asarray(coordis, dtype=np.int64)
         out = np.zeros(len(coordis))
@@ -435,100 +358,63 @@ class DialogueCoordiRecommender:
 
     def set_scores(self, dialogue_vector: np.ndarray, coordis: np.ndarray,
                    compatibility: Callable[[Sequence[int]], float] | None = None) -> np.ndarray:
-        """Score candidate sets (higher is better): minus the distance, plus ``compat_weight`` x compatibility."""
+        """Score candidate sets ``(c, 4)`` (higher is better), shape ``(c,)``.
+
+        Minus :meth:`set_distances`, plus ``compat_weight`` x ``compatibility(item rows of the set)`` when both
+        are given (the paper's future work: distance and outfit compatibility together).
+        """
         scores = -self.set_distances(dialogue_vector, coordis)
         if self.compat_weight and compatibility is not None:
             scores = scores + self.compat_weight * np.array([compatibility([i for i in row if i >= 0])
                                                              for row in np.asarray(coordis)])
         return scores
 
-    # ------------------------------------------------------------------ persistence
-    def to_tensors(self) -> dict[str, np.ndarray]:
+    # ------------------------------------------------------------------ persistence (Estimator.save / load)
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        if not hasattr(self, "item_embeddings_"):
+            raise RuntimeError("The dialogue model is not fitted; call fit before saving it.")
         tensors = {f"projection.{k}": v.detach().numpy() for k, v in self.projection_.state_dict().items()}
         tensors.update({f"transfer.{k}": v.detach().numpy() for k, v in self.transfer_.state_dict().items()})
         tensors.update({f"id_head.{k}": v.detach().numpy() for k, v in self.id_head_.state_dict().items()})
         tensors["item_embeddings"] = self.item_embeddings_
         tensors["item_slot"] = self.item_slot_
         tensors["image_available"] = self.image_available_.astype(np.uint8)
-        return tensors
+        meta = {"history": [float(v) for v in getattr(self, "history_", [])],
+                "fit_seconds": round(float(getattr(self, "fit_seconds_", 0.0)), 2)}
+        return tensors, meta
 
-    @classmethod
-    def from_tensors(cls, tensors: dict[str, np.ndarray], params: dict) -> "DialogueCoordiRecommender":
-        model = cls(**params)
+    def _set_state(self, tensors: dict[str, np.ndarray], meta: dict, text_encoder: str | None = None,
+                   **inputs) -> None:
+        """Rebuild the networks from the saved arrays.
+
+        Parameters
+        ----------
+        text_encoder : str, optional
+            The text encoder spec the caller will encode dialogues with; it must be the one the model was
+            trained with (a model reading another encoder's vectors of the same width would answer nonsense).
+
+        Raises
+        ------
+        StaleModelError
+            When ``text_encoder`` differs from the saved model's :attr:`text_encoder`.
+        KeyError
+            When an array is missing from the file.
+        """
+        if text_encoder and self.text_encoder and text_encoder != self.text_encoder:
+            raise StaleModelError(f"The saved dialogue model reads dialogues with the text encoder "
+                                  f"{self.text_encoder!r}, and the studio now has {text_encoder!r}.")
         weights = {k: torch.as_tensor(np.array(v)) for k, v in tensors.items()}
         image_dim = weights["projection.image_proj.weight"].shape[1]
         text_dim = weights["projection.text_proj.weight"].shape[1]
         dialogue_dim = weights["transfer.blocks.0.weight"].shape[1]
         n_items = weights["id_head.weight"].shape[0]
-        model._build(image_dim, text_dim, dialogue_dim, n_items)
-        for prefix, module in (("projection.", model.projection_), ("transfer.", model.transfer_),
-                               ("id_head.", model.id_head_)):
+        self._build(image_dim, text_dim, dialogue_dim, n_items)
+        for prefix, module in (("projection.", self.projection_), ("transfer.", self.transfer_),
+                               ("id_head.", self.id_head_)):
             module.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})
-        model.projection_.eval(), model.transfer_.eval()
-        model.item_embeddings_ = np.asarray(tensors["item_embeddings"], dtype=np.float32)
-        model.item_slot_ = np.asarray(tensors["item_slot"], dtype=np.int64)
-        model.image_available_ = np.asarray(tensors["image_available"]).astype(bool)
-        return model
-
-
-# ====================================================================== serving a chat
-@dataclass
-class Proposal:
-    """What the stylist answers after a user turn.
-
-    Attributes
-    ----------
-    coordi : dict
-        ``{slot: item row}``, the nearest item of each slot (the paper's predicted set).
-    candidates : list of dict
-        ``{"coordi": {slot: item row or -1}, "score": float, "rank": int, "true_rank": int or None}``,
-        best first.
-    seconds : float
-        Time from the turns to the proposal (encoding, transfer, search and ranking).
-    """
-
-    coordi: dict
-    candidates: list
-    seconds: float
-
-
-class Stylist:
-    """A dialogue model served to a chat: encode the turns, propose a coordi-set, rank candidate sets.
-
-    Parameters
-    ----------
-    model : DialogueCoordiRecommender
-        Fitted.
-    encoder : recsys.encoders.Encoder
-        The text encoder the model's dialogue vectors were made with.
-    compatibility : callable, optional
-        ``compatibility(item rows) -> float`` for the set score (used when ``model.compat_weight`` is set).
-    """
-
-    def __init__(self, model: DialogueCoordiRecommender, encoder, compatibility=None):
-        self.model = model
-        self.encoder = encoder
-        self.compatibility = compatibility
-
-    def respond(self, turns: Sequence[dict], candidates: np.ndarray | None = None,
-                true_ranks: Sequence[int] | None = None, n_alternatives: int = 3) -> Proposal:
-        """Propose a set for the dialogue so far and rank ``candidates`` (``(c, 4)`` item rows, -1 empty).
-
-        Without candidates, the ``n_alternatives`` sets made of the 1st, 2nd, ... nearest item of every slot
-        are ranked.
-        """
-        started = time.perf_counter()
-        vector = dialogue_vectors(self.encoder, [list(turns)])
-        nearest = self.model.propose(vector, k=n_alternatives)
-        coordi = {slot: rows[0] for slot, rows in nearest.items() if rows}
-        if candidates is None:
-            width = min(len(rows) for rows in nearest.values())
-            candidates = np.array([[nearest[s][j] for s in FASCODE_SLOTS] for j in range(width)], dtype=np.int64)
-        candidates = np.asarray(candidates, dtype=np.int64)
-        scores = self.model.set_scores(vector, candidates, self.compatibility)
-        order = np.argsort(-scores, kind="stable")
-        ranked = [{"coordi": {s: int(candidates[j][k]) for k, s in enumerate(FASCODE_SLOTS)},
-                   "score": float(scores[j]), "rank": rank + 1,
-                   "true_rank": int(true_ranks[j]) if true_ranks is not None else None}
-                  for rank, j in enumerate(order)]
-        return Proposal(coordi=coordi, candidates=ranked, seconds=time.perf_counter() - started)
+        self.projection_.eval(), self.transfer_.eval()
+        self.item_embeddings_ = np.asarray(tensors["item_embeddings"], dtype=np.float32)
+        self.item_slot_ = np.asarray(tensors["item_slot"], dtype=np.int64)
+        self.image_available_ = np.asarray(tensors["image_available"]).astype(bool)
+        self.history_ = list(meta.get("history", []))
+        self.fit_seconds_ = float(meta.get("fit_seconds", 0.0))

@@ -21,8 +21,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from recsys.models.base import load_model, save_model
-from recsys.models.bpr import PairwiseModule, PairwiseRanker
+from recsys.models.base import Estimator
+from recsys.models.pairwise import PairwiseModule, PairwiseRanker
+from recsys.models.vbpr import LinearVisualRegions
+from recsys.utils import FIT_THREADS, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ class _DVBPRModule(PairwiseModule):
         return user_vectors.pow(2).sum()
 
 
-class DVBPR(PairwiseRanker):
+class DVBPR(LinearVisualRegions, PairwiseRanker):
     """Visually-aware ranking with a frozen image encoder and a trainable layer: ``x_ui = theta_u . Phi(f_i)``.
 
     As in DVBPR there are no item factors: an item is its image, so cold-start items are scored like any other.
@@ -51,6 +53,9 @@ class DVBPR(PairwiseRanker):
     ----------
     n_factors : int
         K, the dimension of ``theta_u`` and of the trainable layer's output.
+    save_features : bool
+        Save the item features with the weights, so that loading needs no side input: for features that are not
+        precomputed artifacts (the autoencoder's codes), which a saved model must not depend on being re-made.
     n_epochs, batch_size, learning_rate, reg, bias_reg, random_state
         Training settings, as in :class:`recsys.models.bpr.BPR`.
 
@@ -66,11 +71,11 @@ class DVBPR(PairwiseRanker):
     """
 
     _side_names = ("item_features",)
-    _hyper = PairwiseRanker._hyper + ("n_factors",)
 
-    def __init__(self, *, n_factors: int = 32, **kwargs):
+    def __init__(self, *, n_factors: int = 32, save_features: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.n_factors = n_factors
+        self.save_features = save_features
 
     def _build_module(self, n_users, n_items):
         return _DVBPRModule(n_users, self.side_["item_features"], self.n_factors)
@@ -81,20 +86,21 @@ class DVBPR(PairwiseRanker):
         with torch.no_grad():
             return (self.module_.phi.weight.T @ theta).numpy()
 
+    def _get_state(self):
+        tensors, meta = super()._get_state()
+        if self.save_features:
+            tensors["item_features"] = np.asarray(self.side_["item_features"], dtype=np.float32)
+        return tensors, meta
+
+    def _set_state(self, tensors, meta, **inputs) -> None:
+        tensors = dict(tensors)
+        saved = tensors.pop("item_features", None)
+        if self.save_features and saved is not None:
+            inputs = {**inputs, "item_features": saved}
+        super()._set_state(tensors, meta, **inputs)
+
 
 # ---------------------------------------------------------------------- the autoencoder encoder
-def downscale_images(catalog, size: int = 64) -> np.ndarray:
-    """The catalog's images as ``(n, size, size, 3)`` uint8, letterboxed on white so nothing is cropped."""
-    from PIL import Image, ImageOps
-
-    out = np.empty((len(catalog), size, size, 3), dtype=np.uint8)
-    for row, item_id in enumerate(catalog.items["item_id"]):
-        image = ImageOps.pad(catalog.load_image(item_id), (size, size), method=Image.Resampling.BILINEAR,
-                             color=(255, 255, 255))
-        out[row] = np.asarray(image, dtype=np.uint8)
-    return out
-
-
 class _ConvAE(nn.Module):
     def __init__(self, image_size: int, code_dim: int):
         super().__init__()
@@ -120,7 +126,7 @@ class _ConvAE(nn.Module):
         return self.decoder_conv(self.decoder_fc(code).view(-1, 64, self.side, self.side))
 
 
-class ConvAutoencoder:
+class ConvAutoencoder(Estimator):
     """A small convolutional autoencoder of the catalog's images; its encoder is DVBPR's frozen encoder variant.
 
     Four stride-2 convolutions to a ``code_dim`` code and a mirrored decoder, trained with the pixel MSE.
@@ -149,19 +155,24 @@ class ConvAutoencoder:
         self.learning_rate = learning_rate
         self.random_state = random_state
 
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("code_dim", "image_size", "n_epochs", "batch_size", "learning_rate",
-                                              "random_state")}
-
     @staticmethod
     def _tensor(images: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
 
     def fit(self, images: np.ndarray) -> "ConvAutoencoder":
-        """Fit on ``(n, size, size, 3)`` uint8 images."""
+        """Fit on ``(n, image_size, image_size, 3)`` uint8 images (on :data:`recsys.utils.FIT_THREADS` threads).
+
+        Raises
+        ------
+        ValueError
+            When the images are not ``image_size`` pixels square.
+        """
         if images.shape[1:3] != (self.image_size, self.image_size):
             raise ValueError(f"The autoencoder expects {self.image_size}x{self.image_size} images, got {images.shape[1:3]}.")
-        torch.set_num_threads(2)
+        with torch_threads(FIT_THREADS):
+            return self._fit(images)
+
+    def _fit(self, images: np.ndarray) -> "ConvAutoencoder":
         rng = np.random.default_rng(self.random_state)
         torch.manual_seed(int(rng.integers(2**31)))
         self.module_ = _ConvAE(self.image_size, self.code_dim)
@@ -187,28 +198,30 @@ class ConvAutoencoder:
 
     @torch.no_grad()
     def transform(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Codes ``(n, code_dim)`` float32 of ``(n, size, size, 3)`` uint8 images."""
+        """Codes ``(n, code_dim)`` float32 of ``(n, size, size, 3)`` uint8 images.
+
+        Raises
+        ------
+        AttributeError
+            When the autoencoder is not fitted.
+        """
         pixels = self._tensor(images)
         return torch.cat([self.module_.encode(pixels[s : s + batch_size]) for s in range(0, len(pixels), batch_size)]).numpy()
 
     @torch.no_grad()
     def reconstruct(self, images: np.ndarray) -> np.ndarray:
+        """The decoded images ``(n, size, size, 3)`` uint8 of ``(n, size, size, 3)`` uint8 images."""
         return (self.module_(self._tensor(images)).permute(0, 2, 3, 1).numpy() * 255).clip(0, 255).astype(np.uint8)
 
-    def save(self, path) -> None:
+    def _get_state(self):
+        if not hasattr(self, "module_"):
+            raise RuntimeError("This ConvAutoencoder is not fitted yet; call fit first.")
         tensors = {k: v.numpy() for k, v in self.module_.state_dict().items()}
-        save_model(path, tensors, {"class": type(self).__name__, "params": self.get_params(),
-                                   "history": self.history_, "fit_seconds": round(self.fit_seconds_, 3)})
+        return tensors, {"history": self.history_, "fit_seconds": round(self.fit_seconds_, 3)}
 
-    @classmethod
-    def load(cls, path) -> "ConvAutoencoder":
-        tensors, meta = load_model(path)
-        if meta.get("class") != cls.__name__:
-            raise ValueError(f"The model file {path} holds a {meta.get('class')}, not a {cls.__name__}.")
-        model = cls(**meta["params"])
-        model.module_ = _ConvAE(model.image_size, model.code_dim)
-        model.module_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
-        model.module_.eval()
-        model.history_ = meta.get("history", [])
-        model.fit_seconds_ = meta.get("fit_seconds", 0.0)
-        return model
+    def _set_state(self, tensors, meta, **inputs) -> None:
+        self.module_ = _ConvAE(self.image_size, self.code_dim)
+        self.module_.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
+        self.module_.eval()
+        self.history_ = meta.get("history", [])
+        self.fit_seconds_ = meta.get("fit_seconds", 0.0)

@@ -1,80 +1,179 @@
-"""Similar items: nearest neighbours in a precomputed image-embedding space.
+"""Similar items: nearest neighbours in a precomputed image-embedding space, and the report's untrained rows.
 
 The style-embedding catalogue approach: every item is embedded once by a pretrained CNN (or CLIP) image
 encoder, and "similar" is cosine similarity in that space, optionally restricted to the query's category.
-For a photo a user uploads, the category is predicted by a k-nearest-neighbour vote, which the user may
-correct.
+The category of an uploaded photo comes from the studio's one photo predictor,
+:class:`recsys.photo.CategoryPredictor`, not from this model.
+
+Every model of the task answers ``neighbours(queries, k)`` (the ``k`` items ranked for each catalog query, the
+query itself excluded), so the protocol judges them all alike: :class:`SimilarItems` (the model), and the
+report's baselines :class:`RandomNeighbours` (chance) and :class:`AttributeOracle` (the true attributes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+import pandas as pd
 
 from recsys.index import VectorIndex
+from recsys.models.base import Estimator
+
+#: Attribute columns the oracle compares after the category (those a catalog has).
+ORACLE_ATTRIBUTES = ("color", "pattern", "material", "detail", "style")
 
 
-@dataclass(frozen=True)
-class CategoryGuess:
-    """A k-NN vote: the winning category, its share of the (similarity-weighted) votes, and all shares."""
-
-    category: str
-    confidence: float
-    shares: dict
-
-
-class SimilarItems:
+class SimilarItems(Estimator):
     """Cosine k-NN over item embeddings with category filtering.
 
     Parameters
     ----------
     index_kind : {"auto", "exact", "hnsw", "ivf"}
         Passed to :class:`recsys.index.VectorIndex` (``auto``: exact below 50k items).
-    vote_k : int
-        Neighbours that vote on the category of an uploaded photo.
 
     Attributes
     ----------
     index_ : VectorIndex
     vectors_ : ndarray of shape (n_items, dim)
-    categories_ : ndarray of str
+        L2-normalised item vectors (row ``i`` is catalog row ``i``).
+    categories_ : ndarray of str, shape (n_items,)
+
+    Saving keeps the parameters and the catalog's shape only: the index is rebuilt from the artifacts'
+    vectors on load (the store's provenance guarantees they are the ones it was built on), so no copy of the
+    embeddings is written next to the artifacts.
     """
 
-    def __init__(self, index_kind: str = "auto", vote_k: int = 15):
+    def __init__(self, *, index_kind: str = "auto"):
         self.index_kind = index_kind
-        self.vote_k = vote_k
 
     def fit(self, vectors: np.ndarray, categories) -> "SimilarItems":
+        """Index ``(n_items, dim)`` L2-normalised ``vectors`` with their ``(n_items,)`` categories; returns ``self``.
+
+        Raises
+        ------
+        ValueError
+            For vectors that are not 2-D, a length mismatch, or an unknown ``index_kind``.
+        """
         self.vectors_ = np.asarray(vectors, dtype=np.float32)
         self.categories_ = np.asarray(categories, dtype=str)
+        if len(self.categories_) != len(self.vectors_):
+            raise ValueError(f"{len(self.vectors_)} vectors but {len(self.categories_)} categories were given.")
         self.index_ = VectorIndex(kind=self.index_kind).fit(self.vectors_, categories=self.categories_)
         return self
 
     def similar_to_item(self, item_idx: int, k: int = 10, same_category: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` items most similar to catalog item ``item_idx`` (itself excluded): ``(positions, scores)``."""
+        """The ``k`` items most similar to catalog row ``item_idx`` (itself excluded): ``(positions, scores)``,
+        each ``(<= k,)``, best first; fewer than ``k`` when the category has fewer other items.
+
+        Raises
+        ------
+        IndexError
+            For a row outside the catalog.
+        """
         category = self.categories_[item_idx] if same_category else None
         scores, positions = self.index_.search(self.vectors_[item_idx], k=k, categories=category, exclude=[item_idx])
         return positions[0], scores[0]
 
     def similar_to_vector(self, vector: np.ndarray, k: int = 10, category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` items most similar to an embedding (e.g. of an upload): ``(positions, scores)``."""
+        """The ``k`` items most similar to a ``(dim,)`` embedding (e.g. of an upload): ``(positions, scores)``.
+
+        Raises
+        ------
+        ValueError
+            When ``vector`` does not have the index's dimension.
+        """
         scores, positions = self.index_.search(vector, k=k, categories=category)
         return positions[0], scores[0]
 
-    def predict_category(self, vector: np.ndarray) -> CategoryGuess:
-        """Similarity-weighted vote of the ``vote_k`` nearest items on the category of ``vector``."""
-        positions, scores = self.similar_to_vector(vector, k=self.vote_k)
-        weights = np.clip(scores, 0.0, None) + 1e-6
-        shares: dict = {}
-        for category, weight in zip(self.categories_[positions], weights):
-            shares[category] = shares.get(category, 0.0) + float(weight)
-        total = sum(shares.values())
-        shares = {c: v / total for c, v in sorted(shares.items(), key=lambda kv: -kv[1])}
-        best = next(iter(shares))
-        return CategoryGuess(category=best, confidence=shares[best], shares=shares)
+    def neighbours(self, queries, k: int = 10) -> np.ndarray:
+        """``(n_queries, k)`` positions of the nearest items of each catalog row in ``queries``, any category."""
+        return np.array([self.similar_to_item(q, k=k, same_category=False)[0] for q in queries])
 
     def score(self, item_idx: int, other_idx=None) -> np.ndarray:
-        """Cosine similarity of item ``item_idx`` to all items (or to ``other_idx``)."""
+        """Cosine similarity of item ``item_idx`` to all items (or to ``other_idx``): ``(n,)`` float32."""
         others = self.vectors_ if other_idx is None else self.vectors_[np.asarray(other_idx)]
         return others @ self.vectors_[item_idx]
+
+    # ------------------------------------------------------------------ persistence
+    def _get_state(self) -> tuple[dict, dict]:
+        return {}, {"n_items": int(len(self.vectors_)), "dim": int(self.vectors_.shape[1])}
+
+    def _set_state(self, tensors: dict, meta: dict, *, vectors: np.ndarray, categories) -> None:
+        vectors = np.asarray(vectors)
+        if vectors.shape != (meta["n_items"], meta["dim"]):
+            raise ValueError(f"the model indexed {meta['n_items']} x {meta['dim']} vectors, not {vectors.shape}")
+        self.fit(vectors, categories)
+
+
+class RandomNeighbours(Estimator):
+    """Chance: ``k`` distinct other items drawn uniformly for each query.
+
+    Parameters
+    ----------
+    random_state : int or numpy.random.Generator
+        A generator is used as it is (the protocol shares one across its rows, in a fixed order).
+    """
+
+    def __init__(self, *, random_state=0):
+        self.random_state = random_state
+
+    def fit(self, vectors=None, categories=None) -> "RandomNeighbours":
+        """Remember the catalog's size ``len(categories)`` and start the generator; returns ``self``."""
+        self.n_items_ = len(categories)
+        self.rng_ = np.random.default_rng(self.random_state)
+        return self
+
+    def neighbours(self, queries, k: int = 10) -> np.ndarray:
+        """``(n_queries, k)`` random positions per query, the query excluded, without repeats.
+
+        Raises
+        ------
+        ValueError
+            When the catalog has fewer than ``k + 1`` items.
+        """
+        rows = []
+        for q in queries:
+            pool = np.delete(np.arange(self.n_items_), q)
+            rows.append(self.rng_.choice(pool, size=k, replace=False))
+        return np.array(rows)
+
+
+class AttributeOracle(Estimator):
+    """The ceiling row: rank by the true attributes shared with the query, category first.
+
+    The category weighs 100, every other attribute of :data:`ORACLE_ATTRIBUTES` the catalog has weighs 1; ties
+    are broken at random (a ``1e-3`` jitter). Meaningful where the attributes are the truth (the generated
+    world).
+
+    Parameters
+    ----------
+    random_state : int or numpy.random.Generator
+        Breaks ties; a generator is used as it is.
+    """
+
+    def __init__(self, *, random_state=0):
+        self.random_state = random_state
+
+    def fit(self, items: pd.DataFrame) -> "AttributeOracle":
+        """Read the category and attribute columns of the catalog's ``items`` table; returns ``self``.
+
+        Raises
+        ------
+        KeyError
+            When ``items`` has no ``category`` column.
+        """
+        columns = ["category"] + [c for c in ORACLE_ATTRIBUTES if c in items.columns]
+        self.codes_ = {c: items[c].astype(str).to_numpy() for c in columns}
+        self.rng_ = np.random.default_rng(self.random_state)
+        return self
+
+    def neighbours(self, queries, k: int = 10) -> np.ndarray:
+        """``(n_queries, k)`` positions of the items sharing most attributes with each query (itself excluded)."""
+        weights = {"category": 100.0}
+        n_items = len(self.codes_["category"])
+        rows = []
+        for q in queries:
+            score = sum(weights.get(c, 1.0) * (codes == codes[q]) for c, codes in self.codes_.items())
+            score = score + self.rng_.random(n_items) * 1e-3
+            score[q] = -np.inf
+            rows.append(np.argsort(-score)[:k])
+        return np.array(rows)

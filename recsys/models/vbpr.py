@@ -1,4 +1,8 @@
-"""VBPR: BPR-MF plus a visual term computed from precomputed CNN features of the item images."""
+"""VBPR: BPR-MF plus a visual term computed from precomputed CNN features of the item images.
+
+Also :class:`LinearVisualRegions`, the region explanation of every model whose score is linear in the pooled
+image feature (VBPR, multimodal VBPR, DVBPR on ImageNet features).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,61 @@ import numpy as np
 import torch
 from torch import nn
 
-from recsys.models.bpr import PairwiseModule, PairwiseRanker
+from recsys.models.pairwise import ExplanationUnavailable, PairwiseModule, PairwiseRanker
+
+
+class LinearVisualRegions:
+    """Region scores of a model whose image term is linear in the pooled feature: ``w_u . f_i``.
+
+    The pooled feature is the mean of the feature map's regions, so ``w_u . F_k`` splits the image term over the
+    regions ``F_k`` (a class-activation-map style explanation; B. Zhou et al., Learning Deep Features for
+    Discriminative Localization, CVPR 2016). The artifacts store the maps PCA-reduced over channels
+    (``fmap_pca_components`` ``(C, d)``, ``fmap_pca_mean`` ``(d,)``), so ``w_u`` is projected onto the components.
+
+    A class using it implements ``visual_direction(user_vector) -> (d,)`` and has ``side_["item_features"]``.
+    """
+
+    explains_regions = True
+    region_meaning = "their mean is the image term of the score"
+
+    def _decomposes(self, artifacts) -> bool:
+        """True when the model scores the pooled vectors whose regions the stored feature maps hold."""
+        features = self.side_["item_features"]
+        return features.shape[1] == artifacts.fmap_pca_components.shape[1] and features.shape[1] == artifacts.image.shape[1]
+
+    def can_explain(self, artifacts) -> bool:
+        """True when ``artifacts`` hold feature maps of the very features this model scores."""
+        return (artifacts is not None and artifacts.feature_maps is not None
+                and artifacts.fmap_pca_components is not None and self._decomposes(artifacts))
+
+    def region_scores(self, user_vector: np.ndarray, item_idx: int, artifacts) -> np.ndarray:
+        """The image term of item ``item_idx``'s score for ``user_vector`` split over the regions: ``(h, w)`` float32.
+
+        The regions are divided by the pooled vector's norm, as the models score the L2-normalized pooled vector:
+        their mean is then the image term of the score (up to the PCA truncation of the stored maps).
+
+        Raises
+        ------
+        ExplanationUnavailable
+            When the artifacts hold no feature maps, the model scores other features (the autoencoder's codes),
+            or the item has no feature map.
+        """
+        name = type(self).__name__
+        if artifacts is None or artifacts.feature_maps is None or artifacts.fmap_pca_components is None:
+            raise ExplanationUnavailable("The precomputed artifacts hold no feature maps, so no item's regions can be shown.")
+        if not self._decomposes(artifacts):
+            raise ExplanationUnavailable(
+                f"{name} scores codes of its own encoder (the autoencoder), which have no image regions to show.")
+        if not 0 <= int(item_idx) < len(artifacts.feature_maps):
+            raise ExplanationUnavailable(f"Item {item_idx} has no feature map in the precomputed artifacts.")
+        w = self.visual_direction(user_vector)
+        cells = np.asarray(artifacts.feature_maps[int(item_idx)], dtype=np.float32)  # (C, h, w)
+        components = np.asarray(artifacts.fmap_pca_components, dtype=np.float32)
+        mean = np.asarray(artifacts.fmap_pca_mean, dtype=np.float32)
+        projected = components @ w  # the region's PCA code dotted with C w == w . F_k (minus mean)
+        regions = np.tensordot(projected, cells, axes=(0, 0)) + float(mean @ w)
+        pooled = components.T @ cells.reshape(len(cells), -1).mean(axis=1) + mean
+        return regions / max(float(np.linalg.norm(pooled)), 1e-12)
 
 
 class _VBPRModule(PairwiseModule):
@@ -32,7 +90,7 @@ class _VBPRModule(PairwiseModule):
         return user_vectors.pow(2).sum() + self.item(item_idx).pow(2).sum()
 
 
-class VBPR(PairwiseRanker):
+class VBPR(LinearVisualRegions, PairwiseRanker):
     """Visual Bayesian personalized ranking on precomputed image features.
 
     ``x_ui = beta_i + gamma_u . gamma_i + theta_u . (E f_i) + beta' . f_i`` with ``f_i`` the item's CNN
@@ -59,7 +117,6 @@ class VBPR(PairwiseRanker):
     """
 
     _side_names = ("item_features",)
-    _hyper = PairwiseRanker._hyper + ("n_factors", "n_visual_factors")
 
     def __init__(self, *, n_factors: int = 16, n_visual_factors: int = 16, **kwargs):
         super().__init__(**kwargs)
@@ -85,7 +142,14 @@ class VBPR(PairwiseRanker):
         return self.content_direction(user_vector)
 
     def score_terms(self, user_vector: np.ndarray, item_idx: int) -> dict[str, float]:
-        """One item's score split into its terms: ``latent`` (``beta_i + gamma_u . gamma_i``) and the content terms."""
+        """One item's score split into its terms: ``latent`` (``beta_i + gamma_u . gamma_i``) and the content terms
+        (``image``; multimodal VBPR adds ``description``); the terms add up to the score.
+
+        Raises
+        ------
+        RuntimeError
+            When the model is not fitted.
+        """
         self._check_fitted()
         vector = np.asarray(user_vector, dtype=np.float32)
         index = torch.tensor([int(item_idx)])

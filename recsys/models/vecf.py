@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from recsys.models.bpr import PairwiseModule, PairwiseRanker
+from recsys.models.pairwise import ExplanationUnavailable, PairwiseModule, PairwiseRanker
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,8 @@ class VECF(PairwiseRanker):
     """
 
     _side_names = ("feature_maps",)
-    _hyper = PairwiseRanker._hyper + ("n_factors", "attention_dim", "n_clusters", "items_per_cluster", "review_weight")
+    explains_regions = True
+    region_meaning = "attention weights, summing to 1"
 
     def __init__(self, *, n_factors: int = 32, attention_dim: int = 16, n_clusters: int | None = None,
                  items_per_cluster: float = 3.0, review_weight: float = 0.5, **kwargs):
@@ -169,7 +170,21 @@ class VECF(PairwiseRanker):
             on_epoch=None) -> "VECF":
         """Fit on interactions ``X``; reviews are ``(user_idx, item_idx, sentence embedding)`` rows of training pairs.
 
-        ``item_features`` (pooled visual vectors) are what K-means clusters; default the mean of each feature map.
+        Parameters
+        ----------
+        X : sparse matrix ``(n_users, n_items)``
+        feature_maps : ndarray ``(n_items, C, h, w)``
+        item_features : ndarray ``(n_items, d)``, optional
+            Pooled visual vectors, what K-means clusters; default the mean of each feature map.
+        review_users, review_items : ndarray ``(r,)`` of int; review_targets : ndarray ``(r, e)`` float32
+            The review supervision (sentence embeddings of training pairs' reviews).
+        on_epoch : callable, optional
+            As in :meth:`recsys.models.pairwise.PairwiseRanker.fit`.
+
+        Raises
+        ------
+        ValueError
+            When a side input is missing.
         """
         maps = np.asarray(feature_maps)
         pooled = maps.reshape(len(maps), maps.shape[1], -1).mean(-1) if item_features is None else item_features
@@ -207,10 +222,37 @@ class VECF(PairwiseRanker):
         self.review_dim_ = meta.get("review_dim")
         self.cluster_of_ = np.zeros(self.n_items_, dtype=np.int64)  # replaced by the saved buffer
 
+    def _set_state(self, tensors, meta, **inputs) -> None:
+        super()._set_state(tensors, meta, **inputs)
+        self.cluster_of_ = self.module_.cluster_of.numpy()
+
     # ------------------------------------------------------------------ explanations
+    def can_explain(self, artifacts) -> bool:
+        """Always True: the attention weights are the explanation, whatever the artifacts hold."""
+        return True
+
+    def region_scores(self, user_vector: np.ndarray, item_idx: int, artifacts=None) -> np.ndarray:
+        """The attention weights ``(h, w)`` of ``user_vector`` over item ``item_idx``'s regions (they sum to 1).
+
+        Raises
+        ------
+        ExplanationUnavailable
+            For an item outside the model's items.
+        """
+        try:
+            return self.attention_map(user_vector, item_idx)
+        except IndexError as exc:
+            raise ExplanationUnavailable(str(exc)) from None
+
     @torch.no_grad()
     def attention_map(self, user_vector: np.ndarray, item_idx: int) -> np.ndarray:
-        """The attention weights of a user (vector) over an item's regions, shaped like the feature map's grid."""
+        """The attention weights of a user (vector) over an item's regions, shaped like the feature map's grid.
+
+        Raises
+        ------
+        IndexError
+            For an item outside the model's items.
+        """
         self._check_fitted()
         if not 0 <= int(item_idx) < self.n_items_:
             raise IndexError(f"Item index {item_idx} has no feature map in this model of {self.n_items_} items.")
@@ -229,11 +271,13 @@ class VECF(PairwiseRanker):
 
     @property
     def cluster_assignments(self) -> np.ndarray:
+        """The K-means cluster ``(n_items,)`` int64 of every item."""
         return self.module_.cluster_of.numpy()
 
 
 def kmeans_clusters(features: np.ndarray, n_clusters: int, random_state: int | None = 0) -> np.ndarray:
-    """The K-means cluster (faiss) of each row of ``features``; ``n_clusters`` is capped at the number of rows."""
+    """The K-means cluster (faiss) ``(n,)`` int64 of each row of ``features`` ``(n, d)``; ``n_clusters`` is capped
+    at the number of rows. Lloyd's algorithm with 5 restarts (faiss ``Kmeans``)."""
     import faiss
 
     features = np.ascontiguousarray(features, dtype=np.float32)

@@ -11,6 +11,9 @@ re-roll always shows something new) and swap one slot for its next best given th
 
 The query can be a catalog item or an uploaded photo: the builder works on embedding rows, and an upload
 is one extra row computed with the model's ``transform``.
+
+The whole-set score is the papers' outfit score (mean pairwise compatibility, as in Vasileva et al., ECCV 2018,
+for outfit compatibility); the search itself is the studio's own, not taken from a paper.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ class OutfitBuilder:
     ----------
     model
         A fitted model of :mod:`recsys.models.compat` (``item_embeddings_``, ``item_types_``,
-        ``compatibility``).
+        ``compatibility``, ``outfit_score``).
     slots : array of str, length n_items
         Each catalog item's slot.
     candidates_per_slot : int
@@ -263,7 +266,8 @@ class OutfitBuilder:
         return [(int(rows[i]), float(with_candidate[i])) for i in order]
 
     def swap_next_best(self, query: Query, outfit: Outfit, slot: str) -> Outfit:
-        """``outfit`` with ``slot`` replaced by the item ranked just below its current one (wrapping round)."""
+        """``outfit`` with ``slot`` replaced by the item ranked just below its current one (wrapping round);
+        ``outfit`` itself when the slot has no other item."""
         ranked = [row for row, _ in self.alternatives(query, outfit, slot, k=len(self.slot_rows_.get(slot, ())))]
         if not ranked:
             return outfit
@@ -279,6 +283,11 @@ class OutfitBuilder:
 
         Returns the outfit and the updated ``shown`` (``slot -> rows``). When a slot has nothing new left,
         its memory is cleared so the next re-roll starts over.
+
+        Raises
+        ------
+        ValueError
+            When no outfit fits the locked items even with the memory cleared (one sentence).
         """
         shown = {s: set(r) for s, r in (shown or {}).items()}
         for slot, row in outfit.items.items():

@@ -1,0 +1,282 @@
+"""The ground truth and vocabulary of the built-in generated world, apart from the generator (DESIGN section 4).
+
+Because the world is generated, its truth is code: :class:`WorldTruth` gives the true utility of any user for
+any item, the true compatibility of any set of items and the true score of a coordi-set for a dialogue, so every
+model can be scored against an oracle. This module holds what the truth needs -- the world's vocabulary
+(styles, colours, slots, categories, the taste features) and the compatibility tables -- and nothing of how the
+world is drawn (:mod:`recsys.data.worldgen`) or written (:mod:`recsys.data.demo_world`). Protocols and pages
+read the truth of a catalog with :meth:`WorldTruth.from_catalog`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recsys.catalog import Catalog, CatalogError
+from recsys.data.render import COLORS, DETAILS, MATERIALS, PATTERNS
+
+# ====================================================================== vocabulary
+STYLES = ("casual", "formal", "sporty", "street", "boho")
+COLOR_NAMES = tuple(COLORS)
+NEUTRALS = ("black", "white", "grey", "navy", "beige", "brown")
+#: Order of the chromatic colours on the colour wheel used by the harmony rule.
+HUE_WHEEL = ("red", "orange", "yellow", "green", "blue", "purple", "pink")
+DETAIL_VALUES = DETAILS + ("none",)
+FASCODE_SLOTS = ("outer", "top", "bottom", "shoes")
+
+
+@dataclass(frozen=True)
+class CategorySpec:
+    """A garment category of the world: its outfit ``slot``, display ``label``, and the sleeve lengths, lengths
+    and details its items can have (empty: the attribute does not apply)."""
+
+    slot: str
+    label: str
+    sleeves: tuple[str, ...] = ()
+    lengths: tuple[str, ...] = ()
+    details: tuple[str, ...] = DETAILS
+
+
+CATEGORIES: dict[str, CategorySpec] = {
+    "tshirt": CategorySpec("top", "t-shirt", sleeves=("short", "long")),
+    "shirt": CategorySpec("top", "shirt", sleeves=("short", "long")),
+    "sweater": CategorySpec("top", "sweater", sleeves=("long",)),
+    "tanktop": CategorySpec("top", "tank top", sleeves=("sleeveless",)),
+    "hoodie": CategorySpec("top", "hoodie", sleeves=("long",)),
+    "trousers": CategorySpec("bottom", "trousers", lengths=("midi", "long")),
+    "shorts": CategorySpec("bottom", "shorts", lengths=("short", "midi")),
+    "skirt": CategorySpec("bottom", "skirt", lengths=("short", "midi", "long")),
+    "dress": CategorySpec("onepiece", "dress", sleeves=("sleeveless", "short", "long"), lengths=("short", "midi", "long")),
+    "jacket": CategorySpec("outer", "jacket", sleeves=("long",), lengths=("short",)),
+    "coat": CategorySpec("outer", "coat", sleeves=("long",), lengths=("midi", "long")),
+    "sneakers": CategorySpec("shoes", "sneakers", details=("logo", "zipper", "buttons", "bow")),
+    "boots": CategorySpec("shoes", "boots", lengths=("short", "long"), details=("logo", "zipper", "buttons", "bow")),
+    "heels": CategorySpec("shoes", "heels", details=("logo", "buttons", "bow")),
+    "handbag": CategorySpec("accessory", "handbag"),
+    "hat": CategorySpec("accessory", "hat", details=("logo", "buttons", "bow")),
+}
+
+
+#: How well two styles go together in an outfit (symmetric, same style = 1).
+STYLE_AFFINITY = np.array([
+    # casual formal sporty street boho
+    [1.0, 0.0, 0.3, 0.5, 0.3],
+    [0.0, 1.0, -0.9, -0.4, -0.2],
+    [0.3, -0.9, 1.0, 0.4, -0.6],
+    [0.5, -0.4, 0.4, 1.0, -0.3],
+    [0.3, -0.2, -0.6, -0.3, 1.0],
+], dtype=np.float32)
+
+
+# ====================================================================== features and compatibility tables
+def _color_harmony() -> np.ndarray:
+    n = len(COLOR_NAMES)
+    table = np.zeros((n, n), dtype=np.float32)
+    for i, a in enumerate(COLOR_NAMES):
+        for j, b in enumerate(COLOR_NAMES):
+            if a in NEUTRALS or b in NEUTRALS:
+                table[i, j] = 0.3 if not (a in NEUTRALS and b in NEUTRALS and a == b) else 0.1
+                if {a, b} in ({"black", "navy"}, {"brown", "black"}):
+                    table[i, j] = -0.3
+                continue
+            d = abs(HUE_WHEEL.index(a) - HUE_WHEEL.index(b))
+            d = min(d, len(HUE_WHEEL) - d)
+            table[i, j] = {0: 0.1, 1: 0.4, 2: -0.7, 3: 0.3}[d]
+    return table
+
+
+COLOR_HARMONY = _color_harmony()
+#: Two patterned pieces clash; one pattern on solids is a good accent.
+PATTERN_PAIR = np.array([[0.0 if a == b == "solid" else 0.15 if "solid" in (a, b) else -0.9 for b in PATTERNS]
+                         for a in PATTERNS], dtype=np.float32)
+
+FEATURE_GROUPS = (("style", STYLES), ("color", COLOR_NAMES), ("pattern", PATTERNS), ("material", MATERIALS),
+                  ("detail", DETAIL_VALUES))
+FEATURE_NAMES = tuple(f"{group}={value}" for group, values in FEATURE_GROUPS for value in values)
+
+
+def item_features(items: pd.DataFrame) -> np.ndarray:
+    """One-hot features of the attributes that users have tastes over, shape ``(n_items, n_features)``."""
+    blocks = []
+    for group, values in FEATURE_GROUPS:
+        column = items[group].fillna("none") if group == "detail" else items[group]
+        codes = pd.Categorical(column, categories=values).codes
+        block = np.zeros((len(items), len(values)), dtype=np.float32)
+        block[np.arange(len(items)), codes] = 1.0
+        blocks.append(block)
+    return np.concatenate(blocks, axis=1)
+
+
+def _codes(items: pd.DataFrame, column: str, values) -> np.ndarray:
+    return pd.Categorical(items[column], categories=values).codes.astype(np.int64)
+
+
+@dataclass
+class WorldTruth:
+    """The ground truth of a generated world: true utility and true compatibility as code.
+
+    Build it from a written catalog with :meth:`from_catalog`; the generator builds it from its own tables. The
+    utility follows VBPR's setting of a latent taste over item features (He & McAuley, AAAI 2016) made explicit:
+    ``beta * taste . features(item) + gamma * log(popularity)``; compatibility is a sum of style affinity, colour
+    harmony and a pattern-clash rule (DESIGN section 4).
+
+    Parameters
+    ----------
+    items : DataFrame
+        The catalog's items table (with style, color, pattern, ... columns).
+    user_ids : list of str
+    tastes : ndarray of shape (n_users, n_features)
+        Taste weights over :data:`FEATURE_NAMES`.
+    popularity : ndarray of shape (n_items,)
+        Item popularity prior (positive).
+    beta, gamma : float
+        Weights of taste and log-popularity in the utility.
+    user_table : DataFrame
+        Readable tastes (liked styles, colours, ...), for display.
+    dialogue_requests : dict
+        ``dialogue_id -> {"style", "colors", "slot", "category", "pattern"}``.
+    """
+
+    items: pd.DataFrame
+    user_ids: list
+    tastes: np.ndarray
+    popularity: np.ndarray
+    beta: float
+    gamma: float
+    user_table: pd.DataFrame
+    dialogue_requests: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.features_ = item_features(self.items)
+        self.style_ = _codes(self.items, "style", STYLES)
+        self.color_ = _codes(self.items, "color", COLOR_NAMES)
+        self.pattern_ = _codes(self.items, "pattern", PATTERNS)
+        self.category_ = self.items["category"].to_numpy()
+        self.user_index_ = {u: k for k, u in enumerate(self.user_ids)}
+        self.item_index_ = {i: k for k, i in enumerate(self.items["item_id"])}
+
+    # ------------------------------------------------------------- loading
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> "WorldTruth":
+        """The truth of a generated catalog, read from its ``truth/`` folder.
+
+        Raises
+        ------
+        CatalogError
+            When the catalog has no ``truth/`` folder (it is not a generated world) or was written by a generator
+            with other taste features.
+        OSError, KeyError
+            When a truth file is missing or damaged.
+        """
+        truth_dir = catalog.root / "truth"
+        if not truth_dir.is_dir():
+            raise CatalogError(f"The catalog {catalog.name} is not a generated world: it has no truth/ folder.")
+        users = pd.read_parquet(truth_dir / "users.parquet")
+        pop = pd.read_parquet(truth_dir / "items.parquet").set_index("item_id")["popularity"]
+        params = json.loads((truth_dir / "world.json").read_text(encoding="utf-8"))
+        if tuple(params["feature_names"]) != FEATURE_NAMES:
+            raise CatalogError("The world's truth/ was written by another version of the generator; rebuild it.")
+        requests = {}
+        path = truth_dir / "dialogues.jsonl"
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                requests[record["dialogue_id"]] = record["requests"]
+        return cls(
+            items=catalog.items,
+            user_ids=list(users["user_id"]),
+            tastes=np.stack(users["taste"].to_numpy()).astype(np.float32),
+            popularity=pop.reindex(catalog.items["item_id"]).to_numpy(dtype=np.float64),
+            beta=float(params["beta"]),
+            gamma=float(params["gamma"]),
+            user_table=users.drop(columns=["taste"]),
+            dialogue_requests=requests,
+        )
+
+    # ------------------------------------------------------------- utility
+    def utility(self, users=None, item_idx=None) -> np.ndarray:
+        """True utility (the logit interactions were drawn from) of users x items: ``(n_users, n_items)`` float.
+
+        ``users`` are user ids or row numbers (default: all); ``item_idx`` item row positions (default: all).
+
+        Raises
+        ------
+        KeyError
+            For an unknown user id.
+        """
+        if users is None:
+            rows = np.arange(len(self.user_ids))
+        else:
+            rows = np.array([self.user_index_[u] if isinstance(u, str) else int(u) for u in np.atleast_1d(users)])
+        features = self.features_ if item_idx is None else self.features_[np.asarray(item_idx)]
+        pop = self.popularity if item_idx is None else self.popularity[np.asarray(item_idx)]
+        return self.beta * self.tastes[rows] @ features.T + self.gamma * np.log(pop)[None, :]
+
+    def tastes_of(self, user_id: str) -> dict:
+        """Readable tastes of a user (liked styles, colours, ...).
+
+        Raises
+        ------
+        KeyError
+            For an unknown user id.
+        """
+        row = self.user_table[self.user_table["user_id"] == user_id]
+        if row.empty:
+            raise KeyError(f"Unknown user '{user_id}'.")
+        return {k: v for k, v in row.iloc[0].items() if k != "user_id"}
+
+    # ------------------------------------------------------------- compatibility
+    def pair_compatibility(self, a_idx, b_idx) -> np.ndarray:
+        """True compatibility of item pairs (row positions, broadcastable arrays): float32 of the broadcast shape."""
+        a_idx, b_idx = np.asarray(a_idx), np.asarray(b_idx)
+        return (STYLE_AFFINITY[self.style_[a_idx], self.style_[b_idx]]
+                + COLOR_HARMONY[self.color_[a_idx], self.color_[b_idx]]
+                + PATTERN_PAIR[self.pattern_[a_idx], self.pattern_[b_idx]])
+
+    def compatibility(self, items) -> float:
+        """True compatibility of a set of items (ids or row positions): the mean over its pairs (0 below two items).
+
+        Raises
+        ------
+        KeyError
+            For an unknown item id.
+        """
+        idx = np.array([self.item_index_[i] if isinstance(i, str) else int(i) for i in items])
+        if len(idx) < 2:
+            return 0.0
+        a, b = np.triu_indices(len(idx), k=1)
+        return float(self.pair_compatibility(idx[a], idx[b]).mean())
+
+    # ------------------------------------------------------------- dialogues
+    def coordi_score(self, dialogue_id: str, coordi: dict) -> float:
+        """True score of a coordi-set for a dialogue: how well it meets the stated wishes, plus compatibility.
+
+        ``coordi`` maps each of :data:`FASCODE_SLOTS` to an item id.
+
+        Raises
+        ------
+        KeyError
+            For an unknown dialogue, a missing slot or an unknown item id.
+        """
+        requests = self.dialogue_requests[dialogue_id]
+        return self.requested_set_score(requests, [self.item_index_[coordi[s]] for s in FASCODE_SLOTS])
+
+    def requested_set_score(self, requests: dict, idx) -> float:
+        """True score of the items at row positions ``idx`` (one per slot of :data:`FASCODE_SLOTS`, in order) for
+        ``requests`` (``{"style", "colors", "slot", "category", "pattern"}``): matching style and colours, the
+        requested category and pattern in the requested slot, plus twice the mean pair compatibility."""
+        idx = np.asarray(idx)
+        colors = np.array([COLOR_NAMES.index(c) for c in requests["colors"]])
+        score = (self.style_[idx] == STYLES.index(requests["style"])).sum() + 0.8 * np.isin(self.color_[idx], colors).sum()
+        k = idx[FASCODE_SLOTS.index(requests["slot"])]
+        score += 1.5 if self.category_[k] == requests["category"] else 0.0
+        if requests.get("pattern"):
+            score += 0.8 if PATTERNS[self.pattern_[k]] == requests["pattern"] else 0.0
+        a, b = np.triu_indices(len(idx), k=1)
+        return float(score + 2.0 * self.pair_compatibility(idx[a], idx[b]).mean())
+
+

@@ -1,0 +1,229 @@
+"""How the built-in world's items look and read: style priors, item sampling, titles, relative captions.
+
+Part of the generator (:mod:`recsys.data.demo_world` draws and writes the world); the vocabulary and the truth
+live in :mod:`recsys.data.truth`. Every function draws from the generator it is given, in a fixed order, so the
+same seed gives the same world.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recsys.data.render import MATERIALS, PATTERNS, ItemLook
+from recsys.data.truth import CATEGORIES, COLOR_NAMES, DETAIL_VALUES
+
+# Priors of each style; unlisted values get a small floor weight.
+STYLE_CATEGORIES = {
+    "casual": {"tshirt": 3, "sweater": 2, "shirt": 1, "hoodie": 1, "tanktop": 1, "trousers": 3, "shorts": 1,
+               "skirt": 1, "dress": 1, "jacket": 2, "coat": 1, "sneakers": 3, "boots": 1, "handbag": 2, "hat": 1},
+    "formal": {"shirt": 3, "sweater": 1, "trousers": 3, "skirt": 2, "dress": 2, "coat": 2, "jacket": 2,
+               "heels": 3, "boots": 1, "handbag": 3},
+    "sporty": {"tshirt": 3, "tanktop": 3, "hoodie": 3, "shorts": 3, "trousers": 2, "jacket": 2, "sneakers": 4,
+               "hat": 2},
+    "street": {"hoodie": 3, "tshirt": 3, "trousers": 3, "shorts": 1, "skirt": 1, "jacket": 3, "coat": 1,
+               "sneakers": 3, "boots": 3, "hat": 2, "handbag": 1},
+    "boho": {"dress": 4, "skirt": 3, "shirt": 1, "tanktop": 1, "sweater": 2, "trousers": 1, "coat": 1,
+             "jacket": 1, "boots": 3, "heels": 1, "sneakers": 1, "handbag": 2, "hat": 3},
+}
+STYLE_COLORS = {
+    "casual": {"blue": 3, "white": 3, "grey": 2, "beige": 2, "navy": 2, "pink": 1, "red": 1},
+    "formal": {"black": 4, "white": 3, "grey": 3, "navy": 3, "beige": 2},
+    "sporty": {"red": 3, "blue": 3, "white": 3, "black": 2, "yellow": 2, "green": 2},
+    "street": {"black": 4, "grey": 3, "green": 2, "orange": 2, "white": 2, "red": 1},
+    "boho": {"brown": 3, "beige": 3, "orange": 2, "green": 2, "pink": 2, "purple": 2, "yellow": 1},
+}
+STYLE_PATTERNS = {
+    "casual": {"solid": 3, "striped": 2, "checked": 1, "dotted": 1, "floral": 0.5},
+    "formal": {"solid": 5, "striped": 2, "checked": 1.5},
+    "sporty": {"solid": 4, "striped": 3},
+    "street": {"solid": 3, "checked": 2, "striped": 1},
+    "boho": {"floral": 4, "dotted": 2, "solid": 1.5, "striped": 0.5},
+}
+STYLE_MATERIALS = {
+    "casual": {"cotton": 3, "denim": 3, "knit": 2},
+    "formal": {"silk": 3, "cotton": 2, "leather": 2, "knit": 1},
+    "sporty": {"cotton": 4, "knit": 2},
+    "street": {"denim": 3, "leather": 3, "cotton": 2},
+    "boho": {"knit": 3, "cotton": 2, "silk": 2, "leather": 1, "denim": 1},
+}
+STYLE_DETAILS = {
+    "casual": {"pocket": 3, "logo": 2, "buttons": 2, "zipper": 1, "none": 1},
+    "formal": {"buttons": 4, "bow": 2, "pocket": 1, "none": 1.5},
+    "sporty": {"logo": 4, "zipper": 3, "pocket": 1, "none": 1},
+    "street": {"zipper": 3, "logo": 3, "pocket": 2, "none": 1},
+    "boho": {"bow": 3, "buttons": 2, "pocket": 1, "none": 1},
+}
+_FLOOR = 0.15
+_ATTRIBUTE_NOISE = 0.2
+
+
+def weighted_choice(rng: np.random.Generator, weights: dict, values) -> str:
+    """One of ``values`` drawn with probability proportional to ``weights`` (unlisted values weigh ``_FLOOR``)."""
+    p = np.array([weights.get(v, _FLOOR) for v in values], dtype=np.float64)
+    return values[rng.choice(len(values), p=p / p.sum())]
+
+
+def _attribute(rng, style: str, priors: dict, values) -> str:
+    if rng.random() < _ATTRIBUTE_NOISE:
+        return values[rng.integers(len(values))]
+    return weighted_choice(rng, priors[style], values)
+
+
+def sample_item(rng: np.random.Generator, style: str, category: str | None = None) -> dict:
+    """The attributes of a new item of ``style`` (and ``category``, else drawn from the style's prior).
+
+    Returns a record with category, slot, style, colour, pattern, material, sleeve, length, detail and the
+    drawing's scale and shift; each attribute follows the style's prior, except a ``_ATTRIBUTE_NOISE`` share
+    drawn uniformly so a look does not give its style away.
+
+    Raises
+    ------
+    KeyError
+        For an unknown style or category.
+    """
+    if category is None:
+        category = weighted_choice(rng, STYLE_CATEGORIES[style], tuple(CATEGORIES))
+    spec = CATEGORIES[category]
+    detail = _attribute(rng, style, STYLE_DETAILS, DETAIL_VALUES)
+    if detail != "none" and detail not in spec.details:
+        detail = spec.details[rng.integers(len(spec.details))]
+    return {
+        "category": category,
+        "slot": spec.slot,
+        "style": style,
+        "color": _attribute(rng, style, STYLE_COLORS, COLOR_NAMES),
+        "pattern": _attribute(rng, style, STYLE_PATTERNS, PATTERNS),
+        "material": _attribute(rng, style, STYLE_MATERIALS, MATERIALS),
+        "sleeve": spec.sleeves[rng.integers(len(spec.sleeves))] if spec.sleeves else None,
+        "length": spec.lengths[rng.integers(len(spec.lengths))] if spec.lengths else None,
+        "detail": detail,
+        "scale": float(rng.uniform(0.86, 1.0)),
+        "shift_x": float(rng.uniform(-0.04, 0.04)),
+        "shift_y": float(rng.uniform(-0.04, 0.04)),
+    }
+
+
+_PLURAL_LABELS = ("trousers", "shorts", "sneakers", "boots", "heels")
+_DETAIL_PLACES = {"top": "on the chest", "bottom": "at the hip", "onepiece": "on the bodice", "outer": "on the front",
+                  "shoes": "on the side", "accessory": "on the front"}
+
+
+def describe(item: dict) -> tuple[str, str]:
+    """Title and description of an item, generated from its attributes.
+
+    Raises
+    ------
+    KeyError
+        For an unknown category or a record without the attributes :func:`sample_item` gives.
+    """
+    spec = CATEGORIES[item["category"]]
+    words = [item["color"].capitalize()]
+    if item["pattern"] != "solid":
+        words.append(item["pattern"])
+    if item["sleeve"] and item["category"] in ("tshirt", "shirt", "dress"):
+        words.append({"short": "short-sleeve", "long": "long-sleeve", "sleeveless": "sleeveless"}[item["sleeve"]])
+    if item["length"] and item["category"] in ("skirt", "dress", "coat", "boots", "trousers", "shorts"):
+        words.append({"short": "ankle" if item["category"] == "boots" else "mini" if item["category"] in
+                      ("skirt", "dress") else "short", "midi": "midi" if
+                      item["category"] in ("skirt", "dress", "coat") else "cropped",
+                      "long": "maxi" if item["category"] in ("skirt", "dress") else "long" if item["category"] != "boots"
+                      else "knee-high"}[item["length"]])
+    words += [item["material"], spec.label]
+    title = " ".join(words)
+    article = "A pair of" if spec.label in _PLURAL_LABELS else "A"
+    parts = [f"{article} {item['style']} {spec.label} in {item['color']} {item['material']}"]
+    extras = []
+    if item["pattern"] != "solid":
+        extras.append(f"a {item['pattern']} pattern")
+    if item["sleeve"]:
+        extras.append("no sleeves" if item["sleeve"] == "sleeveless" else f"{item['sleeve']} sleeves")
+    if item["length"]:
+        extras.append(f"a {item['length']} length")
+    if item["detail"] != "none":
+        extras.append(f"{'a ' if item['detail'] not in ('buttons',) else ''}{item['detail']} {_DETAIL_PLACES[spec.slot]}")
+    if extras:
+        parts.append(" with " + (", ".join(extras[:-1]) + " and " + extras[-1] if len(extras) > 1 else extras[0]))
+    return title, "".join(parts) + "."
+
+
+# ---------------------------------------------------------------------- relative captions
+_CAPTION_PHRASES = {
+    "color": (lambda old, new: f"is {new}", lambda old, new: f"is {new} instead of {old}"),
+    "pattern": (lambda old, new: "is plain" if new == "solid" else f"is {new}",
+                lambda old, new: "has no pattern" if new == "solid" else f"has a {new} pattern"),
+    "material": (lambda old, new: f"is made of {new}", lambda old, new: f"is {new} rather than {old}"),
+    "detail": (lambda old, new: f"has no {old}" if new == "none" else f"has a {new}",
+               lambda old, new: f"without the {old}" if new == "none" else f"with a {new} on it"),
+    "sleeve": (lambda old, new: "has no sleeves" if new == "sleeveless" else f"has {new} sleeves",
+               lambda old, new: "is sleeveless" if new == "sleeveless" else f"is {new}-sleeved"),
+    "length": (lambda old, new: f"is {new} length", lambda old, new: f"is {'longer' if _longer(new, old) else 'shorter'}, {new}"),
+}
+#: The word a caption must contain for a change to count as named (used by the world's tests too).
+CAPTION_KEYWORD = {
+    "color": lambda old, new: new,
+    "pattern": lambda old, new: new if new != "solid" else ("plain", "no pattern"),
+    "material": lambda old, new: new,
+    "detail": lambda old, new: new if new != "none" else old,
+    "sleeve": lambda old, new: new if new != "sleeveless" else ("sleeveless", "no sleeves"),
+    "length": lambda old, new: new,
+}
+
+
+def _longer(a: str, b: str) -> bool:
+    order = ("short", "midi", "long")
+    return order.index(a) > order.index(b)
+
+
+def _join(phrases: list[str]) -> str:
+    return phrases[0] if len(phrases) == 1 else " and ".join(phrases)
+
+
+def _changeable(item: dict) -> list[str]:
+    spec = CATEGORIES[item["category"]]
+    options = ["color", "pattern", "material", "detail"]
+    if len(spec.sleeves) > 1:
+        options.append("sleeve")
+    if len(spec.lengths) > 1:
+        options.append("length")
+    return options
+
+
+def vary(rng: np.random.Generator, item: dict) -> tuple[dict, dict]:
+    """A copy of ``item`` with one or two attributes changed, and the changes ``{attr: (old, new)}``."""
+    spec = CATEGORIES[item["category"]]
+    options = _changeable(item)
+    n_changes = 1 if rng.random() < 0.6 else 2
+    chosen = rng.choice(len(options), size=n_changes, replace=False)
+    values_of = {"color": COLOR_NAMES, "pattern": PATTERNS, "material": MATERIALS,
+                 "detail": spec.details + ("none",), "sleeve": spec.sleeves, "length": spec.lengths}
+    target = dict(item)
+    changes = {}
+    for k in sorted(chosen):
+        attr = options[k]
+        candidates = [v for v in values_of[attr] if v != item[attr]]
+        new = candidates[rng.integers(len(candidates))]
+        target[attr] = new
+        changes[attr] = (item[attr], new)
+    target["scale"] = float(rng.uniform(0.86, 1.0))
+    target["shift_x"] = float(rng.uniform(-0.04, 0.04))
+    target["shift_y"] = float(rng.uniform(-0.04, 0.04))
+    return target, changes
+
+
+def relative_captions(rng: np.random.Generator, changes: dict) -> list[str]:
+    """Two FashionIQ-style captions (Wu et al., CVPR 2021) that name exactly the ``changes`` ``{attr: (old, new)}``,
+    worded two ways."""
+    attrs = list(changes)
+    rng.shuffle(attrs)
+    first = _join([_CAPTION_PHRASES[a][0](*changes[a]) for a in attrs])
+    second = _join([_CAPTION_PHRASES[a][1](*changes[a]) for a in reversed(attrs)])
+    return [first, second]
+
+
+def item_look(record) -> ItemLook:
+    """The :class:`recsys.data.render.ItemLook` the renderer draws for an item record."""
+    return ItemLook(category=record["category"], color=record["color"], pattern=record["pattern"],
+                    material=record["material"], sleeve=record["sleeve"], length=record["length"],
+                    detail=record["detail"], scale=record["scale"], shift_x=record["shift_x"],
+                    shift_y=record["shift_y"])
+

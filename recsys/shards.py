@@ -1,0 +1,92 @@
+"""The shard store of the precompute pipeline: atomic ``.npy`` and JSON writes, shard bookkeeping, and assembly.
+
+A catalog is encoded in shards of consecutive rows; each shard's arrays are written atomically under
+``<artifacts>/shards/``, so an interrupted run resumes where it stopped, and the full arrays are assembled from
+the shards through a memory map (the whole array never sits in RAM).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+def save_npy(path: Path, values: np.ndarray) -> None:
+    """Write ``values`` to ``path`` atomically, so an interrupted run never leaves a half-written array behind."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        np.save(handle, values, allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write ``payload`` as indented JSON to ``path`` atomically."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_npy(path: Path) -> np.ndarray | None:
+    """The array in ``path``, or None when it is missing or unreadable (a shard to recompute)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class Shard:
+    """Rows ``start:stop`` of the catalog, shard ``number``; its file for an array kind is :meth:`name`."""
+
+    number: int
+    start: int
+    stop: int
+
+    def name(self, kind: str) -> str:
+        return f"{kind}_{self.number:05d}.npy"
+
+
+def plan_shards(n_items: int, shard_size: int) -> list[Shard]:
+    """Consecutive shards of ``shard_size`` rows (the last one shorter) covering ``n_items`` rows."""
+    return [Shard(i, start, min(start + shard_size, n_items)) for i, start in enumerate(range(0, n_items, shard_size))]
+
+
+def shard_done(shard_dir: Path, shard: Shard, kinds: tuple[str, ...]) -> bool:
+    """True when every array kind of ``shard`` is on disk with the shard's row count."""
+    # Only the shape is checked: shards are written atomically, and the state file pins what made them.
+    for kind in kinds:
+        path = shard_dir / shard.name(kind)
+        try:
+            values = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            return False
+        if values.shape[0] != shard.stop - shard.start:
+            return False
+    return True
+
+
+def assemble(shard_dir: Path, shards: list[Shard], kind: str, target: Path) -> dict:
+    """Concatenate a kind's shards into ``target`` through a memory map (the full array never sits in RAM).
+
+    Returns the manifest entry ``{"path", "shape", "dtype"}`` of the written array.
+
+    Raises
+    ------
+    OSError, ValueError
+        When a shard file is missing or unreadable.
+    """
+    first = np.load(shard_dir / shards[0].name(kind), mmap_mode="r", allow_pickle=False)
+    shape = (shards[-1].stop, *first.shape[1:])
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=first.dtype, shape=shape)
+    for shard in shards:
+        out[shard.start : shard.stop] = np.load(shard_dir / shard.name(kind), mmap_mode="r", allow_pickle=False)
+    out.flush()
+    del out
+    os.replace(tmp, target)
+    return {"path": target.name, "shape": list(shape), "dtype": str(first.dtype)}
+

@@ -1,0 +1,110 @@
+"""Complete the look: the papers' compatibility protocols (models in, metrics out).
+
+* ``triplet_acc`` -- complete-the-look triplet accuracy (Kang et al., CVPR 2019): held-out triplets (anchor,
+  positive = another category's item of the same outfit, negative = an item of the positive's category from
+  another outfit); a hit when the positive is closer (more compatible) than the negative.
+* ``FITB`` -- Polyvore fill-in-the-blank with 4 candidates (Han et al. 2017; Vasileva et al. 2018): the model
+  picks the candidate that makes the whole set score highest.
+* ``AUC`` -- Polyvore outfit compatibility: held-out outfits against random outfits with the same categories,
+  scored as whole sets.
+
+Compared rows: every registered compat model -- ``random``, ``visual-similarity`` (raw image vectors), the
+paper's ``triplet`` model, the ``type-aware`` model and, on a generated world, ``oracle``. The split and the
+questions come from :mod:`recsys.tasks.compat.data`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+
+from recsys.catalog import Catalog
+from recsys.metrics import auc, fitb_accuracy, triplet_accuracy
+from recsys.models.compat import category_pools, triplets_from_outfits
+from recsys.models.registry import get_model, list_models
+from recsys.tasks.compat.data import (
+    N_CANDIDATES,
+    compatibility_questions,
+    fit_on_split,
+    fitb_questions,
+    prepare,
+)
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float, str], None]
+
+
+def _score(scorer, triplets: np.ndarray, fitb, compat) -> dict:
+    """``triplet_acc``, ``FITB`` and ``AUC`` of one scorer on fixed questions."""
+    positive = scorer.pair_compatibility(triplets[:, 0], triplets[:, 1])
+    negative = scorer.pair_compatibility(triplets[:, 0], triplets[:, 2])
+    rests, candidates, answers = fitb
+    fitb_scores = np.array([[scorer.outfit_score(np.r_[rest, c]) for c in options]
+                            for rest, options in zip(rests, candidates)]).reshape(-1, N_CANDIDATES)
+    sets, labels = compat
+    set_scores = np.array([scorer.outfit_score(s) for s in sets])
+    return {
+        # Higher compatibility = smaller distance: the accuracy counts the positive's distance below the negative's.
+        "triplet_acc": triplet_accuracy(-positive, -negative),
+        "FITB": fitb_accuracy(fitb_scores, answers) if len(answers) else float("nan"),
+        "AUC": auc(set_scores[labels == 1], set_scores[labels == 0]) if len(set(labels.tolist())) == 2 else float("nan"),
+    }
+
+
+def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None,
+             artifacts=None) -> dict:
+    """Run the three protocols for every registered compat model; ``{model: {metric: value}}``.
+
+    The trained models are fitted here on the training outfits of the ``seed`` split (never read from the model
+    store, whose files may come from another schedule); ``oracle`` is reported only on a generated world.
+
+    Parameters
+    ----------
+    catalog : Catalog
+    seed : int
+        Seeds the split, the questions (``seed + 1``), the random row and the models.
+    quick : bool
+        Fewer training epochs, for smoke tests.
+    progress : callable ``(fraction, message)``, optional
+    artifacts : recsys.artifacts.Artifacts, optional
+        Loaded from the catalog when not given.
+
+    Raises
+    ------
+    NoOutfitsError
+        When the catalog has too few outfits (a ``ValueError``).
+    recsys.artifacts.ArtifactError
+        When the catalog has no usable precomputed embeddings.
+    """
+    data = prepare(catalog, seed, artifacts=artifacts)
+    rng = np.random.default_rng(seed + 1)
+    pools = category_pools(data.test_outfits + data.train_outfits, data.categories)
+    triplets = triplets_from_outfits(data.test_outfits, data.categories, rng, pools)
+    fitb = fitb_questions(data, rng, catalog)
+    compat = compatibility_questions(data, rng, catalog)
+
+    trainable = list_models("compat", trainable=True)
+    scorers = {}
+    for name in list_models("compat"):
+        if name in trainable:
+            if progress:
+                progress(trainable.index(name) / (len(trainable) + 1), f"Fitting the {name} model")
+            scorers[name] = fit_on_split(name, data, seed=seed, quick=quick)
+        elif name == "random":
+            scorers[name] = get_model("compat", name, random_state=seed).fit()
+        elif name == "visual-similarity":
+            scorers[name] = get_model("compat", name).fit(data.image)
+        elif name == "oracle" and catalog.has_truth:
+            from recsys.data.truth import WorldTruth
+
+            scorers[name] = get_model("compat", name).fit(WorldTruth.from_catalog(catalog))
+    report = {name: _score(scorer, triplets, fitb, compat) for name, scorer in scorers.items()}
+    counts = {"triplets": int(len(triplets)), "fitb_questions": int(len(fitb[2])), "auc_sets": int(len(compat[1])),
+              "train_outfits": len(data.train_outfits), "test_outfits": len(data.test_outfits)}
+    logger.info("compat protocol sizes: %s", counts)
+    if progress:
+        progress(1.0, "Done")
+    return report

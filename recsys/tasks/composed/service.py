@@ -1,0 +1,343 @@
+"""What the Text-guided search page calls: :class:`SearchService` (a reference plus stacked captions, or free text,
+against a catalog's gallery), the caption checks, and the exceptions the page shows as sentences.
+
+The service loads its models from the :class:`recsys.store.ModelStore` lazily and trains the missing ones through
+it (:meth:`SearchService.train`, with progress); every bad input becomes a note on the result, not an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from recsys.artifacts import ArtifactError
+from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog
+from recsys.encoders import Encoder, EncoderError
+from recsys.imageio import ImageInputError
+from recsys.index import VectorIndex
+from recsys.models.composed import ComposedModel, compose_turns
+from recsys.models.registry import list_models, model_title
+from recsys.tasks.composed import data
+from recsys.utils import l2_normalize
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ArtifactError", "EncoderError", "ImageInputError", "SearchResult", "SearchService", "SearchUnavailable",
+           "attribute_moves", "caption_notes", "make_index"]
+
+ProgressCallback = Callable[[float, str], None]
+#: The fallbacks when a query has no usable caption, or no reference.
+IMAGE_ONLY, TEXT_ONLY = "image-only", "text-only"
+#: The composition model offered first.
+DEFAULT_MODEL = "combiner"
+
+
+class SearchUnavailable(RuntimeError):
+    """The search asked for cannot run on this catalog (one sentence saying why and what to do)."""
+
+
+# ---------------------------------------------------------------------- checking what the user typed
+_ENGLISH_HINT = "the text encoder was trained on English, so it may match poorly"
+
+
+def caption_notes(text: str, encoder: Encoder) -> tuple[str | None, list[str]]:
+    """Clean one caption and say what is unusual about it.
+
+    Returns ``(text to encode or None, notes)``: None when the caption has nothing to encode (empty, only
+    punctuation, only emoji), with a note saying why; long text is kept (the encoder cuts it) with a note.
+    ``encoder`` needs ``truncates(text)`` and ``max_tokens``.
+    """
+    text = " ".join(str(text or "").split())
+    if not text:
+        return None, ["The caption is empty."]
+    if not any(ch.isalnum() for ch in text):
+        return None, [f"The caption \u201c{text[:40]}\u201d has no words (only punctuation or symbols), so it was ignored."]
+    notes = []
+    if any(unicodedata.category(ch) == "So" for ch in text):
+        notes.append("Emoji and symbols carry no meaning for the text encoder; only the words were used.")
+    scripts = {unicodedata.name(ch, "").split(" ")[0] for ch in text if ch.isalpha() and not ch.isascii()}
+    scripts.discard("LATIN")
+    if scripts:
+        language = "Korean" if "HANGUL" in scripts else "non-Latin script"
+        notes.append(f"The caption is in {language} text; {_ENGLISH_HINT}.")
+    if encoder.truncates(text):
+        notes.append(f"The caption is longer than the text encoder's context of {encoder.max_tokens} tokens; "
+                     f"only its beginning was used.")
+    return text, notes
+
+
+def attribute_moves(catalog: Catalog, reference_id: str, item_id: str) -> dict[str, tuple[str, str]]:
+    """Attributes that differ between the reference and a result: ``{attribute: (reference value, result value)}``.
+
+    Raises
+    ------
+    KeyError
+        For an item id the catalog does not have.
+    """
+    columns = [c for c in ATTRIBUTE_COLUMNS if c in catalog.items.columns]
+    ref, item = catalog.item(reference_id), catalog.item(item_id)
+    moves = {}
+    for column in columns:
+        a, b = ref[column], item[column]
+        if (a is None or a != a) and (b is None or b != b):  # both missing (NaN != NaN)
+            continue
+        if a != b:
+            moves[column] = (str(a), str(b))
+    return moves
+
+
+def make_index(vectors: np.ndarray, categories=None) -> VectorIndex:
+    """The studio's FAISS index over ``(n, d)`` gallery vectors (inner product; exact or approximate by size),
+    filterable by category."""
+    return VectorIndex().fit(vectors, categories=categories)
+
+
+# ---------------------------------------------------------------------- the search the page runs
+@dataclass
+class SearchResult:
+    """Ranked items with scores (cosines, best first), the model that ranked them, and the notes to show the user."""
+
+    item_ids: list[str]
+    scores: list[float]
+    model: str
+    notes: list[str] = field(default_factory=list)
+    used_captions: list[str] = field(default_factory=list)
+
+
+class SearchService:
+    """Text-guided search on one catalog: reference + stacked captions, or free text (DESIGN section 2).
+
+    Cheap to construct; the text encoder, the models and the indexes load on first use and are shared by the
+    callers of one instance (it is safe to call from several threads).
+
+    Parameters
+    ----------
+    catalog : Catalog
+    artifacts : recsys.artifacts.Artifacts or None
+        None when the catalog has no usable embeddings: every search method then raises ``ArtifactError``.
+    store : recsys.store.ModelStore
+        Where the trained models come from and go to.
+    settings : recsys.config.Settings, optional
+        Its ``device`` runs the text encoder (CPU without settings).
+    index_factory : callable, optional
+        ``(vectors, categories=...) -> fitted index`` with :meth:`recsys.index.VectorIndex.search`'s signature;
+        default :func:`make_index`.
+    """
+
+    def __init__(self, catalog: Catalog, artifacts, store, settings=None, index_factory: Callable | None = None):
+        self.catalog = catalog
+        self._artifacts = artifacts
+        self.store = store
+        self.settings = settings
+        self._index_factory = index_factory or make_index
+        self._models: dict[str, ComposedModel] | None = None
+        self._indexes: dict[str, object] = {}
+        self._unavailable: dict[str, str] = {}
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ what it works on
+    @property
+    def artifacts(self):
+        """The catalog's artifacts.
+
+        Raises
+        ------
+        ArtifactError
+            When the catalog has none (one sentence).
+        """
+        return self._require_artifacts()
+
+    def _require_artifacts(self):
+        if self._artifacts is None:
+            raise ArtifactError(f"The catalog {self.catalog.root} has no precomputed embeddings; run "
+                                f"python scripts/precompute.py --catalog {self.catalog.root}.")
+        return self._artifacts
+
+    @property
+    def text_encoder(self) -> Encoder:
+        """The encoder of the artifacts' text vectors (captions are encoded the same way).
+
+        Raises
+        ------
+        ArtifactError, EncoderError
+            When there are no artifacts, or the encoder cannot be built.
+        """
+        device = getattr(self.settings, "device", None) or "cpu"
+        return data.text_encoder_for(self.artifacts, device)
+
+    @property
+    def joint_name(self) -> str:
+        """The joint image-text space's name (``demo-clip`` or the open_clip spec); raises ``ArtifactError``."""
+        return self.artifacts.image_encoder_spec if data.uses_open_clip(self.artifacts) else data.JOINT_SPACE
+
+    # ------------------------------------------------------------------ models: status and training
+    def status(self) -> dict:
+        """``{name: recsys.store.ModelStatus}`` of the task's trained models (the joint space included)."""
+        return self.store.status(data.TASK)
+
+    def missing(self) -> list[str]:
+        """Trained models that are missing or stale and can be trained here, in training order."""
+        return [name for name, status in self.status().items() if not status.ready and name not in self._unavailable]
+
+    @property
+    def ready(self) -> bool:
+        """True when every model that can be trained on this catalog is trained."""
+        return not self.missing()
+
+    def train(self, progress: ProgressCallback | None = None, quick: bool = False) -> dict[str, str]:
+        """Train (and save) the missing or stale models through the store; returns ``{name: reason}`` of those that
+        cannot be trained on this catalog (e.g. no training captions). ``progress(fraction, message)`` is called as
+        training goes; ``quick`` trains few epochs (smoke tests).
+
+        Raises
+        ------
+        ArtifactError
+            When the catalog has no artifacts.
+        """
+        self._require_artifacts()  # the one sentence before any work
+        with self._lock:
+            names = self.missing()
+            for k, name in enumerate(names):
+                def step(fraction: float, message: str, k: int = k) -> None:
+                    if progress:
+                        progress(min(1.0, (k + fraction) / len(names)), message)
+
+                try:
+                    self.store.fit(data.TASK, name, quick=quick, progress=step)
+                except ValueError as exc:
+                    self._unavailable[name] = str(exc)
+                    logger.info("composed model %s cannot be trained here: %s", name, exc)
+            self._models, self._indexes = None, {}
+            if progress:
+                progress(1.0, "Done")
+            return dict(self._unavailable)
+
+    def models(self) -> dict[str, ComposedModel]:
+        """The available composition models by name (registry order): training-free ones and trained ones the store
+        has (see :meth:`train`). Raises ``ArtifactError`` without artifacts."""
+        with self._lock:
+            if self._models is None:
+                self._models = data.load_models(self.catalog, self.artifacts, self.store)
+            return self._models
+
+    def composition_choices(self) -> list[str]:
+        """Available models that read both the reference and the captions, the default first."""
+        names = [n for n, m in self.models().items() if m.reads_reference and m.reads_caption]
+        return sorted(names, key=lambda n: n != DEFAULT_MODEL)
+
+    @staticmethod
+    def model_title(name: str) -> str:
+        """How the page labels a model (from the registry)."""
+        return model_title(data.TASK, name)
+
+    @staticmethod
+    def registered_models() -> list[str]:
+        """Every registered model of the task, report rows included."""
+        return list_models(data.TASK)
+
+    def _model(self, name: str) -> ComposedModel:
+        models = self.models()
+        if name not in models:
+            raise SearchUnavailable(f"The {self.model_title(name)} is not available on this catalog; train the "
+                                    f"models with python scripts/train.py --catalog {self.catalog.root} --task composed.")
+        return models[name]
+
+    def _index(self, name: str):
+        with self._lock:
+            if name not in self._indexes:
+                vectors = self._model(name).gallery_vectors(self.artifacts.image)
+                self._indexes[name] = self._index_factory(vectors, categories=self.catalog.items["category"].to_numpy())
+            return self._indexes[name]
+
+    def load(self) -> "SearchService":
+        """Build the text encoder and load the models now (they load lazily otherwise), so that a problem raises
+        here rather than in the middle of a search; returns ``self``.
+
+        Raises
+        ------
+        ArtifactError, EncoderError
+            When there are no artifacts, or the text encoder cannot be built (one sentence).
+        """
+        self.text_encoder  # builds it (cached)
+        self.models()
+        return self
+
+    # ------------------------------------------------------------------ queries
+    def reference_features(self, item_id: str) -> np.ndarray:
+        """Image features ``(1, d_image)`` of a catalog item; raises ``KeyError`` for an unknown id."""
+        return np.asarray(self.artifacts.image[self.catalog.indices([item_id])], dtype=np.float32)
+
+    def caption_notes(self, text: str) -> tuple[str | None, list[str]]:
+        """:func:`caption_notes` with the service's text encoder."""
+        return caption_notes(text, self.text_encoder)
+
+    def attribute_moves(self, reference_id: str, item_id: str) -> dict[str, tuple[str, str]]:
+        """:func:`attribute_moves` on the service's catalog."""
+        return attribute_moves(self.catalog, reference_id, item_id)
+
+    def search(self, reference: np.ndarray | None, captions: Sequence[str], model: str = DEFAULT_MODEL, k: int = 24,
+               category: str | None = None, exclude: Sequence[str] = ()) -> SearchResult:
+        """Rank the gallery for a reference and captions applied in order.
+
+        Parameters
+        ----------
+        reference : array (1, d_image) or None
+            The reference's image features (a catalog item's or an upload's); None searches by the captions alone.
+        captions : sequence of str
+            Applied in order (multi-turn). Empty or word-less captions are skipped with a note; with no caption
+            left the reference alone ranks (image similarity); with neither, nothing is searched.
+        model : str
+            A name from :meth:`composition_choices` (another available one is used when it is missing).
+        k : int
+            Results wanted.
+        category : str, optional
+            Only items of this category.
+        exclude : sequence of str
+            Item ids never returned (the reference itself).
+
+        Raises
+        ------
+        ArtifactError
+            When the catalog has no artifacts.
+        SearchUnavailable
+            When no model can answer (e.g. free text without a joint space).
+        """
+        notes: list[str] = []
+        used: list[str] = []
+        for caption in captions:
+            text, caption_notes_ = self.caption_notes(caption)
+            notes += caption_notes_
+            if text is not None:
+                used.append(text)
+        if reference is None and not used:
+            return SearchResult([], [], model, notes + ["Type a description or pick a reference image to search."])
+        encoder = self.text_encoder
+        if reference is None:
+            name = TEXT_ONLY
+            query = self._model(name).compose(None, encoder.encode_text([" ".join(used)]))
+        elif not used:
+            name = IMAGE_ONLY
+            notes.append("No usable caption, so the results are ranked by image similarity to the reference alone.")
+            query = self._model(name).gallery_vectors(reference)
+        else:
+            choices = self.composition_choices()
+            if not choices:
+                raise SearchUnavailable("No composition model is available on this catalog; train the models with "
+                                        f"python scripts/train.py --catalog {self.catalog.root} --task composed.")
+            name = model if model in choices else choices[0]
+            turns = [encoder.encode_text([c]) for c in used]
+            query = compose_turns(self._model(name), reference, turns)
+        excluded = self.catalog.indices(list(exclude)).tolist() if exclude else None
+        # Unit queries: the ranking is unchanged (gallery rows are unit vectors) and the scores read as cosines.
+        scores, rows = self._index(name).search(l2_normalize(query), k, categories=category, exclude=excluded)
+        ids = self.catalog.items["item_id"].to_numpy()[rows[0]].tolist()
+        return SearchResult(ids, [float(s) for s in scores[0]], name, notes, used)
+
+    def search_text(self, text: str, k: int = 24, category: str | None = None) -> SearchResult:
+        """Free-text search: the items the description ``text`` fits best (see :meth:`search`; same errors)."""
+        return self.search(None, [text], k=k, category=category)

@@ -1,0 +1,233 @@
+"""The dialogue task's data: the split of a catalog's dialogues, model inputs, and the two functions the store calls.
+
+Training uses the dialogues of split ``train`` (each ends in the coordi-set the coordinator proposed);
+evaluation records (split ``eval``) carry three candidate coordi-sets with their true ranks (FASCODE's
+evaluation files; Kim et al., 2021). A record naming an unknown item id is reported (logged, and listed in
+``skipped``) and left out.
+
+:func:`fit` and :func:`inputs` are what :class:`recsys.store.ModelStore` calls; :func:`fit_model` is the one
+place a dialogue model is trained (the protocol, the store and the benchmark use it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from recsys.catalog import Catalog
+from recsys.models.dialogue import FASCODE_SLOTS, DialogueCoordiRecommender, cosine_agreement
+from recsys.models.registry import get_model
+from recsys.tasks.dialogue.messages import dialogue_vectors
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float, str], None]
+
+#: Epochs of every dialogue model in a quick run (tests, ``--quick``).
+QUICK_EPOCHS = 15
+#: The compatibility model whose outfit score joins the set score of ``dialogue-infonce``.
+COMPAT_MODEL = "type-aware"
+
+
+class DialogueTaskError(ValueError):
+    """The catalog cannot be used for the dialogue task; the message says why in one sentence."""
+
+
+# ====================================================================== the split
+def coordi_row(catalog: Catalog, coordi: dict) -> np.ndarray:
+    """Item rows of a coordi ``{slot: item_id}`` in FASCODE slot order, shape ``(4,)``, -1 for an empty slot.
+
+    Raises
+    ------
+    KeyError
+        Naming the first unknown item id.
+    """
+    lookup = catalog.id_to_index
+    row = np.full(len(FASCODE_SLOTS), -1, dtype=np.int64)
+    for s, slot in enumerate(FASCODE_SLOTS):
+        item_id = coordi.get(slot)
+        if item_id:
+            if item_id not in lookup:
+                raise KeyError(f"Unknown item id {item_id!r}.")
+            row[s] = lookup[item_id]
+    return row
+
+
+@dataclass
+class DialogueData:
+    """The training dialogues and the evaluation records of a catalog, with what was skipped and why.
+
+    Attributes
+    ----------
+    train_turns : list of list of dict
+        The turns of each training dialogue.
+    train_coordis : int ndarray of shape (m, 4)
+        The coordi-set that ended each training dialogue (:func:`coordi_row`).
+    eval_records : list of dict
+        Evaluation records (``dialogue_id``, ``turns``, ``candidates`` with ``coordi`` and ``rank``).
+    eval_candidates : list of int ndarray of shape (c, 4)
+        The candidate sets of each evaluation record as item rows.
+    skipped : list of (dialogue_id, reason)
+    """
+
+    train_turns: list
+    train_coordis: np.ndarray
+    eval_records: list
+    eval_candidates: list
+    skipped: list
+
+
+def dialogue_data(catalog: Catalog) -> DialogueData:
+    """Split the catalog's dialogues: ``train`` ones with their final coordi, ``eval`` ones with candidates.
+
+    Never raises for a record naming an unknown item: it is logged and listed in ``skipped``.
+    """
+    train_turns, train_coordis, eval_records, eval_candidates, skipped = [], [], [], [], []
+    for record in catalog.dialogues:
+        dialogue_id = record.get("dialogue_id", "?")
+        try:
+            if record.get("split") == "eval" and record.get("candidates"):
+                rows = np.stack([coordi_row(catalog, c["coordi"]) for c in record["candidates"]])
+                eval_records.append(record)
+                eval_candidates.append(rows)
+            elif record.get("split", "train") == "train" and record.get("coordi"):
+                row = coordi_row(catalog, record["coordi"])
+                if (row >= 0).any():
+                    train_turns.append(record.get("turns", []))
+                    train_coordis.append(row)
+        except KeyError as exc:
+            reason = f"{exc.args[0]} -- the record is skipped"
+            skipped.append((dialogue_id, reason))
+            logger.warning("dialogue %s: %s", dialogue_id, reason)
+    coordis = np.stack(train_coordis) if train_coordis else np.zeros((0, len(FASCODE_SLOTS)), dtype=np.int64)
+    return DialogueData(train_turns, coordis, eval_records, eval_candidates, skipped)
+
+
+def n_training_dialogues(catalog: Catalog) -> int:
+    """How many of the catalog's dialogue records are not evaluation records (what training would read)."""
+    return sum(d.get("split") != "eval" for d in catalog.dialogues)
+
+
+# ====================================================================== inputs
+def image_available(catalog: Catalog) -> np.ndarray:
+    """Bool array ``(n_items,)``: False for items whose image is a generated placeholder (an ingest without photos)."""
+    if "image_is_placeholder" in catalog.items.columns:
+        return ~catalog.items["image_is_placeholder"].fillna(False).to_numpy(dtype=bool)
+    return np.ones(len(catalog), dtype=bool)
+
+
+def require_artifacts(catalog: Catalog, artifacts=None):
+    """``artifacts``, or the catalog's precomputed artifacts loaded now when ``artifacts`` is None.
+
+    Raises
+    ------
+    DialogueTaskError
+        When the catalog has no usable precomputed embeddings (one sentence naming the command to run).
+    """
+    if artifacts is not None:
+        return artifacts
+    from recsys.artifacts import ArtifactError, load_artifacts
+
+    try:
+        return load_artifacts(catalog)
+    except (ArtifactError, FileNotFoundError) as exc:
+        raise DialogueTaskError(
+            f"The dialogue task needs the catalog's precomputed embeddings ({exc}); "
+            f"run scripts/precompute.py --catalog {catalog.root}."
+        ) from None
+
+
+def text_encoder(spec: str, device: str = "cpu"):
+    """The text encoder ``spec`` that dialogues are embedded with (the artifacts' own text encoder).
+
+    Raises
+    ------
+    recsys.encoders.EncoderError
+        When the encoder cannot be built (one sentence naming the spec).
+    """
+    from recsys.encoders import create_encoder
+
+    return create_encoder(spec, device=device)
+
+
+# ====================================================================== training
+def fit_model(name: str, catalog: Catalog, *, artifacts=None, encoder=None, data: DialogueData | None = None,
+              train_vectors: np.ndarray | None = None, seed: int = 0, quick: bool = False,
+              progress: ProgressCallback | None = None) -> DialogueCoordiRecommender:
+    """Fit the registered dialogue model ``name`` on the catalog's training dialogues.
+
+    ``data``, ``encoder`` and ``train_vectors`` (``(m, 2 * text dim)``) may be passed when the caller has them
+    already, so several models share one encoding. The model records the artifacts' text encoder spec.
+
+    Raises
+    ------
+    DialogueTaskError
+        When the catalog has no precomputed embeddings or fewer than two training dialogues.
+    KeyError
+        For a name the registry does not know.
+    """
+    artifacts = require_artifacts(catalog, artifacts)
+    data = data if data is not None else dialogue_data(catalog)
+    if len(data.train_turns) < 2:
+        raise DialogueTaskError(f"The catalog {catalog.name} has fewer than two training dialogues with a coordi-set.")
+    if train_vectors is None:
+        encoder = encoder if encoder is not None else text_encoder(artifacts.text_encoder_spec)
+        train_vectors = dialogue_vectors(encoder, data.train_turns)
+    params = dict(random_state=seed, text_encoder=str(artifacts.text_encoder_spec))
+    if quick:
+        params["n_epochs"] = QUICK_EPOCHS
+    model = get_model("dialogue", name, **params)
+    return model.fit(train_vectors, data.train_coordis, artifacts.image, artifacts.text_description,
+                     list(catalog.items["slot"]), image_available=image_available(catalog), progress=progress)
+
+
+def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = False,
+        progress: ProgressCallback | None = None) -> DialogueCoordiRecommender:
+    """The model users see: ``name`` fitted on all of the catalog's training dialogues (the store saves it).
+
+    Raises
+    ------
+    DialogueTaskError
+        When the catalog has no precomputed embeddings or too few training dialogues.
+    """
+    return fit_model(name, catalog, artifacts=artifacts, seed=seed, quick=quick, progress=progress)
+
+
+def inputs(catalog: Catalog, artifacts, name: str) -> dict:
+    """Side inputs a saved dialogue model is loaded with: the text encoder spec dialogues will be encoded with.
+
+    :meth:`DialogueCoordiRecommender._set_state` refuses (as stale) a model trained with another text encoder.
+    """
+    spec = getattr(artifacts, "text_encoder_spec", "") if artifacts is not None else ""
+    return {"text_encoder": str(spec or "")}
+
+
+# ====================================================================== compatibility
+def compatibility_scorer(catalog: Catalog, artifacts, *, seed: int = 0, quick: bool = False,
+                         store=None) -> tuple[Callable[[Sequence[int]], float], str]:
+    """The outfit-compatibility function used in the set score, ``compatibility(item rows) -> float``, and its name.
+
+    With ``store`` (the chat): the type-aware compatibility model (Vasileva et al., ECCV 2018) the store has
+    saved for this catalog, never trained here. Without (the protocol): that model fitted now on the compat
+    task's training outfits of split ``seed`` (:func:`recsys.tasks.compat.data.fit_on_split`), so the figures do
+    not depend on which files happen to be saved. A catalog without outfits (a FASCODE ingest), or no model,
+    gets the world-agnostic fallback: cosine agreement of the set's image vectors (:func:`cosine_agreement`).
+    Never raises for a missing or unusable model: the chat must still answer.
+    """
+    try:
+        if store is not None:
+            model = store.get("compat", COMPAT_MODEL)
+        else:
+            from recsys.tasks.compat import data as compat_data
+
+            split = compat_data.prepare(catalog, seed, artifacts=artifacts)
+            model = compat_data.fit_on_split(COMPAT_MODEL, split, seed=seed, quick=quick)
+        if model is not None:
+            return model.outfit_score, f"{COMPAT_MODEL} compatibility model"
+    except Exception as exc:  # no outfits, or an unusable saved model: the chat must still answer
+        logger.info("no compatibility model for %s (%s); using cosine agreement", catalog.name, exc)
+    vectors = np.asarray(artifacts.image, dtype=np.float32)
+    return (lambda idx: cosine_agreement(vectors, idx)), "cosine agreement of image vectors (fallback)"

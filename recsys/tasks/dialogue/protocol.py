@@ -1,0 +1,129 @@
+"""FASCODE's protocol for dialogue-based coordi-set recommendation: models in, weighted Kendall's tau out.
+
+Evaluation ranks the three candidate coordi-sets of every ``eval`` dialogue (:mod:`.data` holds the split) and
+compares the predicted ranks with the true ones by weighted Kendall's tau
+(:func:`recsys.metrics.weighted_kendall_tau`), averaged over dialogues, as in the paper (Kim et al., "FASCODE",
+2021: 0.141 for the paper's model; the challenge winners reached about 0.78).
+
+Rows (labelled by the registry, :mod:`.models`): ``random`` (candidates in a random order), ``zero-shot`` (no
+training: the cosine between the user's words and the candidates' item descriptions), every trainable dialogue
+model (fitted on the training dialogues, ranked by distance only), ``<model>+compat`` for a model with a
+compatibility weight (the set score adds the type-aware compatibility model's outfit score, or the cosine
+agreement fallback for a catalog without outfits; :func:`.data.compatibility_scorer`), and ``oracle`` on the
+built-in world (ranks from the true coordi score).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+import numpy as np
+
+from recsys import metrics
+from recsys.catalog import Catalog
+from recsys.models.registry import list_models
+from recsys.tasks.dialogue.data import (
+    DialogueTaskError,
+    compatibility_scorer,
+    dialogue_data,
+    fit_model,
+    require_artifacts,
+    text_encoder,
+)
+from recsys.tasks.dialogue.messages import dialogue_vectors
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float, str], None]
+
+
+def ranks_from_scores(scores: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``scores`` ``(c,)``, the highest score first (ties broken by position)."""
+    return np.argsort(np.argsort(-np.asarray(scores), kind="stable"), kind="stable") + 1
+
+
+def mean_wkt(score_lists: Sequence[np.ndarray], true_ranks: Sequence[np.ndarray]) -> dict:
+    """Mean weighted Kendall's tau and top-1 accuracy of predicted candidate scores against true ranks.
+
+    Returns ``{"WKT": float in [-1, 1], "top1_acc": float in [0, 1], "dialogues": int}``.
+    """
+    taus, hits = [], []
+    for scores, truth in zip(score_lists, true_ranks):
+        predicted = ranks_from_scores(scores)
+        taus.append(metrics.weighted_kendall_tau(predicted, truth))
+        hits.append(float(truth[int(np.argmax(scores))] == truth.min()))
+    return {"WKT": float(np.mean(taus)), "top1_acc": float(np.mean(hits)), "dialogues": len(taus)}
+
+
+def zero_shot_scores(eval_vectors: np.ndarray, candidates: Sequence[np.ndarray], item_text: np.ndarray) -> list:
+    """Scores of every candidate set: mean cosine of its items' description vectors with the user's words.
+
+    ``eval_vectors`` are :func:`.messages.dialogue_vectors` ``(m, 2 * d)`` (the first half, the mean user turn,
+    is the query); ``item_text`` is ``(n_items, d)``, unit rows, in the text encoder's own space.
+    """
+    dim = item_text.shape[1]
+    out = []
+    for vector, rows in zip(eval_vectors, candidates):
+        query = vector[:dim] / max(np.linalg.norm(vector[:dim]), 1e-12)
+        out.append(np.array([np.mean([item_text[i] @ query for i in row if i >= 0]) for row in rows]))
+    return out
+
+
+def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None) -> dict:
+    """Weighted Kendall's tau of every row on the catalog's evaluation dialogues (see the module docstring).
+
+    Returns ``{row: {"WKT", "top1_acc", "dialogues", "skipped"[, "fit_seconds"]}}``.
+
+    Raises
+    ------
+    DialogueTaskError
+        When the catalog has no precomputed embeddings, no evaluation dialogues, or too few training dialogues.
+    recsys.encoders.EncoderError
+        When the artifacts' text encoder cannot be built.
+    """
+    report = progress or (lambda fraction, message: None)
+    artifacts = require_artifacts(catalog)
+    data = dialogue_data(catalog)
+    if not data.eval_records:
+        raise DialogueTaskError(f"The catalog {catalog.name} has no evaluation dialogues with candidate coordi-sets.")
+    encoder = text_encoder(artifacts.text_encoder_spec)
+    report(0.02, "Encoding the dialogues")
+    train_vectors = dialogue_vectors(encoder, data.train_turns)
+    eval_vectors = dialogue_vectors(encoder, [r.get("turns", []) for r in data.eval_records])
+    true_ranks = [np.array([int(c["rank"]) for c in r["candidates"]]) for r in data.eval_records]
+    results: dict[str, dict] = {}
+
+    rng = np.random.default_rng(seed)
+    results["random"] = mean_wkt([rng.random(len(c)) for c in data.eval_candidates], true_ranks)
+    item_text = np.asarray(artifacts.text_description, dtype=np.float32)
+    results["zero-shot"] = mean_wkt(zero_shot_scores(eval_vectors, data.eval_candidates, item_text), true_ranks)
+
+    report(0.04, "Fitting the compatibility model")
+    compatibility, compat_name = compatibility_scorer(catalog, artifacts, seed=seed, quick=quick)
+    names = list_models("dialogue", trainable=True)
+    for k, name in enumerate(names):
+        def step(fraction: float, message: str, k=k, name=name) -> None:
+            report(0.05 + 0.9 * (k + fraction) / len(names), f"{name}: {message}")
+
+        model = fit_model(name, catalog, artifacts=artifacts, data=data, train_vectors=train_vectors, seed=seed,
+                          quick=quick, progress=step)
+        distance_only = [-model.set_distances(v, rows) for v, rows in zip(eval_vectors, data.eval_candidates)]
+        results[name] = {**mean_wkt(distance_only, true_ranks), "fit_seconds": round(model.fit_seconds_, 2)}
+        if model.compat_weight:
+            with_compat = [model.set_scores(v, rows, compatibility)
+                           for v, rows in zip(eval_vectors, data.eval_candidates)]
+            results[f"{name}+compat"] = mean_wkt(with_compat, true_ranks)
+            logger.info("%s+compat uses %s", name, compat_name)
+
+    if catalog.has_truth:
+        from recsys.data.truth import WorldTruth
+
+        truth = WorldTruth.from_catalog(catalog)
+        oracle = [np.array([truth.coordi_score(r["dialogue_id"], c["coordi"]) for c in r["candidates"]])
+                  for r in data.eval_records]
+        results["oracle"] = mean_wkt(oracle, true_ranks)
+    for scores in results.values():
+        scores["skipped"] = len(data.skipped)
+    report(1.0, "Done")
+    return results

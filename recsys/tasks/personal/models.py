@@ -1,0 +1,135 @@
+"""The personal ("For you") models in the registry, with the settings validation chose for each.
+
+Registration order is the order pages list them in: the best on the demo world first (it also trains in seconds,
+where VECF takes minutes on first use). ``vbpr-attributes`` (the ceiling on the built-in world), ``random``,
+``popularity`` and ``oracle`` are report rows, not models users pick: they are registered with
+``trainable=False`` so that reports label them from here too.
+"""
+
+from __future__ import annotations
+
+from recsys.models.bpr import BPR
+from recsys.models.dvbpr import DVBPR
+from recsys.models.popularity import Popularity, RandomScores
+from recsys.models.registry import register_model
+from recsys.models.vbpr import VBPR, MultimodalVBPR
+from recsys.models.vecf import VECF
+
+TASK = "personal"
+
+
+def model_settings(name: str, quick: bool = False) -> dict:
+    """Hyper-parameters of each trained model (epochs are an upper bound when validation picks the epoch).
+
+    Chosen by validation sweeps on the demo world (``recsys.tasks.personal.tune``, ``scripts/tune.py``;
+    validation items only): with about four training interactions per item, strong L2 on the factors, light L2 on
+    the item biases (which carry popularity) and long training matter most -- the earlier settings (one reg of
+    1e-3, 40 epochs) left BPR below popularity. ``quick`` divides the epochs by five (at least 3), for smoke tests.
+
+    Raises
+    ------
+    KeyError
+        For a name that is not a trained personal model.
+    """
+    epochs = {"bpr": 150, "vbpr": 40, "vbpr-mm": 40, "vbpr-attributes": 40, "dvbpr-imagenet": 60,
+              "dvbpr-ae": 60, "vecf": 40}[name]
+    if quick:
+        epochs = max(3, min(epochs, 40) // 5)
+    common = {"n_epochs": epochs, "random_state": 0, "batch_size": 1024, "learning_rate": 0.01, "reg": 0.03,
+              "bias_reg": 1e-3}
+    vbpr = {"n_factors": 16, "n_visual_factors": 16}
+    return common | {
+        "bpr": {"n_factors": 32},
+        "vbpr": vbpr,
+        "vbpr-mm": vbpr,
+        "vbpr-attributes": vbpr,
+        "dvbpr-imagenet": {"n_factors": 16},
+        # The codes come from an autoencoder trained on the catalog: the model keeps them, so loading it does
+        # not depend on that autoencoder being re-made identically.
+        "dvbpr-ae": {"n_factors": 16, "save_features": True},
+        "vecf": {"n_factors": 16, "attention_dim": 16, "review_weight": 0.5},
+    }[name]
+
+
+@register_model(task=TASK, name="vbpr-mm", title="VBPR (image + description)",
+                description="VBPR on the image features and the description's text embedding (MMRec).")
+def vbpr_mm(**params) -> MultimodalVBPR:
+    """An unfitted MultimodalVBPR with the settings of :func:`model_settings`, overridden by ``params``."""
+    return MultimodalVBPR(**(model_settings("vbpr-mm") | params))
+
+
+@register_model(task=TASK, name="vecf", title="VECF (attention over regions)",
+                description="User-conditioned attention over the image's regions, review supervision, clusters.")
+def vecf(**params) -> VECF:
+    """An unfitted VECF with the settings of :func:`model_settings`, overridden by ``params``."""
+    return VECF(**(model_settings("vecf") | params))
+
+
+@register_model(task=TASK, name="vbpr", title="VBPR",
+                description="BPR-MF plus a visual term on the precomputed image features (He & McAuley, 2016).")
+def vbpr(**params) -> VBPR:
+    """An unfitted VBPR with the settings of :func:`model_settings`, overridden by ``params``."""
+    return VBPR(**(model_settings("vbpr") | params))
+
+
+@register_model(task=TASK, name="dvbpr-imagenet", title="DVBPR (ImageNet encoder + layer)",
+                description="A trainable layer on the frozen ImageNet image features (Kang et al., 2017).")
+def dvbpr_imagenet(**params) -> DVBPR:
+    """An unfitted DVBPR with the settings of :func:`model_settings`, overridden by ``params``."""
+    return DVBPR(**(model_settings("dvbpr-imagenet") | params))
+
+
+@register_model(task=TASK, name="dvbpr-ae", title="DVBPR (autoencoder encoder + layer)",
+                description="A trainable layer on codes of a conv autoencoder trained on the catalog's images.")
+def dvbpr_ae(**params) -> DVBPR:
+    """An unfitted DVBPR with the settings of :func:`model_settings`, overridden by ``params``."""
+    return DVBPR(**(model_settings("dvbpr-ae") | params))
+
+
+@register_model(task=TASK, name="bpr", title="BPR-MF",
+                description="Matrix factorization with item biases, trained with BPR (Rendle et al., 2009).")
+def bpr_mf(**params) -> BPR:
+    """An unfitted BPR with the settings of :func:`model_settings`, overridden by ``params``."""
+    return BPR(**(model_settings("bpr") | params))
+
+
+@register_model(task=TASK, name="vbpr-attributes", title="VBPR (labelled attributes, ceiling)", trainable=False,
+                description="VBPR on one-hot labelled attributes, in which the built-in world's tastes are linear: "
+                            "the ceiling of the image-feature models (evaluation only).")
+def vbpr_attributes(**params) -> VBPR:
+    """An unfitted VBPR with the settings of :func:`model_settings`, overridden by ``params``."""
+    return VBPR(**(model_settings("vbpr-attributes") | params))
+
+
+@register_model(task=TASK, name="random", title="Random", trainable=False,
+                description="Uniform random scores: chance.")
+def random_scores(**params) -> RandomScores:
+    """An unfitted :class:`RandomScores` (``random_state`` in ``params``)."""
+    return RandomScores(**params)
+
+
+@register_model(task=TASK, name="popularity", title="Popularity", trainable=False,
+                description="The most-interacted items, the same list for everyone.")
+def popularity_baseline(**params) -> Popularity:
+    """An unfitted :class:`Popularity`."""
+    return Popularity(**params)
+
+
+@register_model(task=TASK, name="oracle", title="Oracle (true utility)", trainable=False,
+                description="The built-in world's true utility of every item for every user: the upper bound.")
+def oracle_utility(**params):
+    """The oracle row is computed from the world's truth by the protocol.
+
+    Raises
+    ------
+    ValueError
+        Always: there is no model to build.
+    """
+    raise ValueError("The oracle is the built-in world's true utility (recsys.data WorldTruth), not a model to build.")
+
+
+def ranker_names(ceiling: bool = True) -> list[str]:
+    """The models trained with BPR in the protocol: the trainable ones, then ``vbpr-attributes`` when ``ceiling``."""
+    from recsys.models.registry import list_models
+
+    return list_models(TASK, trainable=True) + (["vbpr-attributes"] if ceiling else [])

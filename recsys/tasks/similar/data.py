@@ -1,0 +1,77 @@
+"""What the similar-items models read and are judged on: the image vectors, the categories, the query sample.
+
+* The inputs: row ``i`` of the artifacts' ``image`` array (L2-normalised, ``(n_items, d)``) and the catalog's
+  ``category`` column; nothing else is learned.
+* The "split": there is no training data, only a sample of catalog items used as queries
+  (:func:`query_sample`), each answered over the whole catalog with itself excluded.
+
+:func:`fit` and :func:`inputs` are what :class:`recsys.store.ModelStore` calls.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from recsys.artifacts import ArtifactError
+from recsys.catalog import Catalog
+from recsys.models.registry import get_model, model_info
+from recsys.tasks.similar.models import TASK
+
+ProgressCallback = Callable[[float, str], None]
+
+#: Queries of the protocol (a quick run uses fewer); a smaller catalog uses every item.
+N_QUERIES, QUICK_QUERIES = 1000, 200
+
+
+def query_sample(n_items: int, rng: np.random.Generator, quick: bool = False) -> np.ndarray:
+    """Sorted row positions of the protocol's query items, drawn without replacement from ``rng``.
+
+    Raises
+    ------
+    ValueError
+        For an empty catalog.
+    """
+    n_queries = min(n_items, QUICK_QUERIES if quick else N_QUERIES)
+    return np.sort(rng.choice(n_items, size=n_queries, replace=False))
+
+
+def _require(artifacts, catalog: Catalog):
+    if artifacts is None:
+        raise ArtifactError(f"The catalog {catalog.name} has no precomputed image embeddings; run "
+                            f"python scripts/precompute.py --catalog {catalog.root}.")
+    return artifacts
+
+
+def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = False,
+        progress: ProgressCallback | None = None):
+    """The model users see: ``name`` fitted on the artifacts' image vectors and the catalog's categories.
+
+    ``seed``, ``quick`` and ``progress`` are accepted for the store's interface; building the index uses none.
+
+    Raises
+    ------
+    KeyError
+        For a model the registry does not know.
+    ValueError
+        For an untrained row (``random``, ``oracle``).
+    recsys.artifacts.ArtifactError
+        When the catalog has no artifacts.
+    """
+    if not model_info(TASK, name).trainable:
+        raise ValueError(f"The {TASK} model {name!r} is computed, not trained.")
+    artifacts = _require(artifacts, catalog)
+    return get_model(TASK, name).fit(artifacts.image, catalog.items["category"])
+
+
+def inputs(catalog: Catalog, artifacts, name: str) -> dict:
+    """Side inputs a saved model is loaded with: the image vectors and categories its index is rebuilt from.
+
+    Raises
+    ------
+    recsys.artifacts.ArtifactError
+        When the catalog has no artifacts.
+    """
+    artifacts = _require(artifacts, catalog)
+    return {"vectors": artifacts.image, "categories": catalog.items["category"]}

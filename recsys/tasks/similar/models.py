@@ -1,0 +1,34 @@
+"""The similar-items models of the registry, and the report's untrained rows.
+
+Registered in report order: ``visual-similarity`` (cosine k-NN in the image-embedding space, the model the page
+uses), ``random`` (chance) and ``oracle`` (the true attributes). The classes live in :mod:`recsys.models.similar`.
+"""
+
+from __future__ import annotations
+
+from recsys.models.registry import register_model
+from recsys.models.similar import AttributeOracle, RandomNeighbours, SimilarItems
+
+TASK = "similar"
+
+
+@register_model(task=TASK, name="visual-similarity", title="Visual similarity (image embeddings)",
+                description="Cosine nearest neighbours in the precomputed image-embedding space.")
+def visual_similarity(**params) -> SimilarItems:
+    """:class:`SimilarItems` (an exact index below 50k items), overridden by ``params``."""
+    return SimilarItems(**params)
+
+
+@register_model(task=TASK, name="random", title="Random", trainable=False,
+                description="Chance: other items drawn uniformly.")
+def random_baseline(**params) -> RandomNeighbours:
+    """Chance baseline (``random_state`` seeds it)."""
+    return RandomNeighbours(**params)
+
+
+@register_model(task=TASK, name="oracle", title="Oracle (the true attributes)", trainable=False,
+                description="Ranks by the attributes shared with the query, category first; only on a generated "
+                            "world, where the attributes are the truth.")
+def oracle(**params) -> AttributeOracle:
+    """The ceiling row; fit it with the catalog's items table."""
+    return AttributeOracle(**params)

@@ -1,0 +1,205 @@
+"""What the Similar items page calls: ``SimilarService.similar(item | photo)`` and the catalog map around it.
+
+The service holds one catalog's artifacts and model store. The model is the store's saved ``visual-similarity``
+index when there is one for these artifacts, else one built in memory on first use (building an exact index is
+a copy of the vectors, so the page never waits for training and never writes into the catalog). A photo's
+category comes from the studio's one photo predictor, :class:`recsys.photo.CategoryPredictor`. Everything here is
+plain Python: the page's Streamlit caches live in :mod:`recsys.services`.
+
+The exception classes the page catches are re-exported here (``ArtifactError``, ``EncoderError``,
+``ImageInputError``), with :class:`CategoryGuess`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from recsys.artifacts import ArtifactError, load_artifacts
+from recsys.encoders import EncoderError
+from recsys.imageio import ImageInputError
+from recsys.photo import CategoryGuess, CategoryPredictor
+from recsys.tasks.similar import data
+from recsys.tasks.similar.models import TASK
+
+__all__ = ["SimilarService", "SimilarResult", "MODEL", "ArtifactError", "EncoderError", "ImageInputError",
+           "CategoryGuess"]
+
+#: The registered model the page serves.
+MODEL = "visual-similarity"
+#: Nearest neighbours whose map positions place a photo on the catalog map (t-SNE cannot place new points).
+MAP_NEIGHBOURS = 5
+
+
+@dataclass(frozen=True)
+class SimilarResult:
+    """The answer to one query.
+
+    Attributes
+    ----------
+    positions : ndarray of int, shape (m,)
+        Catalog rows of the results, most similar first (``m <= k``: a small category may have fewer items).
+    scores : ndarray of float32, shape (m,)
+        Their cosine similarity to the query.
+    item_ids : list of str
+    query_index : int or None
+        The query's catalog row (None for a photo).
+    category : str or None
+        The category searched (None: every category).
+    query_xy : ndarray of shape (2,) or None
+        Where the query sits on the catalog map: its own point, or for a photo the mean of its
+        :data:`MAP_NEIGHBOURS` nearest results (None when there are none).
+    """
+
+    positions: np.ndarray
+    scores: np.ndarray
+    item_ids: list
+    query_index: int | None
+    category: str | None
+    query_xy: np.ndarray | None
+
+
+class SimilarService:
+    """Similar items of a catalog item or an uploaded photo, for one catalog.
+
+    Parameters
+    ----------
+    catalog : Catalog
+    artifacts : recsys.artifacts.Artifacts or None
+        The precomputed embeddings; None when the catalog has none (:meth:`require_artifacts` then says why).
+    store : recsys.store.ModelStore or None
+        Where a saved ``visual-similarity`` model is looked up.
+    settings : recsys.config.Settings, optional
+
+    The constructor is cheap; the index and the photo predictor are built on first use (thread-safe: one service
+    serves every browser session of a catalog).
+    """
+
+    def __init__(self, catalog, artifacts, store, settings=None):
+        self.catalog = catalog
+        self.artifacts = artifacts
+        self.store = store
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._model = None
+        self._predictor: CategoryPredictor | None = None
+
+    # ------------------------------------------------------------------ what the catalog allows
+    def require_artifacts(self):
+        """The artifacts.
+
+        Raises
+        ------
+        ArtifactError
+            When the catalog has no usable precomputed embeddings: the sentence says why and which command
+            makes them.
+        """
+        if self.artifacts is None:
+            with self._lock:
+                if self.artifacts is None:
+                    self.artifacts = load_artifacts(self.catalog)  # raises the sentence that says what is wrong
+        return self.artifacts
+
+    @property
+    def photo_encoder_spec(self) -> str:
+        """The image encoder spec a photo must be embedded with (the artifacts' own).
+
+        Raises
+        ------
+        ArtifactError
+            When the catalog has no artifacts.
+        """
+        return self.require_artifacts().image_encoder_spec
+
+    def model(self):
+        """The fitted :class:`recsys.models.similar.SimilarItems` (saved one if current, else built in memory).
+
+        Raises
+        ------
+        ArtifactError
+            When the catalog has no artifacts.
+        """
+        with self._lock:
+            if self._model is None:
+                artifacts = self.require_artifacts()
+                saved = self.store.get(TASK, MODEL) if self.store is not None else None
+                self._model = saved if saved is not None else data.fit(self.catalog, artifacts, MODEL)
+            return self._model
+
+    # ------------------------------------------------------------------ queries
+    def guess_category(self, image_vector: np.ndarray) -> CategoryGuess:
+        """The catalog category a photo's ``(d,)`` image vector most likely shows (with every category's share).
+
+        Raises
+        ------
+        ArtifactError
+            When the catalog has no artifacts.
+        """
+        with self._lock:
+            if self._predictor is None:
+                self._predictor = CategoryPredictor().fit(self.require_artifacts().image,
+                                                          self.catalog.items["category"])
+        return self._predictor.predict(image_vector)
+
+    def similar(self, item: str | int | None = None, photo: np.ndarray | None = None, *, k: int = 12,
+                same_category: bool = True, category: str | None = None) -> SimilarResult:
+        """The ``k`` items most similar to a catalog ``item`` (id or row) or a ``photo`` (its ``(d,)`` image vector).
+
+        ``same_category`` keeps results to the query's category: the item's own, or for a photo ``category``
+        (default: the predicted one, :meth:`guess_category`). A catalog item is never its own result.
+
+        Raises
+        ------
+        ValueError
+            Unless exactly one of ``item`` and ``photo`` is given, or when ``photo`` has another dimension than the
+            artifacts.
+        KeyError
+            For an item id the catalog does not have.
+        ArtifactError
+            When the catalog has no artifacts.
+        """
+        if (item is None) == (photo is None):
+            raise ValueError("Ask for the items similar to either a catalog item or a photo, not both or neither.")
+        model = self.model()
+        map2d = self.require_artifacts().map2d
+        if item is not None:
+            row = self._row(item)
+            positions, scores = model.similar_to_item(row, k=k, same_category=same_category)
+            searched = str(self.catalog.items["category"].iat[row]) if same_category else None
+            query_xy = np.asarray(map2d[row])
+        else:
+            row = None
+            searched = (category or self.guess_category(photo).category) if same_category else None
+            positions, scores = model.similar_to_vector(photo, k=k, category=searched)
+            query_xy = np.asarray(map2d[positions[:MAP_NEIGHBOURS]]).mean(axis=0) if len(positions) else None
+        item_ids = list(self.catalog.items["item_id"].iloc[positions])
+        return SimilarResult(positions, scores, item_ids, row, searched, query_xy)
+
+    def _row(self, item: str | int) -> int:
+        if isinstance(item, (int, np.integer)):
+            if not 0 <= int(item) < len(self.catalog):
+                raise KeyError(f"The catalog has no row {item}; it has {len(self.catalog)} items.")
+            return int(item)
+        if item not in self.catalog.id_to_index:
+            raise KeyError(f"The catalog {self.catalog.name} has no item {item!r}.")
+        return self.catalog.id_to_index[item]
+
+    # ------------------------------------------------------------------ the catalog map
+    def embedding_map(self, result: SimilarResult | None = None, query_label: str = "query"):
+        """A plotly figure of the catalog map (t-SNE of the image embeddings, coloured by category), with the
+        ``result``'s query as a star and its results ringed (:func:`recsys.viz.embedding_map`).
+
+        Raises
+        ------
+        ArtifactError
+            When the catalog has no artifacts.
+        """
+        from recsys import viz
+
+        items = self.catalog.items
+        return viz.embedding_map(self.require_artifacts().map2d, items["category"], items["title"],
+                                 query_xy=None if result is None else result.query_xy,
+                                 result_positions=() if result is None else np.asarray(result.positions),
+                                 query_label=query_label)
