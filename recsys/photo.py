@@ -75,3 +75,20 @@ class CategoryPredictor(Estimator):
         """The :class:`CategoryGuess` of a ``(d,)`` image vector."""
         ranked = self.rank(image_vector)
         return CategoryGuess(category=ranked[0][0], confidence=ranked[0][1], shares=dict(ranked))
+
+
+def category_predictor(store) -> CategoryPredictor:
+    """The catalog's :class:`CategoryPredictor`, fitted once per :class:`recsys.store.ModelStore` and shared by every
+    page that takes a photo.
+
+    Raises
+    ------
+    recsys.artifacts.ArtifactError
+        When the store has no artifacts to fit on.
+    """
+    if store.artifacts is None:
+        from recsys.artifacts import ArtifactError
+
+        raise ArtifactError(f"The catalog {store.catalog.name} has no precomputed embeddings to read photos with.")
+    return store.memo("photo-category", lambda: CategoryPredictor().fit(store.artifacts.image,
+                                                                         store.catalog.items["category"]))

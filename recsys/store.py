@@ -112,6 +112,14 @@ class ModelStore:
         """Why the last :meth:`get` of ``(task, name)`` found no usable model (None when it did or never looked)."""
         return self._problems.get((task, name))
 
+    def memo(self, key: str, build: Callable[[], object]):
+        """``build()`` once per store (one store per catalog version): in-memory models shared by several services,
+        such as the photo category predictor, that are cheap enough never to be saved."""
+        with self._lock:
+            if ("_memo", key) not in self._loaded:
+                self._loaded[("_memo", key)] = build()
+            return self._loaded[("_memo", key)]
+
     # ------------------------------------------------------------------ training
     def fit(self, task: str, name: str, *, quick: bool = False, progress: ProgressCallback | None = None):
         """Train ``(task, name)`` on all of the catalog's data, save it with its provenance, and return it.

@@ -251,6 +251,8 @@ class Estimator:
             When the file holds another class or cannot be read.
         """
         tensors, saved = load_model(path)
+        if "class" not in saved or "state" not in saved:
+            raise StaleModelError(f"The saved model {Path(path).name} was written by an older version of the studio.")
         if saved.get("class") != cls.__name__:
             raise ValueError(f"The model file {path} holds a {saved.get('class')}, not a {cls.__name__}.")
         stored = Provenance.from_dict(saved.get("provenance"))

@@ -33,7 +33,6 @@ the identity when the artifacts were computed with an ``open_clip`` encoder (who
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -45,8 +44,6 @@ from torch.nn import functional as F
 
 from recsys.models.base import Estimator
 from recsys.utils import l2_normalize, torch_threads
-
-logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------- the joint space

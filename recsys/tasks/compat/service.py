@@ -20,7 +20,7 @@ from recsys.artifacts import ArtifactError
 from recsys.encoders import EncoderError
 from recsys.imageio import ImageInputError
 from recsys.models.registry import list_models, model_title
-from recsys.photo import CategoryGuess, CategoryPredictor
+from recsys.photo import CategoryGuess, category_predictor
 from recsys.store import ModelStatus
 from recsys.tasks.compat.builder import OPTIONAL_SLOTS, QUERY, SLOT_ORDER, Outfit, OutfitBuilder, Query
 from recsys.tasks.compat.data import MIN_OUTFITS, NoOutfitsError, count_outfits, features_for_image, split_outfits
@@ -61,7 +61,6 @@ class OutfitService:
         self._lock = threading.RLock()
         self._builders: dict[str, OutfitBuilder] = {}
         self._reference: dict[str, np.ndarray] = {}
-        self._predictor: CategoryPredictor | None = None
 
     # ------------------------------------------------------------------ what the catalog allows
     def enough_outfits(self) -> bool:
@@ -164,11 +163,8 @@ class OutfitService:
         ArtifactError
             When the catalog has no artifacts.
         """
-        with self._lock:
-            if self._predictor is None:
-                self._predictor = CategoryPredictor().fit(self.require_artifacts().image,
-                                                          self.catalog.items["category"])
-        return self._predictor.predict(image_vector)
+        self.require_artifacts()
+        return category_predictor(self.store).predict(image_vector)
 
     def query(self, model: str, *, item: str | None = None, photo: np.ndarray | None = None,
               category: str | None = None) -> Query:

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from recsys.catalog import Catalog
-from recsys.encoders import Encoder, create_encoder
+from recsys.encoders import Encoder, create_encoder, resolve_device
 from recsys.models.base import StaleModelError, model_path
 from recsys.models.composed import ComposedModel, JointSpace, Triples
 from recsys.models.democlip import MODEL_NAME as JOINT_SPACE
@@ -190,14 +190,14 @@ def _encoder(spec: str, device: str) -> Encoder:
 
 def text_encoder_for(artifacts, device: str = "cpu") -> Encoder:
     """The encoder the artifacts' text vectors came from (captions must be encoded the same way); built once per
-    spec and device.
+    spec and device (``"auto"`` resolved first, so it shares the CPU encoder on a machine without a GPU).
 
     Raises
     ------
     recsys.encoders.EncoderError
-        When the spec cannot be built (one sentence).
+        When the spec cannot be built or the device is unknown (one sentence).
     """
-    return _encoder(artifacts.text_encoder_spec, device)
+    return _encoder(artifacts.text_encoder_spec, resolve_device(device))
 
 
 def joint_space(catalog: Catalog, artifacts, store, *, train: bool = False, quick: bool = False,

@@ -110,7 +110,7 @@ class SearchResult:
 
 
 class SearchService:
-    """Text-guided search on one catalog: reference + stacked captions, or free text (DESIGN section 2).
+    """Text-guided search on one catalog: reference + stacked captions, or free text (DESIGN section 11).
 
     Cheap to construct; the text encoder, the models and the indexes load on first use and are shared by the
     callers of one instance (it is safe to call from several threads).

@@ -3,7 +3,7 @@
 The service holds one catalog's artifacts and model store. The model is the store's saved ``visual-similarity``
 index when there is one for these artifacts, else one built in memory on first use (building an exact index is
 a copy of the vectors, so the page never waits for training and never writes into the catalog). A photo's
-category comes from the studio's one photo predictor, :class:`recsys.photo.CategoryPredictor`. Everything here is
+category comes from the studio's one photo predictor, :func:`recsys.photo.category_predictor`. Everything here is
 plain Python: the page's Streamlit caches live in :mod:`recsys.services`.
 
 The exception classes the page catches are re-exported here (``ArtifactError``, ``EncoderError``,
@@ -20,7 +20,7 @@ import numpy as np
 from recsys.artifacts import ArtifactError, load_artifacts
 from recsys.encoders import EncoderError
 from recsys.imageio import ImageInputError
-from recsys.photo import CategoryGuess, CategoryPredictor
+from recsys.photo import CategoryGuess, category_predictor
 from recsys.tasks.similar import data
 from recsys.tasks.similar.models import TASK
 
@@ -84,7 +84,6 @@ class SimilarService:
         self.settings = settings
         self._lock = threading.RLock()
         self._model = None
-        self._predictor: CategoryPredictor | None = None
 
     # ------------------------------------------------------------------ what the catalog allows
     def require_artifacts(self):
@@ -137,11 +136,8 @@ class SimilarService:
         ArtifactError
             When the catalog has no artifacts.
         """
-        with self._lock:
-            if self._predictor is None:
-                self._predictor = CategoryPredictor().fit(self.require_artifacts().image,
-                                                          self.catalog.items["category"])
-        return self._predictor.predict(image_vector)
+        self.require_artifacts()
+        return category_predictor(self.store).predict(image_vector)
 
     def similar(self, item: str | int | None = None, photo: np.ndarray | None = None, *, k: int = 12,
                 same_category: bool = True, category: str | None = None) -> SimilarResult:
