@@ -188,7 +188,7 @@ with caption_column:
     for note in st.session_state.pop("search_caption_feedback", []):
         st.warning(note, icon=":material/info:")
     caption_chips()
-    model = st.selectbox("Composition model", search.composition_choices(), format_func=search.model_title,
+    model = st.selectbox("Composition model", search.composition_choices(), format_func=search.title,
                          key="search_model")
     same_category = st.toggle("Same category as the reference", value=True, key="search_same_category",
                               disabled=reference_id is None)

@@ -27,7 +27,6 @@ first use, so reading artifacts never imports torch or the encoders.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ import numpy as np
 
 from recsys.catalog import Catalog
 from recsys.projections import project_channels
+from recsys.utils import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -174,15 +174,10 @@ def read_manifest(artifacts_dir: str | os.PathLike) -> dict | None:
         When the manifest cannot be read or is not a JSON object (one sentence).
     """
     path = Path(artifacts_dir) / MANIFEST_NAME
-    if not path.is_file():
-        return None
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        return read_json(path)
+    except ValueError as exc:
         raise ArtifactError(f"{path} cannot be read ({exc}); delete it and run precompute again.") from None
-    if not isinstance(manifest, dict):
-        raise ArtifactError(f"{path} is not a JSON object; delete it and run precompute again.")
-    return manifest
 
 
 def load_artifacts(

@@ -8,12 +8,13 @@ below only explain rows, they do not name them.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from recsys.utils import read_json
 
 REPORT_NAME = "report.json"
 BENCH_NAME = "bench.json"
@@ -40,16 +41,10 @@ def read_report(path: str | os.PathLike) -> dict | None:
     ValueError
         When the file cannot be read or is not a JSON object (one sentence naming the file).
     """
-    path = Path(path)
-    if not path.is_file():
-        return None
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"The report {path.name} cannot be read ({exc}).") from None
-    if not isinstance(report, dict):
-        raise ValueError(f"The report {path.name} cannot be read (it is not a JSON object).")
-    return report
+        return read_json(path)
+    except ValueError as exc:
+        raise ValueError(f"The report {Path(path).name} cannot be read ({exc}).") from None
 
 
 def row_title(task: str, name: str) -> str:

@@ -148,14 +148,14 @@ class ModelStore:
         model = self.get(task, name)
         return model if model is not None else self.fit(task, name, quick=quick, progress=progress)
 
+    def model_status(self, task: str, name: str) -> ModelStatus:
+        """Whether ``(task, name)`` is trained for this catalog and artifacts (loads it when it is saved)."""
+        if self.get(task, name) is not None:
+            return ModelStatus(task, name, "trained")
+        if self.problem(task, name):
+            return ModelStatus(task, name, "stale", self.problem(task, name))
+        return ModelStatus(task, name, "missing", "It has not been trained for this catalog yet.")
+
     def status(self, task: str) -> dict[str, ModelStatus]:
         """``{name: ModelStatus}`` of the task's trainable models."""
-        out = {}
-        for name in list_models(task, trainable=True):
-            if self.get(task, name) is not None:
-                out[name] = ModelStatus(task, name, "trained")
-            elif self.problem(task, name):
-                out[name] = ModelStatus(task, name, "stale", self.problem(task, name))
-            else:
-                out[name] = ModelStatus(task, name, "missing", "It has not been trained for this catalog yet.")
-        return out
+        return {name: self.model_status(task, name) for name in list_models(task, trainable=True)}

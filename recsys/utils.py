@@ -65,3 +65,27 @@ def torch_threads(threads: int | None = FIT_THREADS) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def read_json(path, kind: type = dict):
+    """The JSON value in ``path`` when it is a ``kind`` (``dict`` or ``list``); None when the file does not exist.
+
+    Raises
+    ------
+    ValueError
+        When the file cannot be read or parsed, or holds another kind of value; the message is the reason only
+        (callers name the file in their own sentence).
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(value, kind):
+        raise ValueError(f"it is not a JSON {'object' if kind is dict else kind.__name__}")
+    return value

@@ -307,10 +307,10 @@ def test_explanations_come_from_the_model(service):
 
 
 def test_a_missing_model_trains_in_place_or_names_the_command(service, monkeypatch):
-    assert service.model_status("dvbpr-imagenet").state == "missing"
+    assert service.status("dvbpr-imagenet").state == "missing"
     seen = []
     model = service.model("dvbpr-imagenet", progress=lambda fraction, message: seen.append(fraction))
-    assert seen[-1] == 1.0 and service.model_status("dvbpr-imagenet").ready
+    assert seen[-1] == 1.0 and service.status("dvbpr-imagenet").ready
     assert service.model("dvbpr-imagenet") is model
     monkeypatch.setattr(personal, "TRAIN_IN_PLACE_LIMIT", 0)
     with pytest.raises(personal.ModelNotReady, match="scripts/train.py"):

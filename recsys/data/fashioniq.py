@@ -19,7 +19,6 @@ Wu et al., "Fashion IQ: A New Dataset Towards Retrieving Images by Natural Langu
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
 from recsys.data import IngestReport
 from recsys.imageio import ImageInputError, load_upload
+from recsys.utils import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +43,9 @@ _FILE = re.compile(r"^(cap|split)\.(?P<category>[A-Za-z0-9_-]+)\.(?P<split>train
 
 def _read_json_list(path: Path) -> list:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CatalogError(f"{path.name} cannot be read as JSON ({exc}).") from None
-    if not isinstance(data, list):
-        raise CatalogError(f"{path.name} must hold a JSON list.")
-    return data
+        return read_json(path, list) or []
+    except ValueError as exc:
+        raise CatalogError(f"{path.name} cannot be read as a JSON list ({exc}).") from None
 
 
 def _listed(folder: Path, kind: str) -> list[tuple[str, str, Path]]:

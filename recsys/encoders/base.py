@@ -22,8 +22,19 @@ class EncoderError(ValueError):
     """An encoder spec cannot be turned into a working encoder; the message is one sentence saying why and what to do."""
 
 
-def resolve_device(device: str | torch.device = "auto") -> str:
-    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``; anything else is checked and returned."""
+def resolve_device(device: str | torch.device | None = "auto") -> str:
+    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``; None means the ``RECSYS_DEVICE`` setting;
+    anything else is checked and returned.
+
+    Raises
+    ------
+    EncoderError
+        For an unknown device, or CUDA when no GPU is visible (one sentence).
+    """
+    if device is None:
+        from recsys.config import get_settings
+
+        device = get_settings().device
     name = str(device)
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

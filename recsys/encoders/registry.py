@@ -81,7 +81,7 @@ def check_spec(spec: str) -> None:
     _factory(spec)
 
 
-def create_encoder(spec: str, device: str = "cpu") -> Encoder:
+def create_encoder(spec: str, device: str | None = None) -> Encoder:
     """Build the encoder a spec names, with its preprocessing, ready for inference.
 
     Parameters
@@ -89,8 +89,9 @@ def create_encoder(spec: str, device: str = "cpu") -> Encoder:
     spec : str
         ``effnet-lite0``, ``minilm``, ``open_clip:<arch>:<tag or checkpoint path>``,
         ``open_clip:hf-hub:<repo>``, or any name added with :func:`register_encoder`.
-    device : str
-        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    device : str, optional
+        ``"auto"``, ``"cpu"`` or ``"cuda"``; None (the default) follows the ``RECSYS_DEVICE`` setting
+        (:class:`recsys.config.Settings`), so every encoder the studio builds honours it.
 
     Returns
     -------

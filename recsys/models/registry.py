@@ -37,6 +37,8 @@ class ModelInfo:
         False for rows computed without training (baselines, oracle); the store does not save those.
     description : str
         One sentence for the page or report.
+    target : class or callable
+        What was decorated (the estimator class, or the builder itself).
     """
 
     task: str
@@ -45,13 +47,18 @@ class ModelInfo:
     builder: Callable
     trainable: bool = True
     description: str = ""
+    target: Callable | None = None
 
 
 _REGISTRY: dict[str, dict[str, ModelInfo]] = {}
 
 
-def register_model(*, task: str, name: str, title: str, trainable: bool = True, description: str = "") -> Callable:
-    """Decorator registering ``builder`` under ``(task, name)``; returns the builder unchanged.
+def register_model(*, task: str, name: str, title: str, trainable: bool = True, description: str = "",
+                   defaults: dict | None = None) -> Callable:
+    """Decorator registering a model under ``(task, name)``; returns what it decorates unchanged.
+
+    It decorates either a builder function ``builder(**params) -> Estimator`` or an estimator class, which is then
+    built as ``cls(**(defaults | params))``.
 
     Raises
     ------
@@ -61,14 +68,33 @@ def register_model(*, task: str, name: str, title: str, trainable: bool = True, 
     if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; the tasks are {', '.join(TASKS)}.")
 
-    def decorate(builder: Callable) -> Callable:
+    def decorate(target: Callable) -> Callable:
+        builder = _class_builder(target, defaults or {}) if isinstance(target, type) else target
         models = _REGISTRY.setdefault(task, {})
-        if name in models and models[name].builder is not builder:
+        if name in models and models[name].builder is not builder and models[name].target is not target:
             raise ValueError(f"A {task} model named {name!r} is already registered.")
-        models[name] = ModelInfo(task, name, title, builder, trainable, description)
-        return builder
+        models[name] = ModelInfo(task, name, title, builder, trainable, description, target)
+        return target
 
     return decorate
+
+
+def register_row(*, task: str, name: str, title: str, description: str = "") -> None:
+    """Register a report row that is computed by the task's protocol, not built (e.g. an oracle that reads the
+    world's truth): listed and labelled like a model, never trained; building it raises ``ValueError``."""
+
+    def builder(**params):
+        raise ValueError(f"The {task} row {name!r} is computed by the protocol, not a model to build.")
+
+    register_model(task=task, name=name, title=title, trainable=False, description=description)(builder)
+
+
+def _class_builder(cls: type, defaults: dict) -> Callable:
+    def builder(**params):
+        return cls(**(defaults | params))
+
+    builder.__doc__ = f"A new {cls.__name__} with the registered defaults {defaults}, overridden by ``params``."
+    return builder
 
 
 def _load(task: str) -> dict[str, ModelInfo]:

@@ -16,36 +16,19 @@ N_EPOCHS = 40
 QUICK_EPOCHS = 6
 
 
-@register_model(task="compat", name="random", title="Random", trainable=False,
-                description="Chance: independent uniform scores for every pair and every set.")
-def random_baseline(**params) -> RandomCompatibility:
-    """Chance baseline (``random_state`` seeds it)."""
-    return RandomCompatibility(**params)
-
-
-@register_model(task="compat", name="visual-similarity", title="Visual similarity (raw image vectors)",
-                trainable=False, description="Items go together when their image vectors look alike.")
-def visual_similarity(**params) -> VisualSimilarityCompatibility:
-    """Looks-alike baseline on the precomputed image vectors."""
-    return VisualSimilarityCompatibility(**params)
-
-
-@register_model(task="compat", name="triplet", title="Triplet style space (Complete the Look)",
-                description="A style space learned with a triplet loss from outfits (Kang et al., CVPR 2019).")
-def triplet(**params) -> TripletCompatibility:
-    """:class:`TripletCompatibility` with the studio's schedule (:data:`N_EPOCHS`), overridden by ``params``."""
-    return TripletCompatibility(**({"n_epochs": N_EPOCHS} | params))
-
-
-@register_model(task="compat", name="type-aware", title="Type-aware (Vasileva et al. 2018)",
-                description="One learned subspace per pair of slots (Vasileva et al., ECCV 2018).")
-def type_aware(**params) -> TypeAwareCompatibility:
-    """:class:`TypeAwareCompatibility` with the studio's schedule (:data:`N_EPOCHS`), overridden by ``params``."""
-    return TypeAwareCompatibility(**({"n_epochs": N_EPOCHS} | params))
-
-
-@register_model(task="compat", name="oracle", title="Oracle (the world's true compatibility)", trainable=False,
-                description="The generated world's own compatibility rules; only on a generated world.")
-def oracle(**params) -> OracleCompatibility:
-    """The ceiling row; fit it with the world's ``WorldTruth``."""
-    return OracleCompatibility(**params)
+register_model(task="compat", name="random", title="Random", trainable=False,
+               description="Chance: independent uniform scores for every pair and every set.")(RandomCompatibility)
+register_model(task="compat", name="visual-similarity", title="Visual similarity (raw image vectors)",
+               trainable=False, description="Items go together when their image vectors look alike."
+               )(VisualSimilarityCompatibility)
+register_model(task="compat", name="triplet", title="Triplet style space (Complete the Look)",
+               defaults={"n_epochs": N_EPOCHS},
+               description="A style space learned with a triplet loss from outfits (Kang et al., CVPR 2019).",
+               )(TripletCompatibility)
+register_model(task="compat", name="type-aware", title="Type-aware (Vasileva et al. 2018)",
+               defaults={"n_epochs": N_EPOCHS},
+               description="One learned subspace per pair of slots (Vasileva et al., ECCV 2018).",
+               )(TypeAwareCompatibility)
+register_model(task="compat", name="oracle", title="Oracle (the world's true compatibility)", trainable=False,
+               description="The generated world's own compatibility rules; only on a generated world.",
+               )(OracleCompatibility)

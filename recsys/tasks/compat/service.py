@@ -11,7 +11,6 @@ The exception classes a page catches are re-exported here (``ArtifactError``, ``
 
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 import numpy as np
@@ -19,9 +18,8 @@ import numpy as np
 from recsys.artifacts import ArtifactError
 from recsys.encoders import EncoderError
 from recsys.imageio import ImageInputError
-from recsys.models.registry import list_models, model_title
-from recsys.photo import CategoryGuess, category_predictor
-from recsys.store import ModelStatus
+from recsys.photo import CategoryGuess
+from recsys.tasks.base import TaskService
 from recsys.tasks.compat.builder import OPTIONAL_SLOTS, QUERY, SLOT_ORDER, Outfit, OutfitBuilder, Query
 from recsys.tasks.compat.data import MIN_OUTFITS, NoOutfitsError, count_outfits, features_for_image, split_outfits
 
@@ -37,7 +35,7 @@ IN_PLACE_TRAINING_OUTFITS = 300
 ProgressCallback = Callable[[float, str], None]
 
 
-class OutfitService:
+class OutfitService(TaskService):
     """Outfits around a catalog item or a photo, with one catalog's compatibility models.
 
     Parameters
@@ -53,12 +51,10 @@ class OutfitService:
     trained then, so ask :meth:`status` and :meth:`trains_in_place` first where training would be too slow.
     """
 
+    task = TASK
+
     def __init__(self, catalog, artifacts, store, settings=None):
-        self.catalog = catalog
-        self.artifacts = artifacts
-        self.store = store
-        self.settings = settings
-        self._lock = threading.RLock()
+        super().__init__(catalog, artifacts, store, settings)
         self._builders: dict[str, OutfitBuilder] = {}
         self._reference: dict[str, np.ndarray] = {}
 
@@ -67,50 +63,10 @@ class OutfitService:
         """True when the catalog has the :data:`MIN_OUTFITS` outfits a compatibility model needs."""
         return count_outfits(self.catalog) >= MIN_OUTFITS
 
-    def require_artifacts(self):
-        """The artifacts.
-
-        Raises
-        ------
-        ArtifactError
-            When the catalog has no usable precomputed embeddings.
-        """
-        if self.artifacts is None:
-            raise ArtifactError(f"The catalog {self.catalog.name} has no precomputed embeddings; run "
-                                f"scripts/precompute.py --catalog {self.catalog.root}.")
-        return self.artifacts
-
-    @property
-    def photo_encoder_spec(self) -> str:
-        """The image encoder spec a photo must be embedded with (the artifacts' own).
-
-        Raises
-        ------
-        ArtifactError
-            When the catalog has no artifacts.
-        """
-        return self.require_artifacts().image_encoder_spec
-
     # ------------------------------------------------------------------ models
-    @staticmethod
-    def models() -> list[str]:
+    def models(self) -> list[str]:
         """The trainable models the page offers, :data:`DEFAULT_MODEL` first."""
-        names = list_models(TASK, trainable=True)
-        return sorted(names, key=lambda n: n != DEFAULT_MODEL)
-
-    @staticmethod
-    def title(model: str) -> str:
-        """The registry's label of ``model``."""
-        return model_title(TASK, model)
-
-    def status(self, model: str) -> ModelStatus:
-        """Whether ``model`` is trained for this catalog and artifacts (``"trained"``, ``"stale"`` or ``"missing"``)."""
-        if self.store.get(TASK, model) is not None:
-            return ModelStatus(TASK, model, "trained")
-        problem = self.store.problem(TASK, model)
-        if problem:
-            return ModelStatus(TASK, model, "stale", problem)
-        return ModelStatus(TASK, model, "missing", "It has not been trained for this catalog yet.")
+        return self.trainable_models(DEFAULT_MODEL)
 
     def n_training_outfits(self) -> int:
         """How many outfits a model of this catalog trains on.
@@ -155,17 +111,6 @@ class OutfitService:
             return self._builders[model]
 
     # ------------------------------------------------------------------ queries
-    def guess_category(self, image_vector: np.ndarray) -> CategoryGuess:
-        """The catalog category a photo's ``(d,)`` image vector most likely shows (with every category's share).
-
-        Raises
-        ------
-        ArtifactError
-            When the catalog has no artifacts.
-        """
-        self.require_artifacts()
-        return category_predictor(self.store).predict(image_vector)
-
     def query(self, model: str, *, item: str | None = None, photo: np.ndarray | None = None,
               category: str | None = None) -> Query:
         """What to complete: a catalog ``item`` (id), or a ``photo`` (its ``(d,)`` image vector) of ``category``.

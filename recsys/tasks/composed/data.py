@@ -188,7 +188,7 @@ def _encoder(spec: str, device: str) -> Encoder:
     return create_encoder(spec, device)
 
 
-def text_encoder_for(artifacts, device: str = "cpu") -> Encoder:
+def text_encoder_for(artifacts, device: str | None = None) -> Encoder:
     """The encoder the artifacts' text vectors came from (captions must be encoded the same way); built once per
     spec and device (``"auto"`` resolved first, so it shares the CPU encoder on a machine without a GPU).
 

@@ -24,62 +24,24 @@ QUICK_JOINT_EPOCHS = 8
 __all__ = ["JOINT_SPACE", "QUICK_EPOCHS", "QUICK_JOINT_EPOCHS", "TASK"]
 
 
-@register_model(task=TASK, name=JOINT_SPACE, title="demo-clip joint image-text space",
-                description="Projection heads over the frozen image and text encoders, trained CLIP-style on the "
-                            "catalog's titles, descriptions and training captions (Radford et al., 2021).")
-def demo_clip(**params) -> DemoClip:
-    """:class:`DemoClip` with its defaults (40 epochs), overridden by ``params``."""
-    return DemoClip(**params)
-
-
-@register_model(task=TASK, name="random", title="Random", trainable=False,
-                description="Chance: the gallery in a random order.")
-def random_ranking(**params) -> RandomRanking:
-    """Chance row (``random_state`` seeds it)."""
-    return RandomRanking(**params)
-
-
-@register_model(task=TASK, name="image-only", title="Image only (caption ignored)", trainable=False,
-                description="Items ranked by image similarity to the reference; the captions are ignored.")
-def image_only(**params) -> ImageOnly:
-    """Reference-only baseline."""
-    return ImageOnly(**params)
-
-
-@register_model(task=TASK, name="text-only", title="Text only (reference ignored)", trainable=False,
-                description="Items ranked by the captions alone in the joint space; answers free text.")
-def text_only(**params) -> TextOnly:
-    """Caption-only baseline (fit it with the joint space)."""
-    return TextOnly(**params)
-
-
-@register_model(task=TASK, name="zero-shot", title="Zero-shot sum of image and caption", trainable=False,
-                description="The normalised sum of the reference's and the caption's joint-space vectors "
-                            "(Baldrati et al., CVPR 2022).")
-def zero_shot(**params) -> ZeroShotSum:
-    """Training-free composition (fit it with the joint space)."""
-    return ZeroShotSum(**params)
-
-
-@register_model(task=TASK, name="image-difference", title="Image-difference model (the paper's)",
-                description="Projections trained so that target minus reference points along the caption "
-                            "(Wu et al., Fashion IQ, CVPR 2021).")
-def image_difference(**params) -> ImageDifference:
-    """:class:`ImageDifference` with its defaults (60 epochs, early stopping), overridden by ``params``."""
-    return ImageDifference(**params)
-
-
-@register_model(task=TASK, name="combiner", title="Learned combiner (CLIP4Cir-style)",
-                description="A learned mix of the joint-space reference and caption features (Baldrati et al., "
-                            "CVPR 2022).")
-def combiner(**params) -> Combiner:
-    """:class:`Combiner` with its defaults (80 epochs, early stopping), overridden by ``params``."""
-    return Combiner(**params)
-
-
-@register_model(task=TASK, name="oracle", title="Oracle (knows the attributes)", trainable=False,
-                description="On the built-in world: the gallery ranked by how many attributes match the reference "
-                            "with the captioned changes applied.")
-def oracle(**params) -> AttributeOracle:
-    """The ceiling row; fit it with a generated world's catalog."""
-    return AttributeOracle(**params)
+register_model(task=TASK, name=JOINT_SPACE, title="demo-clip joint image-text space",
+               description="Projection heads over the frozen image and text encoders, trained CLIP-style on the "
+                           "catalog's titles, descriptions and training captions (Radford et al., 2021).")(DemoClip)
+register_model(task=TASK, name="random", title="Random", trainable=False,
+               description="Chance: the gallery in a random order.")(RandomRanking)
+register_model(task=TASK, name="image-only", title="Image only (caption ignored)", trainable=False,
+               description="Items ranked by image similarity to the reference; the captions are ignored.")(ImageOnly)
+register_model(task=TASK, name="text-only", title="Text only (reference ignored)", trainable=False,
+               description="Items ranked by the captions alone in the joint space; answers free text.")(TextOnly)
+register_model(task=TASK, name="zero-shot", title="Zero-shot sum of image and caption", trainable=False,
+               description="The normalised sum of the reference's and the caption's joint-space vectors "
+                           "(Baldrati et al., CVPR 2022).")(ZeroShotSum)
+register_model(task=TASK, name="image-difference", title="Image-difference model (the paper's)",
+               description="Projections trained so that target minus reference points along the caption "
+                           "(Wu et al., Fashion IQ, CVPR 2021).")(ImageDifference)
+register_model(task=TASK, name="combiner", title="Learned combiner (CLIP4Cir-style)",
+               description="A learned mix of the joint-space reference and caption features (Baldrati et al., "
+                           "CVPR 2022).")(Combiner)
+register_model(task=TASK, name="oracle", title="Oracle (knows the attributes)", trainable=False,
+               description="On the built-in world: the gallery ranked by how many attributes match the reference "
+                           "with the captioned changes applied.")(AttributeOracle)

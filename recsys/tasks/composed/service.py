@@ -8,7 +8,6 @@ it (:meth:`SearchService.train`, with progress); every bad input becomes a note 
 from __future__ import annotations
 
 import logging
-import threading
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -21,7 +20,8 @@ from recsys.encoders import Encoder, EncoderError
 from recsys.imageio import ImageInputError
 from recsys.index import VectorIndex
 from recsys.models.composed import ComposedModel, compose_turns
-from recsys.models.registry import list_models, model_title
+from recsys.models.registry import list_models
+from recsys.tasks.base import TaskService
 from recsys.tasks.composed import data
 from recsys.utils import l2_normalize
 
@@ -109,7 +109,7 @@ class SearchResult:
     used_captions: list[str] = field(default_factory=list)
 
 
-class SearchService:
+class SearchService(TaskService):
     """Text-guided search on one catalog: reference + stacked captions, or free text (DESIGN section 11).
 
     Cheap to construct; the text encoder, the models and the indexes load on first use and are shared by the
@@ -129,35 +129,16 @@ class SearchService:
         default :func:`make_index`.
     """
 
+    task = data.TASK
+
     def __init__(self, catalog: Catalog, artifacts, store, settings=None, index_factory: Callable | None = None):
-        self.catalog = catalog
-        self._artifacts = artifacts
-        self.store = store
-        self.settings = settings
+        super().__init__(catalog, artifacts, store, settings)
         self._index_factory = index_factory or make_index
         self._models: dict[str, ComposedModel] | None = None
         self._indexes: dict[str, object] = {}
         self._unavailable: dict[str, str] = {}
-        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ what it works on
-    @property
-    def artifacts(self):
-        """The catalog's artifacts.
-
-        Raises
-        ------
-        ArtifactError
-            When the catalog has none (one sentence).
-        """
-        return self._require_artifacts()
-
-    def _require_artifacts(self):
-        if self._artifacts is None:
-            raise ArtifactError(f"The catalog {self.catalog.root} has no precomputed embeddings; run "
-                                f"python scripts/precompute.py --catalog {self.catalog.root}.")
-        return self._artifacts
-
     @property
     def text_encoder(self) -> Encoder:
         """The encoder of the artifacts' text vectors (captions are encoded the same way).
@@ -167,22 +148,22 @@ class SearchService:
         ArtifactError, EncoderError
             When there are no artifacts, or the encoder cannot be built.
         """
-        device = getattr(self.settings, "device", None) or "cpu"
-        return data.text_encoder_for(self.artifacts, device)
+        return data.text_encoder_for(self.require_artifacts(), self.device)
 
     @property
     def joint_name(self) -> str:
         """The joint image-text space's name (``demo-clip`` or the open_clip spec); raises ``ArtifactError``."""
-        return self.artifacts.image_encoder_spec if data.uses_open_clip(self.artifacts) else data.JOINT_SPACE
+        artifacts = self.require_artifacts()
+        return artifacts.image_encoder_spec if data.uses_open_clip(artifacts) else data.JOINT_SPACE
 
     # ------------------------------------------------------------------ models: status and training
-    def status(self) -> dict:
+    def statuses(self) -> dict:
         """``{name: recsys.store.ModelStatus}`` of the task's trained models (the joint space included)."""
         return self.store.status(data.TASK)
 
     def missing(self) -> list[str]:
         """Trained models that are missing or stale and can be trained here, in training order."""
-        return [name for name, status in self.status().items() if not status.ready and name not in self._unavailable]
+        return [name for name, status in self.statuses().items() if not status.ready and name not in self._unavailable]
 
     @property
     def ready(self) -> bool:
@@ -199,7 +180,7 @@ class SearchService:
         ArtifactError
             When the catalog has no artifacts.
         """
-        self._require_artifacts()  # the one sentence before any work
+        self.require_artifacts()  # the one sentence before any work
         with self._lock:
             names = self.missing()
             for k, name in enumerate(names):
@@ -222,18 +203,13 @@ class SearchService:
         has (see :meth:`train`). Raises ``ArtifactError`` without artifacts."""
         with self._lock:
             if self._models is None:
-                self._models = data.load_models(self.catalog, self.artifacts, self.store)
+                self._models = data.load_models(self.catalog, self.require_artifacts(), self.store)
             return self._models
 
     def composition_choices(self) -> list[str]:
         """Available models that read both the reference and the captions, the default first."""
         names = [n for n, m in self.models().items() if m.reads_reference and m.reads_caption]
         return sorted(names, key=lambda n: n != DEFAULT_MODEL)
-
-    @staticmethod
-    def model_title(name: str) -> str:
-        """How the page labels a model (from the registry)."""
-        return model_title(data.TASK, name)
 
     @staticmethod
     def registered_models() -> list[str]:
@@ -243,14 +219,14 @@ class SearchService:
     def _model(self, name: str) -> ComposedModel:
         models = self.models()
         if name not in models:
-            raise SearchUnavailable(f"The {self.model_title(name)} is not available on this catalog; train the "
+            raise SearchUnavailable(f"The {self.title(name)} is not available on this catalog; train the "
                                     f"models with python scripts/train.py --catalog {self.catalog.root} --task composed.")
         return models[name]
 
     def _index(self, name: str):
         with self._lock:
             if name not in self._indexes:
-                vectors = self._model(name).gallery_vectors(self.artifacts.image)
+                vectors = self._model(name).gallery_vectors(self.require_artifacts().image)
                 self._indexes[name] = self._index_factory(vectors, categories=self.catalog.items["category"].to_numpy())
             return self._indexes[name]
 
@@ -270,7 +246,7 @@ class SearchService:
     # ------------------------------------------------------------------ queries
     def reference_features(self, item_id: str) -> np.ndarray:
         """Image features ``(1, d_image)`` of a catalog item; raises ``KeyError`` for an unknown id."""
-        return np.asarray(self.artifacts.image[self.catalog.indices([item_id])], dtype=np.float32)
+        return np.asarray(self.require_artifacts().image[self.catalog.indices([item_id])], dtype=np.float32)
 
     def caption_notes(self, text: str) -> tuple[str | None, list[str]]:
         """:func:`caption_notes` with the service's text encoder."""

@@ -140,8 +140,9 @@ def require_artifacts(catalog: Catalog, artifacts=None):
         ) from None
 
 
-def text_encoder(spec: str, device: str = "cpu"):
-    """The text encoder ``spec`` that dialogues are embedded with (the artifacts' own text encoder).
+def text_encoder(spec: str, device: str | None = None):
+    """The text encoder ``spec`` that dialogues are embedded with (the artifacts' own text encoder), on ``device``
+    (default: the ``RECSYS_DEVICE`` setting).
 
     Raises
     ------

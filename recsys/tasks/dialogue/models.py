@@ -9,51 +9,29 @@ raise, since there is nothing to build.
 from __future__ import annotations
 
 from recsys.models.dialogue import DialogueCoordiRecommender
-from recsys.models.registry import register_model
+from recsys.models.registry import register_model, register_row
 
 TASK = "dialogue"
 
 
-def _computed(name: str):
-    def builder(**params):
-        raise ValueError(f"The dialogue row {name!r} is computed by the protocol, not a model to build.")
-
-    return builder
-
-
-register_model(task=TASK, name="random", title="Random order", trainable=False,
-               description="Candidate sets in a random order (weighted Kendall's tau about 0).")(_computed("random"))
-register_model(task=TASK, name="zero-shot", title="Zero-shot text match", trainable=False,
-               description="No training: the cosine between the user's words and the items' descriptions."
-               )(_computed("zero-shot"))
-
-
-@register_model(task=TASK, name="dialogue-mse", title="Projection + transfer net (FASCODE paper)",
-                description="The paper's model: projection net + transfer net, MSE + item-id head, 15% "
-                            "missing-modality training.")
-def dialogue_mse(**params) -> DialogueCoordiRecommender:
-    """FASCODE's model (Kim et al., 2021): MSE regression onto the gold items plus the item-id head."""
-    return DialogueCoordiRecommender(**({"objective": "mse"} | params))
-
-
-@register_model(task=TASK, name="text-only", title="Projection + transfer net, item text only (ablation)",
-                description="The paper's model reading item text only (the modality ablation).")
-def text_only(**params) -> DialogueCoordiRecommender:
-    """The paper's model with ``use_image=False``: the modality ablation."""
-    return DialogueCoordiRecommender(**({"objective": "mse", "use_image": False} | params))
-
-
-@register_model(task=TASK, name="dialogue-infonce", title="Contrastive InfoNCE (improved)",
-                description="InfoNCE instead of the regression (the paper's future work); the chat adds the "
-                            "outfit-compatibility score to the set score.")
-def dialogue_infonce(**params) -> DialogueCoordiRecommender:
-    """InfoNCE over the items of each slot, with ``compat_weight=0.5`` for the set score."""
-    return DialogueCoordiRecommender(**({"objective": "infonce", "compat_weight": 0.5} | params))
-
-
-register_model(task=TASK, name="dialogue-infonce+compat", title="Contrastive + compatibility (improved)",
-               trainable=False,
-               description="The contrastive model's set score plus the type-aware compatibility model's outfit "
-                           "score.")(_computed("dialogue-infonce+compat"))
-register_model(task=TASK, name="oracle", title="Oracle (true coordi score)", trainable=False,
-               description="On the built-in world: candidates ranked by the true coordi score.")(_computed("oracle"))
+register_row(task=TASK, name="random", title="Random order",
+             description="Candidate sets in a random order (weighted Kendall's tau about 0).")
+register_row(task=TASK, name="zero-shot", title="Zero-shot text match",
+             description="No training: the cosine between the user's words and the items' descriptions.")
+register_model(task=TASK, name="dialogue-mse", title="Projection + transfer net (FASCODE paper)",
+               defaults={"objective": "mse"},
+               description="The paper's model (Kim et al., 2021): projection net + transfer net, MSE + item-id "
+                           "head, 15% missing-modality training.")(DialogueCoordiRecommender)
+register_model(task=TASK, name="text-only", title="Projection + transfer net, item text only (ablation)",
+               defaults={"objective": "mse", "use_image": False},
+               description="The paper's model reading item text only (the modality ablation).",
+               )(DialogueCoordiRecommender)
+register_model(task=TASK, name="dialogue-infonce", title="Contrastive InfoNCE (improved)",
+               defaults={"objective": "infonce", "compat_weight": 0.5},
+               description="InfoNCE over the items of each slot instead of the regression (the paper's future "
+                           "work); the chat adds the outfit-compatibility score to the set score.",
+               )(DialogueCoordiRecommender)
+register_row(task=TASK, name="dialogue-infonce+compat", title="Contrastive + compatibility (improved)",
+             description="The contrastive model's set score plus the type-aware compatibility model's outfit score.")
+register_row(task=TASK, name="oracle", title="Oracle (true coordi score)",
+             description="On the built-in world: candidates ranked by the true coordi score.")

@@ -11,7 +11,6 @@ The page imports only this module and :mod:`recsys.services`, so the names it ne
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -22,7 +21,7 @@ from recsys.catalog import Catalog
 from recsys.encoders import EncoderError
 from recsys.metrics import weighted_kendall_tau
 from recsys.models.dialogue import FASCODE_SLOTS, DialogueCoordiRecommender
-from recsys.models.registry import list_models, model_title
+from recsys.tasks.base import TaskService
 from recsys.tasks.dialogue.data import (
     DialogueTaskError,
     compatibility_scorer,
@@ -145,7 +144,7 @@ class ModelSummary:
     compatibility: str
 
 
-class StylistService:
+class StylistService(TaskService):
     """The Stylist chat of one catalog: its dialogues, the dialogue models of the store, and chat replies.
 
     Cheap to construct; the text encoder, the dialogues' split and each served model are made on first use and
@@ -163,13 +162,10 @@ class StylistService:
     """
 
     default_model = DEFAULT_MODEL
+    task = "dialogue"
 
     def __init__(self, catalog: Catalog, artifacts, store, settings=None):
-        self.catalog = catalog
-        self.artifacts = artifacts
-        self.store = store
-        self.settings = settings
-        self._lock = threading.RLock()
+        super().__init__(catalog, artifacts, store, settings)
         self._data = None
         self._encoders: dict[str, object] = {}
         self._stylists: dict[str, tuple[Stylist, str]] = {}
@@ -214,13 +210,7 @@ class StylistService:
     # ------------------------------------------------------------------ models
     def models(self) -> list[str]:
         """Names of the trainable dialogue models, the default first (label them with :meth:`title`)."""
-        names = list_models("dialogue", trainable=True)
-        return sorted(names, key=lambda n: n != self.default_model)
-
-    @staticmethod
-    def title(name: str) -> str:
-        """The registry's label of a dialogue model."""
-        return model_title("dialogue", name)
+        return self.trainable_models(self.default_model)
 
     def _require_artifacts(self):
         if self.artifacts is None:
@@ -238,15 +228,8 @@ class StylistService:
         KeyError
             For an unknown model.
         """
-        from recsys.store import ModelStatus
-
         self._require_artifacts()
-        if self.store.get("dialogue", name) is not None:
-            return ModelStatus("dialogue", name, "trained")
-        problem = self.store.problem("dialogue", name)
-        if problem:
-            return ModelStatus("dialogue", name, "stale", problem)
-        return ModelStatus("dialogue", name, "missing", "It has not been trained for this catalog yet.")
+        return super().status(name)
 
     def trains_here(self) -> bool:
         """True when a missing model is small enough to train while the page waits (see
@@ -275,7 +258,7 @@ class StylistService:
     def _encoder(self, spec: str):
         with self._lock:
             if spec not in self._encoders:
-                device = getattr(self.settings, "device", None) or "cpu"
+                device = self.device
                 self._encoders[spec] = text_encoder(spec, device=device)
             return self._encoders[spec]
 

@@ -55,7 +55,7 @@ def review_embeddings(catalog: Catalog, texts: list[str], encoder_spec: str = "m
     if missing:
         from recsys.encoders import create_encoder
 
-        encoder = create_encoder(encoder_spec, device="cpu")
+        encoder = create_encoder(encoder_spec)  # on the RECSYS_DEVICE device
         new = encoder.encode_text(missing)
         all_texts = list(cached) + missing
         vectors = np.concatenate([vectors, new]) if cached else new

@@ -11,7 +11,7 @@ from __future__ import annotations
 from recsys.models.bpr import BPR
 from recsys.models.dvbpr import DVBPR
 from recsys.models.popularity import Popularity, RandomScores
-from recsys.models.registry import register_model
+from recsys.models.registry import register_model, register_row
 from recsys.models.vbpr import VBPR, MultimodalVBPR
 from recsys.models.vecf import VECF
 
@@ -51,81 +51,36 @@ def model_settings(name: str, quick: bool = False) -> dict:
     }[name]
 
 
-@register_model(task=TASK, name="vbpr-mm", title="VBPR (image + description)",
-                description="VBPR on the image features and the description's text embedding (MMRec).")
-def vbpr_mm(**params) -> MultimodalVBPR:
-    """An unfitted MultimodalVBPR with the settings of :func:`model_settings`, overridden by ``params``."""
-    return MultimodalVBPR(**(model_settings("vbpr-mm") | params))
-
-
-@register_model(task=TASK, name="vecf", title="VECF (attention over regions)",
-                description="User-conditioned attention over the image's regions, review supervision, clusters.")
-def vecf(**params) -> VECF:
-    """An unfitted VECF with the settings of :func:`model_settings`, overridden by ``params``."""
-    return VECF(**(model_settings("vecf") | params))
-
-
-@register_model(task=TASK, name="vbpr", title="VBPR",
-                description="BPR-MF plus a visual term on the precomputed image features (He & McAuley, 2016).")
-def vbpr(**params) -> VBPR:
-    """An unfitted VBPR with the settings of :func:`model_settings`, overridden by ``params``."""
-    return VBPR(**(model_settings("vbpr") | params))
-
-
-@register_model(task=TASK, name="dvbpr-imagenet", title="DVBPR (ImageNet encoder + layer)",
-                description="A trainable layer on the frozen ImageNet image features (Kang et al., 2017).")
-def dvbpr_imagenet(**params) -> DVBPR:
-    """An unfitted DVBPR with the settings of :func:`model_settings`, overridden by ``params``."""
-    return DVBPR(**(model_settings("dvbpr-imagenet") | params))
-
-
-@register_model(task=TASK, name="dvbpr-ae", title="DVBPR (autoencoder encoder + layer)",
-                description="A trainable layer on codes of a conv autoencoder trained on the catalog's images.")
-def dvbpr_ae(**params) -> DVBPR:
-    """An unfitted DVBPR with the settings of :func:`model_settings`, overridden by ``params``."""
-    return DVBPR(**(model_settings("dvbpr-ae") | params))
-
-
-@register_model(task=TASK, name="bpr", title="BPR-MF",
-                description="Matrix factorization with item biases, trained with BPR (Rendle et al., 2009).")
-def bpr_mf(**params) -> BPR:
-    """An unfitted BPR with the settings of :func:`model_settings`, overridden by ``params``."""
-    return BPR(**(model_settings("bpr") | params))
-
-
-@register_model(task=TASK, name="vbpr-attributes", title="VBPR (labelled attributes, ceiling)", trainable=False,
-                description="VBPR on one-hot labelled attributes, in which the built-in world's tastes are linear: "
-                            "the ceiling of the image-feature models (evaluation only).")
-def vbpr_attributes(**params) -> VBPR:
-    """An unfitted VBPR with the settings of :func:`model_settings`, overridden by ``params``."""
-    return VBPR(**(model_settings("vbpr-attributes") | params))
-
-
-@register_model(task=TASK, name="random", title="Random", trainable=False,
-                description="Uniform random scores: chance.")
-def random_scores(**params) -> RandomScores:
-    """An unfitted :class:`RandomScores` (``random_state`` in ``params``)."""
-    return RandomScores(**params)
-
-
-@register_model(task=TASK, name="popularity", title="Popularity", trainable=False,
-                description="The most-interacted items, the same list for everyone.")
-def popularity_baseline(**params) -> Popularity:
-    """An unfitted :class:`Popularity`."""
-    return Popularity(**params)
-
-
-@register_model(task=TASK, name="oracle", title="Oracle (true utility)", trainable=False,
-                description="The built-in world's true utility of every item for every user: the upper bound.")
-def oracle_utility(**params):
-    """The oracle row is computed from the world's truth by the protocol.
-
-    Raises
-    ------
-    ValueError
-        Always: there is no model to build.
-    """
-    raise ValueError("The oracle is the built-in world's true utility (recsys.data WorldTruth), not a model to build.")
+register_model(task=TASK, name="vbpr-mm", title="VBPR (image + description)", defaults=model_settings("vbpr-mm"),
+               description="VBPR on the image features and the description's text embedding (MMRec).",
+               )(MultimodalVBPR)
+register_model(task=TASK, name="vecf", title="VECF (attention over regions)", defaults=model_settings("vecf"),
+               description="User-conditioned attention over the image's regions, review supervision, clusters.",
+               )(VECF)
+register_model(task=TASK, name="vbpr", title="VBPR", defaults=model_settings("vbpr"),
+               description="BPR-MF plus a visual term on the precomputed image features (He & McAuley, 2016).",
+               )(VBPR)
+register_model(task=TASK, name="dvbpr-imagenet", title="DVBPR (ImageNet encoder + layer)",
+               defaults=model_settings("dvbpr-imagenet"),
+               description="A trainable layer on the frozen ImageNet image features (Kang et al., 2017).",
+               )(DVBPR)
+register_model(task=TASK, name="dvbpr-ae", title="DVBPR (autoencoder encoder + layer)",
+               defaults=model_settings("dvbpr-ae"),
+               description="A trainable layer on codes of a conv autoencoder trained on the catalog's images.",
+               )(DVBPR)
+register_model(task=TASK, name="bpr", title="BPR-MF", defaults=model_settings("bpr"),
+               description="Matrix factorization with item biases, trained with BPR (Rendle et al., 2009).",
+               )(BPR)
+register_model(task=TASK, name="vbpr-attributes", title="VBPR (labelled attributes, ceiling)", trainable=False,
+               defaults=model_settings("vbpr-attributes"),
+               description="VBPR on one-hot labelled attributes, in which the built-in world's tastes are linear: "
+                           "the ceiling of the image-feature models (evaluation only).")(VBPR)
+register_model(task=TASK, name="random", title="Random", trainable=False,
+               description="Uniform random scores: chance.")(RandomScores)
+register_model(task=TASK, name="popularity", title="Popularity", trainable=False,
+               description="The most-interacted items, the same list for everyone.")(Popularity)
+register_row(task=TASK, name="oracle", title="Oracle (true utility)",
+             description="The built-in world's true utility of every item for every user: the upper bound.")
 
 
 def ranker_names(ceiling: bool = True) -> list[str]:

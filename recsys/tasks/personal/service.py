@@ -19,7 +19,7 @@ import pandas as pd
 from recsys.artifacts import ArtifactError
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError
 from recsys.models.pairwise import ExplanationUnavailable, UnknownUserError
-from recsys.models.registry import list_models, model_title
+from recsys.tasks.base import TaskService
 from recsys.tasks.personal.data import PersonalData, interaction_data
 from recsys.tasks.personal.models import TASK
 
@@ -94,7 +94,7 @@ def shared_attributes(catalog: Catalog, history: np.ndarray, item_idx: int) -> l
     return [text for _, text in sorted(shared, key=lambda pair: -pair[0])]
 
 
-class PersonalService:
+class PersonalService(TaskService):
     """Personalized top-N lists and their explanations for one catalog (cheap to build: everything loads lazily).
 
     Parameters
@@ -106,14 +106,12 @@ class PersonalService:
     settings : recsys.config.Settings, optional
     """
 
+    task = TASK
+
     def __init__(self, catalog: Catalog, artifacts, store, settings=None):
-        self.catalog = catalog
-        self.artifacts = artifacts
-        self.store = store
-        self.settings = settings
+        super().__init__(catalog, artifacts, store, settings)
         self._data: PersonalData | None = None
         self._truth = None
-        self._lock = threading.Lock()
         self._model_locks: dict[str, threading.Lock] = {}
 
     # ------------------------------------------------------------------ what the catalog offers
@@ -146,12 +144,7 @@ class PersonalService:
 
     def models(self) -> list[str]:
         """The models users can pick, best first (the registry's trainable personal models)."""
-        return list_models(TASK, trainable=True)
-
-    @staticmethod
-    def title(name: str) -> str:
-        """How the page labels model ``name``."""
-        return model_title(TASK, name)
+        return self.trainable_models()
 
     def users(self) -> list[str]:
         """Ids of the users with history, sorted."""
@@ -216,17 +209,6 @@ class PersonalService:
         """True when a missing model is trained while the page waits (at most :data:`TRAIN_IN_PLACE_LIMIT`)."""
         interactions = self.catalog.interactions
         return interactions is not None and len(interactions) <= TRAIN_IN_PLACE_LIMIT
-
-    def model_status(self, name: str):
-        """The store's :class:`recsys.store.ModelStatus` of model ``name`` (loads it when it is saved)."""
-        from recsys.store import ModelStatus
-
-        if self.store.get(TASK, name) is not None:
-            return ModelStatus(TASK, name, "trained")
-        problem = self.store.problem(TASK, name)
-        if problem:
-            return ModelStatus(TASK, name, "stale", problem)
-        return ModelStatus(TASK, name, "missing", "It has not been trained for this catalog yet.")
 
     def model(self, name: str, progress: Callable[[float, str], None] | None = None):
         """The trained model ``name``: loaded from the store, or trained and saved there first.

@@ -12,23 +12,10 @@ from recsys.models.similar import AttributeOracle, RandomNeighbours, SimilarItem
 TASK = "similar"
 
 
-@register_model(task=TASK, name="visual-similarity", title="Visual similarity (image embeddings)",
-                description="Cosine nearest neighbours in the precomputed image-embedding space.")
-def visual_similarity(**params) -> SimilarItems:
-    """:class:`SimilarItems` (an exact index below 50k items), overridden by ``params``."""
-    return SimilarItems(**params)
-
-
-@register_model(task=TASK, name="random", title="Random", trainable=False,
-                description="Chance: other items drawn uniformly.")
-def random_baseline(**params) -> RandomNeighbours:
-    """Chance baseline (``random_state`` seeds it)."""
-    return RandomNeighbours(**params)
-
-
-@register_model(task=TASK, name="oracle", title="Oracle (the true attributes)", trainable=False,
-                description="Ranks by the attributes shared with the query, category first; only on a generated "
-                            "world, where the attributes are the truth.")
-def oracle(**params) -> AttributeOracle:
-    """The ceiling row; fit it with the catalog's items table."""
-    return AttributeOracle(**params)
+register_model(task=TASK, name="visual-similarity", title="Visual similarity (image embeddings)",
+               description="Cosine nearest neighbours in the precomputed image-embedding space.")(SimilarItems)
+register_model(task=TASK, name="random", title="Random", trainable=False,
+               description="Chance: other items drawn uniformly.")(RandomNeighbours)
+register_model(task=TASK, name="oracle", title="Oracle (the true attributes)", trainable=False,
+               description="Ranks by the attributes shared with the query, category first; only on a generated "
+                           "world, where the attributes are the truth.")(AttributeOracle)

@@ -12,15 +12,15 @@ The exception classes the page catches are re-exported here (``ArtifactError``, 
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from recsys.artifacts import ArtifactError, load_artifacts
+from recsys.artifacts import ArtifactError
 from recsys.encoders import EncoderError
 from recsys.imageio import ImageInputError
-from recsys.photo import CategoryGuess, category_predictor
+from recsys.photo import CategoryGuess
+from recsys.tasks.base import TaskService
 from recsys.tasks.similar import data
 from recsys.tasks.similar.models import TASK
 
@@ -61,7 +61,7 @@ class SimilarResult:
     query_xy: np.ndarray | None
 
 
-class SimilarService:
+class SimilarService(TaskService):
     """Similar items of a catalog item or an uploaded photo, for one catalog.
 
     Parameters
@@ -77,40 +77,11 @@ class SimilarService:
     serves every browser session of a catalog).
     """
 
+    task = TASK
+
     def __init__(self, catalog, artifacts, store, settings=None):
-        self.catalog = catalog
-        self.artifacts = artifacts
-        self.store = store
-        self.settings = settings
-        self._lock = threading.RLock()
+        super().__init__(catalog, artifacts, store, settings)
         self._model = None
-
-    # ------------------------------------------------------------------ what the catalog allows
-    def require_artifacts(self):
-        """The artifacts.
-
-        Raises
-        ------
-        ArtifactError
-            When the catalog has no usable precomputed embeddings: the sentence says why and which command
-            makes them.
-        """
-        if self.artifacts is None:
-            with self._lock:
-                if self.artifacts is None:
-                    self.artifacts = load_artifacts(self.catalog)  # raises the sentence that says what is wrong
-        return self.artifacts
-
-    @property
-    def photo_encoder_spec(self) -> str:
-        """The image encoder spec a photo must be embedded with (the artifacts' own).
-
-        Raises
-        ------
-        ArtifactError
-            When the catalog has no artifacts.
-        """
-        return self.require_artifacts().image_encoder_spec
 
     def model(self):
         """The fitted :class:`recsys.models.similar.SimilarItems` (saved one if current, else built in memory).
@@ -128,17 +99,6 @@ class SimilarService:
             return self._model
 
     # ------------------------------------------------------------------ queries
-    def guess_category(self, image_vector: np.ndarray) -> CategoryGuess:
-        """The catalog category a photo's ``(d,)`` image vector most likely shows (with every category's share).
-
-        Raises
-        ------
-        ArtifactError
-            When the catalog has no artifacts.
-        """
-        self.require_artifacts()
-        return category_predictor(self.store).predict(image_vector)
-
     def similar(self, item: str | int | None = None, photo: np.ndarray | None = None, *, k: int = 12,
                 same_category: bool = True, category: str | None = None) -> SimilarResult:
         """The ``k`` items most similar to a catalog ``item`` (id or row) or a ``photo`` (its ``(d,)`` image vector).

@@ -1,0 +1,95 @@
+"""What every task service shares: the catalog, its artifacts and model store, and the model labels and status.
+
+Pages reach a service through :func:`recsys.services.task_service`, which builds one per catalog version and shares
+it between browser sessions, so services guard their lazy state with ``self._lock``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from recsys.artifacts import load_artifacts
+from recsys.models.registry import list_models, model_title
+from recsys.photo import category_predictor
+
+
+class TaskService:
+    """Base of the task facades (``SimilarService``, ``OutfitService``, ``PersonalService``, ``StylistService``,
+    ``SearchService``).
+
+    Parameters
+    ----------
+    catalog : recsys.catalog.Catalog
+    artifacts : recsys.artifacts.Artifacts or None
+        None when the catalog has no usable embeddings; :meth:`require_artifacts` then says why.
+    store : recsys.store.ModelStore
+    settings : recsys.config.Settings, optional
+        Its ``device`` is where encoders run.
+    """
+
+    #: The task name of :data:`recsys.tasks.TASKS`; subclasses set it.
+    task = ""
+
+    def __init__(self, catalog, artifacts, store, settings=None):
+        self.catalog = catalog
+        self.artifacts = artifacts
+        self.store = store
+        self.settings = settings
+        self._lock = threading.RLock()
+
+    def require_artifacts(self):
+        """The artifacts.
+
+        Raises
+        ------
+        recsys.artifacts.ArtifactError
+            When the catalog has no usable precomputed embeddings: the sentence says why and which command makes
+            them.
+        """
+        if self.artifacts is None:
+            with self._lock:
+                if self.artifacts is None:
+                    self.artifacts = load_artifacts(self.catalog)  # raises the sentence that says what is wrong
+        return self.artifacts
+
+    @property
+    def photo_encoder_spec(self) -> str:
+        """The image encoder spec a photo must be embedded with (the artifacts' own).
+
+        Raises
+        ------
+        recsys.artifacts.ArtifactError
+            When the catalog has no artifacts.
+        """
+        return self.require_artifacts().image_encoder_spec
+
+    @property
+    def device(self) -> str | None:
+        """Where this service's encoders run: the settings' device (None: :func:`recsys.encoders.create_encoder`
+        then reads ``RECSYS_DEVICE`` itself)."""
+        return getattr(self.settings, "device", None)
+
+    def guess_category(self, image_vector):
+        """The :class:`recsys.photo.CategoryGuess` of a photo's ``(d,)`` image vector: the catalog category it most
+        likely shows, with every category's probability (the one predictor every upload goes through).
+
+        Raises
+        ------
+        recsys.artifacts.ArtifactError
+            When the catalog has no artifacts.
+        """
+        self.require_artifacts()
+        return category_predictor(self.store).predict(image_vector)
+
+    def trainable_models(self, default: str | None = None) -> list[str]:
+        """The task's trainable models in registry order, ``default`` first when given."""
+        names = list_models(self.task, trainable=True)
+        return sorted(names, key=lambda n: n != default) if default else names
+
+    def title(self, model: str) -> str:
+        """The registry's label of ``model``."""
+        return model_title(self.task, model)
+
+    def status(self, model: str):
+        """The store's :class:`recsys.store.ModelStatus` of ``model`` (loads it when it is saved)."""
+        return self.store.model_status(self.task, model)
