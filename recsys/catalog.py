@@ -99,6 +99,21 @@ def validate_items(items: pd.DataFrame, source: str = "items.parquet") -> None:
 
 
 def validate_interactions(interactions: pd.DataFrame, item_ids: set[str]) -> None:
+    """Check the interactions table against the catalog's items.
+
+    Parameters
+    ----------
+    interactions : pandas.DataFrame
+        One row per interaction, with at least ``user_id`` and ``item_id`` (text) and ``timestamp`` (numeric or a date).
+    item_ids : set of str
+        The ``item_id`` values of ``items.parquet``; every interaction must name one of them.
+
+    Raises
+    ------
+    CatalogError
+        On the first problem: a missing column, a non-text id column, a timestamp that is neither numeric nor a date,
+        or an ``item_id`` that is not in ``item_ids``.
+    """
     missing = [c for c in INTERACTION_COLUMNS if c not in interactions.columns]
     if missing:
         raise CatalogError(f"interactions.parquet lacks the required column(s) {', '.join(missing)}.")
@@ -202,10 +217,12 @@ class Catalog:
     # ------------------------------------------------------------------ access
     @property
     def name(self) -> str:
+        """The catalog's display name: ``catalog.json``'s ``name``, else the folder's name."""
         return str(self.meta.get("name") or self.root.name)
 
     @property
     def id_to_index(self) -> dict[str, int]:
+        """``item_id`` -> row position in :attr:`items` (``n_items`` entries), built once and cached."""
         cached = self.__dict__.get("_id_to_index")
         if cached is None:
             cached = {item_id: i for i, item_id in enumerate(self.items["item_id"])}
@@ -224,6 +241,13 @@ class Catalog:
             raise KeyError(f"Unknown item id {exc.args[0]!r}.") from None
 
     def item(self, item_id: str) -> pd.Series:
+        """The row of :attr:`items` for ``item_id``.
+
+        Raises
+        ------
+        KeyError
+            Naming ``item_id`` when the catalog has no such item.
+        """
         return self.items.iloc[self.indices([item_id])[0]]
 
     def _resolve(self, relative: str, item_id: str) -> Path:
@@ -251,6 +275,7 @@ class Catalog:
 
     @property
     def categories(self) -> list[str]:
+        """The distinct ``category`` values of the items, sorted."""
         return sorted(self.items["category"].unique())
 
     def fingerprint(self) -> str:
@@ -314,10 +339,26 @@ class CatalogWriter:
 
     @property
     def path(self) -> Path:
+        """The temporary folder being written (only inside the ``with`` block).
+
+        Raises
+        ------
+        AssertionError
+            When used outside the ``with`` block.
+        """
         assert self.tmp_dir is not None, "use CatalogWriter as a context manager"
         return self.tmp_dir
 
     def save_image(self, relative: str, image: Image.Image | bytes) -> None:
+        """Save ``image`` at ``relative`` in the catalog folder (a PIL image by its suffix; bytes as they are).
+
+        Raises
+        ------
+        CatalogError
+            When ``relative`` points outside the catalog folder.
+        OSError
+            When the file cannot be written.
+        """
         target = (self.path / relative).resolve()
         if not target.is_relative_to(self.path.resolve()):
             raise CatalogError(f"Image path {relative} points outside the catalog folder.")
@@ -328,16 +369,41 @@ class CatalogWriter:
             image.save(target)
 
     def write_table(self, relative: str, table: pd.DataFrame) -> None:
+        """Write ``table`` as parquet (without its index) at ``relative`` in the catalog folder.
+
+        Raises
+        ------
+        OSError
+            When the file cannot be written.
+        """
         target = self.path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         table.to_parquet(target, index=False)
 
     def write_json(self, relative: str, payload) -> None:
+        """Write the JSON-able ``payload`` (indented, UTF-8) at ``relative`` in the catalog folder.
+
+        Raises
+        ------
+        TypeError
+            When ``payload`` holds a value JSON cannot store.
+        OSError
+            When the file cannot be written.
+        """
         target = self.path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
 
     def write_jsonl(self, relative: str, records: Iterable[dict]) -> None:
+        """Write ``records`` as JSON lines (one object a line, UTF-8) at ``relative`` in the catalog folder.
+
+        Raises
+        ------
+        TypeError
+            When a record holds a value JSON cannot store.
+        OSError
+            When the file cannot be written.
+        """
         target = self.path / relative
         with target.open("w", encoding="utf-8") as handle:
             for record in records:

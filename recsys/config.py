@@ -47,6 +47,7 @@ class Settings:
 
     @property
     def artifacts_dir(self) -> Path:
+        """The catalog's artifacts folder (embedding shards, indexes, models): ``<catalog_dir>/artifacts``."""
         return self.catalog_dir / "artifacts"
 
 

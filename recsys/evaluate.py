@@ -12,18 +12,20 @@ from typing import Callable
 from recsys.catalog import Catalog
 from recsys.tasks import TASKS, TaskUnavailable, task_part
 
+logger = logging.getLogger(__name__)
+
 
 def task_module(task: str):
-    """The task's protocol module (``recsys.tasks.<task>.protocol``; the old ``recsys.protocols.<task>`` until
-    the task has moved)."""
-    try:
-        return task_part(task, "protocol")
-    except TaskUnavailable:
-        from recsys.protocols import task_module as legacy
+    """The task's protocol module, ``recsys.tasks.<task>.protocol``.
 
-        return legacy(task)
-
-logger = logging.getLogger(__name__)
+    Raises
+    ------
+    ValueError
+        For an unknown task.
+    TaskUnavailable
+        When the task has no protocol in this version.
+    """
+    return task_part(task, "protocol")
 
 
 def evaluate(catalog: Catalog, tasks=TASKS, seed: int = 0, quick: bool = False,

@@ -126,7 +126,19 @@ class VectorIndex:
         categories: Sequence[str] | np.ndarray | None = None,
         ids: Sequence[str] | np.ndarray | None = None,
     ) -> "VectorIndex":
-        """Build the index over ``vectors`` (n, dim); ``categories`` and ``ids`` are per-row labels."""
+        """Build the index over ``vectors`` (n, dim); ``categories`` and ``ids`` are per-row labels.
+
+        Returns
+        -------
+        VectorIndex
+            ``self``, built.
+
+        Raises
+        ------
+        ValueError
+            When ``vectors`` is empty or not 2-D (a 1-D vector counts as one row), a label sequence's length is not
+            ``n``, or :attr:`kind` is unknown.
+        """
         matrix = _as_matrix(vectors)
         n_items, dim = matrix.shape
         if n_items == 0:
@@ -174,6 +186,7 @@ class VectorIndex:
 
     @property
     def categories_(self) -> np.ndarray | None:
+        """The category of each row, ``(n_items,)`` str, or None when the index was built without categories."""
         if getattr(self, "category_codes_", None) is None:
             return None
         return self.category_names_[self.category_codes_]
@@ -208,10 +221,22 @@ class VectorIndex:
         allowed: np.ndarray | Sequence[int] | None = None,
         exclude: Iterable[int] | None = None,
     ) -> np.ndarray | None:
-        """Boolean mask of the rows a search may return, or None when nothing is filtered.
+        """Boolean mask ``(n_items,)`` of the rows a search may return, or None when nothing is filtered.
 
         ``categories``: one name or several; ``allowed``: a boolean mask of length n or row positions;
         ``exclude``: row positions to leave out (e.g. the query item itself). Filters combine with AND.
+
+        Raises
+        ------
+        RuntimeError
+            When the index is not built yet.
+        ValueError
+            When a boolean ``allowed`` mask is not of shape ``(n_items,)``, or categories are asked of an index
+            built without them.
+        KeyError
+            Naming a category the index does not hold.
+        IndexError
+            When a row position in ``allowed`` or ``exclude`` is out of range.
         """
         self._check_fitted()
         if categories is None and allowed is None and exclude is None:
@@ -258,6 +283,14 @@ class VectorIndex:
             ``(q, k')`` float32, best first, where ``k' = min(k, number of allowed rows)``.
         positions : numpy.ndarray
             ``(q, k')`` int64 row positions (rows of the catalog's items table).
+
+        Raises
+        ------
+        RuntimeError
+            When the index is not built yet.
+        ValueError
+            When ``k < 1``, ``queries`` is not ``(dim,)`` or ``(q, dim)``, or a filter is malformed (see
+            :meth:`allowed_mask`, which also names its ``KeyError`` and ``IndexError``).
         """
         self._check_fitted()
         if k < 1:
@@ -316,6 +349,7 @@ class VectorIndex:
     # ------------------------------------------------------------------ persistence
     @staticmethod
     def sidecar_path(path: str | os.PathLike) -> Path:
+        """The sidecar of the index file ``path``: ``<path>.json`` (labels and parameters)."""
         path = Path(path)
         return path.with_name(path.name + ".json")
 
@@ -345,7 +379,13 @@ class VectorIndex:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "VectorIndex":
-        """Read an index written by :meth:`save`; ``ValueError`` (one sentence) if it is missing or inconsistent."""
+        """Read an index written by :meth:`save`.
+
+        Raises
+        ------
+        ValueError
+            In one sentence, when the index file or its sidecar is missing, cannot be read, or they do not match.
+        """
         path = Path(path)
         sidecar_path = cls.sidecar_path(path)
         if not path.is_file() or not sidecar_path.is_file():

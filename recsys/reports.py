@@ -49,7 +49,14 @@ def read_report(path: str | os.PathLike) -> dict | None:
 
 def row_title(task: str, name: str) -> str:
     """The label of report row ``name`` of ``task``: the model registry's title, or ``name`` itself for a row the
-    registry does not know (an old report, a task this version lacks)."""
+    registry does not know (an old report, a task this version lacks).
+
+    Raises
+    ------
+    ModuleNotFoundError
+        When the task's model module exists but a package it imports is missing (a broken install, not an old
+        report).
+    """
     from recsys.models.registry import model_title
 
     try:

@@ -51,6 +51,7 @@ def settings() -> Settings:
 
 # ---------------------------------------------------------------------- catalog
 def catalog_is_built(folder: Path) -> bool:
+    """True when ``folder`` holds an ``items.parquet`` (built, though not yet validated)."""
     return (Path(folder) / "items.parquet").is_file()
 
 
@@ -203,6 +204,7 @@ def filter_columns(items: pd.DataFrame) -> list[str]:
 
 
 def filter_options(items: pd.DataFrame, column: str) -> list[str]:
+    """The distinct non-empty values of ``items[column]`` as sorted strings (the choices of a filter widget)."""
     return sorted(str(v) for v in items[column].dropna().unique())
 
 
@@ -310,7 +312,13 @@ class StudioContext:
     store: object
 
     def require_artifacts(self):
-        """The artifacts, or ``ArtifactError`` with the sentence that says why they are missing."""
+        """The artifacts (precomputed embeddings) of the catalog.
+
+        Raises
+        ------
+        ArtifactError
+            With the sentence that says why they are missing.
+        """
         if self.artifacts is None:
             from recsys.artifacts import ArtifactError
 

@@ -47,6 +47,7 @@ class Shard:
     stop: int
 
     def name(self, kind: str) -> str:
+        """The shard's file name for array kind ``kind``, e.g. ``image_00003.npy``."""
         return f"{kind}_{self.number:05d}.npy"
 
 

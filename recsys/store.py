@@ -38,6 +38,7 @@ class ModelStatus:
 
     @property
     def ready(self) -> bool:
+        """True when the model is trained for this catalog and artifacts (``state == "trained"``)."""
         return self.state == "trained"
 
 

@@ -30,9 +30,15 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def square_thumbnail(image: Image.Image, size: int = 256) -> Image.Image:
-    """Fit ``image`` into a ``size`` x ``size`` square without cropping (letterboxed on white).
+    """Fit ``image`` into a ``size`` x ``size`` pixel square without cropping (letterboxed on white).
 
-    Every card of a grid then has the same height whatever the photo's aspect ratio, so rows line up.
+    Every card of a grid then has the same height whatever the photo's aspect ratio, so rows line up. The image
+    is turned upright by its EXIF orientation first.
+
+    Raises
+    ------
+    ValueError
+        When ``size`` is not positive.
     """
     if size <= 0:
         raise ValueError(f"A thumbnail size must be positive, got {size}.")
@@ -75,7 +81,13 @@ def image_grid(
 ) -> Image.Image:
     """A contact sheet: ``images`` as square cells, ``columns`` to a row, with an optional label under each.
 
-    Used for static reports and screenshots; the app itself lays cards out with Streamlit columns.
+    Used for static reports and screenshots; the app itself lays cards out with Streamlit columns. ``cell`` and
+    ``gap`` are in pixels; a label adds 16 pixels under its cell.
+
+    Raises
+    ------
+    ValueError
+        When ``columns`` is not positive, or ``labels`` is given with another length than ``images``.
     """
     if columns <= 0:
         raise ValueError(f"A grid needs at least one column, got {columns}.")
@@ -164,6 +176,12 @@ def heatmap_overlay(image: Image.Image, weights, opacity: float = 0.5, size: int
 
     The grid is upsampled bicubically over the whole (square-padded) image, as the encoder saw it, so each cell
     lands on the part of the picture its region covers; ``opacity`` 0 shows the image alone, 1 the heatmap alone.
+    The result is ``size`` x ``size`` pixels (default: the image's longer side).
+
+    Raises
+    ------
+    ValueError
+        When ``opacity`` is outside ``[0, 1]`` or ``weights`` is not a non-empty 2-D grid.
     """
     import numpy as np
 

@@ -221,7 +221,7 @@ def test_the_registry_lists_and_labels_every_personal_model():
     assert model_title("personal", "vbpr-mm") == "VBPR (image + description)"
     assert model_title("personal", "oracle") == "Oracle (true utility)"
     assert get_model("personal", "dvbpr-ae").get_params()["save_features"] is True
-    with pytest.raises(ValueError, match="true utility"):
+    with pytest.raises(ValueError, match="computed by the protocol"):
         get_model("personal", "oracle")
 
 

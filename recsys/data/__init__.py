@@ -27,6 +27,7 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
+        """One sentence for the user: items written, and how many were skipped with the first reason."""
         text = f"{self.items} items written"
         if self.skipped:
             text += f", {len(self.skipped)} skipped (e.g. {self.skipped[0][0]}: {self.skipped[0][1]})"
@@ -34,7 +35,15 @@ class IngestReport:
 
 
 def get_adapter(fmt: str):
-    """The ingest function for ``fmt``; ``ValueError`` with a clear sentence when it is unknown or not built."""
+    """The ingest function for ``fmt`` (a key of :data:`ADAPTERS`), imported on first use.
+
+    Raises
+    ------
+    ValueError
+        With a clear sentence when ``fmt`` is unknown or its adapter module is not built in this version.
+    ModuleNotFoundError
+        When the adapter exists but a package it imports is not installed.
+    """
     if fmt not in ADAPTERS:
         raise ValueError(f"Unknown format '{fmt}'; choose one of {', '.join(ADAPTERS)}.")
     module_name, function = ADAPTERS[fmt].split(":")

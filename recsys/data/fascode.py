@@ -62,7 +62,15 @@ _TAG = re.compile(r"^[A-Z_;]+$")
 
 # ====================================================================== reading
 def read_text(path: Path) -> tuple[str, str]:
-    """The text of ``path`` and the encoding it was read with: UTF-8 (with or without BOM), else EUC-KR (cp949)."""
+    """The text of ``path`` and the encoding it was read with: UTF-8 (with or without BOM), else EUC-KR (cp949).
+
+    Raises
+    ------
+    CatalogError
+        When the file is neither UTF-8 nor EUC-KR text.
+    OSError
+        When the file cannot be read.
+    """
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8-sig"), "utf-8"
@@ -249,6 +257,14 @@ def _photo(images_dir: Path | None, item_id: str) -> Path | None:
 
 # ====================================================================== the adapter
 def find_files(src: Path) -> tuple[Path, list[Path], list[Path]]:
+    """The FASCODE files of ``src``: ``(metadata, dialogue files, evaluation files)``, found by ``mdata``, ``ddata``
+    and ``eval`` in their names (the last metadata file in name order wins).
+
+    Raises
+    ------
+    CatalogError
+        When ``src`` has no item metadata file.
+    """
     files = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith("."))
     metadata = [p for p in files if "mdata" in p.name.lower()]
     dialogues = [p for p in files if "ddata" in p.name.lower()]
@@ -260,7 +276,23 @@ def find_files(src: Path) -> tuple[Path, list[Path], list[Path]]:
 
 def ingest_fascode(src, out, overwrite: bool = False, progress: Callable[[float, str], None] | None = None,
                    name: str | None = None) -> tuple[Catalog, IngestReport]:
-    """Turn a FASCODE folder (metadata, dialogue and evaluation files, optional images/) into a catalog at ``out``."""
+    """Turn a FASCODE folder (metadata, dialogue and evaluation files, optional images/) into a catalog at ``out``.
+
+    Follows the file layout of ETRI's FASCODE release (see the module docstring). An item without a readable photo
+    gets a placeholder image; photos are stored at most 512 pixels on the longer side.
+
+    Returns
+    -------
+    (Catalog, IngestReport)
+
+    Raises
+    ------
+    CatalogError
+        When ``src`` does not exist, has no metadata file, a file is neither UTF-8 nor EUC-KR, the metadata holds no
+        readable item, ``out`` exists without ``overwrite``, or the written catalog does not validate.
+    OSError
+        When a source file cannot be read.
+    """
     src = Path(src).expanduser()
     if not src.is_dir():
         raise CatalogError(f"The source folder {src} does not exist.")

@@ -70,7 +70,9 @@ def _find_image(images: Path, asin: str) -> Path | None:
 
 def ingest_fashioniq(src, out, overwrite: bool = False, progress: Callable[[float, str], None] | None = None,
                      images: str | Path | None = None, name: str | None = None) -> tuple[Catalog, IngestReport]:
-    """Turn a FashionIQ folder into a catalog at ``out``.
+    """Turn a FashionIQ folder into a catalog at ``out`` (Wu et al., CVPR 2021; see the module docstring).
+
+    Photos are stored as JPEG, at most 512 pixels on the longer side.
 
     Parameters
     ----------
@@ -85,6 +87,13 @@ def ingest_fashioniq(src, out, overwrite: bool = False, progress: Callable[[floa
     -------
     (Catalog, IngestReport)
         The report lists every skipped image and triple with the reason.
+
+    Raises
+    ------
+    CatalogError
+        When ``src`` does not exist or has no caption or split files, a file is not a JSON list, a caption entry lacks
+        ``target``, ``candidate`` or ``captions``, no photo is found, ``out`` exists without ``overwrite``, or the
+        written catalog does not validate.
     """
     src = Path(src).expanduser()
     if not src.is_dir():

@@ -49,7 +49,20 @@ def _safe_name(text: str) -> str:
 
 def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
                   progress: Callable[[float, str], None] | None = None) -> tuple[Catalog, IngestReport]:
-    """Turn ``src/<class>/<photo>`` into a catalog folder at ``out``."""
+    """Turn ``src/<class>/<photo>`` into a catalog folder at ``out``: one item per readable photo, category = class.
+
+    Photos are stored as JPEG, at most 512 pixels on the longer side; unreadable ones are skipped and reported.
+
+    Returns
+    -------
+    (Catalog, IngestReport)
+
+    Raises
+    ------
+    CatalogError
+        When ``src`` does not exist, holds no class sub-folder with photos, none of its photos can be read, ``out``
+        exists without ``overwrite``, or the written catalog does not validate.
+    """
     src = Path(src).expanduser()
     if not src.is_dir():
         raise CatalogError(f"The source folder {src} does not exist.")

@@ -90,7 +90,15 @@ def _split_folder(src: Path) -> Path:
 
 
 def parse_compatibility(path: Path) -> list[tuple[int, list[str]]]:
-    """``[(label, [setid_index, ...]), ...]`` from a ``compatibility_<split>.txt``."""
+    """``[(label, [setid_index, ...]), ...]`` from a ``compatibility_<split>.txt`` (label 1 compatible, 0 not).
+
+    Raises
+    ------
+    CatalogError
+        When a non-empty line does not start with a 0/1 label.
+    OSError
+        When the file cannot be read.
+    """
     questions = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         fields = line.split()
@@ -121,7 +129,21 @@ def parse_fitb(path: Path) -> list[dict]:
 
 def ingest_polyvore(src, out, overwrite: bool = False, progress: Callable[[float, str], None] | None = None,
                     name: str | None = None) -> tuple[Catalog, IngestReport]:
-    """Turn a Polyvore Outfits folder into a catalog folder at ``out`` (see the module docstring)."""
+    """Turn a Polyvore Outfits folder into a catalog folder at ``out`` (Vasileva et al., ECCV 2018; see the module
+    docstring). Photos are stored as JPEG, at most 512 pixels on the longer side.
+
+    Returns
+    -------
+    (Catalog, IngestReport)
+        The report lists every skipped item with the reason.
+
+    Raises
+    ------
+    CatalogError
+        When ``src`` does not exist, holds no outfit files, lacks ``categories.csv``, a JSON file cannot be read,
+        a compatibility file is malformed, no item can be ingested, ``out`` exists without ``overwrite``, or the
+        written catalog does not validate.
+    """
     src = Path(src).expanduser()
     if not src.is_dir():
         raise CatalogError(f"The source folder {src} does not exist.")

@@ -104,6 +104,16 @@ class Shape:
 
 
 def garment_shape(look: ItemLook) -> Shape:
+    """The geometry of ``look``'s garment in unit-square coordinates (0..1, x right, y down; scaled to pixels later).
+
+    Sleeve and length change the geometry; ``details`` holds a box ``(x0, y0, x1, y1)`` for every name in
+    :data:`DETAILS`.
+
+    Raises
+    ------
+    ValueError
+        When no drawing is defined for ``look.category``.
+    """
     c = look.category
     sleeve, length = look.sleeve, look.length
     seams: list = []

@@ -46,6 +46,13 @@ def resolve_device(device: str | torch.device | None = "auto") -> str:
 
 
 def batched(sequence: Sequence, batch_size: int) -> Iterator[Sequence]:
+    """Consecutive slices of ``sequence`` of ``batch_size`` elements (the last one may be shorter).
+
+    Raises
+    ------
+    ValueError
+        When ``batch_size`` is less than 1.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     for start in range(0, len(sequence), batch_size):
@@ -107,10 +114,12 @@ class Encoder:
     # ------------------------------------------------------------------ capabilities
     @property
     def encodes_images(self) -> bool:
+        """True for an image or joint encoder."""
         return self.modality in ("image", "joint")
 
     @property
     def encodes_text(self) -> bool:
+        """True for a text or joint encoder."""
         return self.modality in ("text", "joint")
 
     def _autocast(self):
@@ -128,6 +137,12 @@ class Encoder:
         numpy.ndarray or tuple
             ``(n, dim)`` L2-normalized float32; with ``return_feature_maps`` also the raw ``(n, C, h, w)``
             float32 feature maps.
+
+        Raises
+        ------
+        EncoderError
+            When the encoder encodes text only, or ``return_feature_maps`` is asked of an encoder without a
+            spatial feature map.
         """
         if not self.encodes_images:
             raise EncoderError(f"The encoder '{self.spec}' encodes text only, not images.")
@@ -155,6 +170,14 @@ class Encoder:
         -------
         numpy.ndarray or tuple
             ``(n, dim)`` L2-normalized float32; with ``return_feature_maps`` also ``(n, C, h, w)`` float32.
+
+        Raises
+        ------
+        EncoderError
+            When the encoder encodes text only, or ``return_feature_maps`` is asked of an encoder without a
+            spatial feature map.
+        ValueError
+            When ``batch_size`` is less than 1.
         """
         if not self.encodes_images:
             raise EncoderError(f"The encoder '{self.spec}' encodes text only, not images.")
@@ -183,7 +206,17 @@ class Encoder:
 
     # ------------------------------------------------------------------ text
     def encode_text(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Embed strings; returns ``(n, dim)`` L2-normalized float32. Text past :attr:`max_tokens` is cut."""
+        """Embed strings; returns ``(n, dim)`` L2-normalized float32. Text past :attr:`max_tokens` is cut.
+
+        ``None`` is embedded as the empty string.
+
+        Raises
+        ------
+        EncoderError
+            When the encoder encodes images only.
+        ValueError
+            When ``batch_size`` is less than 1.
+        """
         if not self.encodes_text:
             raise EncoderError(f"The encoder '{self.spec}' encodes images only, not text.")
         texts = ["" if text is None else str(text) for text in texts]
@@ -197,11 +230,23 @@ class Encoder:
         raise NotImplementedError
 
     def count_tokens(self, text: str) -> int:
-        """Number of tokens ``text`` takes, special tokens included."""
+        """Number of tokens ``text`` takes, special tokens included.
+
+        Raises
+        ------
+        NotImplementedError
+            In this base class; text encoders override it.
+        """
         raise NotImplementedError
 
     def truncates(self, text: str) -> bool:
-        """True when ``text`` is longer than :attr:`max_tokens`, so only its beginning is encoded."""
+        """True when ``text`` is longer than :attr:`max_tokens`, so only its beginning is encoded.
+
+        Raises
+        ------
+        EncoderError
+            When the encoder encodes images only.
+        """
         if not self.encodes_text:
             raise EncoderError(f"The encoder '{self.spec}' encodes images only, not text.")
         return self.max_tokens is not None and self.count_tokens(text) > self.max_tokens

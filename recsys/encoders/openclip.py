@@ -41,7 +41,14 @@ def _how_to_supply(arch: str) -> str:
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
-    """``(model_name, pretrained)`` for open_clip from a spec; ``pretrained`` is None for hub/local-dir models."""
+    """``(model_name, pretrained)`` for open_clip from a spec; ``pretrained`` is None for hub/local-dir models.
+
+    Raises
+    ------
+    EncoderError
+        When the spec names no model, a ``hf-hub``/``local-dir`` spec names no location, or an architecture is
+        given without a pretrained tag or checkpoint path.
+    """
     _, _, rest = spec.partition(":")
     first, _, second = rest.partition(":")
     if not first:
@@ -161,6 +168,7 @@ class OpenCLIPEncoder(Encoder):
         return self.model.encode_text(tokens)
 
     def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` takes, start- and end-of-text tokens included, before any truncation."""
         inner = getattr(self.tokenizer, "tokenizer", None)
         if inner is not None and callable(inner):  # open_clip.HFTokenizer wraps a Hugging Face tokenizer
             return len(inner(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
@@ -168,4 +176,11 @@ class OpenCLIPEncoder(Encoder):
 
 
 def create(spec: str, device: str) -> OpenCLIPEncoder:
+    """Registry hook: build the open_clip encoder of ``spec`` (see the module docstring) on ``device``.
+
+    Raises
+    ------
+    EncoderError
+        When open_clip is missing, the spec is malformed, or the model or its weights cannot be loaded.
+    """
     return OpenCLIPEncoder(spec, device)

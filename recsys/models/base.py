@@ -54,10 +54,14 @@ class Provenance:
     library_version: str = field(default_factory=lambda: _library_version())
 
     def to_dict(self) -> dict:
+        """The fields as a JSON-able dict (what a model's ``.json`` file stores)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "Provenance | None":
+        """The provenance stored in ``values``, unknown keys ignored and missing fields defaulted; None when ``values``
+        is not a dict (a model saved without provenance).
+        """
         if not isinstance(values, dict):
             return None
         known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}

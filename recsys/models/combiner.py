@@ -45,6 +45,7 @@ class CombinerNet(nn.Module):
         nn.init.zeros_(self.combiner[-1].bias)
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Combined unit rows ``(m, dim)`` from image features ``(m, dim)`` and text features ``(m, dim)``."""
         both = torch.cat([self.text_projection(text), self.image_projection(image)], dim=-1)
         weight = self.dynamic_scalar(both)
         return F.normalize(self.combiner(both) + weight * text + (1 - weight) * image, dim=-1)
@@ -150,9 +151,23 @@ class Combiner(TrainedComposedModel):
         return self
 
     def gallery_vectors(self, image_features) -> np.ndarray:
+        """``(n, d)`` joint-space unit rows of image features ``(n, d_image)``.
+
+        Raises
+        ------
+        RuntimeError
+            Before the model was fitted or loaded in a joint space.
+        """
         return self._joint().image(image_features)
 
     def compose(self, query_vectors, caption_features) -> np.ndarray:
+        """Combined ``(m, d)`` unit rows from ``(m, d)`` joint-space queries and ``(m, d_text)`` caption features.
+
+        Raises
+        ------
+        AttributeError
+            Before the model is fitted or loaded (it has no ``net_`` yet).
+        """
         with torch.inference_mode(), torch_threads(1):
             out = self.net_(torch.as_tensor(np.asarray(query_vectors, dtype=np.float32)),
                             torch.as_tensor(self._joint().text(caption_features)))

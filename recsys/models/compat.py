@@ -112,6 +112,7 @@ class StyleEmbedder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, input_dim)`` features -> ``(batch, embedding_dim)`` unit style vectors."""
         return nn.functional.normalize(self.layers(x), dim=-1)
 
 

@@ -115,11 +115,23 @@ class ComposedModel(Estimator):
         return joint
 
     def gallery_vectors(self, image_features) -> np.ndarray:
-        """``(n, d)`` search-space vectors (unit rows) of image features ``(n, d_image)``."""
+        """``(n, d)`` search-space vectors (unit rows) of image features ``(n, d_image)``.
+
+        Raises
+        ------
+        NotImplementedError
+            In this base class; every model overrides it.
+        """
         raise NotImplementedError
 
     def compose(self, query_vectors, caption_features) -> np.ndarray:
-        """The next ``(m, d)`` queries from ``(m, d)`` queries and ``(m, d_text)`` caption features."""
+        """The next ``(m, d)`` queries from ``(m, d)`` queries and ``(m, d_text)`` caption features.
+
+        Raises
+        ------
+        NotImplementedError
+            In this base class; every model overrides it.
+        """
         raise NotImplementedError
 
     def score(self, query_vectors, gallery) -> np.ndarray:
@@ -154,9 +166,11 @@ class ImageOnly(ComposedModel):
     uses_joint_space = False
 
     def gallery_vectors(self, image_features) -> np.ndarray:
+        """The image features ``(n, d_image)`` as unit rows ``(n, d_image)``."""
         return l2_normalize(image_features)
 
     def compose(self, query_vectors, caption_features) -> np.ndarray:
+        """The queries ``(m, d)`` unchanged: the caption features are ignored."""
         return np.asarray(query_vectors, dtype=np.float32)
 
 
@@ -169,9 +183,23 @@ class TextOnly(ComposedModel):
     reads_reference = False
 
     def gallery_vectors(self, image_features) -> np.ndarray:
+        """``(n, d)`` joint-space unit rows of image features ``(n, d_image)``.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`fit` gave the model its joint space.
+        """
         return self._joint().image(image_features)
 
     def compose(self, query_vectors, caption_features) -> np.ndarray:
+        """``(m, d)`` joint-space unit rows of the caption features ``(m, d_text)``; the queries are ignored.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`fit` gave the model its joint space.
+        """
         return self._joint().text(caption_features)
 
 
@@ -195,9 +223,24 @@ class ZeroShotSum(ComposedModel):
         self.text_weight = text_weight
 
     def gallery_vectors(self, image_features) -> np.ndarray:
+        """``(n, d)`` joint-space unit rows of image features ``(n, d_image)``.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`fit` gave the model its joint space.
+        """
         return self._joint().image(image_features)
 
     def compose(self, query_vectors, caption_features) -> np.ndarray:
+        """``normalize(query + text_weight * caption)``: ``(m, d)`` unit rows from ``(m, d)`` queries and
+        ``(m, d_text)`` caption features.
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`fit` gave the model its joint space.
+        """
         return l2_normalize(np.asarray(query_vectors, dtype=np.float32) + self.text_weight * self._joint().text(caption_features))
 
 
@@ -385,9 +428,24 @@ class ImageDifference(TrainedComposedModel):
             return l2_normalize(module(torch.as_tensor(l2_normalize(features))).numpy())
 
     def gallery_vectors(self, image_features) -> np.ndarray:
+        """``(n, embed_dim)`` unit rows ``f(image)`` of image features ``(n, d_image)``.
+
+        Raises
+        ------
+        AttributeError
+            Before the model is fitted or loaded.
+        """
         return self._forward(self.image_proj_, image_features)
 
     def compose(self, query_vectors, caption_features) -> np.ndarray:
+        """``query + alpha * g(caption)``: ``(m, embed_dim)`` from ``(m, embed_dim)`` queries and ``(m, d_text)``
+        caption features; not re-normalized (see the comment in the body).
+
+        Raises
+        ------
+        AttributeError
+            Before the model is fitted or loaded.
+        """
         # Not re-normalized: gallery rows are unit vectors, so the inner product ranks like the Euclidean distance.
         return np.asarray(query_vectors, dtype=np.float32) + self.alpha_ * self._forward(self.text_proj_, caption_features)
 

@@ -53,6 +53,7 @@ class ProjectionHead(nn.Module):
         self.norm = nn.LayerNorm(out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(n, in_dim)`` features -> ``(n, out_dim)`` projections (layer-normalized, not unit length)."""
         projected = self.projection(x)
         return self.norm(projected + self.mlp(projected))
 

@@ -55,6 +55,7 @@ class ProjectionNet(nn.Module):
         self.fuse = nn.Sequential(nn.ReLU(), nn.Linear(2 * dim, dim))
 
     def forward(self, image, text, image_mask, text_mask):
+        """``image (n, d_image), text (n, d_text), image_mask (n,), text_mask (n,) -> (n, dim)`` unit item vectors."""
         parts = torch.cat([self.image_proj(image) * image_mask[:, None], self.text_proj(text) * text_mask[:, None]], 1)
         return F.normalize(self.fuse(parts), dim=-1)
 
@@ -78,6 +79,7 @@ class TransferNet(nn.Module):
         self.n_slots, self.dim = n_slots, dim
 
     def forward(self, x):
+        """``(m, in_dim)`` dialogue features -> ``(m, n_slots, dim)``, one unit target vector per slot."""
         return F.normalize(self.out(self.blocks(x)).view(-1, self.n_slots, self.dim), dim=-1)
 
 

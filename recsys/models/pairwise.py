@@ -89,7 +89,13 @@ class PairwiseModule(nn.Module):
         return user_vectors @ vectors.T + bias[None, :]
 
     def item_side(self, item_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Item vectors ``(m, d)`` and biases ``(m,)`` of ``(m,)`` items (for models whose items need no user)."""
+        """Item vectors ``(m, d)`` and biases ``(m,)`` of ``(m,)`` items (for models whose items need no user).
+
+        Raises
+        ------
+        NotImplementedError
+            In this base class, and in modules whose item vectors depend on the user (``user_dependent_items``).
+        """
         raise NotImplementedError
 
     def regularized(self, user_vectors: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:

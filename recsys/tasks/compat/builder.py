@@ -62,9 +62,11 @@ class Outfit:
     item_scores: dict = field(default_factory=dict)
 
     def rows(self) -> list[int]:
+        """The catalog rows of the outfit, in slot order of :attr:`items`, without the uploaded query."""
         return [r for r in self.items.values() if r != QUERY]
 
     def ordered_slots(self) -> list[str]:
+        """The outfit's slots in display order (:data:`SLOT_ORDER`)."""
         return [s for s in SLOT_ORDER if s in self.items]
 
 
@@ -127,6 +129,7 @@ class OutfitBuilder:
         return float(self.model.compatibility(emb[a], types[a], emb[b], types[b]).mean())
 
     def available_slots(self) -> list[str]:
+        """The slots (in :data:`SLOT_ORDER`) for which the catalog has at least one item to recommend."""
         return [s for s in SLOT_ORDER if len(self.slot_rows_.get(s, ())) > 0]
 
     def missing_required_slots(self, query_slot: str) -> list[str]:

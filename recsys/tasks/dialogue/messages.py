@@ -115,6 +115,7 @@ class MessageCheck:
 
     @property
     def usable(self) -> bool:
+        """True when the cleaned message is not empty, so the model can read it."""
         return bool(self.text)
 
 
