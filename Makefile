@@ -28,10 +28,11 @@ BENCH_ARGS ?= --json data/bench.json
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install run demo-catalog demo-artifacts train evaluate test browser-deps bench clean-venv
+.PHONY: help install run setup demo-catalog demo-artifacts train evaluate test browser-deps bench clean-venv
 
 help:
-	@echo "make run     install, build the demo world if missing, precompute its embeddings if possible, start the app"
+	@echo "make run     install, set up the catalog (world, embeddings, page models, quick report), start the app"
+	@echo "make setup   only the set-up: every page ready (scripts/setup.py)"
 	@echo "make test    install (plus Chromium for the browser tests) and run the whole test suite"
 	@echo "make bench   install and print the performance figures (BENCH_ARGS='--quick --json OUT')"
 	@echo "make train   train every task's models on the catalog (a few minutes each on the demo world)"
@@ -46,8 +47,14 @@ $(INSTALL_STAMP): requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -r requirements.txt
 	@touch $@
 
-run: install demo-catalog demo-artifacts
+run: install setup
 	$(PY) -m streamlit run streamlit_app.py $(STREAMLIT_ARGS)
+
+# Every page ready before the app starts: the built-in world (when RECSYS_CATALOG is unset), its embeddings, the
+# models each page's main result needs and a quick evaluation report; steps already done are skipped in seconds.
+setup: install
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) scripts/setup.py --catalog "$(CATALOG)" \
+		$(if $(RECSYS_CATALOG),,--builtin --preset $(DEMO_PRESET) --seed $(DEMO_SEED))
 
 # The built-in world; skipped when RECSYS_CATALOG names another catalog or the world is already there.
 demo-catalog: install

@@ -21,15 +21,23 @@ from recsys.config import Settings  # noqa: E402
 APP_TITLE = "Fashion recommendation studio"
 ASSETS = Path(__file__).parent / "assets"
 
-# One line per page; the first is the default.
+
+def open_browse() -> None:
+    """``/home``, the Browse page's file name: Streamlit serves the default page at the root only, so go there."""
+    st.switch_page(PAGES[0])
+
+
+# One line per page; the first is the default, which Streamlit serves at the root ("/") only.
 PAGES = [
-    st.Page("pages/home.py", title="Browse", icon=":material/checkroom:", url_path="home", default=True),
+    st.Page("pages/home.py", title="Browse", icon=":material/checkroom:", url_path="", default=True),
     st.Page("pages/similar.py", title="Similar items", icon=":material/image_search:", url_path="similar"),
     st.Page("pages/outfit.py", title="Complete the look", icon=":material/styler:", url_path="outfit"),
     st.Page("pages/for_you.py", title="For you", icon=":material/recommend:", url_path="for_you"),
     st.Page("pages/stylist.py", title="Stylist chat", icon=":material/forum:", url_path="stylist"),
     st.Page("pages/search.py", title="Text-guided search", icon=":material/manage_search:", url_path="search"),
     st.Page("pages/report.py", title="Model report", icon=":material/query_stats:", url_path="report"),
+    # "/home" opens Browse too (at "/", so that the menu marks it); hidden, so the menu lists Browse once.
+    st.Page(open_browse, title="Browse", icon=":material/checkroom:", url_path="home", visibility="hidden"),
 ]
 
 
@@ -85,7 +93,9 @@ st.set_page_config(page_title=APP_TITLE, page_icon=":material/checkroom:", layou
 st.logo(str(ASSETS / "logo.svg"), size="large")
 st.html(ASSETS / "style.css")
 
-# Declared before anything can stop the script: otherwise Streamlit would list pages/ on its own.
+# Declared before anything can stop the script: otherwise Streamlit would list pages/ on its own. (Until a session
+# of the server gets here, Streamlit may run a file of pages/ without this router; recsys.routing, the first
+# statement of every page, then reruns it through here.)
 navigation = st.navigation(PAGES)
 config = services.settings()
 catalog = show_catalog_or_stop(config)

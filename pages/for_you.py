@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from recsys import services
+from recsys import routing, services
 from recsys.tasks.personal import service as personal
+
+routing.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 viz = services.viz
 
@@ -17,13 +19,12 @@ TERM_LABELS = {"latent": "item bias and factors", "image": "image", "description
 
 
 def get_model(service, name: str):
-    """The trained model, trained here first when that is quick enough; None (with a sentence) otherwise."""
+    """The trained model; None while the set-up or a background job trains it (the progress is shown instead)."""
+    if not services.models_ready("personal", [name], what=service.title(name)):
+        return None
     try:
-        with st.spinner(f"Loading {service.title(name)} (trained here on first use) ..."):
-            return service.model(name)
-    except personal.ModelNotReady as exc:
-        st.info(str(exc), icon=":material/model_training:")
-    except (personal.ArtifactError, personal.CatalogError) as exc:
+        return service.model(name)
+    except (personal.ModelNotReady, personal.ArtifactError, personal.CatalogError) as exc:
         st.warning(str(exc), icon=":material/warning:")
     return None
 
@@ -132,8 +133,8 @@ try:
 except personal.CatalogError as exc:
     st.info(str(exc), icon=":material/info:")
     st.stop()
-except personal.ArtifactError as exc:
-    st.warning(str(exc), icon=":material/warning:")
+except personal.ArtifactError:
+    services.models_ready("personal", [], what="The catalog's embeddings")  # computes them (or offers to)
     st.stop()
 
 with st.container(border=True):

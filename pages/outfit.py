@@ -5,8 +5,10 @@ from html import escape
 import numpy as np
 import streamlit as st
 
-from recsys import services
+from recsys import routing, services
 from recsys.tasks.compat import service as outfits
+
+routing.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 CATEGORY_CONFIDENCE = 0.6
 ALTERNATIVES = 5
@@ -94,21 +96,16 @@ if not service.enough_outfits():
     )
     st.stop()
 
-try:
-    service.require_artifacts()
-except outfits.ArtifactError as exc:
-    st.warning(context.artifact_problem or str(exc), icon=":material/warning:")
+if not services.models_ready("compat", [], what="The catalog's embeddings"):
     st.stop()
 
 model_name = st.segmented_control("Compatibility model", service.models(), default=outfits.DEFAULT_MODEL,
                                   format_func=service.title, key="outfit_model", on_change=reset_outfit)
 model_name = model_name or outfits.DEFAULT_MODEL
+if not services.models_ready("compat", [model_name], what=f"The {service.title(model_name)} model"):
+    st.stop()
 try:
-    if not service.status(model_name).ready and not service.trains_in_place():
-        st.info(service.training_hint(model_name), icon=":material/model_training:")
-        st.stop()
-    with st.spinner(f"Loading the {model_name} compatibility model (trained on first use for a small catalog) ..."):
-        service.ensure_model(model_name)
+    service.ensure_model(model_name)
 except ValueError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()

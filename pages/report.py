@@ -7,7 +7,9 @@ import json
 
 import streamlit as st
 
-from recsys import services
+from recsys import routing, services
+
+routing.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 reports = services.reports
 catalog = services.current_catalog()
@@ -26,10 +28,32 @@ except ValueError as exc:
     st.stop()
 
 if report is None:
-    st.info(f"No evaluation report for this catalog yet. Create it with "
-            f"`python scripts/evaluate.py --catalog {catalog.root} --task all --json {report_path}`.",
-            icon=":material/query_stats:")
+    # The set-up writes a quick report: start (or join) it instead of asking for a command.
+    services.models_ready("similar", [], what="The evaluation report")
+    job = services.jobs().get(services.setup_key(catalog))
+    if job is None or not job.running:
+        if st.button("Compute the report", key="report_setup", type="primary", icon=":material/query_stats:"):
+            services.show_job(services.start_setup(catalog))
+    else:
+        services.show_job(job)
+    st.stop()
 else:
+    meta = report.get("_meta", {})
+    kind = "Quick evaluation (short training schedules; the pages' own models, baselines and oracle)" \
+        if meta.get("kind") == "quick" else "Full evaluation"
+    if meta:
+        st.caption(f"{kind}, computed {meta.get('computed_at', '?')} on the catalog {meta.get('catalog', '?')} in "
+                   f"{meta.get('seconds', '?')} s.")
+    evaluation = services.jobs().get(services.evaluation_key(catalog))
+    if evaluation is not None and evaluation.running:
+        services.show_job(evaluation)
+    else:
+        if evaluation is not None and evaluation.error:
+            st.error(f"The full evaluation failed: {evaluation.error}", icon=":material/error:")
+        if st.button("Run the full evaluation", key="report_full", icon=":material/play_arrow:",
+                     help="Every model with its full training schedule, in the background; the report is replaced "
+                          "when it is done (several minutes on the built-in world)."):
+            services.show_job(services.start_evaluation(catalog))
     tasks = [t for t in report if not t.startswith("_")]
     if not tasks:
         st.warning("The report holds no task.", icon=":material/warning:")

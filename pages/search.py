@@ -4,27 +4,25 @@ from html import escape
 
 import streamlit as st
 
-from recsys import services
+from recsys import routing, services
 from recsys.tasks.composed import service as composed
+
+routing.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 GRID_COLUMNS = 6
 COMPOSE, FREE_TEXT = "Reference + captions", "Free text"
 FROM_CATALOG, FROM_UPLOAD = "From the catalog", "Upload a photo"
 MAX_OPTIONS = 300
-PREPARING = "Preparing text-guided search (the first time on a catalog this trains its models, about a minute) ..."
 
 
-def prepare(search, slot) -> None:
-    """Train the models the catalog is missing, with a progress bar in ``slot`` (once per catalog; saved).
-
-    The slot exists on every run, so the widgets below keep their place in the page whether or not it trained.
-    """
-    if search.ready:
-        return
-    bar = slot.progress(0.0, text=PREPARING)
-    search.train(progress=lambda fraction, message: bar.progress(min(max(float(fraction), 0.0), 1.0),
-                                                                 text=f"{PREPARING} {message}"))
-    slot.empty()
+def train_the_others(search) -> None:
+    """Start training, in the background, the composition models beyond the page's default (they join the model
+    list when they are ready)."""
+    others = [name for name in search.missing() if name not in composed.PAGE_MODELS]
+    if others:
+        services.start_training(search.catalog, "composed", others, again=False)
+        st.caption(f"Training {', '.join(search.title(n) for n in others)} in the background; "
+                   "it joins the model list when it is ready.")
 
 
 def apply_caption() -> None:
@@ -136,12 +134,13 @@ def result_grid(search, catalog, result, reference_id: str | None) -> None:
 ctx = services.context()
 catalog = ctx.catalog
 st.title("Text-guided search", anchor=False)
-progress_slot = st.empty()
+if not services.models_ready("composed", composed.PAGE_MODELS, what="Text-guided search's joint space and combiner"):
+    st.stop()
 
 try:
     arts = ctx.require_artifacts()
     search = services.task_service("composed")
-    prepare(search, progress_slot)
+    train_the_others(search)
     search.load()
     joint_name = search.joint_name
 except composed.ArtifactError as exc:

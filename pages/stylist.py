@@ -2,8 +2,10 @@
 
 import streamlit as st
 
-from recsys import services
+from recsys import routing, services
 from recsys.tasks.dialogue import service as dialogue
+
+routing.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 SLOT_ICONS = {"outer": ":material/apparel:", "top": ":material/checkroom:", "bottom": ":material/styler:",
               "shoes": ":material/steps:"}
@@ -71,14 +73,6 @@ def show_proposal(catalog, proposal, loaded_id) -> None:
                     item_tile(catalog, candidate["coordi"][slot], f"{slot}: ")
 
 
-def train_with_progress(chat, model_name: str, title: str, reason: str) -> None:
-    bar = st.progress(0.0, text=f"Training the {title.lower()} model on this catalog's dialogues ...")
-    if reason:
-        st.caption(reason)
-    chat.train(model_name, progress=lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0), text=m))
-    bar.empty()
-
-
 catalog = services.context().catalog
 chat = services.task_service("dialogue")
 st.title("Stylist chat", anchor=False)
@@ -108,17 +102,9 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
     st.button("Reset", icon=":material/restart_alt:", key="stylist_reset", on_click=reset)
 
 title = chat.title(model_name)
+if not services.models_ready("dialogue", [model_name], what=f"The {title.lower()} model"):
+    st.stop()
 try:
-    status = chat.status(model_name)
-    if not status.ready:
-        if not chat.trains_here():
-            # Training on a catalog this size takes minutes on a CPU: too long to hold the page.
-            st.info(f"The {title.lower()} model is not trained for this catalog yet; train it once with "
-                    f"`{chat.train_command()}` (a few minutes), then reload.", icon=":material/model_training:")
-            if status.state == "stale":
-                st.caption(status.reason)
-            st.stop()
-        train_with_progress(chat, model_name, title, status.reason if status.state == "stale" else "")
     summary = chat.summary(model_name)
 except dialogue.DialogueTaskError as exc:
     st.info(str(exc), icon=":material/info:")

@@ -20,7 +20,6 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from recsys.artifacts import (
     FILES, MANIFEST_NAME, SCHEMA_VERSION, SHARDS_DIRNAME, SHARDS_STATE_NAME, TEXT_FIELDS, ArtifactError,
@@ -29,6 +28,7 @@ from recsys.artifacts import (
 from recsys.catalog import Catalog
 from recsys.config import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from recsys.encoders import Encoder, create_encoder, resolve_device
+from recsys.progress import progress_bar
 from recsys.projections import catalog_map, fit_channel_pca, project_channels
 from recsys.shards import Shard, assemble, load_npy, plan_shards, save_npy, shard_done, write_json
 from recsys.utils import torch_threads
@@ -118,7 +118,7 @@ def precompute(
     force : bool
         Recompute everything, even shards and a manifest that match.
     progress : bool
-        Show tqdm progress bars.
+        Show progress bars (``recsys.progress``: live on a terminal, periodic lines in a log).
     callback : callable, optional
         ``callback(fraction_done, message)``, e.g. for a progress bar in the app.
     threads : int, optional
@@ -270,7 +270,7 @@ def _precompute(
             pin_memory=device.startswith("cuda"),
             persistent_workers=False,
         )
-        bar = tqdm(total=len(positions), desc="images", unit="img", disable=not progress)
+        bar = progress_bar(total=len(positions), desc="images", unit="img", disable=not progress)
         done = 0
 
         def write_shard(shard: Shard, pooled: np.ndarray, maps: np.ndarray | None) -> None:
@@ -302,7 +302,7 @@ def _precompute(
         todo_text = [shard for shard in shards if not shard_done(shard_dir, shard, (kind,))]
         computed[kind] = [s.number for s in todo_text]
         texts = catalog.items[field].fillna("").astype(str).tolist()
-        for shard in tqdm(todo_text, desc=field, unit="shard", disable=not progress):
+        for shard in progress_bar(todo_text, desc=field, unit="shard", disable=not progress):
             vectors = text_enc.encode_text(texts[shard.start : shard.stop], batch_size=2 * batch_size)
             save_npy(shard_dir / shard.name(kind), vectors)
             text_encoded += shard.stop - shard.start

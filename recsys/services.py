@@ -12,14 +12,16 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
-import pandas as pd
 import streamlit as st
 from PIL import Image
 
 from recsys import reports, viz  # noqa: F401  (reports: for the Model report page)
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError
+from recsys.browse import (  # noqa: F401  (re-exported for the pages)
+    FILTER_COLUMNS, ArtifactSummary, encoder_specs, filter_columns, filter_items, filter_options, page_count, page_of,
+)
 from recsys.config import PROJECT_ROOT, Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -28,8 +30,6 @@ logger = logging.getLogger(__name__)
 BUILTIN_PRESET = "demo"
 BUILTIN_SEED = 0
 
-#: Columns the browse page offers as filters, in the order shown; only those a catalog has are offered.
-FILTER_COLUMNS = ("category", "color", "pattern", "style")
 
 THUMBNAIL_SIZE = 224
 PAGES_DIR = PROJECT_ROOT / "pages"
@@ -114,17 +114,6 @@ def current_catalog() -> Catalog:
 
 
 # ---------------------------------------------------------------------- artifacts
-@dataclass(frozen=True)
-class ArtifactSummary:
-    """What the sidebar says about ``<catalog>/artifacts/manifest.json``."""
-
-    present: bool
-    encoders: dict[str, str]
-    item_count: int | None = None
-    created: str | None = None
-    problem: str | None = None
-
-
 @st.cache_data(show_spinner=False, max_entries=8)
 def _read_manifest(path: str, mtime_ns: int) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -143,27 +132,10 @@ def artifact_summary(catalog_dir: Path) -> ArtifactSummary:
         return ArtifactSummary(present=True, encoders={}, problem=f"{path.name} is not a JSON object.")
     return ArtifactSummary(
         present=True,
-        encoders=_encoder_specs(manifest),
+        encoders=encoder_specs(manifest),
         item_count=manifest.get("item_count") if isinstance(manifest.get("item_count"), int) else None,
         created=str(manifest["created_at"]) if manifest.get("created_at") else None,
     )
-
-
-def _encoder_specs(manifest: Mapping) -> dict[str, str]:
-    """``{"image encoder": spec, ...}`` from the manifest's ``*_encoder`` keys or its ``encoders`` mapping."""
-    specs: dict[str, str] = {}
-    nested = manifest.get("encoders")
-    if isinstance(nested, Mapping):
-        for role, value in nested.items():
-            spec = value.get("spec") if isinstance(value, Mapping) else value
-            if spec:
-                specs[f"{role} encoder"] = str(spec)
-    for key, value in manifest.items():
-        if key.endswith("_encoder") and isinstance(value, (str, Mapping)):
-            spec = value.get("spec") if isinstance(value, Mapping) else value
-            if spec:
-                specs[key.replace("_", " ")] = str(spec)
-    return specs
 
 
 # ---------------------------------------------------------------------- images
@@ -195,43 +167,6 @@ def thumbnail(catalog: Catalog, item_id: str, size: int = THUMBNAIL_SIZE) -> byt
     except (OSError, SyntaxError, ValueError) as exc:  # PIL reports some damaged files as SyntaxError/ValueError
         logger.warning("cannot read the image of item %s (%s): %s", item_id, path, exc)
         return _placeholder_bytes(size)
-
-
-# ---------------------------------------------------------------------- browsing
-def filter_columns(items: pd.DataFrame) -> list[str]:
-    """The columns of :data:`FILTER_COLUMNS` that ``items`` has (a folder of photos has only ``category``)."""
-    return [c for c in FILTER_COLUMNS if c in items.columns and items[c].notna().any()]
-
-
-def filter_options(items: pd.DataFrame, column: str) -> list[str]:
-    """The distinct non-empty values of ``items[column]`` as sorted strings (the choices of a filter widget)."""
-    return sorted(str(v) for v in items[column].dropna().unique())
-
-
-def filter_items(items: pd.DataFrame, selections: Mapping[str, Sequence[str]], search: str = "") -> pd.DataFrame:
-    """Rows of ``items`` holding one of the selected values in each column and every word of ``search`` in the title.
-
-    An empty selection leaves its column unfiltered; the search ignores case.
-    """
-    keep = pd.Series(True, index=items.index)
-    for column, chosen in selections.items():
-        if chosen:
-            keep &= items[column].isin(list(chosen))
-    titles = items["title"].fillna("").str.lower()
-    for word in search.lower().split():
-        keep &= titles.str.contains(word, regex=False)
-    return items[keep]
-
-
-def page_count(total: int, page_size: int) -> int:
-    """Number of pages needed for ``total`` rows; at least one, so an empty result still has a page 1."""
-    return max(1, -(-total // page_size))
-
-
-def page_of(items: pd.DataFrame, page_number: int, page_size: int) -> pd.DataFrame:
-    """Rows of page ``page_number`` (1-based) of ``items``."""
-    start = (page_number - 1) * page_size
-    return items.iloc[start : start + page_size]
 
 
 def page_exists(name: str) -> bool:
@@ -385,3 +320,125 @@ def task_service(task: str):
     ctx = context()
     folder = Path(ctx.catalog.root).expanduser().absolute()
     return _task_service(task, *_context_key(folder), ctx)
+
+
+# ---------------------------------------------------------------------- background jobs: set-up, training, evaluation
+@st.cache_resource(show_spinner=False)
+def jobs():
+    """The server's one :class:`recsys.jobs.JobRegistry` (shared by every browser session)."""
+    from recsys.jobs import JobRegistry
+
+    return JobRegistry()
+
+
+def setup_key(catalog: Catalog) -> tuple:
+    """The key of a catalog's set-up job."""
+    return (str(Path(catalog.root).absolute()), "setup")
+
+
+def start_setup(catalog: Catalog, all_models: bool = False):
+    """Start (or join) the catalog's set-up job: embeddings, the pages' models, the quick report
+    (:func:`recsys.prepare.prepare`)."""
+    from recsys.prepare import prepare
+
+    config = settings()
+    return jobs().start(setup_key(catalog), "Setting up this catalog",
+                        lambda progress: prepare(catalog.root, builtin=False, all_models=all_models,
+                                                 device=config.device, progress=progress))
+
+
+def start_training(catalog: Catalog, task: str, names: Sequence[str], again: bool = True):
+    """Start (or join) a job that trains ``names`` of ``task`` through the model store; with ``again=False`` a job
+    that already ran under this key (even one that failed) is returned instead of being started again."""
+    from recsys.store import ModelStore
+
+    def work(progress):
+        store = ModelStore(catalog, artifacts(catalog))
+        for k, name in enumerate(names):
+            progress(k / len(names), f"Training {name}")
+            store.fit(task, name, progress=lambda f, m, k=k: progress((k + f) / len(names), m))
+
+    key = (str(Path(catalog.root).absolute()), f"train {task}/{'+'.join(names)}")
+    if not again and jobs().get(key) is not None:
+        return jobs().get(key)
+    return jobs().start(key, f"Training {', '.join(names)}", work)
+
+
+def evaluation_key(catalog: Catalog) -> tuple:
+    """The key of a catalog's full-evaluation job."""
+    return (str(Path(catalog.root).absolute()), "evaluation")
+
+
+def start_evaluation(catalog: Catalog):
+    """Start (or join) the full evaluation of every task in the background; it replaces the catalog's report."""
+    from recsys.prepare import evaluate_to, report_path
+
+    return jobs().start(evaluation_key(catalog), "Running the full evaluation",
+                        lambda progress: evaluate_to(catalog, report_path(catalog.root), quick=False, progress=progress))
+
+
+def refresh_after_job() -> None:
+    """Forget the cached services so that pages see what a finished job trained or wrote."""
+    _task_service.clear()
+    _context.clear()
+
+
+def show_job(job) -> None:
+    """Draw a job's progress, refreshing every second while it runs; rerun the page once it has finished."""
+
+    @st.fragment(run_every=1.0)
+    def progress_box():
+        current = jobs().get(job.key) or job
+        if current.running:
+            st.progress(current.fraction, text=f"{current.title}: {current.message}")
+            return
+        refresh_after_job()
+        st.rerun(scope="app")
+
+    progress_box()
+
+
+def models_ready(task: str, names: Sequence[str], *, what: str = "This page's model") -> bool:
+    """True when the catalog has embeddings and every model in ``names`` of ``task`` is trained for them.
+
+    Otherwise the page shows what is happening instead of a command to run: the progress of the set-up or training
+    job (started here automatically for the built-in world and for a model the user picked; for a catalog of the
+    user's own, after a click on "Train models for this catalog"), or the job's one-sentence error, and False is
+    returned -- the page stops drawing its result, and reruns by itself when the job is done.
+    """
+    from recsys.tasks import task_part
+
+    ctx = context()
+    if ctx.artifacts is not None and all(ctx.store.model_status(task, n).ready for n in names):
+        return True
+    page_models = set(getattr(task_part(task, "models"), "PAGE_MODELS", ()))
+    needs_setup = ctx.artifacts is None or any(n in page_models for n in names)
+    key = setup_key(ctx.catalog) if needs_setup else (str(Path(ctx.catalog.root).absolute()),
+                                                      f"train {task}/{'+'.join(names)}")
+    job = jobs().get(key)
+    if job is not None and job.running:
+        show_job(job)
+        return False
+    if job is not None and job.error:
+        st.error(f"{job.title} failed: {job.error}", icon=":material/error:")
+    if job is not None and not job.error:
+        refresh_after_job()  # it finished in another session: load what it wrote
+        ctx = context()
+        if ctx.artifacts is not None and all(ctx.store.model_status(task, n).ready for n in names):
+            return True
+        skipped = getattr(job.result, "skipped", {}) or {}
+        reasons = [reason for step, reason in skipped.items() if any(step.endswith(f"{task}/{n}") for n in names)]
+        if reasons:  # the catalog cannot support it: say why once, never start the same job again by itself
+            st.info(f"{what} cannot be trained on this catalog: {reasons[0]}", icon=":material/info:")
+            return False
+    automatic = (ctx.settings.catalog_is_builtin or not needs_setup) and job is None
+    if automatic or st.button("Train models for this catalog", key=f"setup_{task}", type="primary",
+                              icon=":material/model_training:"):
+        job = start_setup(ctx.catalog) if needs_setup else start_training(ctx.catalog, task, list(names))
+        show_job(job)
+        return False
+    problem = ctx.artifact_problem if ctx.artifacts is None else None
+    st.info(f"{what} is not trained for this catalog yet" + (f" ({problem})" if problem else "") +
+            "; the button trains it here in the background (a few minutes at most on the built-in world).",
+            icon=":material/model_training:")
+    return False

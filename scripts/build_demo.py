@@ -13,10 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tqdm import tqdm  # noqa: E402
-
 from recsys.catalog import CatalogError  # noqa: E402
 from recsys.data.demo_world import PRESETS, build_demo_catalog  # noqa: E402
+from recsys.progress import progress_bar  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.preset not in PRESETS:
         print(f"error: unknown preset '{args.preset}'; choose one of {', '.join(PRESETS)}.", file=sys.stderr)
         return 2
-    bar = tqdm(total=100, unit="%", desc=f"building {args.preset}", bar_format="{l_bar}{bar}| {postfix}")
+    bar = progress_bar(total=100, unit="%", desc=f"building {args.preset}", bar_format="{l_bar}{bar}| {postfix}")
 
     def progress(fraction: float, message: str) -> None:
         bar.n = int(round(100 * fraction))

@@ -6,15 +6,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recsys.catalog import Catalog, CatalogError  # noqa: E402
 from recsys.evaluate import evaluate  # noqa: E402
+from recsys.prepare import write_report  # noqa: E402
 from recsys.tasks import TASKS  # noqa: E402
 
 
@@ -22,9 +23,11 @@ def format_report(report: dict) -> str:
     """The report as aligned text tables, one per task."""
     lines = []
     for task, models in report.items():
-        if task.startswith("_"):
+        if task == "_skipped":
             for name, reason in models.items():
                 lines.append(f"[{name}] skipped: {reason}")
+            continue
+        if task.startswith("_"):
             continue
         metrics = sorted({m for values in models.values() for m in values})
         width = max([len(m) for m in models] + [8])
@@ -50,14 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         catalog = Catalog.load(args.catalog)
         tasks = TASKS if args.task == "all" else (args.task,)
+        started = time.perf_counter()
         report = evaluate(catalog, tasks=tasks, seed=args.seed, quick=args.quick)
     except (CatalogError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(format_report(report))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+        write_report(report, args.json, kind="quick" if args.quick else "full", catalog=catalog,
+                     seconds=time.perf_counter() - started)
         print(f"Report written to {args.json}")
     return 0
 

@@ -12,10 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tqdm import tqdm  # noqa: E402
-
 from recsys.catalog import CatalogError  # noqa: E402
 from recsys.data import ADAPTERS, get_adapter  # noqa: E402
+from recsys.progress import progress_bar  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing catalog folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    bar = tqdm(total=100, unit="%", desc=f"ingesting {args.format}")
+    bar = progress_bar(total=100, unit="%", desc=f"ingesting {args.format}")
 
     def progress(fraction: float, message: str) -> None:
         bar.n = int(round(100 * fraction))

@@ -32,3 +32,8 @@ register_model(task="compat", name="type-aware", title="Type-aware (Vasileva et 
 register_model(task="compat", name="oracle", title="Oracle (the world's true compatibility)", trainable=False,
                description="The generated world's own compatibility rules; only on a generated world.",
                )(OracleCompatibility)
+
+
+#: The models the page's main result needs, in training order (the Complete-the-look page's default, also the Stylist chat's compatibility term); the first-run set-up
+#: (:mod:`recsys.prepare`) trains these before the others.
+PAGE_MODELS = ("type-aware",)

@@ -45,3 +45,8 @@ register_model(task=TASK, name="combiner", title="Learned combiner (CLIP4Cir-sty
 register_model(task=TASK, name="oracle", title="Oracle (knows the attributes)", trainable=False,
                description="On the built-in world: the gallery ranked by how many attributes match the reference "
                            "with the captioned changes applied.")(AttributeOracle)
+
+
+#: The models the page's main result needs, in training order (the joint space first, then the Text-guided search page's default); the first-run set-up
+#: (:mod:`recsys.prepare`) trains these before the others.
+PAGE_MODELS = (JOINT_SPACE, "combiner")

@@ -23,11 +23,12 @@ from recsys.models.composed import ComposedModel, compose_turns
 from recsys.models.registry import list_models
 from recsys.tasks.base import TaskService
 from recsys.tasks.composed import data
+from recsys.tasks.composed.models import PAGE_MODELS
 from recsys.utils import l2_normalize
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ArtifactError", "EncoderError", "ImageInputError", "SearchResult", "SearchService", "SearchUnavailable",
+__all__ = ["PAGE_MODELS", "ArtifactError", "EncoderError", "ImageInputError", "SearchResult", "SearchService", "SearchUnavailable",
            "attribute_moves", "caption_notes", "make_index"]
 
 ProgressCallback = Callable[[float, str], None]

@@ -35,3 +35,8 @@ register_row(task=TASK, name="dialogue-infonce+compat", title="Contrastive + com
              description="The contrastive model's set score plus the type-aware compatibility model's outfit score.")
 register_row(task=TASK, name="oracle", title="Oracle (true coordi score)",
              description="On the built-in world: candidates ranked by the true coordi score.")
+
+
+#: The models the page's main result needs, in training order (the Stylist chat's default); the first-run set-up
+#: (:mod:`recsys.prepare`) trains these before the others.
+PAGE_MODELS = ("dialogue-infonce",)

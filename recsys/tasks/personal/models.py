@@ -88,3 +88,8 @@ def ranker_names(ceiling: bool = True) -> list[str]:
     from recsys.models.registry import list_models
 
     return list_models(TASK, trainable=True) + (["vbpr-attributes"] if ceiling else [])
+
+
+#: The models the page's main result needs, in training order (the For you page's default); the first-run set-up
+#: (:mod:`recsys.prepare`) trains these before the others.
+PAGE_MODELS = ("vbpr-mm",)

@@ -19,3 +19,8 @@ register_model(task=TASK, name="random", title="Random", trainable=False,
 register_model(task=TASK, name="oracle", title="Oracle (the true attributes)", trainable=False,
                description="Ranks by the attributes shared with the query, category first; only on a generated "
                            "world, where the attributes are the truth.")(AttributeOracle)
+
+
+#: The models the page's main result needs, in training order (the Similar items page's index); the first-run set-up
+#: (:mod:`recsys.prepare`) trains these before the others.
+PAGE_MODELS = ("visual-similarity",)

@@ -1,0 +1,76 @@
+"""The browsing helpers behind the catalog grid and the sidebar: filters, pages of rows, and what the artifacts'
+manifest says (plain pandas; :mod:`recsys.services` re-exports them for the pages)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+#: Columns the browse page offers as filters, in the order shown; only those a catalog has are offered.
+FILTER_COLUMNS = ("category", "color", "pattern", "style")
+
+
+def filter_columns(items: pd.DataFrame) -> list[str]:
+    """The columns of :data:`FILTER_COLUMNS` that ``items`` has (a folder of photos has only ``category``)."""
+    return [c for c in FILTER_COLUMNS if c in items.columns and items[c].notna().any()]
+
+
+def filter_options(items: pd.DataFrame, column: str) -> list[str]:
+    """The distinct non-empty values of ``items[column]`` as sorted strings (the choices of a filter widget)."""
+    return sorted(str(v) for v in items[column].dropna().unique())
+
+
+def filter_items(items: pd.DataFrame, selections: Mapping[str, Sequence[str]], search: str = "") -> pd.DataFrame:
+    """Rows of ``items`` holding one of the selected values in each column and every word of ``search`` in the title.
+
+    An empty selection leaves its column unfiltered; the search ignores case.
+    """
+    keep = pd.Series(True, index=items.index)
+    for column, chosen in selections.items():
+        if chosen:
+            keep &= items[column].isin(list(chosen))
+    titles = items["title"].fillna("").str.lower()
+    for word in search.lower().split():
+        keep &= titles.str.contains(word, regex=False)
+    return items[keep]
+
+
+def page_count(total: int, page_size: int) -> int:
+    """Number of pages needed for ``total`` rows; at least one, so an empty result still has a page 1."""
+    return max(1, -(-total // page_size))
+
+
+def page_of(items: pd.DataFrame, page_number: int, page_size: int) -> pd.DataFrame:
+    """Rows of page ``page_number`` (1-based) of ``items``."""
+    start = (page_number - 1) * page_size
+    return items.iloc[start : start + page_size]
+
+
+@dataclass(frozen=True)
+class ArtifactSummary:
+    """What the sidebar says about ``<catalog>/artifacts/manifest.json``."""
+
+    present: bool
+    encoders: dict[str, str]
+    item_count: int | None = None
+    created: str | None = None
+    problem: str | None = None
+
+
+def encoder_specs(manifest: Mapping) -> dict[str, str]:
+    """``{"image encoder": spec, ...}`` from the manifest's ``*_encoder`` keys or its ``encoders`` mapping."""
+    specs: dict[str, str] = {}
+    nested = manifest.get("encoders")
+    if isinstance(nested, Mapping):
+        for role, value in nested.items():
+            spec = value.get("spec") if isinstance(value, Mapping) else value
+            if spec:
+                specs[f"{role} encoder"] = str(spec)
+    for key, value in manifest.items():
+        if key.endswith("_encoder") and isinstance(value, (str, Mapping)):
+            spec = value.get("spec") if isinstance(value, Mapping) else value
+            if spec:
+                specs[key.replace("_", " ")] = str(spec)
+    return specs

@@ -1,0 +1,193 @@
+"""First-run set-up: make every page of a catalog show its main result (DESIGN section 12).
+
+One path for the built-in world and for any catalog a user brings (``scripts/setup.py``, ``make run``, and the app's
+"Train models for this catalog" button all call :func:`prepare`):
+
+1. build the built-in world when it is missing (built-in catalog only);
+2. precompute the embeddings when the manifest is missing;
+3. train the models each page's main result needs (``PAGE_MODELS`` of every task's ``models`` module), skipping
+   those the store already has for this catalog and these artifacts;
+4. write a quick evaluation report when there is none (baselines, oracle and the page models, quick schedules),
+   marked as quick with when and on what it was computed;
+5. optionally train every other registered model (what a page offers beyond its default).
+
+A step that cannot run on this catalog (no outfits, no dialogues, no captions) is recorded with its one-sentence
+reason and the rest go on. Every model is written to a temporary file and renamed (``save_model``), so a set-up
+killed mid-training leaves no half-written model: the next run trains it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float, str], None]
+
+#: Where the report the Model report page draws lives, under the catalog's artifacts.
+REPORT_NAME = "report.json"
+
+
+@dataclass
+class SetupResult:
+    """What :func:`prepare` did: ``steps`` maps a step name (``build``, ``precompute``, ``train compat/type-aware``,
+    ``quick report``, ...) to its wall-clock seconds; ``skipped`` maps a step to the sentence saying why it could not
+    run on this catalog."""
+
+    steps: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        """Total wall-clock seconds of the steps that ran."""
+        return float(sum(self.steps.values()))
+
+
+def page_models(tasks=None) -> list[tuple[str, str]]:
+    """``(task, model)`` pairs the pages' main results need, in training order (tasks in :data:`TASKS` order)."""
+    from recsys.tasks import TASKS, task_part
+
+    return [(task, name) for task in (tasks or TASKS) for name in getattr(task_part(task, "models"), "PAGE_MODELS", ())]
+
+
+def other_models(tasks=None) -> list[tuple[str, str]]:
+    """Every other trainable registered model, after :func:`page_models`."""
+    from recsys.models.registry import list_models
+    from recsys.tasks import TASKS
+
+    first = set(page_models(tasks))
+    return [(t, n) for t in (tasks or TASKS) for n in list_models(t, trainable=True) if (t, n) not in first]
+
+
+def report_path(catalog_root: str | os.PathLike) -> Path:
+    """``<catalog>/artifacts/report.json``."""
+    return Path(catalog_root) / "artifacts" / REPORT_NAME
+
+
+def write_report(report: dict, path: str | os.PathLike, *, kind: str, catalog, seconds: float) -> None:
+    """Write ``report`` as JSON atomically, with a ``_meta`` entry: ``kind`` (``quick`` or ``full``), when, on which
+    catalog (name and fingerprint) and in how many seconds.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"kind": kind, "computed_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "catalog": catalog.name, "catalog_fingerprint": catalog.fingerprint(), "seconds": round(seconds, 1)}
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(report | {"_meta": meta}, indent=2, default=str), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def evaluate_to(catalog, path: str | os.PathLike, *, quick: bool, progress: ProgressCallback | None = None,
+                seed: int = 0) -> dict:
+    """Run every task's protocol (``quick``: only the baselines, oracle and :func:`page_models`, on quick schedules)
+    and write the report to ``path`` (see :func:`write_report`); returns the report.
+
+    Raises
+    ------
+    OSError
+        When the report cannot be written.
+    """
+    from recsys.evaluate import evaluate
+
+    started = time.perf_counter()
+    models = None
+    if quick:
+        models = {}
+        for task, name in page_models():
+            models.setdefault(task, []).append(name)
+    report = evaluate(catalog, seed=seed, quick=quick, progress=progress, models=models)
+    write_report(report, path, kind="quick" if quick else "full", catalog=catalog,
+                 seconds=time.perf_counter() - started)
+    return report
+
+
+def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: str = "demo", seed: int = 0,
+            all_models: bool = False, report: bool = True, device: str | None = None,
+            progress: ProgressCallback | None = None) -> SetupResult:
+    """Make every page of the catalog in ``catalog_dir`` ready (see the module docstring); returns what was done.
+
+    Parameters
+    ----------
+    catalog_dir : path
+        The catalog folder.
+    builtin : bool
+        Build the built-in world (``preset``, ``seed``) there when it is missing.
+    all_models : bool
+        Also train every registered model the pages do not need for their main result.
+    report : bool
+        Write the quick evaluation report when the catalog has no report.
+    device : str, optional
+        Where the embeddings are computed (default: the ``RECSYS_DEVICE`` setting).
+    progress : callable, optional
+        ``progress(fraction in [0, 1], message)``.
+
+    Raises
+    ------
+    recsys.catalog.CatalogError
+        When the catalog is missing (and not built-in) or malformed.
+    recsys.artifacts.ArtifactError
+        When the embeddings cannot be computed or loaded.
+    """
+    from recsys.artifacts import load_artifacts, read_manifest
+    from recsys.catalog import Catalog
+    from recsys.store import ModelStore
+
+    folder = Path(catalog_dir)
+    report_progress = progress or (lambda fraction, message: None)
+    result = SetupResult()
+
+    def timed(step: str, run: Callable[[], object]) -> None:
+        started = time.perf_counter()
+        try:
+            run()
+        except ValueError as exc:  # the catalog lacks what this step needs: say so and go on
+            result.skipped[step] = str(exc)
+            logger.info("set-up step %s skipped: %s", step, exc)
+        result.steps[step] = round(time.perf_counter() - started, 1)
+        logger.info("set-up step %s: %.1f s", step, result.steps[step])
+
+    if builtin and not (folder / "items.parquet").is_file():
+        from recsys.data.demo_world import build_demo_catalog
+
+        report_progress(0.0, "Building the built-in world")
+        timed("build", lambda: build_demo_catalog(folder, preset=preset, seed=seed))
+    catalog = Catalog.load(folder)
+    if read_manifest(folder / "artifacts") is None:
+        from recsys.artifacts import precompute
+
+        report_progress(0.05, "Computing the embeddings")
+        timed("precompute", lambda: precompute(catalog, device=device, progress=False,
+                                               callback=lambda f, m: report_progress(0.05 + 0.3 * f, m)))
+    store = ModelStore(catalog, load_artifacts(catalog), seed=seed)
+    first = [(t, n) for t, n in page_models() if not store.model_status(t, n).ready]
+    rest = [(t, n) for t, n in other_models() if not store.model_status(t, n).ready] if all_models else []
+    path = report_path(folder)
+    quick_report = report and not path.is_file()
+    n_steps = max(len(first) + len(rest) + quick_report, 1)
+    done = 0
+    for task, name in first:
+        report_progress(0.35 + 0.65 * done / n_steps, f"Training {task}/{name}")
+        timed(f"train {task}/{name}", lambda t=task, n=name: store.fit(t, n))
+        done += 1
+    if quick_report:  # before the other models: the Model report page is one of the pages to make ready
+        report_progress(0.35 + 0.65 * done / n_steps, "Quick evaluation")
+        timed("quick report", lambda: evaluate_to(catalog, path, quick=True, seed=seed))
+        done += 1
+    for task, name in rest:
+        report_progress(0.35 + 0.65 * done / n_steps, f"Training {task}/{name}")
+        timed(f"train {task}/{name}", lambda t=task, n=name: store.fit(t, n))
+        done += 1
+    report_progress(1.0, "Every page is ready")
+    return result
