@@ -23,7 +23,7 @@ import numpy as np
 from recsys.catalog import Catalog
 from recsys.metrics import auc, fitb_accuracy, triplet_accuracy
 from recsys.models.compat import category_pools, triplets_from_outfits
-from recsys.models.registry import get_model, list_models
+from recsys.models.registry import get_model, list_models, model_info
 from recsys.tasks.compat.data import (
     N_CANDIDATES,
     compatibility_questions,
@@ -55,7 +55,7 @@ def _score(scorer, triplets: np.ndarray, fitb, compat) -> dict:
 
 
 def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None,
-             artifacts=None) -> dict:
+             artifacts=None, models=None) -> dict:
     """Run the three protocols for every registered compat model; ``{model: {metric: value}}``.
 
     The trained models are fitted here on the training outfits of the ``seed`` split (never read from the model
@@ -71,6 +71,8 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
     progress : callable ``(fraction, message)``, optional
     artifacts : recsys.artifacts.Artifacts, optional
         Loaded from the catalog when not given.
+    models : collection of str, optional
+        Evaluate only these trained models (the baselines and oracle are always reported); default: every one.
 
     Raises
     ------
@@ -86,9 +88,11 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
     fitb = fitb_questions(data, rng, catalog)
     compat = compatibility_questions(data, rng, catalog)
 
-    trainable = list_models("compat", trainable=True)
+    trainable = [n for n in list_models("compat", trainable=True) if models is None or n in models]
     scorers = {}
     for name in list_models("compat"):
+        if model_info("compat", name).trainable and name not in trainable:
+            continue
         if name in trainable:
             if progress:
                 progress(trainable.index(name) / (len(trainable) + 1), f"Fitting the {name} model")

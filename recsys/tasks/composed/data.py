@@ -217,10 +217,10 @@ def joint_space(catalog: Catalog, artifacts, store, *, train: bool = False, quic
 
 
 def load_models(catalog: Catalog, artifacts, store, *, train: bool = False, quick: bool = False,
-                progress: ProgressCallback | None = None) -> dict[str, ComposedModel]:
+                progress: ProgressCallback | None = None, names=None) -> dict[str, ComposedModel]:
     """The registered composition models, fitted, in registration order: the training-free ones fitted on the joint
-    space, the trained ones from ``store`` (trained and saved first when ``train``). A model that is not available
-    (not trained, no joint space, no training triples) is left out and logged.
+    space, the trained ones from ``store`` (trained and saved first when ``train``; only those in ``names`` when
+    given). A model that is not available (not trained, no joint space, no training triples) is left out and logged.
     """
     joint = joint_space(catalog, artifacts, store, train=train, quick=quick, progress=progress)
     models: dict[str, ComposedModel] = {}
@@ -233,6 +233,8 @@ def load_models(catalog: Catalog, artifacts, store, *, train: bool = False, quic
             continue
         if not model_info(TASK, name).trainable:
             models[name] = model.fit(joint=joint)
+            continue
+        if names is not None and name not in names:
             continue
         try:
             fitted = store.get_or_fit(TASK, name, quick=quick, progress=progress) if train else store.get(TASK, name)

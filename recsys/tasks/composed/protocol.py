@@ -68,8 +68,10 @@ def _ranker(catalog: Catalog, name: str, seed: int):
         return None
 
 
-def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None) -> dict:
+def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None,
+             models=None) -> dict:
     """Run the FashionIQ protocol on the evaluation split; returns ``{model: {metric: value}}`` in registry order.
+    ``models`` (optional) limits the trained models evaluated (the baselines and oracle are always reported).
 
     Uses the models saved for this catalog and its artifacts when they are current, else trains (and saves) them.
 
@@ -89,7 +91,7 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
     artifacts = load_artifacts(catalog)
     encoder = data.text_encoder_for(artifacts)
     store = ModelStore(catalog, artifacts, seed=seed)
-    composers = data.load_models(catalog, artifacts, store, train=True, quick=quick, progress=progress)
+    composers = data.load_models(catalog, artifacts, store, train=True, quick=quick, progress=progress, names=models)
     gallery_split = split if "split" in catalog.items.columns else None
     captions = encoder.encode_text([data.join_captions(t["captions"]) for t in triples])
     text_rows, texts = data.text_queries(catalog)

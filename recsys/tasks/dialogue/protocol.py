@@ -70,10 +70,12 @@ def zero_shot_scores(eval_vectors: np.ndarray, candidates: Sequence[np.ndarray],
     return out
 
 
-def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None) -> dict:
+def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None,
+             models=None) -> dict:
     """Weighted Kendall's tau of every row on the catalog's evaluation dialogues (see the module docstring).
 
-    Returns ``{row: {"WKT", "top1_acc", "dialogues", "skipped"[, "fit_seconds"]}}``.
+    Returns ``{row: {"WKT", "top1_acc", "dialogues", "skipped"[, "fit_seconds"]}}``. ``models`` (optional) limits
+    the trained models evaluated (the baselines and oracle are always reported).
 
     Raises
     ------
@@ -101,7 +103,7 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
 
     report(0.04, "Fitting the compatibility model")
     compatibility, compat_name = compatibility_scorer(catalog, artifacts, seed=seed, quick=quick)
-    names = list_models("dialogue", trainable=True)
+    names = [n for n in list_models("dialogue", trainable=True) if models is None or n in models]
     for k, name in enumerate(names):
         def step(fraction: float, message: str, k=k, name=name) -> None:
             report(0.05 + 0.9 * (k + fraction) / len(names), f"{name}: {message}")

@@ -174,8 +174,9 @@ def world_truth(catalog: Catalog):
 
 
 # ====================================================================== evaluate
-def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: Progress = None) -> dict:
-    """The protocol of the module docstring: ``{model_name: {metric: value}}``.
+def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: Progress = None, models=None) -> dict:
+    """The protocol of the module docstring: ``{model_name: {metric: value}}``. ``models`` (optional) limits the
+    trained models evaluated (the baselines and oracle are always reported).
 
     Raises
     ------
@@ -212,6 +213,7 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
         record("oracle", lambda chunk: truth.utility(list(user_ids[chunk])))
 
     names = ranker_names(ceiling=truth is not None and attribute_features(catalog) is not None)
+    names = [n for n in names if models is None or n in models]
     for k, name in enumerate(names):
         report((k + 1) / (len(names) + 1), f"Training {name}")
         started = time.perf_counter()

@@ -1,0 +1,67 @@
+"""The first-run set-up: every page's models trained, a quick report written, and nothing redone the second time."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from recsys.catalog import Catalog
+from recsys.prepare import page_models, prepare, report_path
+from recsys.store import ModelStore
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_catalog_dir, tiny_artifacts, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("prepare") / "tiny"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models", "report.json"))
+    seen = []
+    result = prepare(folder, report=True, progress=lambda fraction, message: seen.append((fraction, message)))
+    return folder, result, seen
+
+
+def test_every_page_model_is_trained_for_the_catalog(prepared):
+    from recsys.artifacts import load_artifacts
+
+    folder, result, _ = prepared
+    catalog = Catalog.load(folder)
+    store = ModelStore(catalog, load_artifacts(catalog))
+    assert page_models(), "the tasks name the models their pages need"
+    for task, name in page_models():
+        assert store.model_status(task, name).ready, (task, name, result.skipped)
+        assert f"train {task}/{name}" in result.steps
+    assert not result.skipped
+
+
+def test_the_quick_report_covers_baselines_oracle_and_page_models_only(prepared):
+    folder, _, _ = prepared
+    report = json.loads(report_path(folder).read_text())
+    assert report["_meta"]["kind"] == "quick" and "tiny" in report["_meta"]["catalog"]
+    personal = report["personal"]
+    assert {"random", "popularity", "oracle", "vbpr-mm"} <= set(personal)
+    assert "vecf" not in personal and "bpr" not in personal
+    assert {"random", "oracle", "type-aware"} <= set(report["compat"]) and "triplet" not in report["compat"]
+
+
+def test_progress_ends_at_one_and_never_goes_back(prepared):
+    _, _, seen = prepared
+    fractions = [fraction for fraction, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_a_second_run_trains_nothing_and_keeps_the_report(prepared):
+    folder, _, _ = prepared
+    before = report_path(folder).stat().st_mtime_ns
+    again = prepare(folder, report=True)
+    assert not [step for step in again.steps if step.startswith("train")]
+    assert report_path(folder).stat().st_mtime_ns == before
+
+
+def test_a_catalog_without_outfits_says_so_and_the_rest_is_ready(tiny_catalog_dir, tiny_artifacts, tmp_path):
+    folder = tmp_path / "no-outfits"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models", "report.json"))
+    (folder / "outfits.jsonl").write_text("", encoding="utf-8")
+    result = prepare(folder, report=False)
+    assert "outfit" in result.skipped["train compat/type-aware"]
+    assert "train personal/vbpr-mm" in result.steps and "train personal/vbpr-mm" not in result.skipped
