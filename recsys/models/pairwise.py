@@ -112,6 +112,16 @@ class PairwiseModule(nn.Module):
         """A model's auxiliary loss on a batch of observed pairs (VECF's review supervision), or None."""
         return None
 
+    def batch_margins(self, users: torch.Tensor, user_vectors: torch.Tensor, positives: torch.Tensor,
+                      negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One training step's BPR margins ``x_ui - x_uj`` ``(B,)`` for ``(B,)`` users with vectors ``(B, d)`` and
+        ``(B,)`` positive and negative items, and the model's auxiliary loss (:meth:`extra_loss`) or None.
+
+        A module whose items are expensive to compute overrides it to share work between the two sides.
+        """
+        margin = self.pair_scores(user_vectors, positives) - self.pair_scores(user_vectors, negatives)
+        return margin, self.extra_loss(users, positives)
+
     @torch.no_grad()
     def forget_items(self, unseen: torch.Tensor) -> None:
         """Zero the item-specific parameters of items never seen in training.
@@ -246,12 +256,11 @@ class PairwiseRanker(Estimator):
             i = positives[start : start + self.batch_size]
             j = negatives[start : start + self.batch_size]
             user_vectors = self.module_.user(u)
-            margin = self.module_.pair_scores(user_vectors, i) - self.module_.pair_scores(user_vectors, j)
+            margin, extra = self.module_.batch_margins(u, user_vectors, i, j)
             loss = -F.logsigmoid(margin).mean()
             loss = loss + self.reg * (self.module_.regularized(user_vectors, i)
                                       + self.module_.regularized(user_vectors[:0], j)) / len(u)
             loss = loss + bias_reg * (self.module_.bias_penalty(i) + self.module_.bias_penalty(j)) / len(u)
-            extra = self.module_.extra_loss(u, i)
             if extra is not None:
                 loss = loss + extra
             optimizer.zero_grad()

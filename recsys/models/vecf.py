@@ -55,38 +55,77 @@ class _VECFModule(PairwiseModule):
         self.review_batch = 256
 
     def features_of(self, item_idx: torch.Tensor) -> torch.Tensor:
+        """The scaled region features ``(m, K, C)`` float32 of ``(m,)`` items."""
         return self.regions[item_idx].float() / self.fmap_scale
 
-    def attention(self, user_vectors: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """alpha_k = softmax_k(w2 ReLU(W1 (W_u p_u * W_f f_k))); ``features`` is (B, K, C), the result (B, K)."""
-        return self._softmax_over_regions(self.W_u(user_vectors)[:, None, :] * self.W_f(features))
+    def projected(self, item_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attention keys ``W_f f_k`` ``(m, K, a)`` and embeddings ``E f_k`` ``(m, K, d)`` of ``(m,)`` items' regions.
+
+        Both maps are linear without bias, so they share one product over the ``C`` channels (the step's only
+        product as wide as the feature maps); the scale is applied to the narrow result, which is the same.
+        """
+        weight = torch.cat([self.W_f.weight, self.embed.weight])
+        both = F.linear(self.regions[item_idx].float(), weight) / self.fmap_scale
+        return both.split([self.W_f.out_features, self.embed.out_features], dim=-1)
+
+    def attention(self, user_vectors: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """alpha_k = softmax_k(w2 ReLU(W1 (W_u p_u * W_f f_k))); ``keys`` are ``W_f f_k`` (B, K, a), the result (B, K)."""
+        return self._softmax_over_regions(self.W_u(user_vectors)[:, None, :] * keys)
 
     def _softmax_over_regions(self, joint: torch.Tensor) -> torch.Tensor:
         """``softmax_k(w2 ReLU(W1 joint_k))`` over the last-but-one axis of ``joint`` (the regions)."""
         return torch.softmax(self.w_2(torch.relu(self.W_1(joint))).squeeze(-1), dim=-1)
 
-    def attended(self, user_vectors, item_idx):
-        features = self.features_of(item_idx)
-        alpha = self.attention(user_vectors, features)
-        return (alpha[..., None] * features).sum(1), alpha
+    def attended(self, user_vectors: torch.Tensor, item_idx: torch.Tensor, projected=None):
+        """``E F_ui = sum_k alpha_k E f_k`` ``(B, d)`` and the attention ``alpha`` ``(B, K)`` of ``(B, d)`` users on
+        ``(B,)`` items. E has no bias, so the embedding of the attended feature is the attended embedding.
 
-    def item_vectors(self, user_vectors, item_idx):
-        attended, _ = self.attended(user_vectors, item_idx)
+        ``projected``, when given, is :meth:`projected` of those items already computed (e.g. once for the items
+        a training step touches).
+        """
+        keys, embedded = self.projected(item_idx) if projected is None else projected
+        alpha = self.attention(user_vectors, keys)
+        return (alpha[..., None] * embedded).sum(1), alpha
+
+    def item_vectors(self, user_vectors, item_idx, projected=None):
+        """Item vectors ``(B, d)`` ``q_i + c_k(i) + E F_ui`` for ``(B, d)`` users, their biases ``(B,)``, and
+        ``E F_ui`` ``(B, d)``."""
+        attended, _ = self.attended(user_vectors, item_idx, projected)
         clusters = self.cluster_of[item_idx]
-        vectors = self.item(item_idx) + self.cluster(clusters) + self.embed(attended)
+        vectors = self.item(item_idx) + self.cluster(clusters) + attended
         bias = self.item_bias(item_idx).squeeze(-1) + self.cluster_bias(clusters).squeeze(-1)
         return vectors, bias, attended
 
-    def pair_scores(self, user_vectors, item_idx):
-        vectors, bias, _ = self.item_vectors(user_vectors, item_idx)
+    def pair_scores(self, user_vectors, item_idx, projected=None):
+        vectors, bias, _ = self.item_vectors(user_vectors, item_idx, projected)
         return (user_vectors * vectors).sum(-1) + bias
+
+    def pair_margins(self, user_vectors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+                     review_rows: torch.Tensor | None = None):
+        """``x_ui - x_uj`` ``(B,)`` of a training batch, and the review loss of ``review_rows`` (or None).
+
+        The regions of every distinct item the step touches (positives, negatives, reviewed items) are
+        projected once: an item drawn several times, or as a positive and a negative, costs one product.
+        """
+        reviews = review_rows is not None
+        parts = [positives, negatives] + ([self.review_items[review_rows]] if reviews else [])
+        items, where = torch.unique(torch.cat(parts), return_inverse=True)
+        keys, embedded = self.projected(items)
+        b = len(positives)
+
+        def of(lo: int, hi: int):
+            return keys[where[lo:hi]], embedded[where[lo:hi]]
+
+        margin = (self.pair_scores(user_vectors, positives, of(0, b))
+                  - self.pair_scores(user_vectors, negatives, of(b, 2 * b)))
+        review = self.review_loss(review_rows, of(2 * b, len(where))) if reviews else None
+        return margin, review
 
     def all_scores(self, user_vectors, item_idx, users_per_step: int = 8):
         # Only the attention weights depend on user and item jointly. E has no bias, so
         # p_u . E(sum_k alpha_k f_k) = sum_k alpha_k (p_u . E f_k): the regions' keys W_f f_k and embeddings E f_k
         # are computed once per call, and each small group of users only runs the attention MLP.
-        features = self.features_of(item_idx)
-        keys, embedded = self.W_f(features), self.embed(features)
+        keys, embedded = self.projected(item_idx)
         clusters = self.cluster_of[item_idx]
         static = self.item(item_idx) + self.cluster(clusters)
         bias = self.item_bias(item_idx).squeeze(-1) + self.cluster_bias(clusters).squeeze(-1)
@@ -102,18 +141,29 @@ class _VECFModule(PairwiseModule):
         clusters = self.cluster_of[item_idx]
         return user_vectors.pow(2).sum() + self.item(item_idx).pow(2).sum() + self.cluster(clusters).pow(2).sum()
 
-    def review_loss(self, rows: torch.Tensor) -> torch.Tensor:
+    def review_loss(self, rows: torch.Tensor, projected=None) -> torch.Tensor:
+        """The review head's mean cosine loss on review ``rows`` ``(r,)`` (``projected``: their items' regions)."""
         users, items = self.review_users[rows], self.review_items[rows]
         user_vectors = self.user(users)
-        attended, _ = self.attended(user_vectors, items)
-        predicted = self.review_head(torch.cat([self.embed(attended), user_vectors], dim=-1))
+        attended, _ = self.attended(user_vectors, items, projected)
+        predicted = self.review_head(torch.cat([attended, user_vectors], dim=-1))
         return (1.0 - F.cosine_similarity(predicted, self.review_targets[rows], dim=-1)).mean()
 
-    def extra_loss(self, users, positives):
+    def review_rows(self) -> torch.Tensor | None:
+        """Review rows ``(r,)`` drawn for one training step, or None when the review loss is off."""
         if self.review_head is None or self.review_users is None or not self.training or self.review_weight == 0:
             return None
-        rows = torch.randint(0, len(self.review_users), (min(self.review_batch, len(self.review_users)),))
-        return self.review_weight * self.review_loss(rows)
+        return torch.randint(0, len(self.review_users), (min(self.review_batch, len(self.review_users)),))
+
+    def extra_loss(self, users, positives):
+        rows = self.review_rows()
+        return None if rows is None else self.review_weight * self.review_loss(rows)
+
+    def batch_margins(self, users, user_vectors, positives, negatives):
+        """As :meth:`PairwiseModule.batch_margins`, with every distinct item of the step projected once."""
+        rows = self.review_rows()
+        margin, review = self.pair_margins(user_vectors, positives, negatives, rows)
+        return margin, None if review is None else self.review_weight * review
 
 
 class VECF(PairwiseRanker):
@@ -267,7 +317,7 @@ class VECF(PairwiseRanker):
             return None
         vector = torch.as_tensor(np.asarray(user_vector, dtype=np.float32))[None, :]
         attended, _ = self.module_.attended(vector, torch.tensor([int(item_idx)]))
-        return self.module_.review_head(torch.cat([self.module_.embed(attended), vector], dim=-1))[0].numpy()
+        return self.module_.review_head(torch.cat([attended, vector], dim=-1))[0].numpy()
 
     @property
     def cluster_assignments(self) -> np.ndarray:

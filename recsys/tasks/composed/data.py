@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import weakref
 from typing import Callable, Sequence
 
 import numpy as np
@@ -74,6 +75,34 @@ def gallery_rows(catalog: Catalog, category: str, split: str | None = None) -> n
     return np.flatnonzero(mask)
 
 
+#: Caption vectors already computed, per encoder object and text: the joint space, the combiner, the image-difference
+#: model and the protocol all encode the same captions (the encoders are shared, see :func:`text_encoder_for`).
+_TEXT_CACHE: "weakref.WeakKeyDictionary[Encoder, dict[str, np.ndarray]]" = weakref.WeakKeyDictionary()
+_TEXT_CACHE_SIZE = 100_000
+
+
+def encode_texts(encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
+    """``(len(texts), encoder.dim)`` float32 vectors of ``texts``; each distinct text is encoded once per encoder
+    object (only texts it has not seen reach the encoder).
+
+    Raises
+    ------
+    recsys.encoders.EncoderError
+        When the encoder cannot run (one sentence).
+    """
+    texts = [str(t) for t in texts]
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    cache = _TEXT_CACHE.setdefault(encoder, {})
+    missing = list(dict.fromkeys(t for t in texts if t not in cache))
+    if missing:
+        vectors = np.asarray(encoder.encode_text(missing), dtype=np.float32)
+        if len(cache) + len(missing) > _TEXT_CACHE_SIZE:
+            cache.clear()
+        cache.update(zip(missing, vectors))
+    return np.stack([cache[t] for t in texts])
+
+
 def training_pairs(catalog: Catalog, triples: list[dict], text_encoder: Encoder,
                    single_captions: bool = True) -> tuple[Triples, list[str]]:
     """Feature triples for training, and their texts: each triple's joined captions and, optionally, each caption
@@ -94,7 +123,7 @@ def training_pairs(catalog: Catalog, triples: list[dict], text_encoder: Encoder,
             reference.append(lookup[t["reference_id"]])
             target.append(lookup[t["target_id"]])
             texts.append(text)
-    features = text_encoder.encode_text(texts) if texts else np.zeros((0, text_encoder.dim), dtype=np.float32)
+    features = encode_texts(text_encoder, texts)
     return Triples(np.asarray(reference, dtype=np.int64), np.asarray(target, dtype=np.int64), features), texts
 
 
@@ -286,7 +315,7 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
         joint = joint_space(catalog, artifacts, ModelStore(catalog, artifacts, seed=seed), train=True, quick=quick)
     train, _ = training_pairs(catalog, train_triples, encoder)
     val_triples = triples_of(catalog, "val")
-    val_features = encoder.encode_text([join_captions(t["captions"]) for t in val_triples]) if val_triples else None
+    val_features = encode_texts(encoder, [join_captions(t["captions"]) for t in val_triples]) if val_triples else None
     validate = validation_recall(catalog, artifacts.image, val_triples, val_features)
     candidates = np.setdiff1d(np.arange(len(catalog)), held_out_rows(catalog))
     model.fit(artifacts.image, train, joint=joint, validation=validate, candidates=candidates)

@@ -93,9 +93,9 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
     store = ModelStore(catalog, artifacts, seed=seed)
     composers = data.load_models(catalog, artifacts, store, train=True, quick=quick, progress=progress, names=models)
     gallery_split = split if "split" in catalog.items.columns else None
-    captions = encoder.encode_text([data.join_captions(t["captions"]) for t in triples])
+    captions = data.encode_texts(encoder, [data.join_captions(t["captions"]) for t in triples])
     text_rows, texts = data.text_queries(catalog)
-    text_features = encoder.encode_text(texts) if len(text_rows) else None
+    text_features = data.encode_texts(encoder, texts) if len(text_rows) else None
     report: dict = {}
     for name in list_models(data.TASK):
         model = composers.get(name) or _ranker(catalog, name, seed)
