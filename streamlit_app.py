@@ -94,10 +94,10 @@ st.logo(str(ASSETS / "logo.svg"), size="large")
 st.html(ASSETS / "style.css")
 
 # Declared before anything can stop the script: otherwise Streamlit would list pages/ on its own. (Until a session
-# of the server gets here, Streamlit may run a file of pages/ without this router; recsys.routing, the first
-# statement of every page, then reruns it through here.)
+# of the server gets here, Streamlit may run a file of pages/ without this router; services.run_inside_router(), the
+# first statement of every page, then reruns it through here.)
 navigation = st.navigation(PAGES)
 config = services.settings()
 catalog = show_catalog_or_stop(config)
 shared_sidebar(catalog, config)
-navigation.run()
+services.route(navigation)

@@ -4,9 +4,9 @@ from html import escape
 
 import streamlit as st
 
-from recsys import routing, services
+from recsys import services
 
-routing.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
+services.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 GRID_COLUMNS = 6
 PAGE_SIZES = (24, 48, 96)

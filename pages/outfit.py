@@ -5,10 +5,10 @@ from html import escape
 import numpy as np
 import streamlit as st
 
-from recsys import routing, services
+from recsys import services
 from recsys.tasks.compat import service as outfits
 
-routing.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
+services.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 CATEGORY_CONFIDENCE = 0.6
 ALTERNATIVES = 5

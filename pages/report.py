@@ -7,9 +7,9 @@ import json
 
 import streamlit as st
 
-from recsys import routing, services
+from recsys import services
 
-routing.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
+services.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 reports = services.reports
 catalog = services.current_catalog()
@@ -29,13 +29,18 @@ except ValueError as exc:
 
 if report is None:
     # The set-up writes a quick report: start (or join) it instead of asking for a command.
-    services.models_ready("similar", [], what="The evaluation report")
     job = services.jobs().get(services.setup_key(catalog))
-    if job is None or not job.running:
+    if job is None and services.settings().catalog_is_builtin:
+        job = services.start_setup(catalog)
+    if job is not None and job.running:
+        services.show_job(job)
+    else:
+        if job is not None and job.error:
+            st.error(f"{job.title} failed: {job.error}", icon=":material/error:")
+        st.info("No evaluation report for this catalog yet: the button trains the pages' models where they are "
+                "missing and computes a quick report in the background.", icon=":material/query_stats:")
         if st.button("Compute the report", key="report_setup", type="primary", icon=":material/query_stats:"):
             services.show_job(services.start_setup(catalog))
-    else:
-        services.show_job(job)
     st.stop()
 else:
     meta = report.get("_meta", {})

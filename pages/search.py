@@ -4,10 +4,10 @@ from html import escape
 
 import streamlit as st
 
-from recsys import routing, services
+from recsys import services
 from recsys.tasks.composed import service as composed
 
-routing.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
+services.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 GRID_COLUMNS = 6
 COMPOSE, FREE_TEXT = "Reference + captions", "Free text"

@@ -4,10 +4,10 @@ from html import escape
 
 import streamlit as st
 
-from recsys import routing, services
+from recsys import services
 from recsys.tasks.similar import service as similar_service
 
-routing.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
+services.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 GRID_COLUMNS = 6
 FROM_CATALOG, FROM_UPLOAD = "From the catalog", "Upload a photo"

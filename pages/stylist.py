@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from recsys import routing, services
+from recsys import services
 from recsys.tasks.dialogue import service as dialogue
 
-routing.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
+services.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 SLOT_ICONS = {"outer": ":material/apparel:", "top": ":material/checkroom:", "bottom": ":material/styler:",
               "shoes": ":material/steps:"}

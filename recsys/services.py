@@ -37,6 +37,50 @@ PAGES_DIR = PROJECT_ROOT / "pages"
 ProgressCallback = Callable[[float, str], None]
 
 
+# ---------------------------------------------------------------------- routing
+# Streamlit decides per server, not per app, whether a ``pages/`` folder beside the entry point means its legacy
+# multipage mode: until some session has called ``st.navigation``, a deep link such as ``/report`` on a fresh
+# server runs ``pages/report.py`` bare (no router: no sidebar, logo, layout or built-in world).
+_router = threading.local()
+
+
+def route(navigation) -> None:
+    """Run the page ``navigation`` (``st.navigation``'s result) selected, marked as drawn inside the router."""
+    _router.running = True
+    st.session_state["_router_seen"] = True
+    try:
+        navigation.run()
+    finally:
+        _router.running = False
+
+
+def run_inside_router() -> None:
+    """Rerun the app through ``streamlit_app.py`` when Streamlit ran this page without it.
+
+    Called first thing by every file in ``pages/``. When Streamlit's legacy ``pages/`` discovery is still on (no
+    session of this server has called ``st.navigation`` yet), this turns it off for the whole server, exactly as
+    the router's own ``st.navigation`` call would, and reruns the session: the rerun executes
+    ``streamlit_app.py``, whose ``st.navigation`` resolves the same page, since Streamlit derives a page's id from
+    its URL path alone and each page's ``url_path`` is its file name. Inside the router, and outside Streamlit
+    altogether, it does nothing.
+
+    Raises:
+        streamlit's ``RerunException`` (through ``st.rerun``) to end the bare run; Streamlit catches it and
+        starts the rerun, so a page never sees it.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(_router, "running", False):  # drawn by the router: nothing to do
+        return
+    if st.session_state.get("_router_seen"):
+        # This session has been through the router, so the server switched the legacy mode off already; only a
+        # test harness that resets it per run (AppTest) gets here, and a rerun would drop the run's click or message.
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 # ---------------------------------------------------------------------- settings
 @st.cache_resource(show_spinner=False)
 def _settings_for(environment: tuple[tuple[str, str], ...]) -> Settings:

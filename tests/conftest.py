@@ -35,3 +35,17 @@ def tiny_artifacts(tiny_catalog):
 
     precompute(tiny_catalog, device="cpu", num_workers=0, progress=False)
     return load_artifacts(tiny_catalog)
+
+
+@pytest.fixture(scope="session")
+def tiny_ready_dir(tiny_catalog_dir, tiny_artifacts, tmp_path_factory):
+    """A copy of the `tiny` world set up as ``make run`` sets up a catalog (``recsys.prepare``): every registered
+    model trained, no report (the report page's tests make their own)."""
+    import shutil
+
+    from recsys.prepare import prepare
+
+    folder = tmp_path_factory.mktemp("ready") / "tiny"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models", "report.json"))
+    prepare(folder, all_models=True, report=False)
+    return folder

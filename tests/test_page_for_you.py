@@ -12,8 +12,8 @@ PAGE = "pages/for_you.py"
 
 
 @pytest.fixture
-def page(monkeypatch, tiny_catalog_dir, tiny_artifacts):
-    monkeypatch.setenv("RECSYS_CATALOG", str(tiny_catalog_dir))
+def page(monkeypatch, tiny_ready_dir, tiny_artifacts):
+    monkeypatch.setenv("RECSYS_CATALOG", str(tiny_ready_dir))
     app = AppTest.from_file(APP, default_timeout=180)
     app.run()
     app.switch_page(PAGE)

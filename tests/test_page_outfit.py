@@ -32,12 +32,12 @@ def board_titles(app: AppTest) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def catalog(tiny_catalog_dir) -> Catalog:
-    return Catalog.load(tiny_catalog_dir)
+def catalog(tiny_ready_dir) -> Catalog:
+    return Catalog.load(tiny_ready_dir)
 
 
-def test_a_catalog_item_gets_a_whole_outfit_with_scores(monkeypatch, tiny_catalog_dir, tiny_artifacts, catalog):
-    app = open_page(monkeypatch, tiny_catalog_dir)
+def test_a_catalog_item_gets_a_whole_outfit_with_scores(monkeypatch, tiny_ready_dir, tiny_artifacts, catalog):
+    app = open_page(monkeypatch, tiny_ready_dir)
     assert "Complete the look" in [t.value for t in app.title]
     query_slot = catalog.item(app.selectbox(key=f"outfit_item_{app.selectbox(key='outfit_category').value}").value)["slot"]
     slots = board_slots(app)
@@ -54,8 +54,8 @@ def test_a_catalog_item_gets_a_whole_outfit_with_scores(monkeypatch, tiny_catalo
     assert "Best matches for the item, per slot" in [s.value for s in app.subheader]
 
 
-def test_locked_slots_survive_a_reroll_and_the_rest_changes(monkeypatch, tiny_catalog_dir, tiny_artifacts):
-    app = open_page(monkeypatch, tiny_catalog_dir)
+def test_locked_slots_survive_a_reroll_and_the_rest_changes(monkeypatch, tiny_ready_dir, tiny_artifacts):
+    app = open_page(monkeypatch, tiny_ready_dir)
     slots = board_slots(app)
     before = board_titles(app)
     locked = slots[-1]
@@ -70,8 +70,8 @@ def test_locked_slots_survive_a_reroll_and_the_rest_changes(monkeypatch, tiny_ca
     assert before  # the board had cards before the re-roll
 
 
-def test_next_best_swaps_only_that_slot(monkeypatch, tiny_catalog_dir, tiny_artifacts):
-    app = open_page(monkeypatch, tiny_catalog_dir)
+def test_next_best_swaps_only_that_slot(monkeypatch, tiny_ready_dir, tiny_artifacts):
+    app = open_page(monkeypatch, tiny_ready_dir)
     slot = board_slots(app)[0]
     before = dict(app.session_state["outfit_items"])
     app.button(key=f"outfit_swap_{slot}").click().run()
@@ -91,10 +91,10 @@ def test_a_catalog_without_outfits_explains_what_the_model_needs(monkeypatch, tm
 
 
 def test_the_model_choice_comes_from_the_registry_and_switching_models_rebuilds_the_outfit(
-        monkeypatch, tiny_catalog_dir, tiny_artifacts):
+        monkeypatch, tiny_ready_dir, tiny_artifacts):
     from recsys.models.registry import list_models, model_title
 
-    app = open_page(monkeypatch, tiny_catalog_dir)
+    app = open_page(monkeypatch, tiny_ready_dir)
     control = app.segmented_control(key="outfit_model")
     assert control.value == "type-aware"
     titles = [str(o) for o in control.options]
@@ -115,7 +115,7 @@ def test_the_page_holds_no_cache_and_imports_only_services():
                                                              "from recsys.tasks.compat import service as outfits"}
 
 
-def test_an_uploaded_photo_gets_an_outfit_around_it(monkeypatch, tiny_catalog_dir, tiny_artifacts, catalog):
+def test_an_uploaded_photo_gets_an_outfit_around_it(monkeypatch, tiny_ready_dir, tiny_artifacts, catalog):
     # AppTest cannot drive st.file_uploader, so the page is handed a stand-in for Streamlit's UploadedFile.
     import streamlit
     from types import SimpleNamespace
@@ -124,7 +124,7 @@ def test_an_uploaded_photo_gets_an_outfit_around_it(monkeypatch, tiny_catalog_di
     photo = SimpleNamespace(name="shirt.png", file_id="upload-1",
                             getvalue=lambda: catalog.image_path(item_id).read_bytes())
     monkeypatch.setattr(streamlit, "file_uploader", lambda *args, **kwargs: photo)
-    app = open_page(monkeypatch, tiny_catalog_dir)
+    app = open_page(monkeypatch, tiny_ready_dir)
     app.radio(key="outfit_source").set_value("Your photo").run()
     assert not app.exception, [e.value for e in app.exception]
     assert app.session_state["outfit_key"].startswith("type-aware|upload:upload-1:")

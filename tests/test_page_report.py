@@ -68,7 +68,8 @@ def test_missing_and_unreadable_reports_get_one_sentence(monkeypatch, catalog_co
     report = catalog_copy / "artifacts" / REPORT_NAME
     report.unlink(missing_ok=True)
     app = open_report(monkeypatch, catalog_copy)
-    assert any("No evaluation report" in i.value and "scripts/evaluate.py" in i.value for i in app.info)
+    assert any("No evaluation report" in i.value and "scripts/" not in i.value for i in app.info)
+    assert [b.label for b in app.button if b.key == "report_setup"] == ["Compute the report"]
     report.write_text("{not json")
     app = open_report(monkeypatch, catalog_copy)
     assert any("cannot be read" in e.value for e in app.error)

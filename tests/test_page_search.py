@@ -41,8 +41,8 @@ def warnings(app: AppTest) -> str:
     return " ".join(w.value for w in app.warning)
 
 
-def test_reference_and_stacked_captions(monkeypatch, tiny_catalog_dir, tiny_artifacts):
-    app = open_page(monkeypatch, tiny_catalog_dir)
+def test_reference_and_stacked_captions(monkeypatch, tiny_ready_dir, tiny_artifacts):
+    app = open_page(monkeypatch, tiny_ready_dir)
     assert "Text-guided search" in [t.value for t in app.title]
     # no caption yet: ranked by image similarity, and the page says so
     assert "image similarity" in warnings(app)
@@ -74,15 +74,15 @@ def test_reference_and_stacked_captions(monkeypatch, tiny_catalog_dir, tiny_arti
         ("is red and " * 200, "longer than the text encoder's context"),
     ],
 )
-def test_bad_captions_get_a_sentence_not_a_traceback(monkeypatch, tiny_catalog_dir, tiny_artifacts, caption, says):
-    app = open_page(monkeypatch, tiny_catalog_dir)
+def test_bad_captions_get_a_sentence_not_a_traceback(monkeypatch, tiny_ready_dir, tiny_artifacts, caption, says):
+    app = open_page(monkeypatch, tiny_ready_dir)
     apply(app, caption)
     assert says in warnings(app)
     assert result_titles(app)
 
 
-def test_free_text_mode(monkeypatch, tiny_catalog_dir, tiny_artifacts):
-    app = open_page(monkeypatch, tiny_catalog_dir)
+def test_free_text_mode(monkeypatch, tiny_ready_dir, tiny_artifacts):
+    app = open_page(monkeypatch, tiny_ready_dir)
     app.segmented_control(key="search_mode").set_value("Free text").run()
     assert not app.exception
     assert app.info  # asks for a description

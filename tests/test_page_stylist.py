@@ -15,10 +15,10 @@ PAGE = "pages/stylist.py"
 
 
 @pytest.fixture(scope="module")
-def chat_world(tiny_catalog_dir, tiny_artifacts, tmp_path_factory):
-    """A copy of the tiny world with artifacts and one evaluation record naming an unknown item."""
+def chat_world(tiny_ready_dir, tmp_path_factory):
+    """A copy of the set-up tiny world (every model trained) with one evaluation record naming an unknown item."""
     out = tmp_path_factory.mktemp("stylist") / "tiny"
-    shutil.copytree(tiny_catalog_dir, out, ignore=shutil.ignore_patterns("models"))
+    shutil.copytree(tiny_ready_dir, out)
     records = [json.loads(line) for line in (out / "dialogues.jsonl").read_text().splitlines()]
     bad = [r for r in records if r["split"] == "eval"][-1]
     bad["candidates"][0]["coordi"]["shoes"] = "no-such-item"
@@ -107,13 +107,12 @@ def test_a_catalog_without_embeddings_gets_one_sentence(monkeypatch, tmp_path):
     assert any("precompute" in i.value for i in app.info)
 
 
-def test_a_large_catalog_shows_the_training_command_instead_of_training(monkeypatch, tiny_catalog_dir, tiny_artifacts,
-                                                                         tmp_path):
-    from recsys.tasks.dialogue import service
-
+def test_an_untrained_catalog_of_ones_own_offers_training_not_a_command(monkeypatch, tiny_catalog_dir, tiny_artifacts,
+                                                                           tmp_path):
     catalog_dir = tmp_path / "tiny"
     shutil.copytree(tiny_catalog_dir, catalog_dir, ignore=shutil.ignore_patterns("models"))
-    monkeypatch.setattr(service, "IN_PLACE_TRAINING_DIALOGUES", 0)
     app = open_page(monkeypatch, catalog_dir)
-    assert any("scripts/train.py" in i.value and "--task dialogue" in i.value for i in app.info)
+    assert [b.label for b in app.button if b.key == "setup_dialogue"] == ["Train models for this catalog"]
+    shown = " ".join(i.value for i in app.info)
+    assert "not trained for this catalog yet" in shown and "scripts/train.py" not in shown
     assert not (catalog_dir / "artifacts" / "models" / "dialogue-dialogue-infonce.json").exists()

@@ -1,7 +1,8 @@
 """Pages run inside the router, streamlit_app.py, even where Streamlit would run a file of pages/ on its own.
 
 Streamlit's AppTest, like a fresh server's first session, starts each run with the legacy ``pages/`` discovery on
-(it resets it per run), so a page reached with ``switch_page`` is exactly the bare case the routing guard handles.
+(it resets it per run), so a session whose first run is a page's address is exactly the bare case the routing
+guard handles.
 The deep links themselves are checked in Chromium (tests/test_browser_deep_links.py).
 """
 
@@ -33,8 +34,7 @@ def sidebar_text(app: AppTest) -> str:
 def test_a_page_opened_on_its_own_is_drawn_inside_the_router(monkeypatch, catalog_copy, page, title):
     monkeypatch.setenv("RECSYS_CATALOG", str(catalog_copy))
     app = AppTest.from_file(APP, default_timeout=60)
-    app.run()
-    app.switch_page(page)
+    app.switch_page(page)  # the session's first run is the page's own address, as a deep link is
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     assert [t.value for t in app.title] == [title]
@@ -42,6 +42,6 @@ def test_a_page_opened_on_its_own_is_drawn_inside_the_router(monkeypatch, catalo
 
 
 def test_the_guard_does_nothing_outside_streamlit():
-    from recsys.routing import run_inside_router
+    from recsys.services import run_inside_router
 
     run_inside_router()  # no script run: nothing to rerun, nothing raised

@@ -158,6 +158,27 @@ class StyleEmbedder(nn.Module):
         """``(batch, input_dim)`` features -> ``(batch, embedding_dim)`` unit style vectors."""
         return nn.functional.normalize(self.layers(x), dim=-1)
 
+    def forward_rows(self, table: torch.Tensor, *rows: torch.Tensor) -> list[torch.Tensor]:
+        """Style vectors of several row sets of a feature ``table`` ``(n_items, input_dim)``: one
+        ``(len(r), embedding_dim)`` tensor per ``r`` in ``rows`` (int64 row indices).
+
+        The same as ``[self(table[r]) for r in rows]`` (batch norm and dropout still see each set on its own),
+        but the first layer, which holds nearly all of the arithmetic, runs once on the distinct rows: a
+        triplet batch names many items more than once.
+
+        Raises
+        ------
+        IndexError
+            For a row outside ``table``.
+        """
+        distinct, inverse = torch.unique(torch.cat(rows), return_inverse=True)
+        hidden = self.layers[0](table[distinct])[inverse]
+        out, start = [], 0
+        for r in rows:
+            out.append(nn.functional.normalize(self.layers[1:](hidden[start:start + len(r)]), dim=-1))
+            start += len(r)
+        return out
+
 
 class _TypeMasks(nn.Module):
     """One non-negative mask per unordered pair of types (Vasileva et al. 2018, learned masks)."""
@@ -253,9 +274,9 @@ class TripletCompatibility(PairScorer, Estimator):
     def _parameters(self):
         return list(self.net_.parameters())
 
-    def _triplet_loss(self, anchor, positive, negative, types) -> torch.Tensor:
-        loss = nn.TripletMarginLoss(margin=self.margin)
-        return loss(self.net_(anchor), self.net_(positive), self.net_(negative))
+    def _triplet_loss(self, fa, fp, fn, types) -> torch.Tensor:
+        """The loss of a batch from the style vectors ``(b, embedding_dim)`` of its anchors, positives, negatives."""
+        return nn.TripletMarginLoss(margin=self.margin)(fa, fp, fn)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, features: np.ndarray, outfits: Sequence[Sequence[int]], categories: Sequence[str],
@@ -300,14 +321,14 @@ class TripletCompatibility(PairScorer, Estimator):
         outfits = [np.asarray(o, dtype=np.int64) for o in outfits if len(o) >= 2]
         if not outfits:
             raise ValueError("A compatibility model needs outfits of at least two items to learn from; the catalog has none.")
-        pools = category_pools(outfits, categories)
+        sampler = TripletSampler(outfits, categories)  # pairs and negative pools once; fresh draws every epoch
         self._build(features.shape[1], len(self.types_))
         optimiser = torch.optim.Adam(self._parameters(), lr=self.learning_rate, weight_decay=self.reg)
         x = torch.from_numpy(features)
         item_types = torch.from_numpy(self.item_types_)
         self.history_ = []
         for epoch in range(self.n_epochs):
-            triplets = triplets_from_outfits(outfits, categories, rng, pools, self.max_triplets_per_outfit)
+            triplets = sampler.draw(rng, self.max_triplets_per_outfit)
             if len(triplets) == 0:
                 raise ValueError("The outfits give no triplets: each needs items of two categories and other outfits to draw negatives from.")
             triplets = torch.from_numpy(triplets[rng.permutation(len(triplets))])
@@ -318,7 +339,7 @@ class TripletCompatibility(PairScorer, Estimator):
                 if len(batch) < 2:  # batch norm needs two rows
                     continue
                 a, p, n = batch[:, 0], batch[:, 1], batch[:, 2]
-                loss = self._triplet_loss(x[a], x[p], x[n], (item_types[a], item_types[p]))
+                loss = self._triplet_loss(*self.net_.forward_rows(x, a, p, n), (item_types[a], item_types[p]))
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -434,9 +455,8 @@ class TypeAwareCompatibility(TripletCompatibility):
         self.net_.train(training)
         self.masks_.train(training)
 
-    def _triplet_loss(self, anchor, positive, negative, types) -> torch.Tensor:
+    def _triplet_loss(self, fa, fp, fn, types) -> torch.Tensor:
         type_a, type_p = types
-        fa, fp, fn = self.net_(anchor), self.net_(positive), self.net_(negative)
         mask = self.masks_(type_a, type_p)
         masked = [nn.functional.normalize(f * mask, dim=-1) for f in (fa, fp, fn)]
         loss = nn.TripletMarginLoss(margin=self.margin)

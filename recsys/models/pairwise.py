@@ -117,10 +117,18 @@ class PairwiseModule(nn.Module):
         """One training step's BPR margins ``x_ui - x_uj`` ``(B,)`` for ``(B,)`` users with vectors ``(B, d)`` and
         ``(B,)`` positive and negative items, and the model's auxiliary loss (:meth:`extra_loss`) or None.
 
-        A module whose items are expensive to compute overrides it to share work between the two sides.
+        Items whose vectors do not depend on the user are computed once per distinct item of the step (an item
+        drawn several times, or both as a positive and a negative, costs one row of the item side); a module whose
+        items depend on the user overrides it (VECF) or scores each side on its own.
         """
-        margin = self.pair_scores(user_vectors, positives) - self.pair_scores(user_vectors, negatives)
-        return margin, self.extra_loss(users, positives)
+        if self.user_dependent_items:
+            margin = self.pair_scores(user_vectors, positives) - self.pair_scores(user_vectors, negatives)
+            return margin, self.extra_loss(users, positives)
+        b = len(positives)
+        items, where = torch.unique(torch.cat([positives, negatives]), return_inverse=True)
+        vectors, bias = self.item_side(items)
+        scores = (user_vectors.repeat(2, 1) * vectors[where]).sum(-1) + bias[where]
+        return scores[:b] - scores[b:], self.extra_loss(users, positives)
 
     @torch.no_grad()
     def forget_items(self, unseen: torch.Tensor) -> None:

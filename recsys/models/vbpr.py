@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from recsys.models.pairwise import ExplanationUnavailable, PairwiseModule, PairwiseRanker
 
@@ -81,9 +82,10 @@ class _VBPRModule(PairwiseModule):
         nn.init.zeros_(self.visual_bias.weight)
 
     def item_side(self, item_idx):
-        f = self.features[item_idx]
-        vectors = torch.cat([self.item(item_idx), self.embed(f)], dim=-1)
-        return vectors, self.item_bias(item_idx).squeeze(-1) + self.visual_bias(f).squeeze(-1)
+        # E f_i and beta' . f_i in one product: the only one as wide as the features.
+        visual = F.linear(self.features[item_idx], torch.cat([self.embed.weight, self.visual_bias.weight]))
+        vectors = torch.cat([self.item(item_idx), visual[:, :-1]], dim=-1)
+        return vectors, self.item_bias(item_idx).squeeze(-1) + visual[:, -1]
 
     def regularized(self, user_vectors, item_idx):
         # E and beta' are shared by all items; the paper regularizes them once per step, like any weight.
