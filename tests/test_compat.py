@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from recsys.models.base import Provenance, clone
-from recsys.models.compat import TripletCompatibility, TypeAwareCompatibility, triplets_from_outfits
+from recsys.models.compat import (
+    StyleEmbedder,
+    TripletCompatibility,
+    TripletSampler,
+    TypeAwareCompatibility,
+    category_pools,
+    triplets_from_outfits,
+)
 from recsys.models.compat_baselines import VisualSimilarityCompatibility
 from recsys.photo import CategoryPredictor
 from recsys.tasks.compat.builder import QUERY, OutfitBuilder, Query
@@ -55,6 +62,31 @@ def test_triplets_follow_the_complete_the_look_recipe():
         assert categories[anchor] != categories[positive]
         assert categories[negative] == categories[positive]
         assert negative not in outfit
+
+
+def test_a_sampler_built_once_draws_what_the_function_draws():
+    # fit builds the sampler once and draws every epoch; the protocol's questions come from the function: both
+    # must consume the generator alike, or the report's questions would change.
+    _, slots, _, outfits = style_world(n_per_category=8)
+    pools = category_pools(outfits[:100], slots)
+    for cap in (None, 2):
+        function_rng, sampler_rng = np.random.default_rng(4), np.random.default_rng(4)
+        sampler = TripletSampler(outfits[:100], slots, pools)
+        for _ in range(2):
+            expected = triplets_from_outfits(outfits[:100], slots, function_rng, pools, cap)
+            np.testing.assert_array_equal(sampler.draw(sampler_rng, cap), expected)
+        assert function_rng.random() == sampler_rng.random()
+    assert TripletSampler([[0], [1]], slots).draw(np.random.default_rng(0)).shape == (0, 3)
+
+
+def test_forward_rows_is_one_forward_per_row_set():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = StyleEmbedder(16, hidden_dim=32, embedding_dim=8, dropout=0.0).train()  # batch statistics per set
+    table = torch.randn(20, 16)
+    rows = [torch.tensor([0, 3, 3, 7]), torch.tensor([3, 1, 9, 0]), torch.tensor([5, 5, 2, 19])]
+    for got, r in zip(net.forward_rows(table, *rows), rows):
+        torch.testing.assert_close(got, net(table[r]), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind", [TripletCompatibility, TypeAwareCompatibility])

@@ -221,6 +221,31 @@ def test_dialogue_vectors_are_the_mean_and_the_last_user_turn():
     assert not vectors[1].any()  # no user text: zeros
 
 
+def test_a_recurring_text_is_encoded_once_and_dialogues_once_per_process():
+    from recsys.tasks.dialogue.data import encoded_dialogues
+
+    class CountingEncoder(HashingEncoder):
+        texts = 0
+
+        def encode_text(self, texts):
+            CountingEncoder.texts += len(texts)
+            return super().encode_text(texts)
+
+    dialogues = [[{"speaker": "US", "text": "Hi!"}, {"speaker": "US", "text": f"a {colour} coat"}]
+                 for colour in ("red", "blue", "red")]
+    encoder = CountingEncoder()
+    vectors = dialogue_vectors(encoder, dialogues)
+    assert CountingEncoder.texts == 3  # "Hi!", "a red coat", "a blue coat"
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+    np.testing.assert_allclose(vectors[1, 64:], HashingEncoder().encode_text(["a blue coat"])[0])
+    spec = "counting-encoder-for-this-test"
+    first = encoded_dialogues(spec, dialogues, encoder)
+    again = encoded_dialogues(spec, dialogues, encoder)
+    assert CountingEncoder.texts == 6 and np.array_equal(first, again) and first is not again
+    encoded_dialogues(spec, dialogues[:2], encoder)  # other dialogues: encoded
+    assert CountingEncoder.texts == 9
+
+
 def test_the_stylist_proposes_one_item_per_slot_and_ranks_candidates(mse_model, problem):
     class FixedEncoder(HashingEncoder):
         dim = 24

@@ -30,9 +30,14 @@ import torch
 from torch import nn
 
 from recsys.models.base import Estimator
-from recsys.utils import FIT_THREADS, l2_normalize, torch_threads
+from recsys.utils import l2_normalize, torch_threads
 
 logger = logging.getLogger(__name__)
+
+#: Threads ``fit`` uses. One: on the 2-core machines the studio targets, a second intra-op thread gains about 20%
+#: when the machine is idle, and when anything else runs (the app, another training job) every small operation
+#: waits for it -- measured 5-30x slower per training step than one thread.
+TRAIN_THREADS = 1
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -302,8 +307,7 @@ class TripletCompatibility(PairScorer, Estimator):
             When no outfit has two items, or the outfits give no triplets (one sentence).
         """
         started = time.perf_counter()
-        # At most FIT_THREADS: extra intra-op threads only spin on the small shared machines the studio targets.
-        with torch_threads(min(FIT_THREADS, torch.get_num_threads())):
+        with torch_threads(TRAIN_THREADS):
             self._fit(features, outfits, categories, types, progress)
         self.fit_seconds_ = time.perf_counter() - started
         logger.info("%s fitted on %d outfits in %.1f s (final loss %.4f)", self.name, len(outfits),

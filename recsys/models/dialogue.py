@@ -29,9 +29,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from recsys.models.base import Estimator, StaleModelError
-from recsys.utils import FIT_THREADS, l2_normalize, torch_threads
+from recsys.utils import l2_normalize, torch_threads
 
 logger = logging.getLogger(__name__)
+
+#: Threads :meth:`DialogueCoordiRecommender.fit` uses. One: on the 2-core machines the studio targets, a second
+#: intra-op thread gains little when the machine is idle, and when anything else runs (the app, another
+#: training job) every small operation waits for it -- measured 10x slower per step than one thread.
+TRAIN_THREADS = 1
 
 #: The four positions of a FASCODE coordi-set, in the dataset's order.
 FASCODE_SLOTS = ("outer", "top", "bottom", "shoes")
@@ -56,8 +61,16 @@ class ProjectionNet(nn.Module):
 
     def forward(self, image, text, image_mask, text_mask):
         """``image (n, d_image), text (n, d_text), image_mask (n,), text_mask (n,) -> (n, dim)`` unit item vectors."""
-        parts = torch.cat([self.image_proj(image) * image_mask[:, None], self.text_proj(text) * text_mask[:, None]], 1)
+        parts = torch.cat([self._project(self.image_proj, image, image_mask),
+                           self._project(self.text_proj, text, text_mask)], 1)
         return F.normalize(self.fuse(parts), dim=-1)
+
+    @staticmethod
+    def _project(layer: nn.Linear, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # A modality no row reads (the text-only ablation) is all zeros: skip its product.
+        if not bool(mask.any()):
+            return x.new_zeros(len(x), layer.out_features)
+        return layer(x) * mask[:, None]
 
 
 class TransferNet(nn.Module):
@@ -220,7 +233,7 @@ class DialogueCoordiRecommender(Estimator):
         if len(dialogue_vectors) < 2:
             raise ValueError("fit needs at least two training dialogues.")
         started = time.perf_counter()
-        with torch_threads(FIT_THREADS):
+        with torch_threads(TRAIN_THREADS):
             self._fit(dialogue_vectors, coordis, image, text, item_slots, image_available, progress)
         self.fit_seconds_ = time.perf_counter() - started
         logger.info("fit %s dialogue model on %d dialogues in %.1f s", self.objective, len(coordis), self.fit_seconds_)

@@ -11,7 +11,11 @@ place a dialogue model is trained (the protocol, the store and the benchmark use
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -20,7 +24,7 @@ import numpy as np
 from recsys.catalog import Catalog
 from recsys.models.dialogue import FASCODE_SLOTS, DialogueCoordiRecommender, cosine_agreement
 from recsys.models.registry import get_model
-from recsys.tasks.dialogue.messages import dialogue_vectors
+from recsys.tasks.dialogue.messages import dialogue_vectors, user_turns
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +158,69 @@ def text_encoder(spec: str, device: str | None = None):
     return create_encoder(spec, device=device)
 
 
+class LazyTextEncoder:
+    """The text encoder ``spec`` on ``device``, built on first use: hand it to :func:`encoded_dialogues` calls that
+    may all find their vectors already computed, and the encoder is never loaded.
+
+    Any attribute (``dim``, ``encode_text``, ...) is the built encoder's.
+
+    Raises
+    ------
+    recsys.encoders.EncoderError
+        On first use, when the encoder cannot be built.
+    """
+
+    def __init__(self, spec: str, device: str | None = None):
+        self._spec, self._device, self._encoder = spec, device, None
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._encoder is None:
+            self._encoder = text_encoder(self._spec, device=self._device)
+        return getattr(self._encoder, name)
+
+
+#: Dialogue vectors this process has computed, by (encoder spec, digest of the users' words); the oldest go first.
+_VECTORS: "OrderedDict[tuple[str, str], np.ndarray]" = OrderedDict()
+_VECTORS_KEPT = 8
+_VECTORS_LOCK = threading.Lock()
+
+
+def encoded_dialogues(spec: str, dialogues: Sequence[Sequence[dict]], encoder=None) -> np.ndarray:
+    """:func:`~recsys.tasks.dialogue.messages.dialogue_vectors` of ``dialogues`` with the text encoder ``spec``,
+    shape ``(m, 2 * dim)`` float32, remembered in this process.
+
+    Training each dialogue model and evaluating them read the same dialogues: the set-up would otherwise load the
+    text encoder and encode every training dialogue once per model. The key is ``spec`` and the users' words (the
+    only text the vectors read), so an edited dialogue is encoded again. Returns a fresh copy.
+
+    Parameters
+    ----------
+    spec : str
+        The artifacts' text encoder spec.
+    dialogues : sequence of turn lists
+    encoder : recsys.encoders.Encoder, optional
+        Used on a miss; built from ``spec`` (:func:`text_encoder`) only when needed.
+
+    Raises
+    ------
+    recsys.encoders.EncoderError
+        When the encoder must be built or run and cannot be.
+    """
+    words = json.dumps([user_turns(turns) for turns in dialogues], ensure_ascii=False)
+    key = (str(spec), hashlib.sha1(words.encode("utf-8")).hexdigest())
+    with _VECTORS_LOCK:
+        known = _VECTORS.get(key)
+    if known is None:
+        known = dialogue_vectors(encoder if encoder is not None else text_encoder(spec), dialogues)
+        with _VECTORS_LOCK:
+            _VECTORS[key] = known
+            while len(_VECTORS) > _VECTORS_KEPT:
+                _VECTORS.popitem(last=False)
+    return known.copy()
+
+
 # ====================================================================== training
 def fit_model(name: str, catalog: Catalog, *, artifacts=None, encoder=None, data: DialogueData | None = None,
               train_vectors: np.ndarray | None = None, seed: int = 0, quick: bool = False,
@@ -161,7 +228,8 @@ def fit_model(name: str, catalog: Catalog, *, artifacts=None, encoder=None, data
     """Fit the registered dialogue model ``name`` on the catalog's training dialogues.
 
     ``data``, ``encoder`` and ``train_vectors`` (``(m, 2 * text dim)``) may be passed when the caller has them
-    already, so several models share one encoding. The model records the artifacts' text encoder spec.
+    already; without ``train_vectors`` the encoding is shared through :func:`encoded_dialogues`. The model records
+    the artifacts' text encoder spec.
 
     Raises
     ------
@@ -175,8 +243,7 @@ def fit_model(name: str, catalog: Catalog, *, artifacts=None, encoder=None, data
     if len(data.train_turns) < 2:
         raise DialogueTaskError(f"The catalog {catalog.name} has fewer than two training dialogues with a coordi-set.")
     if train_vectors is None:
-        encoder = encoder if encoder is not None else text_encoder(artifacts.text_encoder_spec)
-        train_vectors = dialogue_vectors(encoder, data.train_turns)
+        train_vectors = encoded_dialogues(artifacts.text_encoder_spec, data.train_turns, encoder)
     params = dict(random_state=seed, text_encoder=str(artifacts.text_encoder_spec))
     if quick:
         params["n_epochs"] = QUICK_EPOCHS

@@ -40,7 +40,8 @@ def dialogue_vectors(encoder, dialogues: Sequence[Sequence[dict]], speakers: Seq
     """Embed dialogues as ``[mean of the user turns, last user turn]``, shape ``(m, 2 * encoder.dim)``, float32.
 
     Each turn is encoded on its own, so one very long message is cut at the encoder's limit without pushing the
-    rest of the conversation out. A dialogue without user text gets zeros.
+    rest of the conversation out; a text that recurs (greetings, stock requests) is encoded once. A dialogue
+    without user text gets zeros.
 
     Raises
     ------
@@ -56,7 +57,9 @@ def dialogue_vectors(encoder, dialogues: Sequence[Sequence[dict]], speakers: Seq
     out = np.zeros((len(dialogues), 2 * dim), dtype=np.float32)
     if not texts:
         return out
-    vectors = encoder.encode_text(texts)
+    distinct: dict[str, int] = {}
+    position = np.array([distinct.setdefault(text, len(distinct)) for text in texts])
+    vectors = encoder.encode_text(list(distinct))[position]
     owner = np.asarray(owner)
     for k in range(len(dialogues)):
         rows = vectors[owner == k]

@@ -25,13 +25,13 @@ from recsys.catalog import Catalog
 from recsys.models.registry import list_models
 from recsys.tasks.dialogue.data import (
     DialogueTaskError,
+    LazyTextEncoder,
     compatibility_scorer,
     dialogue_data,
+    encoded_dialogues,
     fit_model,
     require_artifacts,
-    text_encoder,
 )
-from recsys.tasks.dialogue.messages import dialogue_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +89,10 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
     data = dialogue_data(catalog)
     if not data.eval_records:
         raise DialogueTaskError(f"The catalog {catalog.name} has no evaluation dialogues with candidate coordi-sets.")
-    encoder = text_encoder(artifacts.text_encoder_spec)
+    spec, encoder = artifacts.text_encoder_spec, LazyTextEncoder(artifacts.text_encoder_spec)
     report(0.02, "Encoding the dialogues")
-    train_vectors = dialogue_vectors(encoder, data.train_turns)
-    eval_vectors = dialogue_vectors(encoder, [r.get("turns", []) for r in data.eval_records])
+    train_vectors = encoded_dialogues(spec, data.train_turns, encoder)
+    eval_vectors = encoded_dialogues(spec, [r.get("turns", []) for r in data.eval_records], encoder)
     true_ranks = [np.array([int(c["rank"]) for c in r["candidates"]]) for r in data.eval_records]
     results: dict[str, dict] = {}
 
