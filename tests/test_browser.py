@@ -95,6 +95,13 @@ def studio_url(tiny_catalog_dir, tmp_path):
         yield url
 
 
+@pytest.fixture
+def ready_url(tiny_ready_dir, tmp_path):
+    """URL of a streamlit server on the set-up tiny world (every model trained, as after ``make setup``)."""
+    with serve_studio(tiny_ready_dir, tmp_path) as url:
+        yield url
+
+
 def test_the_browse_page_renders_its_grid_in_chromium(studio_url, tiny_catalog_dir):
     from playwright.sync_api import expect, sync_playwright
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, studio_url  # noqa: F401
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, ready_url  # noqa: F401
 
 LOADED_IMAGES = ("[...document.querySelectorAll(\"[data-testid='stMain'] [data-testid='stImage'] img\")]"
                  ".filter(i => i.complete && i.naturalWidth > 0).length")
@@ -15,7 +15,7 @@ pytestmark = [
 ]
 
 
-def test_for_you_shows_heatmap_cards_and_explains_one(tiny_artifacts, studio_url):  # noqa: F811
+def test_for_you_shows_heatmap_cards_and_explains_one(tiny_artifacts, ready_url):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     SCREENSHOTS.mkdir(exist_ok=True)
@@ -23,7 +23,7 @@ def test_for_you_shows_heatmap_cards_and_explains_one(tiny_artifacts, studio_url
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            page.goto(f"{studio_url}/for_you")
+            page.goto(f"{ready_url}/for_you")
             explain = page.get_by_role("button", name="Explain")
             expect(explain.first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
             expect(explain).to_have_count(12, timeout=PAGE_TIMEOUT_MS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recsys.catalog import Catalog
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, studio_url  # noqa: F401
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, ready_url  # noqa: F401
 
 pytestmark = [
     pytest.mark.browser,
@@ -13,7 +13,7 @@ pytestmark = [
 ]
 
 
-def test_outfit_board_rerolls_and_takes_an_upload(tiny_artifacts, tiny_catalog_dir, studio_url):  # noqa: F811
+def test_outfit_board_rerolls_and_takes_an_upload(tiny_artifacts, tiny_catalog_dir, ready_url):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     SCREENSHOTS.mkdir(exist_ok=True)
@@ -23,7 +23,7 @@ def test_outfit_board_rerolls_and_takes_an_upload(tiny_artifacts, tiny_catalog_d
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            page.goto(f"{studio_url}/outfit")
+            page.goto(f"{ready_url}/outfit")
             score = page.get_by_test_id("stMetric").filter(has_text="Outfit score")
             expect(score).to_be_visible(timeout=PAGE_TIMEOUT_MS)
             reroll = page.get_by_role("button", name="Re-roll unlocked")

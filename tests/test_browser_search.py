@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, studio_url  # noqa: F401
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, ready_url  # noqa: F401
 
 pytestmark = [
     pytest.mark.browser,
@@ -13,7 +13,7 @@ pytestmark = [
 ]
 
 
-def test_text_guided_search_in_chromium(tiny_artifacts, studio_url, tmp_path):  # noqa: F811
+def test_text_guided_search_in_chromium(tiny_artifacts, ready_url, tmp_path):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     SCREENSHOTS.mkdir(exist_ok=True)
@@ -23,7 +23,7 @@ def test_text_guided_search_in_chromium(tiny_artifacts, studio_url, tmp_path):  
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1300})
-            page.goto(f"{studio_url}/search")
+            page.goto(f"{ready_url}/search")
             main = page.get_by_test_id("stMain")
             expect(main.get_by_text("Text-guided search").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
             caption_box = page.get_by_label("Modification caption")

@@ -18,10 +18,10 @@ pytestmark = [
 
 
 @pytest.fixture
-def stylist_url(tiny_catalog_dir, tiny_artifacts, tmp_path):
-    """URL of a streamlit server on a copy of the tiny world with artifacts (the page trains its model there)."""
+def stylist_url(tiny_ready_dir, tmp_path):
+    """URL of a streamlit server on a copy of the set-up tiny world (its models trained, as after ``make setup``)."""
     catalog_dir = tmp_path / "tiny"
-    shutil.copytree(tiny_catalog_dir, catalog_dir, ignore=shutil.ignore_patterns("models"))
+    shutil.copytree(tiny_ready_dir, catalog_dir)
     with serve_studio(catalog_dir, tmp_path) as url:
         yield url
 
