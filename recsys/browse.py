@@ -58,6 +58,15 @@ class ArtifactSummary:
     created: str | None = None
     problem: str | None = None
 
+    @classmethod
+    def from_manifest(cls, manifest, name: str = "manifest.json") -> "ArtifactSummary":
+        """The summary of a parsed manifest (``problem`` set when it is not a JSON object)."""
+        if not isinstance(manifest, dict):
+            return cls(present=True, encoders={}, problem=f"{name} is not a JSON object.")
+        count = manifest.get("item_count")
+        return cls(present=True, encoders=encoder_specs(manifest), item_count=count if isinstance(count, int) else None,
+                   created=str(manifest["created_at"]) if manifest.get("created_at") else None)
+
 
 def encoder_specs(manifest: Mapping) -> dict[str, str]:
     """``{"image encoder": spec, ...}`` from the manifest's ``*_encoder`` keys or its ``encoders`` mapping."""

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,9 +19,10 @@ from PIL import Image
 from recsys import reports, viz  # noqa: F401  (reports: for the Model report page)
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError
 from recsys.browse import (  # noqa: F401  (re-exported for the pages)
-    FILTER_COLUMNS, ArtifactSummary, encoder_specs, filter_columns, filter_items, filter_options, page_count, page_of,
+    FILTER_COLUMNS, ArtifactSummary, filter_columns, filter_items, filter_options, page_count, page_of,
 )
 from recsys.config import PROJECT_ROOT, Settings, get_settings
+from recsys.context import StudioContext
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,7 @@ PAGES_DIR = PROJECT_ROOT / "pages"
 ProgressCallback = Callable[[float, str], None]
 
 
-# ---------------------------------------------------------------------- routing
-# Streamlit decides per server, not per app, whether a ``pages/`` folder beside the entry point means its legacy
-# multipage mode: until some session has called ``st.navigation``, a deep link such as ``/report`` on a fresh
-# server runs ``pages/report.py`` bare (no router: no sidebar, logo, layout or built-in world).
+# ---------------------------------------------------------------------- routing (deep links; DESIGN section 12)
 _router = threading.local()
 
 
@@ -172,14 +169,7 @@ def artifact_summary(catalog_dir: Path) -> ArtifactSummary:
         return ArtifactSummary(present=False, encoders={})
     except (OSError, json.JSONDecodeError) as exc:
         return ArtifactSummary(present=True, encoders={}, problem=f"{path.name} cannot be read ({exc}).")
-    if not isinstance(manifest, dict):
-        return ArtifactSummary(present=True, encoders={}, problem=f"{path.name} is not a JSON object.")
-    return ArtifactSummary(
-        present=True,
-        encoders=encoder_specs(manifest),
-        item_count=manifest.get("item_count") if isinstance(manifest.get("item_count"), int) else None,
-        created=str(manifest["created_at"]) if manifest.get("created_at") else None,
-    )
+    return ArtifactSummary.from_manifest(manifest, path.name)
 
 
 # ---------------------------------------------------------------------- images
@@ -276,35 +266,6 @@ def embed_upload(data: bytes, spec: str, name: str | None = None):
 
 
 # ---------------------------------------------------------------------- one context per catalog, task services
-@dataclass
-class StudioContext:
-    """What every page works on, built once per catalog version: settings, catalog, artifacts and model store.
-
-    ``artifacts`` is None when the catalog has no usable precomputed embeddings; ``artifact_problem`` then says
-    why in one sentence.
-    """
-
-    settings: Settings
-    catalog: Catalog
-    artifacts: object | None
-    artifact_problem: str | None
-    store: object
-
-    def require_artifacts(self):
-        """The artifacts (precomputed embeddings) of the catalog.
-
-        Raises
-        ------
-        ArtifactError
-            With the sentence that says why they are missing.
-        """
-        if self.artifacts is None:
-            from recsys.artifacts import ArtifactError
-
-            raise ArtifactError(self.artifact_problem or "The catalog has no precomputed embeddings.")
-        return self.artifacts
-
-
 def _context_key(folder: Path) -> tuple[str, int, int]:
     manifest = folder / "artifacts" / "manifest.json"
     try:

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from recsys.models.base import Estimator
+from recsys.models.bpr_sampling import sample_triples  # noqa: F401  (part of this module's interface)
 from recsys.utils import FIT_THREADS, as_csr, torch_threads
 
 logger = logging.getLogger(__name__)
@@ -41,28 +42,6 @@ class UnknownUserError(KeyError):
 
 class ExplanationUnavailable(ValueError):
     """A model cannot explain an item (no visual regions, or no feature map for it); one sentence says why."""
-
-
-def sample_triples(X: sp.csr_matrix, rng: np.random.Generator, n_items: int) -> tuple[np.ndarray, ...]:
-    """One epoch of BPR triples: every observed (user, item) pair once, each with a uniformly drawn unobserved item.
-
-    A drawn negative that the user did interact with is redrawn a few times (vectorized rejection); the rare
-    survivor after that only adds a little noise to the loss (Rendle et al., UAI 2009, uniform sampling).
-
-    Returns
-    -------
-    users, positives, negatives : ndarray of int64, each of shape ``(X.nnz,)``
-    """
-    coo = X.tocoo()
-    order = rng.permutation(coo.nnz)
-    users, positives = coo.row[order].astype(np.int64), coo.col[order].astype(np.int64)
-    negatives = rng.integers(0, n_items, size=len(users))
-    for _ in range(5):
-        clash = np.asarray(X[users, negatives]).ravel() > 0
-        if not clash.any():
-            break
-        negatives[clash] = rng.integers(0, n_items, size=int(clash.sum()))
-    return users, positives, negatives
 
 
 class PairwiseModule(nn.Module):

@@ -11,7 +11,8 @@ Then the report rows: ``random``, ``image-only``, ``text-only``, ``zero-shot`` (
 from __future__ import annotations
 
 from recsys.models.combiner import Combiner
-from recsys.models.composed import ImageDifference, ImageOnly, TextOnly, ZeroShotSum
+from recsys.models.composed import ImageDifference
+from recsys.models.composed_baselines import ImageOnly, TextOnly, ZeroShotSum
 from recsys.models.democlip import MODEL_NAME as JOINT_SPACE, DemoClip
 from recsys.models.registry import register_model
 from recsys.tasks.composed.rankers import AttributeOracle, RandomRanking

@@ -1,0 +1,40 @@
+"""The structure the design promises (DESIGN sections 2, 10, 11), checked on the source text."""
+
+from __future__ import annotations
+
+import re
+
+from recsys.config import PROJECT_ROOT
+
+RECSYS = PROJECT_ROOT / "recsys"
+PAGES = PROJECT_ROOT / "pages"
+
+
+def test_no_library_file_is_over_450_lines():
+    long = {str(p.relative_to(PROJECT_ROOT)): n for p in RECSYS.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450}
+    assert not long
+
+
+def test_pages_hold_no_cache_and_import_only_services():
+    allowed = re.compile(r"^from recsys(\.tasks\.\w+)? import (services|service as \w+)$")
+    for page in PAGES.glob("*.py"):
+        source = page.read_text(encoding="utf-8")
+        assert "st.cache_" not in source, page.name
+        imports = [line for line in source.splitlines() if line.startswith(("import recsys", "from recsys"))]
+        assert imports and all(allowed.match(line) for line in imports), (page.name, imports)
+
+
+def test_only_services_imports_streamlit():
+    importers = {p.name for p in RECSYS.rglob("*.py")
+                 if re.search(r"^\s*(import streamlit|from streamlit)", p.read_text(encoding="utf-8"), re.M)}
+    assert importers == {"services.py"}
+
+
+def test_no_model_type_dispatch_in_protocols_services_or_pages():
+    files = list(PAGES.glob("*.py")) + list(RECSYS.glob("tasks/*/protocol.py")) + list(RECSYS.glob("tasks/*/service.py"))
+    for path in files:
+        for match in re.finditer(r"isinstance\([^,]+,\s*\(?([\w., ]+)", path.read_text(encoding="utf-8")):
+            names = {n.strip().split(".")[-1] for n in match.group(1).split(",")}
+            assert not names & {"VECF", "VBPR", "DVBPR", "BPR", "MultimodalVBPR", "TripletCompatibility",
+                                "TypeAwareCompatibility", "Combiner", "ImageDifference", "DemoClip"}, path.name
