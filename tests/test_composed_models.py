@@ -12,15 +12,8 @@ import pytest
 from recsys.metrics import rank_of, recall_at_k
 from recsys.models.base import StaleModelError
 from recsys.models.combiner import Combiner
-from recsys.models.composed import (
-    ImageDifference,
-    ImageOnly,
-    JointSpace,
-    TextOnly,
-    Triples,
-    ZeroShotSum,
-    compose_turns,
-)
+from recsys.models.composed import ImageDifference, JointSpace, Triples, compose_turns
+from recsys.models.composed_baselines import ImageOnly, TextOnly, ZeroShotSum
 from recsys.models.democlip import DemoClip
 
 N_COLOURS, N_PATTERNS = 6, 5
