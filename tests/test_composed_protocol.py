@@ -36,6 +36,26 @@ class OtherEncoders:
         return getattr(self._artifacts, name)
 
 
+def test_captions_are_encoded_once_per_encoder():
+    class CountingEncoder:
+        dim = 3
+
+        def __init__(self):
+            self.seen: list[str] = []
+
+        def encode_text(self, texts):
+            self.seen += list(texts)
+            return np.array([[len(t), t.count("a"), 1.0] for t in texts], dtype=np.float32)
+
+    encoder = CountingEncoder()
+    first = data.encode_texts(encoder, ["is red", "is blue", "is red"])
+    again = data.encode_texts(encoder, ["is blue", "has a hood", "is red"])
+    assert encoder.seen == ["is red", "is blue", "has a hood"]
+    assert first.shape == (3, 3) and np.array_equal(first[0], first[2]) and np.array_equal(again[0], first[1])
+    assert data.encode_texts(encoder, []).shape == (0, 3)
+    assert data.encode_texts(CountingEncoder(), ["is red"]).shape == (1, 3)  # another encoder has its own vectors
+
+
 def test_join_captions_follows_fashioniq():
     assert data.join_captions(["is red.", "has long sleeves?"]) == "is red and has long sleeves"
     assert data.join_captions(["", "is blue"]) == "is blue"

@@ -149,6 +149,28 @@ def test_vecf_scores_all_items_as_it_scores_pairs(planted):
     assert np.allclose(batched, pairwise.numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("make", [
+    lambda f, m: (BPR(n_factors=4, n_epochs=2), {}),
+    lambda f, m: (MultimodalVBPR(n_factors=4, n_visual_factors=4, n_epochs=2),
+                  {"item_features": f, "text_features": f[:, ::-1].copy()}),
+    lambda f, m: (DVBPR(n_factors=4, n_epochs=2), {"item_features": f}),
+    lambda f, m: (VECF(n_factors=8, attention_dim=8, n_epochs=2, n_clusters=4, review_weight=0.0), {"feature_maps": m}),
+], ids=["bpr", "vbpr-mm", "dvbpr", "vecf"])
+def test_a_training_step_shares_item_work_without_changing_the_margins(planted, make):
+    # batch_margins computes each distinct item of the step once (items repeat, and appear on both sides): the
+    # margins must be those of scoring the positives and the negatives on their own.
+    X, features, maps = planted
+    model, side = make(features, maps)
+    model.fit(X, **side)
+    users, positives, negatives = (torch.from_numpy(a) for a in sample_triples(X, np.random.default_rng(1), N_ITEMS))
+    with torch.no_grad():
+        vectors = model.module_.user(users)
+        shared, _ = model.module_.batch_margins(users, vectors, positives, negatives)
+        apart = model.module_.pair_scores(vectors, positives) - model.module_.pair_scores(vectors, negatives)
+    assert len(torch.unique(torch.cat([positives, negatives]))) < 2 * len(users)
+    assert np.allclose(shared.numpy(), apart.numpy(), atol=1e-5)
+
+
 def test_item_biases_have_their_own_regularization(planted):
     X, _, _ = planted
     # Make some items far more popular, so free biases have something to learn.

@@ -32,7 +32,10 @@ FIGURES = {
     ("dialogue", "oracle", "WKT"): (1.0, EXACT),
     ("composed", "random", "R@10"): (0.7, EXACT),
     ("composed", "image-only", "R@10"): (0.9, EXACT),
-    ("composed", "text-only", "R@10"): (0.85, EXACT),
+    # Ranks in the trained demo-clip space, so a trained row: 20 epochs of the heads instead of 40 (issue 12; on the
+    # demo world text-only R@10 0.388 -> 0.393, R@50 0.857 -> 0.862, text/R@10 0.971 -> 0.989) move one of the tiny
+    # world's 12 test triples (was 0.85).
+    ("composed", "text-only", "R@10"): (0.75, TRAINED),
     ("composed", "zero-shot", "R@10"): (1.0, EXACT),
     # 10 epochs instead of 40 since issue 12 (chosen on validation outfits; on the demo world every compat figure of
     # both models held or rose): the tiny world's 12 test outfits moved these from 0.7719 and 0.7986.

@@ -88,7 +88,9 @@ class DemoClip(Estimator):
     embed_dim : int
         Size of the joint space.
     n_epochs : int
-        Passes over the catalog's items.
+        Passes over the catalog's items (the one-cycle schedule spans them). 20: on the demo world's validation
+        triples, 20 epochs matched 40 (zero-shot and text-only recall, text-to-image recall, the combiner) at
+        half the time.
     batch_size : int
         Items per contrastive batch (the negatives of each pair).
     learning_rate, reg : float
@@ -117,7 +119,7 @@ class DemoClip(Estimator):
     Radford et al., "Learning Transferable Visual Models From Natural Language Supervision", ICML 2021.
     """
 
-    def __init__(self, *, embed_dim: int = 256, n_epochs: int = 40, batch_size: int = 256, learning_rate: float = 2e-3,
+    def __init__(self, *, embed_dim: int = 256, n_epochs: int = 20, batch_size: int = 256, learning_rate: float = 2e-3,
                  reg: float = 1e-4, temperature: float = 0.07, caption_weight: float = 0.5, dropout: float = 0.1,
                  random_state: int = 0):
         self.embed_dim = embed_dim
