@@ -29,11 +29,13 @@ def task_module(task: str):
 
 
 def evaluate(catalog: Catalog, tasks=TASKS, seed: int = 0, quick: bool = False,
-             progress: Callable[[float, str], None] | None = None, models: dict | None = None) -> dict:
+             progress: Callable[[float, str], None] | None = None, models: dict | None = None, store=None) -> dict:
     """Evaluate ``tasks`` on ``catalog``; a task that is unavailable or cannot run is reported under ``_skipped``.
 
     ``models`` (``{task: [model, ...]}``), when given, limits each task's trained models to those listed (its
-    baselines and oracle are always computed): the quick report of the first-run set-up.
+    baselines and oracle are always computed): the quick report of the first-run set-up. ``store`` (a
+    :class:`recsys.store.ModelStore` of split ``seed``) lets the protocols take saved full-schedule models that are
+    the same fits as theirs instead of training them again (see each protocol).
     """
     report: dict = {}
     skipped: dict = {}
@@ -43,7 +45,7 @@ def evaluate(catalog: Catalog, tasks=TASKS, seed: int = 0, quick: bool = False,
         started = time.perf_counter()
         try:
             limit = {} if models is None else {"models": models.get(task, [])}
-            report[task] = task_module(task).evaluate(catalog, seed=seed, quick=quick, **limit)
+            report[task] = task_module(task).evaluate(catalog, seed=seed, quick=quick, store=store, **limit)
         except (TaskUnavailable, ValueError) as exc:  # e.g. a catalog without outfits: one sentence, the rest go on
             logger.warning("task %s not evaluated: %s", task, exc, exc_info=not isinstance(exc, TaskUnavailable))
             skipped[task] = str(exc)

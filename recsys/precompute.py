@@ -53,8 +53,14 @@ class _CatalogImages(torch.utils.data.Dataset):
         return self.preprocess(self.catalog.load_image(item_id))
 
 
-def default_num_workers() -> int:
-    """DataLoader workers: one per spare core, at most 4 (decoding 224 px images is cheap next to the network)."""
+def default_num_workers(device: str = "cpu") -> int:
+    """DataLoader workers decoding images on ``device``: none on the CPU, one per spare core (at most 4) for a GPU.
+
+    On the CPU the network already runs on every core, so a worker process only takes time from it: on 2 cores the
+    demo world encodes at 49.6 images/s with no worker against 42.6 with one (``effnet-lite0``, batches of 32).
+    """
+    if not str(device).startswith("cuda"):
+        return 0
     return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
@@ -260,7 +266,7 @@ def _precompute(
     computed = {"image": [s.number for s in todo]}
     tick = time.perf_counter()
     if todo:
-        workers = default_num_workers() if num_workers is None else num_workers
+        workers = default_num_workers(device) if num_workers is None else num_workers
         positions = np.concatenate([np.arange(s.start, s.stop) for s in todo])
         loader = torch.utils.data.DataLoader(
             _CatalogImages(catalog, positions, image_enc.preprocess),
@@ -303,7 +309,7 @@ def _precompute(
         computed[kind] = [s.number for s in todo_text]
         texts = catalog.items[field].fillna("").astype(str).tolist()
         for shard in progress_bar(todo_text, desc=field, unit="shard", disable=not progress):
-            vectors = text_enc.encode_text(texts[shard.start : shard.stop], batch_size=2 * batch_size)
+            vectors = _encode_distinct(text_enc, texts[shard.start : shard.stop], 2 * batch_size)
             save_npy(shard_dir / shard.name(kind), vectors)
             text_encoded += shard.stop - shard.start
     text_seconds = time.perf_counter() - tick
@@ -376,6 +382,15 @@ def _precompute(
     report(1.0, "Artifacts written.")
     logger.info("wrote artifacts for %d items to %s in %.1f s", n_items, root, timings["total_seconds"])
     return manifest
+
+
+def _encode_distinct(encoder: Encoder, texts: list[str], batch_size: int) -> np.ndarray:
+    """``(len(texts), dim)`` vectors, each distinct text encoded once (catalog titles repeat: the demo world's 3,300
+    titles hold 2,311 distinct ones)."""
+    distinct = list(dict.fromkeys(texts))
+    vectors = encoder.encode_text(distinct, batch_size=batch_size)
+    row = {text: k for k, text in enumerate(distinct)}
+    return vectors[[row[text] for text in texts]]
 
 
 def _collect_shards(

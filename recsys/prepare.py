@@ -7,8 +7,9 @@ One path for the built-in world and for any catalog a user brings (``scripts/set
 2. precompute the embeddings when the manifest is missing;
 3. train the models each page's main result needs (``PAGE_MODELS`` of every task's ``models`` module), skipping
    those the store already has for this catalog and these artifacts;
-4. write a quick evaluation report when there is none (baselines, oracle and the page models, quick schedules),
-   marked as quick with when and on what it was computed;
+4. write a quick evaluation report when there is none (baselines, oracle and the page models, quick schedules;
+   where a protocol trains on the split the page model was trained on, it measures that saved model instead of
+   training it again), marked as quick with when and on what it was computed;
 5. optionally train every other registered model (what a page offers beyond its default).
 
 A step that cannot run on this catalog (no outfits, no dialogues, no captions) is recorded with its one-sentence
@@ -90,9 +91,11 @@ def write_report(report: dict, path: str | os.PathLike, *, kind: str, catalog, s
 
 
 def evaluate_to(catalog, path: str | os.PathLike, *, quick: bool, progress: ProgressCallback | None = None,
-                seed: int = 0) -> dict:
+                seed: int = 0, store=None) -> dict:
     """Run every task's protocol (``quick``: only the baselines, oracle and :func:`page_models`, on quick schedules)
-    and write the report to ``path`` (see :func:`write_report`); returns the report.
+    and write the report to ``path`` (see :func:`write_report`); returns the report. ``store``: the set-up's model
+    store, whose full-schedule page models the protocols take where they are the same fits as their own
+    (:func:`recsys.evaluate.evaluate`).
 
     Raises
     ------
@@ -107,7 +110,7 @@ def evaluate_to(catalog, path: str | os.PathLike, *, quick: bool, progress: Prog
         models = {}
         for task, name in page_models():
             models.setdefault(task, []).append(name)
-    report = evaluate(catalog, seed=seed, quick=quick, progress=progress, models=models)
+    report = evaluate(catalog, seed=seed, quick=quick, progress=progress, models=models, store=store)
     write_report(report, path, kind="quick" if quick else "full", catalog=catalog,
                  seconds=time.perf_counter() - started)
     return report
@@ -183,7 +186,7 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
         done += 1
     if quick_report:  # before the other models: the Model report page is one of the pages to make ready
         report_progress(0.35 + 0.65 * done / n_steps, "Quick evaluation")
-        timed("quick report", lambda: evaluate_to(catalog, path, quick=True, seed=seed))
+        timed("quick report", lambda: evaluate_to(catalog, path, quick=True, seed=seed, store=store))
         done += 1
     for task, name in rest:
         report_progress(0.35 + 0.65 * done / n_steps, f"Training {task}/{name}")

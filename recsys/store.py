@@ -11,6 +11,7 @@ model registry supplies the class.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
@@ -75,16 +76,23 @@ class ModelStore:
         return model_path(self.catalog.root, f"{task}-{name}")
 
     # ------------------------------------------------------------------ loading
-    def get(self, task: str, name: str):
+    def get(self, task: str, name: str, *, full_only: bool = False):
         """The saved model ``(task, name)`` when it is trained for this catalog and artifacts, else None.
 
         A stale or unreadable file is logged, its reason kept for :meth:`problem`, and treated as not trained.
+        ``full_only`` also refuses a model trained on a quick schedule (what a protocol reusing page models asks).
 
         Raises
         ------
         KeyError
             For a model the registry does not know.
         """
+        model = self._get(task, name)
+        if full_only and getattr(getattr(model, "provenance_", None), "schedule", "full") != "full":
+            return None
+        return model
+
+    def _get(self, task: str, name: str):
         key = (task, name)
         with self._lock:
             if key in self._loaded:
@@ -138,7 +146,8 @@ class ModelStore:
         model = task_part(task, "data").fit(self.catalog, self.artifacts, name, seed=self.seed, quick=quick,
                                             progress=progress)
         with self._lock:
-            model.save(self.path(task, name), provenance=self.provenance())
+            model.save(self.path(task, name),
+                       provenance=dataclasses.replace(self.provenance(), schedule="quick" if quick else "full"))
             self._loaded[(task, name)] = model
             self._problems.pop((task, name), None)
         logger.info("trained and saved %s/%s", task, name)

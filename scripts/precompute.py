@@ -37,7 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default=settings.device, choices=("auto", "cpu", "cuda"), help="default: %(default)s")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=default_num_workers(), help="DataLoader workers (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"DataLoader workers (default: {default_num_workers('cpu')} on the CPU, "
+                             f"{default_num_workers('cuda')} for a GPU)")
     parser.add_argument("--shard-size", type=int, default=512, help="items per resumable shard")
     parser.add_argument("--fmap-channels", type=int, default=256, help="feature-map channels kept by PCA (0: none)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")

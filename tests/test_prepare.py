@@ -65,3 +65,45 @@ def test_a_catalog_without_outfits_says_so_and_the_rest_is_ready(tiny_catalog_di
     result = prepare(folder, report=False)
     assert "outfit" in result.skipped["train compat/type-aware"]
     assert "train personal/vbpr-mm" in result.steps and "train personal/vbpr-mm" not in result.skipped
+
+
+def _store(folder):
+    from recsys.artifacts import load_artifacts
+
+    catalog = Catalog.load(folder)
+    return catalog, ModelStore(catalog, load_artifacts(catalog))
+
+
+def test_the_quick_report_measures_the_saved_page_models_as_a_fresh_fit_would(prepared, monkeypatch):
+    # The set-up's compat and dialogue models are fitted on the protocols' own split, seed and schedule: taking them
+    # from the store must give the figures a fresh fit gives, and must not fit anything.
+    from recsys.tasks.compat import protocol as compat_protocol
+    from recsys.tasks.dialogue import protocol as dialogue_protocol
+
+    folder, _, _ = prepared
+    catalog, store = _store(folder)
+    fresh_compat = compat_protocol.evaluate(catalog, models=["type-aware"])
+    fresh_dialogue = dialogue_protocol.evaluate(catalog, models=["dialogue-infonce"])
+
+    def no_fitting(*args, **kwargs):
+        raise AssertionError("a model the store has on the full schedule was fitted again")
+
+    monkeypatch.setattr(compat_protocol, "fit_on_split", no_fitting)
+    monkeypatch.setattr(dialogue_protocol, "fit_model", no_fitting)
+    monkeypatch.setattr("recsys.tasks.compat.data.fit_on_split", no_fitting)
+    assert compat_protocol.evaluate(catalog, models=["type-aware"], store=store) == fresh_compat
+    reused = dialogue_protocol.evaluate(catalog, models=["dialogue-infonce"], store=store)
+    for row in ("dialogue-infonce", "dialogue-infonce+compat"):
+        assert reused[row]["WKT"] == pytest.approx(fresh_dialogue[row]["WKT"], abs=1e-9), row
+
+
+def test_models_of_a_quick_schedule_are_never_reported_as_page_models(tiny_catalog_dir, tiny_artifacts, tmp_path):
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models", "report.json"))
+    catalog, store = _store(folder)
+    store.fit("compat", "type-aware", quick=True)
+    assert store.get("compat", "type-aware") is not None
+    assert store.get("compat", "type-aware", full_only=True) is None
+    _, reopened = _store(folder)  # the schedule is read back from the file
+    assert reopened.get("compat", "type-aware").provenance_.schedule == "quick"
+    assert reopened.get("compat", "type-aware", full_only=True) is None

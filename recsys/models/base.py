@@ -45,6 +45,10 @@ class Provenance:
         The seed of the task's train/test split.
     library_version : str
         ``recsys.__version__``; a model format change bumps it.
+    schedule : str
+        ``"full"``, or ``"quick"`` for the short training schedules of smoke tests. Recorded, not matched (a quick
+        model is a model of this catalog): a protocol that reuses saved models takes only full ones
+        (:meth:`recsys.store.ModelStore.get` with ``full_only``).
     """
 
     catalog_fingerprint: str = ""
@@ -52,6 +56,7 @@ class Provenance:
     text_encoder: str = ""
     split_seed: int = 0
     library_version: str = field(default_factory=lambda: _library_version())
+    schedule: str = "full"
 
     def to_dict(self) -> dict:
         """The fields as a JSON-able dict (what a model's ``.json`` file stores)."""

@@ -55,11 +55,11 @@ def _score(scorer, triplets: np.ndarray, fitb, compat) -> dict:
 
 
 def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None,
-             artifacts=None, models=None) -> dict:
+             artifacts=None, models=None, store=None) -> dict:
     """Run the three protocols for every registered compat model; ``{model: {metric: value}}``.
 
-    The trained models are fitted here on the training outfits of the ``seed`` split (never read from the model
-    store, whose files may come from another schedule); ``oracle`` is reported only on a generated world.
+    The trained models are fitted here on the training outfits of the ``seed`` split, or taken from ``store`` when it
+    has them on the full schedule; ``oracle`` is reported only on a generated world.
 
     Parameters
     ----------
@@ -73,6 +73,10 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
         Loaded from the catalog when not given.
     models : collection of str, optional
         Evaluate only these trained models (the baselines and oracle are always reported); default: every one.
+    store : recsys.store.ModelStore, optional
+        Where trained models of split ``seed`` may be taken from instead of fitted here: a saved model trained on the
+        full schedule is the same fit (same split, seed and settings), so the first-run quick report measures the
+        page models without training them twice. Without it, every model is fitted here.
 
     Raises
     ------
@@ -96,7 +100,8 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
         if name in trainable:
             if progress:
                 progress(trainable.index(name) / (len(trainable) + 1), f"Fitting the {name} model")
-            scorers[name] = fit_on_split(name, data, seed=seed, quick=quick)
+            saved = store.get("compat", name, full_only=True) if store is not None and store.seed == seed else None
+            scorers[name] = saved if saved is not None else fit_on_split(name, data, seed=seed, quick=quick)
         elif name == "random":
             scorers[name] = get_model("compat", name, random_state=seed).fit()
         elif name == "visual-similarity":

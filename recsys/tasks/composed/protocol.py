@@ -69,11 +69,12 @@ def _ranker(catalog: Catalog, name: str, seed: int):
 
 
 def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None,
-             models=None) -> dict:
+             models=None, store=None) -> dict:
     """Run the FashionIQ protocol on the evaluation split; returns ``{model: {metric: value}}`` in registry order.
     ``models`` (optional) limits the trained models evaluated (the baselines and oracle are always reported).
 
-    Uses the models saved for this catalog and its artifacts when they are current, else trains (and saves) them.
+    Uses the models saved for this catalog and its artifacts when they are current (in ``store`` when given, else a
+    store of split ``seed``), else trains (and saves) them.
 
     Raises
     ------
@@ -90,7 +91,8 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
         triples = triples[:200]
     artifacts = load_artifacts(catalog)
     encoder = data.text_encoder_for(artifacts)
-    store = ModelStore(catalog, artifacts, seed=seed)
+    if store is None or store.seed != seed:
+        store = ModelStore(catalog, artifacts, seed=seed)
     composers = data.load_models(catalog, artifacts, store, train=True, quick=quick, progress=progress, names=models)
     gallery_split = split if "split" in catalog.items.columns else None
     captions = data.encode_texts(encoder, [data.join_captions(t["captions"]) for t in triples])

@@ -275,13 +275,14 @@ def inputs(catalog: Catalog, artifacts, name: str) -> dict:
 
 # ====================================================================== compatibility
 def compatibility_scorer(catalog: Catalog, artifacts, *, seed: int = 0, quick: bool = False,
-                         store=None) -> tuple[Callable[[Sequence[int]], float], str]:
+                         store=None, reuse=None) -> tuple[Callable[[Sequence[int]], float], str]:
     """The outfit-compatibility function used in the set score, ``compatibility(item rows) -> float``, and its name.
 
     With ``store`` (the chat): the type-aware compatibility model (Vasileva et al., ECCV 2018) the store has
     saved for this catalog, never trained here. Without (the protocol): that model fitted now on the compat
     task's training outfits of split ``seed`` (:func:`recsys.tasks.compat.data.fit_on_split`), so the figures do
-    not depend on which files happen to be saved. A catalog without outfits (a FASCODE ingest), or no model,
+    not depend on which files happen to be saved, unless ``reuse`` (a store of split ``seed``) has that model on
+    the full schedule, which is the same fit (the first-run quick report). A catalog without outfits (a FASCODE ingest), or no model,
     gets the world-agnostic fallback: cosine agreement of the set's image vectors (:func:`cosine_agreement`).
     Never raises for a missing or unusable model: the chat must still answer.
     """
@@ -289,6 +290,8 @@ def compatibility_scorer(catalog: Catalog, artifacts, *, seed: int = 0, quick: b
         if store is not None:
             model = store.get("compat", COMPAT_MODEL)
         else:
+            model = reuse.get("compat", COMPAT_MODEL, full_only=True) if reuse is not None else None
+        if model is None and store is None:
             from recsys.tasks.compat import data as compat_data
 
             split = compat_data.prepare(catalog, seed, artifacts=artifacts)

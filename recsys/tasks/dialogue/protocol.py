@@ -71,11 +71,13 @@ def zero_shot_scores(eval_vectors: np.ndarray, candidates: Sequence[np.ndarray],
 
 
 def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None,
-             models=None) -> dict:
+             models=None, store=None) -> dict:
     """Weighted Kendall's tau of every row on the catalog's evaluation dialogues (see the module docstring).
 
     Returns ``{row: {"WKT", "top1_acc", "dialogues", "skipped"[, "fit_seconds"]}}``. ``models`` (optional) limits
-    the trained models evaluated (the baselines and oracle are always reported).
+    the trained models evaluated (the baselines and oracle are always reported). ``store`` (optional): a
+    :class:`recsys.store.ModelStore` of split ``seed`` whose full-schedule dialogue and compatibility models are the
+    same fits as those trained here, taken instead of training them twice (the first-run quick report).
 
     Raises
     ------
@@ -102,16 +104,21 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
     results["zero-shot"] = mean_wkt(zero_shot_scores(eval_vectors, data.eval_candidates, item_text), true_ranks)
 
     report(0.04, "Fitting the compatibility model")
-    compatibility, compat_name = compatibility_scorer(catalog, artifacts, seed=seed, quick=quick)
+    reuse = store if store is not None and store.seed == seed else None
+    compatibility, compat_name = compatibility_scorer(catalog, artifacts, seed=seed, quick=quick, reuse=reuse)
     names = [n for n in list_models("dialogue", trainable=True) if models is None or n in models]
     for k, name in enumerate(names):
         def step(fraction: float, message: str, k=k, name=name) -> None:
             report(0.05 + 0.9 * (k + fraction) / len(names), f"{name}: {message}")
 
-        model = fit_model(name, catalog, artifacts=artifacts, data=data, train_vectors=train_vectors, seed=seed,
-                          quick=quick, progress=step)
+        model = reuse.get("dialogue", name, full_only=True) if reuse is not None else None
+        if model is None:
+            model = fit_model(name, catalog, artifacts=artifacts, data=data, train_vectors=train_vectors, seed=seed,
+                              quick=quick, progress=step)
         distance_only = [-model.set_distances(v, rows) for v, rows in zip(eval_vectors, data.eval_candidates)]
-        results[name] = {**mean_wkt(distance_only, true_ranks), "fit_seconds": round(model.fit_seconds_, 2)}
+        results[name] = mean_wkt(distance_only, true_ranks)
+        if hasattr(model, "fit_seconds_"):  # a model taken from the store was not fitted here
+            results[name]["fit_seconds"] = round(model.fit_seconds_, 2)
         if model.compat_weight:
             with_compat = [model.set_scores(v, rows, compatibility)
                            for v, rows in zip(eval_vectors, data.eval_candidates)]

@@ -174,9 +174,12 @@ def world_truth(catalog: Catalog):
 
 
 # ====================================================================== evaluate
-def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: Progress = None, models=None) -> dict:
+def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: Progress = None, models=None,
+             store=None) -> dict:
     """The protocol of the module docstring: ``{model_name: {metric: value}}``. ``models`` (optional) limits the
-    trained models evaluated (the baselines and oracle are always reported).
+    trained models evaluated (the baselines and oracle are always reported). ``store`` is accepted for the common
+    signature and not read: the page's models are fitted on every interaction, test items included, so every model
+    is fitted here on the training interactions.
 
     Raises
     ------

@@ -42,9 +42,10 @@ def judge(items, queries: np.ndarray, neighbours: np.ndarray) -> dict:
     return result
 
 
-def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress=None, models=None) -> dict:
+def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress=None, models=None,
+             store=None) -> dict:
     """``{model: {"P@5", "P@10", "color@10", "pattern@10"}}`` for visual similarity, random and (on a generated
-    world) the oracle. ``models`` is accepted for the common signature; every row here is cheap, so all are
+    world) the oracle. ``models`` and ``store`` are accepted for the common signature; every row here is cheap, so all are
     reported.
 
     Raises
