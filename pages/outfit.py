@@ -10,7 +10,6 @@ from recsys.tasks.compat import service as outfits
 
 services.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
-CATEGORY_CONFIDENCE = 0.6
 ALTERNATIVES = 5
 BEST_MATCHES = 6
 
@@ -57,20 +56,19 @@ def choose_upload_query(catalog, service, model_name):
     except outfits.EncoderError as exc:
         st.error(str(exc), icon=":material/error:")
         return None, None, None
-    guess = service.guess_category(vector)
-    best, confidence = guess.category, guess.confidence
-    options = list(guess.shares) + [c for c in catalog.categories if c not in guess.shares]
+    reading = service.read_photo(vector, image)
+    options = list(reading.category.shares) + [c for c in catalog.categories if c not in reading.category.shares]
     st.image(image, width=180)
-    if confidence < CATEGORY_CONFIDENCE:
-        st.warning(f"The photo's category is unclear (best guess {best}, {confidence:.0%} confidence); "
-                   "please choose it.", icon=":material/help:")
+    if reading.unsure:
+        st.warning(reading.sentence(), icon=":material/help:")
         category = st.selectbox("Category of your item", options, index=None, key=f"outfit_upload_category_{upload.file_id}",
                                 placeholder="Choose a category")
         if category is None:
             return None, None, None
     else:
-        category = st.selectbox(f"Category (predicted: {best}, {confidence:.0%})", options, index=0,
-                                key=f"outfit_upload_category_{upload.file_id}")
+        st.success(reading.sentence(), icon=":material/check_circle:")
+        category = st.selectbox("Category", options, index=0, key=f"outfit_upload_category_{upload.file_id}",
+                                help="Correct the category if it is wrong: the outfit is built around its slot.")
     query = service.query(model_name, photo=vector, category=category)
     return query, f"upload:{upload.file_id}:{category}", image
 

@@ -70,19 +70,27 @@ def choose_catalog_reference(catalog) -> str | None:
     return chosen
 
 
-def upload_reference(arts):
-    """Image features of the uploaded photo, or None."""
+def upload_reference(arts, search):
+    """Image features of the uploaded photo and its category (as read, or as the user corrected it), or
+    ``(None, None)``."""
     upload = st.file_uploader("Photo of a garment", type=["jpg", "jpeg", "png", "webp"], key="search_upload")
     if upload is None:
         st.caption("JPEG, PNG or WebP; the photo stays in this session only.")
-        return None
+        return None, None
     try:
         image, vector = services.embed_upload(upload.getvalue(), arts.image_encoder_spec)
     except (composed.ImageInputError, composed.EncoderError) as exc:
         st.error(str(exc), icon=":material/broken_image:")
-        return None
+        return None, None
     st.image(image, width=200, caption=upload.name)
-    return vector[None, :]
+    reading = search.read_photo(vector, image)
+    (st.warning if reading.unsure else st.success)(reading.sentence(), icon=":material/help:" if reading.unsure
+                                                   else ":material/check_circle:")
+    categories = catalog.categories
+    category = st.selectbox("Category of the reference", categories, index=categories.index(reading.category.category),
+                            key=f"search_upload_category_{upload.file_id}",
+                            help="Correct it if it is wrong: with 'Same category' on, results stay inside it.")
+    return vector[None, :], category
 
 
 def caption_chips() -> None:
@@ -170,11 +178,11 @@ if mode == FREE_TEXT:
     st.stop()
 
 reference_column, caption_column = st.columns([2, 3])
-reference_id, reference = None, None
+reference_id, reference, upload_category = None, None, None
 with reference_column:
     source = st.segmented_control("Reference", [FROM_CATALOG, FROM_UPLOAD], key="search_source")
     if source == FROM_UPLOAD:
-        reference = upload_reference(arts)
+        reference, upload_category = upload_reference(arts, search)
     else:
         reference_id = choose_catalog_reference(catalog)
         if reference_id is not None:
@@ -190,14 +198,15 @@ with caption_column:
     model = st.selectbox("Composition model", search.composition_choices(), format_func=search.title,
                          key="search_model")
     same_category = st.toggle("Same category as the reference", value=True, key="search_same_category",
-                              disabled=reference_id is None)
+                              disabled=reference is None)
 
 if reference is None:
     st.info("Pick a reference item or upload a photo to start.", icon=":material/image_search:")
     st.stop()
 
 captions = st.session_state.get("search_captions", [])
-category = catalog.item(reference_id)["category"] if reference_id is not None and same_category else None
+reference_category = catalog.item(reference_id)["category"] if reference_id is not None else upload_category
+category = reference_category if same_category else None
 try:
     result = search.search(reference, captions, model=model, k=k, category=category,
                            exclude=[reference_id] if reference_id is not None else [])

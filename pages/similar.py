@@ -11,8 +11,6 @@ services.run_inside_router()  # a deep link on a fresh server: rerun inside stre
 
 GRID_COLUMNS = 6
 FROM_CATALOG, FROM_UPLOAD = "From the catalog", "Upload a photo"
-#: Below this predicted probability the page asks the user to choose the category.
-CONFIDENT = 0.5
 MAX_OPTIONS = 300
 
 
@@ -59,38 +57,50 @@ def choose_catalog_item(catalog) -> str:
 
 
 def upload_query(catalog, similar):
-    """The uploaded photo's vector and the category to search, or ``(None, None)``."""
+    """The uploaded photo's vector, the category to search and its colour, or ``(None, None, None)``."""
     upload = st.file_uploader("Photo of a garment", type=["jpg", "jpeg", "png", "webp", "gif"], key="similar_upload")
     if upload is None:
         st.caption("JPEG, PNG, WebP or GIF; the photo stays in this session only.")
-        return None, None
+        return None, None, None
     try:
         image, vector = services.embed_upload(upload.getvalue(), similar.photo_encoder_spec, upload.name)
     except similar_service.ImageInputError as exc:
         st.error(str(exc), icon=":material/broken_image:")
-        return None, None
+        return None, None, None
     except similar_service.EncoderError as exc:
         st.error(str(exc), icon=":material/error:")
-        return None, None
+        return None, None, None
     st.image(image, width=220, caption=upload.name)
-    guess = similar.guess_category(vector)
-    categories = catalog.categories
-    if guess.confidence >= CONFIDENT:
-        st.success(f"Looks like **{guess.category}** ({guess.confidence:.0%} sure).", icon=":material/check_circle:")
+    if st.session_state.get("similar_upload_file") != upload.file_id:  # a new photo: its own reading, not the last one's
+        st.session_state["similar_upload_file"] = upload.file_id
+        for key in ("similar_upload_category", "similar_upload_colour"):
+            st.session_state.pop(key, None)
+    reading = similar.read_photo(vector, image)
+    if reading.unsure:
+        st.warning(reading.sentence(), icon=":material/help:")
     else:
-        leading = ", ".join(f"{c} {s:.0%}" for c, s in list(guess.shares.items())[:3])
-        st.warning(f"Not sure what this is ({leading}); please choose the category.", icon=":material/help:")
-    category = st.selectbox("Category", categories, index=categories.index(guess.category),
-                            key="similar_upload_category", help="Correct the predicted category if it is wrong.")
-    return vector, category
+        st.success(reading.sentence(), icon=":material/check_circle:")
+    categories = catalog.categories
+    left, right = st.columns(2)
+    category = left.selectbox("Category", categories, index=categories.index(reading.category.category),
+                              key="similar_upload_category",
+                              help="Correct the category if it is wrong: the search stays inside it.")
+    colour = None
+    if reading.colour is not None:
+        colours = list(reading.colour.shares)
+        colour = right.selectbox("Colour", colours, index=0, key="similar_upload_colour",
+                                 help=f"Read from the garment's pixels ({reading.colour.confidence:.0%} of them); "
+                                      "correct it if it is wrong: items of this colour rank first.")
+    return vector, category, colour
 
 
-def result_card(catalog, item, score: float) -> None:
+def result_card(catalog, item, score: float, reasons: list[str]) -> None:
     with st.container(border=True):
         st.image(services.thumbnail(catalog, item.item_id), width="stretch")
+        chips = "".join(f'<span class="chip">{escape(reason)}</span>' for reason in reasons)
         st.markdown(f'<div class="card-title" title="{escape(item.title)}">{escape(item.title)}</div>'
-                    f'<div class="card-details">{escape(item.category)} · similarity {score:.3f}</div>',
-                    unsafe_allow_html=True)
+                    f'<div class="card-details">{escape(item.category)} · look {score:.3f}</div>'
+                    f'<div class="card-chips">{chips}</div>', unsafe_allow_html=True)
         st.button("Find similar", key=f"similar_pivot_{item.item_id}", icon=":material/image_search:",
                   width="stretch", on_click=use_as_query, args=(item.item_id,))
 
@@ -113,11 +123,14 @@ with controls:
 with settings:
     k = st.slider("How many results", 4, 48, 12, step=2, key="similar_k")
     same_category = st.toggle("Same category only", value=True, key="similar_same_category")
+    colour_weight = st.slider("Colour against shape", 0.0, 0.3, 0.1, step=0.05, key="similar_colour_weight",
+                              help="How much sharing the query's colour counts next to the look (cosine units): "
+                                   "0 ranks by the look alone.")
 
-query_item, query_vector, query_category = None, None, None
+query_item, query_vector, query_category, query_colour = None, None, None, None
 with controls:
     if source == FROM_UPLOAD:
-        query_vector, query_category = upload_query(catalog, similar)
+        query_vector, query_category, query_colour = upload_query(catalog, similar)
     else:
         query_item = choose_catalog_item(catalog)
 
@@ -127,9 +140,10 @@ if query_item is not None:
         left, right = st.columns([1, 3])
         left.image(services.thumbnail(catalog, query_item), width="stretch")
         right.markdown(f"**{escape(query.title)}**  \n{escape(str(query.description))}")
-    result = similar.similar(item=query_item, k=k, same_category=same_category)
+    result = similar.similar(item=query_item, k=k, same_category=same_category, colour_weight=colour_weight)
 elif query_vector is not None:
-    result = similar.similar(photo=query_vector, k=k, same_category=same_category, category=query_category)
+    result = similar.similar(photo=query_vector, k=k, same_category=same_category, category=query_category,
+                             colour=query_colour, colour_weight=colour_weight)
 else:
     st.stop()
 
@@ -140,10 +154,11 @@ if len(result.positions) == 0:
 st.subheader(f"{len(result.positions)} most similar items", anchor=False)
 results = items.iloc[result.positions]
 for start in range(0, len(results), GRID_COLUMNS):
-    row = list(zip(results.iloc[start:start + GRID_COLUMNS].itertuples(), result.scores[start:start + GRID_COLUMNS]))
-    for column, (item, score) in zip(st.columns(GRID_COLUMNS), row):
+    row = list(zip(results.iloc[start:start + GRID_COLUMNS].itertuples(), result.scores[start:start + GRID_COLUMNS],
+                   result.reasons[start:start + GRID_COLUMNS]))
+    for column, (item, score, reasons) in zip(st.columns(GRID_COLUMNS), row):
         with column:
-            result_card(catalog, item, float(score))
+            result_card(catalog, item, float(score), reasons)
 
 with st.expander("Where these items sit on the catalog map", expanded=True, icon=":material/scatter_plot:"):
     st.caption("t-SNE of the image embeddings, coloured by category; the star is the query"

@@ -90,6 +90,30 @@ def write_report(report: dict, path: str | os.PathLike, *, kind: str, catalog, s
     os.replace(temporary, path)
 
 
+def add_upload_figures(catalog, figures: dict, *, source, label_map=None) -> Path:
+    """Add the upload protocol's ``figures`` on the photos of ``source`` to the catalog's report (under
+    ``_uploads``, one entry per source, with when and with which label map), creating the report when it has none;
+    returns its path.
+
+    Raises
+    ------
+    OSError
+        When the report cannot be written.
+    ValueError
+        When the existing report cannot be read.
+    """
+    path = report_path(catalog.root)
+    report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    entry = dict(figures, label_map=str(label_map) if label_map else None,
+                 computed_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    report.setdefault("_uploads", {})[Path(source).name or str(source)] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
 def evaluate_to(catalog, path: str | os.PathLike, *, quick: bool, progress: ProgressCallback | None = None,
                 seed: int = 0, store=None) -> dict:
     """Run every task's protocol (``quick``: only the baselines, oracle and :func:`page_models`, on quick schedules)

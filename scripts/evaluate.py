@@ -1,6 +1,12 @@
 """Run each paper's protocol on a catalog; write and print the report.
 
     python scripts/evaluate.py --catalog DIR --task similar|compat|personal|dialogue|composed|all --json OUT
+    python scripts/evaluate.py --catalog DIR --task upload --photos SRC [--label-map MAP.json] --json OUT
+
+``upload`` reads your own labelled photos (a folder of class sub-folders, or a CSV with a ``path`` column and
+optional ``category`` and ``colour`` columns) as the Similar items page reads an upload, and writes its figures under
+``"upload"`` (recsys.tasks.similar.upload); they are also added to the catalog's report, which the Model report page
+shows.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recsys.catalog import Catalog, CatalogError  # noqa: E402
 from recsys.evaluate import evaluate  # noqa: E402
-from recsys.prepare import write_report  # noqa: E402
+from recsys.prepare import add_upload_figures, write_report  # noqa: E402
 from recsys.tasks import TASKS  # noqa: E402
 
 
@@ -28,6 +34,12 @@ def format_report(report: dict) -> str:
                 lines.append(f"[{name}] skipped: {reason}")
             continue
         if task.startswith("_"):
+            continue
+        if not all(isinstance(values, dict) for values in models.values()):  # flat figures (the upload protocol)
+            lines.append(f"== {task} ==")
+            lines += [f"{name:<28} {value:.4f}" if isinstance(value, float) else f"{name:<28} {value}"
+                      for name, value in models.items()]
+            lines.append("")
             continue
         metrics = sorted({m for values in models.values() for m in values})
         width = max([len(m) for m in models] + [8])
@@ -44,17 +56,27 @@ def format_report(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--catalog", type=Path, required=True)
-    parser.add_argument("--task", default="all", choices=("all",) + TASKS)
+    parser.add_argument("--task", default="all", choices=("all",) + TASKS + ("upload",))
+    parser.add_argument("--photos", type=Path, help="upload task: a folder of class sub-folders or a CSV of photos")
+    parser.add_argument("--label-map", type=Path, help="upload task: JSON mapping photo labels to catalog names")
     parser.add_argument("--json", type=Path, help="write the report here")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smaller samples, for smoke tests")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.task == "upload" and args.photos is None:
+        parser.error("--task upload needs --photos SRC (a folder of class sub-folders or a CSV)")
     try:
         catalog = Catalog.load(args.catalog)
-        tasks = TASKS if args.task == "all" else (args.task,)
         started = time.perf_counter()
-        report = evaluate(catalog, tasks=tasks, seed=args.seed, quick=args.quick)
+        if args.task == "upload":
+            from recsys.tasks.similar.upload import evaluate_upload
+
+            report = {"upload": evaluate_upload(catalog, args.photos, args.label_map)}
+            add_upload_figures(catalog, report["upload"], source=args.photos, label_map=args.label_map)
+        else:
+            tasks = TASKS if args.task == "all" else (args.task,)
+            report = evaluate(catalog, tasks=tasks, seed=args.seed, quick=args.quick)
     except (CatalogError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

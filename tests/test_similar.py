@@ -31,7 +31,7 @@ def test_neighbours_exclude_the_query_and_respect_the_category():
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     categories = np.array(["a"] * 10 + ["b"] * 20)
     model = SimilarItems().fit(vectors, categories)
-    positions, scores = model.similar_to_item(3, k=5)
+    positions, scores = model.similar_to_item(3, k=5, same_category=True)
     assert 3 not in positions and set(categories[positions]) == {"a"}
     assert np.all(np.diff(scores) <= 1e-6)
     expected = np.argsort(-(vectors[:10] @ vectors[3]))[1:6]
@@ -42,10 +42,29 @@ def test_neighbours_exclude_the_query_and_respect_the_category():
 
 
 def test_the_registry_lists_the_model_and_the_report_rows():
-    assert list_models("similar") == ["visual-similarity", "random", "oracle"]
-    assert list_models("similar", trainable=True) == ["visual-similarity"]
+    assert list_models("similar") == ["shopper-similarity", "visual-similarity", "random", "oracle"]
+    assert list_models("similar", trainable=True) == ["shopper-similarity", "visual-similarity"]
     assert model_title("similar", "oracle") != "oracle"
-    assert get_model("similar", "visual-similarity", index_kind="exact").get_params() == {"index_kind": "exact"}
+    assert get_model("similar", "visual-similarity", index_kind="exact").get_params() == {
+        "index_kind": "exact", "colour_weight": 0.0, "pattern_weight": 0.0, "same_category": False, "pool": 200}
+    assert get_model("similar", "shopper-similarity").get_params()["same_category"] is True
+
+
+def test_shopper_similarity_ranks_the_query_colour_first_within_its_category():
+    # Four items of one category: by cosine the blue ones are nearest, but the query is red.
+    vectors = np.array([[1, 0, 0], [0.99, 0.14, 0], [0.98, 0.2, 0], [0.9, 0.44, 0], [0.95, 0, 0.31]], np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    categories = ["shirt", "shirt", "shirt", "shirt", "skirt"]
+    colours = ["red", "blue", "blue", "red", "red"]
+    plain = get_model("similar", "visual-similarity", index_kind="exact").fit(vectors, categories, colours=colours)
+    shopper = get_model("similar", "shopper-similarity", index_kind="exact").fit(vectors, categories, colours=colours)
+    assert list(plain.similar_to_item(0, k=3)[0]) == [1, 2, 4]
+    positions, cosines = shopper.similar_to_item(0, k=3)
+    assert list(positions) == [3, 1, 2]  # the red shirt first, the skirt never
+    np.testing.assert_allclose(cosines, vectors[[3, 1, 2]] @ vectors[0], rtol=1e-6)  # shown: the look's cosine
+    assert list(shopper.similar_to_item(0, k=3, colour_weight=0.0)[0]) == [1, 2, 3]
+    assert list(shopper.similar_to_vector(vectors[0], k=2, category="shirt", colour="blue")[0]) == [1, 2]
+    assert shopper.neighbours([4], k=2).tolist() == [[-1, -1]]  # the skirt is alone in its category
 
 
 @pytest.fixture
@@ -84,7 +103,7 @@ def test_the_service_answers_items_and_photos(tiny_catalog, tiny_artifacts):
     result = service.similar(item=items["item_id"].iat[3], k=5)
     assert result.query_index == 3 and 3 not in result.positions and len(result.item_ids) == 5
     assert set(items["category"].iloc[result.positions]) == {items["category"].iat[3]}
-    guess = service.guess_category(tiny_artifacts.image[3])
+    guess = service.read_photo(tiny_artifacts.image[3]).category
     assert guess.category == items["category"].iat[3] and sum(guess.shares.values()) == pytest.approx(1.0)
     photo = service.similar(photo=tiny_artifacts.image[3], k=5, same_category=False)
     assert photo.query_index is None and photo.positions[0] == 3 and photo.query_xy.shape == (2,)
@@ -106,10 +125,13 @@ def test_the_service_says_why_there_are_no_embeddings(tiny_catalog_dir, tmp_path
 
 def test_protocol_beats_random_on_the_tiny_world(tiny_catalog, tiny_artifacts):
     report = similar_protocol.evaluate(tiny_catalog, quick=True)
-    assert set(report) == {"visual-similarity", "random", "oracle"}
+    assert set(report) == {"shopper-similarity", "visual-similarity", "random", "oracle"}
     assert report["oracle"]["P@5"] == 1.0
     assert report["visual-similarity"]["P@10"] > report["random"]["P@10"] + 0.3
     assert report["visual-similarity"]["color@10"] > report["random"]["color@10"]
+    # What a shopper means by similar: the category, then the colour.
+    assert report["shopper-similarity"]["P@5"] >= report["visual-similarity"]["P@5"]
+    assert report["shopper-similarity"]["color@10"] > report["visual-similarity"]["color@10"]
 
 
 def _png_bytes(image: Image.Image) -> bytes:

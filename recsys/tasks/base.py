@@ -10,7 +10,7 @@ import threading
 
 from recsys.artifacts import load_artifacts
 from recsys.models.registry import list_models, model_title
-from recsys.photo import category_predictor
+from recsys.photo import photo_reader, read_photo
 
 
 class TaskService:
@@ -69,17 +69,23 @@ class TaskService:
         then reads ``RECSYS_DEVICE`` itself)."""
         return getattr(self.settings, "device", None)
 
-    def guess_category(self, image_vector):
-        """The :class:`recsys.photo.CategoryGuess` of a photo's ``(d,)`` image vector: the catalog category it most
-        likely shows, with every category's probability (the one predictor every upload goes through).
+    def read_photo(self, image_vector, image=None):
+        """The :class:`recsys.photo.PhotoReading` of an uploaded photo: category (with confidence and runner-up),
+        slot and colour in this catalog's vocabulary, from its ``(d,)`` catalog embedding and, when given, the decoded
+        ``image`` (the classifier's evidence and the colour need the pixels). The one reader every upload goes
+        through (:func:`recsys.photo.read_photo`).
 
         Raises
         ------
         recsys.artifacts.ArtifactError
             When the catalog has no artifacts.
+        ValueError
+            When ``image_vector`` does not have the catalog's dimension.
         """
         self.require_artifacts()
-        return category_predictor(self.store).predict(image_vector)
+        if image is None:
+            return photo_reader(self.store, self.device).read(image_vector)
+        return read_photo(self.store, image, image_vector, self.device)
 
     def trainable_models(self, default: str | None = None) -> list[str]:
         """The task's trainable models in registry order, ``default`` first when given."""

@@ -1,7 +1,7 @@
 """What the similar-items models read and are judged on: the image vectors, the categories, the query sample.
 
 * The inputs: row ``i`` of the artifacts' ``image`` array (L2-normalised, ``(n_items, d)``) and the catalog's
-  ``category`` column; nothing else is learned.
+  ``category`` column, with its ``color`` and ``pattern`` columns where it has them; nothing else is learned.
 * The "split": there is no training data, only a sample of catalog items used as queries
   (:func:`query_sample`), each answered over the whole catalog with itself excluded.
 
@@ -62,7 +62,7 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
     if not model_info(TASK, name).trainable:
         raise ValueError(f"The {TASK} model {name!r} is computed, not trained.")
     artifacts = _require(artifacts, catalog)
-    return get_model(TASK, name).fit(artifacts.image, catalog.items["category"])
+    return get_model(TASK, name).fit(artifacts.image, catalog.items["category"], **attributes(catalog))
 
 
 def inputs(catalog: Catalog, artifacts, name: str) -> dict:
@@ -74,4 +74,12 @@ def inputs(catalog: Catalog, artifacts, name: str) -> dict:
         When the catalog has no artifacts.
     """
     artifacts = _require(artifacts, catalog)
-    return {"vectors": artifacts.image, "categories": catalog.items["category"]}
+    return {"vectors": artifacts.image, "categories": catalog.items["category"], **attributes(catalog)}
+
+
+def attributes(catalog: Catalog) -> dict:
+    """``{"colours": ..., "patterns": ...}``: the catalog's ``color`` and ``pattern`` columns (None where absent),
+    what the shopper ranking gives its bonuses for."""
+    items = catalog.items
+    return {"colours": items["color"] if "color" in items.columns else None,
+            "patterns": items["pattern"] if "pattern" in items.columns else None}

@@ -1,7 +1,8 @@
 """The similar-items models of the registry, and the report's untrained rows.
 
-Registered in report order: ``visual-similarity`` (cosine k-NN in the image-embedding space, the model the page
-uses), ``random`` (chance) and ``oracle`` (the true attributes). The classes live in :mod:`recsys.models.similar`.
+Registered in report order: ``shopper-similarity`` (the model the page uses: the query's category, colour and
+pattern, then the look), ``visual-similarity`` (plain cosine k-NN in the image-embedding space, the baseline),
+``random`` (chance) and ``oracle`` (the true attributes). The classes live in :mod:`recsys.models.similar`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ from recsys.models.similar import AttributeOracle, RandomNeighbours, SimilarItem
 TASK = "similar"
 
 
+register_model(task=TASK, name="shopper-similarity", title="Shopper similarity (category, colour, pattern, look)",
+               description="The query's category only; among the 200 nearest items in the image-embedding space, "
+                           "items of the query's colour and pattern first (bonuses of 0.1 and 0.05 in cosine units), "
+                           "then by cosine.",
+               defaults={"colour_weight": 0.1, "pattern_weight": 0.05, "same_category": True})(SimilarItems)
 register_model(task=TASK, name="visual-similarity", title="Visual similarity (image embeddings)",
-               description="Cosine nearest neighbours in the precomputed image-embedding space.")(SimilarItems)
+               description="Plain cosine nearest neighbours in the precomputed image-embedding space, any "
+                           "category (the baseline).")(SimilarItems)
 register_model(task=TASK, name="random", title="Random", trainable=False,
                description="Chance: other items drawn uniformly.")(RandomNeighbours)
 register_model(task=TASK, name="oracle", title="Oracle (the true attributes)", trainable=False,
@@ -23,4 +30,4 @@ register_model(task=TASK, name="oracle", title="Oracle (the true attributes)", t
 
 #: The models the page's main result needs, in training order (the Similar items page's index); the first-run set-up
 #: (:mod:`recsys.prepare`) trains these before the others.
-PAGE_MODELS = ("visual-similarity",)
+PAGE_MODELS = ("shopper-similarity",)

@@ -3,7 +3,7 @@
 The service holds one catalog's artifacts and model store. The model is the store's saved ``visual-similarity``
 index when there is one for these artifacts, else one built in memory on first use (building an exact index is
 a copy of the vectors, so the page never waits for training and never writes into the catalog). A photo's
-category comes from the studio's one photo predictor, :func:`recsys.photo.category_predictor`. Everything here is
+category and colour come from the studio's one photo reader, :meth:`TaskService.read_photo`. Everything here is
 plain Python: the page's Streamlit caches live in :mod:`recsys.services`.
 
 The exception classes the page catches are re-exported here (``ArtifactError``, ``EncoderError``,
@@ -19,16 +19,19 @@ import numpy as np
 from recsys.artifacts import ArtifactError
 from recsys.encoders import EncoderError
 from recsys.imageio import ImageInputError
-from recsys.photo import CategoryGuess
+from recsys.photo import CategoryGuess, PhotoReading
 from recsys.tasks.base import TaskService
 from recsys.tasks.similar import data
 from recsys.tasks.similar.models import TASK
 
 __all__ = ["SimilarService", "SimilarResult", "MODEL", "ArtifactError", "EncoderError", "ImageInputError",
-           "CategoryGuess"]
+           "CategoryGuess", "PhotoReading", "REASON_COLUMNS"]
 
 #: The registered model the page serves.
-MODEL = "visual-similarity"
+MODEL = "shopper-similarity"
+#: What a result may share with its query, as "why similar" chips: (items column, chip text).
+REASON_COLUMNS = (("category", "same category"), ("color", "same colour"), ("pattern", "same pattern"),
+                  ("material", "same material"), ("style", "same style"))
 #: Nearest neighbours whose map positions place a photo on the catalog map (t-SNE cannot place new points).
 MAP_NEIGHBOURS = 5
 
@@ -42,7 +45,7 @@ class SimilarResult:
     positions : ndarray of int, shape (m,)
         Catalog rows of the results, most similar first (``m <= k``: a small category may have fewer items).
     scores : ndarray of float32, shape (m,)
-        Their cosine similarity to the query.
+        Their cosine similarity to the query (the look; the ranking also weighs colour and pattern).
     item_ids : list of str
     query_index : int or None
         The query's catalog row (None for a photo).
@@ -51,6 +54,8 @@ class SimilarResult:
     query_xy : ndarray of shape (2,) or None
         Where the query sits on the catalog map: its own point, or for a photo the mean of its
         :data:`MAP_NEIGHBOURS` nearest results (None when there are none).
+    reasons : list of list of str
+        Per result, the "why similar" chips: what it shares with the query (:data:`REASON_COLUMNS`).
     """
 
     positions: np.ndarray
@@ -59,6 +64,7 @@ class SimilarResult:
     query_index: int | None
     category: str | None
     query_xy: np.ndarray | None
+    reasons: list
 
 
 class SimilarService(TaskService):
@@ -100,11 +106,14 @@ class SimilarService(TaskService):
 
     # ------------------------------------------------------------------ queries
     def similar(self, item: str | int | None = None, photo: np.ndarray | None = None, *, k: int = 12,
-                same_category: bool = True, category: str | None = None) -> SimilarResult:
+                same_category: bool = True, category: str | None = None, colour: str | None = None,
+                colour_weight: float | None = None) -> SimilarResult:
         """The ``k`` items most similar to a catalog ``item`` (id or row) or a ``photo`` (its ``(d,)`` image vector).
 
         ``same_category`` keeps results to the query's category: the item's own, or for a photo ``category``
-        (default: the predicted one, :meth:`guess_category`). A catalog item is never its own result.
+        (default: the predicted one, :meth:`read_photo`). Items of the query's colour (the item's own, or for a photo
+        ``colour``, as read or corrected) rank first by ``colour_weight`` (cosine units; default the model's). A
+        catalog item is never its own result.
 
         Raises
         ------
@@ -122,16 +131,28 @@ class SimilarService(TaskService):
         map2d = self.require_artifacts().map2d
         if item is not None:
             row = self._row(item)
-            positions, scores = model.similar_to_item(row, k=k, same_category=same_category)
+            positions, scores = model.similar_to_item(row, k=k, same_category=same_category,
+                                                      colour_weight=colour_weight)
             searched = str(self.catalog.items["category"].iat[row]) if same_category else None
             query_xy = np.asarray(map2d[row])
+            query = self.catalog.items.iloc[row].to_dict()
         else:
             row = None
-            searched = (category or self.guess_category(photo).category) if same_category else None
-            positions, scores = model.similar_to_vector(photo, k=k, category=searched)
+            wanted = category or self.read_photo(photo).category.category
+            searched = wanted if same_category else None
+            positions, scores = model.similar_to_vector(photo, k=k, category=searched, colour=colour,
+                                                        colour_weight=colour_weight)
             query_xy = np.asarray(map2d[positions[:MAP_NEIGHBOURS]]).mean(axis=0) if len(positions) else None
+            query = {"category": wanted, "color": colour}
         item_ids = list(self.catalog.items["item_id"].iloc[positions])
-        return SimilarResult(positions, scores, item_ids, row, searched, query_xy)
+        return SimilarResult(positions, scores, item_ids, row, searched, query_xy, self.reasons(query, positions))
+
+    def reasons(self, query: dict, positions) -> list[list[str]]:
+        """Per catalog row in ``positions``, the chips of :data:`REASON_COLUMNS` it shares with ``query`` (a dict of
+        column values; a missing or empty value shares nothing)."""
+        items = self.catalog.items
+        columns = [(c, text) for c, text in REASON_COLUMNS if c in items.columns and query.get(c) not in (None, "")]
+        return [[text for c, text in columns if str(items[c].iat[int(p)]) == str(query[c])] for p in positions]
 
     def _row(self, item: str | int) -> int:
         if isinstance(item, (int, np.integer)):

@@ -1,0 +1,262 @@
+"""The colour of the garment in a photo, named in a catalog's own colour vocabulary.
+
+Three steps, each a plain function so any page, protocol or ingest can use them:
+
+1. :func:`to_lab`: sRGB pixels to CIELAB (Pillow's ``ImageCms``), where Euclidean distance follows perceived
+   colour difference (CIE76) far better than RGB does;
+2. :func:`garment_weights`: how much each pixel belongs to the garment rather than the background. The background
+   is what the image's border shows (a product shot's plain backdrop, a floor, a wall): its colours are clustered
+   (scikit-learn's k-means) and a pixel counts as garment in proportion to its distance from all of them. An
+   optional ``prior`` map -- the image classifier's activation map of the garment classes
+   (:meth:`recsys.photo.PhotoReader.read`) -- takes weight off a face, hands or a second object;
+3. :func:`colour_shares`: every weighted pixel votes for its nearest colour prototype; the shares of the votes are
+   the colour's confidence. Voting, not averaging: the mean of a striped shirt's pixels is a colour it does not have.
+
+The prototypes come from the catalog (:meth:`ColourNamer.fit`: the median garment colour of a sample of its items
+of each colour) so the vocabulary's names mean what its images show, with the CSS colour names Pillow knows
+(``ImageColor``) for a colour that has no item to learn from. No table is written for any particular catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from recsys.models.base import Estimator
+
+logger = logging.getLogger(__name__)
+
+#: Side (px) images are reduced to before reading their colour: enough for a garment, cheap for k-means.
+WORK_SIDE = 112
+#: Lab distance (CIE76) from every background colour below which a pixel is background, and the ramp above it.
+BACKGROUND_DISTANCE, BACKGROUND_RAMP = 8.0, 12.0
+#: Background colours clustered from the border pixels.
+BORDER_CLUSTERS = 3
+
+_TO_LAB = None
+
+
+@dataclass(frozen=True)
+class ColourGuess:
+    """The garment's colour: the most voted name, its share of the votes (``confidence``) and every name's share
+    (``shares``, highest first)."""
+
+    colour: str
+    confidence: float
+    shares: dict
+
+    @property
+    def runner_up(self) -> str | None:
+        """The second most voted colour (None with a one-colour vocabulary)."""
+        names = list(self.shares)
+        return names[1] if len(names) > 1 else None
+
+
+def _lab_transform():
+    global _TO_LAB
+    if _TO_LAB is None:
+        from PIL import ImageCms
+
+        _TO_LAB = ImageCms.buildTransformFromOpenProfiles(ImageCms.createProfile("sRGB"),
+                                                          ImageCms.createProfile("LAB"), "RGB", "LAB")
+    return _TO_LAB
+
+
+def to_lab(pixels: np.ndarray) -> np.ndarray:
+    """CIELAB ``(..., 3)`` float32 (L in [0, 100], a and b in about [-128, 127]) of sRGB ``(..., 3)`` uint8 pixels.
+
+    Raises
+    ------
+    ValueError
+        When the last axis does not hold 3 channels.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.shape[-1] != 3:
+        raise ValueError(f"Expected RGB pixels with 3 channels, got shape {pixels.shape}.")
+    flat = np.ascontiguousarray(pixels.reshape(1, -1, 3).astype(np.uint8))
+    from PIL import ImageCms
+
+    lab = np.asarray(ImageCms.applyTransform(Image.fromarray(flat, "RGB"), _lab_transform()), dtype=np.float32)
+    lab = np.stack([lab[..., 0] * (100.0 / 255.0), lab[..., 1] - 128.0, lab[..., 2] - 128.0], axis=-1)
+    return lab.reshape(pixels.shape).astype(np.float32)
+
+
+def work_pixels(image: Image.Image, side: int = WORK_SIDE) -> np.ndarray:
+    """``(h, w, 3)`` uint8 RGB pixels of ``image`` reduced so its longer side is ``side`` (aspect kept)."""
+    image = image.convert("RGB")
+    scale = side / max(image.size)
+    if scale < 1:
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                             Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def garment_weights(lab: np.ndarray, prior: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """``(h, w)`` weights in [0, 1]: how far each pixel of a ``(h, w, 3)`` Lab image is from the border's colours,
+    times ``prior`` (same shape, in [0, 1]) when given. All zero for an image of one flat colour.
+
+    Raises
+    ------
+    ValueError
+        For an image smaller than 3 x 3 pixels.
+    """
+    from sklearn.cluster import KMeans
+
+    h, w, _ = lab.shape
+    if h < 3 or w < 3:
+        raise ValueError(f"An image of {w} x {h} pixels is too small to tell a garment from its background.")
+    border = np.concatenate([lab[0], lab[-1], lab[1:-1, 0], lab[1:-1, -1]])
+    k = min(BORDER_CLUSTERS, len(np.unique(border.round(0), axis=0)))
+    centres = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(border).cluster_centers_
+    distance = np.min(np.linalg.norm(lab[:, :, None, :] - centres[None, None], axis=-1), axis=-1)
+    weights = np.clip((distance - BACKGROUND_DISTANCE) / BACKGROUND_RAMP, 0.0, 1.0)
+    if prior is not None:
+        weights = weights * np.clip(prior, 0.0, 1.0)
+    return weights.astype(np.float32)
+
+
+def colour_shares(lab: np.ndarray, weights: np.ndarray, names: list[str], prototypes: np.ndarray) -> np.ndarray:
+    """Shares of the weighted pixel votes for each distinct name of ``names`` (in order of first appearance): every
+    pixel of the ``(h, w, 3)`` Lab image votes with its ``(h, w)`` weight for the name of its nearest row of
+    ``prototypes`` ``(len(names), 3)`` (several rows may carry one name). Uniform when no pixel has weight."""
+    vocabulary = list(dict.fromkeys(names))
+    code_of_row = np.array([vocabulary.index(n) for n in names])
+    nearest = np.linalg.norm(lab.reshape(-1, 1, 3) - prototypes[None], axis=-1).argmin(axis=1)
+    votes = np.bincount(code_of_row[nearest], weights=weights.reshape(-1), minlength=len(vocabulary))
+    total = votes.sum()
+    return votes / total if total > 0 else np.full(len(vocabulary), 1.0 / len(vocabulary))
+
+
+def css_lab(name: str) -> np.ndarray | None:
+    """Lab of a colour name Pillow's CSS table knows (spaces, hyphens and case ignored: "Navy Blue" -> "navyblue",
+    then its last word, "blue"), or None."""
+    from PIL import ImageColor
+
+    words = re.findall(r"[a-z]+", str(name).lower())
+    for candidate in ("".join(words), words[-1] if words else "", "gray" if words == ["grey"] else ""):
+        if candidate and candidate in ImageColor.colormap:
+            return to_lab(np.array(ImageColor.getrgb(candidate)[:3], dtype=np.uint8))
+    return None
+
+
+class ColourNamer(Estimator):
+    """Names the garment colour of an image in a catalog's colour vocabulary (see the module docstring).
+
+    Parameters
+    ----------
+    per_colour : int
+        Catalog items per colour whose garment colour becomes a prototype.
+    random_state : int
+        Picks those items and seeds the background clustering.
+
+    Attributes
+    ----------
+    vocabulary_ : list of str
+        The colour names, in the catalog's order of first appearance.
+    prototypes_ : ndarray of shape (m, 3)
+        Lab prototypes; ``prototype_names_[i]`` is the name of row ``i``.
+    prototype_names_ : list of str
+    sources_ : dict
+        Per name, ``"catalog"`` (learned from its items) or ``"css"`` (Pillow's colour table).
+    """
+
+    def __init__(self, *, per_colour: int = 12, random_state: int = 0):
+        self.per_colour = per_colour
+        self.random_state = random_state
+
+    def fit(self, colours, images) -> "ColourNamer":
+        """Learn a prototype per colour name from catalog images; returns ``self``.
+
+        Parameters
+        ----------
+        colours : sequence of str, shape (n_items,)
+            Each item's colour name (empty or missing values are ignored).
+        images : callable ``row -> PIL.Image``
+            Loads the image of catalog row ``row``; called for at most ``per_colour`` rows per name.
+
+        Raises
+        ------
+        ValueError
+            When no item has a colour, or a colour has neither a readable image nor a CSS name.
+        """
+        colours = np.asarray([str(c) if c is not None and str(c) not in ("", "nan", "None") else "" for c in colours])
+        self.vocabulary_ = [c for c in dict.fromkeys(colours) if c]
+        if not self.vocabulary_:
+            raise ValueError("The catalog names no colours to learn from.")
+        rng = np.random.default_rng(self.random_state)
+        prototypes, names, self.sources_ = [], [], {}
+        for name in self.vocabulary_:
+            rows = np.flatnonzero(colours == name)
+            rows = rng.choice(rows, size=min(self.per_colour, len(rows)), replace=False)
+            medians = []
+            for row in rows:
+                try:
+                    lab = to_lab(work_pixels(images(int(row))))
+                    weights = garment_weights(lab, seed=self.random_state)
+                except (OSError, ValueError) as exc:
+                    logger.info("colour %s: image of row %d unusable (%s)", name, row, exc)
+                    continue
+                if weights.sum() > 0:
+                    medians.append(np.median(lab.reshape(-1, 3)[weights.reshape(-1) > 0.5], axis=0)
+                                   if (weights > 0.5).any() else np.average(lab.reshape(-1, 3), axis=0,
+                                                                             weights=weights.reshape(-1)))
+            if medians:
+                prototypes.append(np.median(np.stack(medians), axis=0))
+                self.sources_[name] = "catalog"
+            elif (css := css_lab(name)) is not None:
+                prototypes.append(css.reshape(3))
+                self.sources_[name] = "css"
+            else:
+                raise ValueError(f"The colour {name!r} has no readable image and is not a colour name Pillow knows.")
+            names.append(name)
+        self.prototypes_ = np.stack(prototypes).astype(np.float32)
+        self.prototype_names_ = names
+        return self
+
+    def fit_names(self, names) -> "ColourNamer":
+        """Prototypes from Pillow's CSS colours only, for a vocabulary without images (names it does not know are
+        left out); returns ``self``.
+
+        Raises
+        ------
+        ValueError
+            When Pillow knows none of the names.
+        """
+        known = [(str(n), css_lab(n)) for n in dict.fromkeys(names)]
+        known = [(n, lab) for n, lab in known if lab is not None]
+        if not known:
+            raise ValueError("None of the colour names is one Pillow knows.")
+        self.vocabulary_ = [n for n, _ in known]
+        self.prototype_names_ = list(self.vocabulary_)
+        self.prototypes_ = np.stack([lab.reshape(3) for _, lab in known]).astype(np.float32)
+        self.sources_ = {n: "css" for n in self.vocabulary_}
+        return self
+
+    def read(self, image: Image.Image, prior: np.ndarray | None = None) -> ColourGuess:
+        """The :class:`ColourGuess` of ``image``; ``prior`` (any shape, values >= 0) is resized onto it and
+        multiplied into the garment weights.
+
+        Raises
+        ------
+        ValueError
+            For an image smaller than 3 x 3 pixels.
+        """
+        pixels = work_pixels(image)
+        lab = to_lab(pixels)
+        if prior is not None:
+            prior = np.asarray(prior, dtype=np.float32)
+            prior = prior / prior.max() if prior.max() > 0 else np.ones_like(prior)
+            prior = np.asarray(Image.fromarray(prior).resize((pixels.shape[1], pixels.shape[0]), Image.BILINEAR))
+        weights = garment_weights(lab, prior=prior, seed=self.random_state)
+        if weights.sum() <= 0:  # one flat colour: the garment fills the frame
+            weights = np.ones(lab.shape[:2], dtype=np.float32)
+        shares = colour_shares(lab, weights, self.prototype_names_, self.prototypes_)
+        order = np.argsort(-shares, kind="stable")
+        vocabulary = list(dict.fromkeys(self.prototype_names_))
+        ranked = {vocabulary[i]: float(shares[i]) for i in order}
+        best = vocabulary[int(order[0])]
+        return ColourGuess(colour=best, confidence=ranked[best], shares=ranked)

@@ -1,0 +1,207 @@
+"""The upload protocol: a user's own labelled photos, read and searched as the Similar items page does.
+
+``python scripts/evaluate.py --catalog DIR --task upload --photos SRC [--label-map MAP.json] --json OUT``
+
+``SRC`` is a folder of class sub-folders (the folder name is the photo's category label) or a CSV with a ``path``
+column (relative to the CSV) and optional ``category`` and ``colour`` columns. ``MAP.json`` maps photo labels to the
+catalog's names, ``{"category": {"<photo label>": ["<catalog category>", ...]}, "colour": {...}}``; without a map a
+label is accepted as the catalog name it equals (case and spaces ignored). A label the map leaves out, or that names
+no catalog value, is not applicable to this catalog: the photo is skipped for that attribute and counted.
+
+For every photo: decode it as an upload is decoded, embed it with the catalog's image encoder, read it with the
+studio's one photo reader (:meth:`recsys.tasks.base.TaskService.read_photo`) and search its top 5 as the page
+searches (the predicted category and colour, the page model's default colour weight). Reported: ``n``,
+``category_accuracy`` (the predicted category is one the label accepts), ``colour_accuracy``, ``category@5`` and
+``colour@5`` (share of the top 5 whose catalog category / colour the label accepts), each with its standard error
+(``*_se``, over photos) and its chance level (``*_chance``: a uniformly random category or colour of the catalog's
+vocabulary, or 5 random catalog items).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from recsys.catalog import Catalog
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+TOP_K = 5
+
+
+class UploadSourceError(ValueError):
+    """The photo source or the label map cannot be read; the message says why in one sentence."""
+
+
+@dataclass(frozen=True)
+class LabelledPhoto:
+    """One photo of the source: its path and its category and colour labels ("" when the source gives none)."""
+
+    path: Path
+    category: str = ""
+    colour: str = ""
+
+
+def read_photos(source: str | Path) -> list[LabelledPhoto]:
+    """The photos of a folder of class sub-folders or of a CSV (see the module docstring), in a stable order.
+
+    Raises
+    ------
+    UploadSourceError
+        When the source does not exist, the CSV has no ``path`` column, or no photo is found.
+    """
+    source = Path(source)
+    if source.is_dir():
+        photos = [LabelledPhoto(path, category=folder.name)
+                  for folder in sorted(p for p in source.iterdir() if p.is_dir())
+                  for path in sorted(folder.iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES]
+    elif source.is_file():
+        with source.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if "path" not in (reader.fieldnames or []):
+                raise UploadSourceError(f"The CSV {source} has no 'path' column (its columns: "
+                                        f"{', '.join(reader.fieldnames or [])}).")
+            photos = [LabelledPhoto(source.parent / row["path"], category=(row.get("category") or "").strip(),
+                                    colour=(row.get("colour") or row.get("color") or "").strip()) for row in reader]
+    else:
+        raise UploadSourceError(f"The photo source {source} is neither a folder nor a CSV file.")
+    if not photos:
+        raise UploadSourceError(f"No photo was found in {source} (a folder of class sub-folders or a CSV).")
+    return photos
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[\s_-]+", "", str(text).lower())
+
+
+def read_label_map(path: str | Path | None, categories, colours) -> dict:
+    """``{"category": {label: set}, "colour": {label: set}}`` from ``MAP.json`` (None: every catalog name maps to
+    itself, case and spaces ignored).
+
+    Raises
+    ------
+    UploadSourceError
+        When the file cannot be read as such a map, or names a category or colour the catalog does not have.
+    """
+    if path is None:
+        return {"category": {_key(c): {c} for c in categories}, "colour": {_key(c): {c} for c in colours},
+                "by_key": True}
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UploadSourceError(f"The label map {path} cannot be read as JSON ({exc}).") from None
+    known = {"category": set(categories), "colour": set(colours)}
+    out: dict = {"by_key": False}
+    for part in ("category", "colour"):
+        mapping = raw.get(part, {}) if isinstance(raw, dict) else None
+        if not isinstance(mapping, dict):
+            raise UploadSourceError(f"The label map {path} needs a '{part}' object of label -> list of names.")
+        out[part] = {}
+        for label, names in mapping.items():
+            names = [names] if isinstance(names, str) else list(names)
+            unknown = sorted(set(names) - known[part])
+            if unknown:
+                raise UploadSourceError(f"The label map {path} maps {label!r} to {', '.join(unknown)}, which the "
+                                        f"catalog has no {part} of.")
+            out[part][label] = set(names)
+    return out
+
+
+def _accepted(label_map: dict, part: str, label: str) -> set:
+    if not label:
+        return set()
+    return label_map[part].get(_key(label) if label_map["by_key"] else label, set())
+
+
+def _summary(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    array = np.asarray(values, dtype=np.float64)
+    se = float(array.std(ddof=1) / np.sqrt(len(array))) if len(array) > 1 else None
+    return float(array.mean()), se
+
+
+def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path | None = None, *,
+                    device: str | None = None, progress: Callable[[float, str], None] | None = None) -> dict:
+    """Run the upload protocol (module docstring) and return its figures.
+
+    Raises
+    ------
+    UploadSourceError
+        For an unreadable source or label map, or when no photo has a label the catalog can judge.
+    recsys.artifacts.ArtifactError
+        When the catalog has no usable artifacts.
+    """
+    from recsys.artifacts import load_artifacts
+    from recsys.encoders import create_encoder
+    from recsys.imageio import ImageInputError, load_upload
+    from recsys.store import ModelStore
+    from recsys.tasks.similar.service import SimilarService
+
+    records = read_photos(photos)
+    artifacts = load_artifacts(catalog)
+    items = catalog.items
+    colours = sorted(set(items["color"].dropna().astype(str))) if "color" in items.columns else []
+    mapping = read_label_map(label_map, catalog.categories, colours)
+    service = SimilarService(catalog, artifacts, ModelStore(catalog, artifacts))
+    encoder = create_encoder(artifacts.image_encoder_spec, device)
+    item_categories = items["category"].astype(str).to_numpy()
+    item_colours = items["color"].astype(str).to_numpy() if colours else None
+    figures: dict[str, list[float]] = {k: [] for k in ("category_accuracy", "category@5", "colour_accuracy",
+                                                        "colour@5", "category_accuracy_chance", "category@5_chance",
+                                                        "colour_accuracy_chance", "colour@5_chance")}
+    counts = {"unreadable": 0, "category_not_applicable": 0, "colour_not_applicable": 0}
+    evaluated = 0
+    for number, record in enumerate(records):
+        if progress:
+            progress(number / len(records), f"Photo {number + 1} of {len(records)}")
+        category_ok = _accepted(mapping, "category", record.category)
+        colour_ok = _accepted(mapping, "colour", record.colour) if colours else set()
+        counts["category_not_applicable"] += not category_ok
+        counts["colour_not_applicable"] += bool(colours) and not colour_ok
+        if not category_ok and not colour_ok:
+            continue
+        try:
+            image = load_upload(record.path.read_bytes(), name=record.path.name)
+        except (OSError, ImageInputError) as exc:
+            logger.info("upload protocol: %s unreadable (%s)", record.path, exc)
+            counts["unreadable"] += 1
+            continue
+        vector = encoder.encode_images([image])[0]
+        evaluated += 1
+        reading = service.read_photo(vector, image)
+        colour = reading.colour.colour if reading.colour is not None else None
+        result = service.similar(photo=vector, k=TOP_K, category=reading.category.category, colour=colour)
+        top = np.asarray(result.positions)
+        if category_ok:
+            figures["category_accuracy"].append(float(reading.category.category in category_ok))
+            figures["category@5"].append(float(np.isin(item_categories[top], list(category_ok)).mean()))
+            figures["category_accuracy_chance"].append(len(category_ok) / len(catalog.categories))
+            figures["category@5_chance"].append(float(np.isin(item_categories, list(category_ok)).mean()))
+        if colour_ok and colour is not None:
+            figures["colour_accuracy"].append(float(colour in colour_ok))
+            figures["colour@5"].append(float(np.isin(item_colours[top], list(colour_ok)).mean()))
+            figures["colour_accuracy_chance"].append(len(colour_ok) / len(colours))
+            figures["colour@5_chance"].append(float(np.isin(item_colours, list(colour_ok)).mean()))
+    if not figures["category_accuracy"] and not figures["colour_accuracy"]:
+        raise UploadSourceError(f"No photo of {photos} has a category or colour label this catalog can judge; "
+                                f"pass --label-map to map the photos' labels to the catalog's names.")
+    report: dict = {"n": evaluated, "n_category": len(figures["category_accuracy"]),
+                    "n_colour": len(figures["colour_accuracy"]), "photos": len(records), **counts}
+    for name, values in figures.items():
+        mean, se = _summary(values)
+        report[name] = mean
+        if not name.endswith("_chance"):
+            report[f"{name}_se"] = se
+    if progress:
+        progress(1.0, "Done")
+    logger.info("upload protocol on %s: %s", photos, report)
+    return report
