@@ -123,7 +123,7 @@ with controls:
 with settings:
     k = st.slider("How many results", 4, 48, 12, step=2, key="similar_k")
     same_category = st.toggle("Same category only", value=True, key="similar_same_category")
-    colour_weight = st.slider("Colour against shape", 0.0, 0.3, 0.1, step=0.05, key="similar_colour_weight",
+    colour_weight = st.slider("Colour against shape", 0.0, 0.6, 0.3, step=0.05, key="similar_colour_weight",
                               help="How much sharing the query's colour counts next to the look (cosine units): "
                                    "0 ranks by the look alone.")
 

@@ -80,8 +80,10 @@ def to_lab(pixels: np.ndarray) -> np.ndarray:
     flat = np.ascontiguousarray(pixels.reshape(1, -1, 3).astype(np.uint8))
     from PIL import ImageCms
 
-    lab = np.asarray(ImageCms.applyTransform(Image.fromarray(flat, "RGB"), _lab_transform()), dtype=np.float32)
-    lab = np.stack([lab[..., 0] * (100.0 / 255.0), lab[..., 1] - 128.0, lab[..., 2] - 128.0], axis=-1)
+    raw = np.asarray(ImageCms.applyTransform(Image.fromarray(flat, "RGB"), _lab_transform()), dtype=np.uint8)
+    # Pillow's LAB mode stores L scaled to 0-255 and a, b as two's-complement bytes.
+    ab = raw[..., 1:].view(np.int8).astype(np.float32)
+    lab = np.concatenate([raw[..., :1].astype(np.float32) * (100.0 / 255.0), ab], axis=-1)
     return lab.reshape(pixels.shape).astype(np.float32)
 
 

@@ -113,7 +113,7 @@ class PhotoReading:
 
 def category_texts(categories, titles) -> dict[str, str]:
     """``{category: text}`` for the text encoder: the name (``_`` and ``-`` as spaces) plus the title words that
-    at least half of the category's titles contain and no other category's titles mostly do (the built-in world's
+    more than half of the category's titles contain and no other category's titles mostly do (the built-in world's
     ``tshirt`` becomes "tshirt t-shirt", ``tanktop`` "tanktop tank top")."""
     categories = np.asarray(categories, dtype=str)
     titles = np.asarray(titles, dtype=object)
@@ -121,7 +121,7 @@ def category_texts(categories, titles) -> dict[str, str]:
     for name in dict.fromkeys(categories):
         rows = titles[categories == name]
         counts = collections.Counter(w for t in rows for w in set(re.findall(r"[\w-]+", str(t).lower())))
-        common[name] = {w for w, n in counts.items() if n >= 0.5 * len(rows)}
+        common[name] = {w for w, n in counts.items() if n > 0.5 * len(rows)}
     shared = collections.Counter(w for words in common.values() for w in words)
     texts = {}
     for name, words in common.items():
