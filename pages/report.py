@@ -81,6 +81,13 @@ else:
                 st.caption(reports.ROW_NOTES[row])
     for task, reason in report.get("_skipped", {}).items():
         st.caption(f"{task}: {reason}")
+    uploads = report.get("_uploads", {})
+    if uploads:
+        st.subheader("Real photos uploaded to this catalog", anchor=False)
+        st.caption("Labelled photos read and searched as the Similar items page does "
+                   "(`scripts/evaluate.py --task upload --photos SRC`): is the predicted category or colour one the "
+                   "photo's label accepts, and what share of the top 5 similar items is; chance beside each.")
+        st.dataframe(reports.upload_table(uploads), width="stretch")
 
 st.subheader("Benchmarks", anchor=False)
 if bench_path.is_file():

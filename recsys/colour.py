@@ -37,6 +37,12 @@ BACKGROUND_DISTANCE, BACKGROUND_RAMP = 8.0, 12.0
 #: Background colours clustered from the border pixels.
 BORDER_CLUSTERS = 3
 
+#: The colour vocabulary of a catalog that names none (a folder of photos): Berlin and Kay's eleven basic colour terms
+#: ("Basic Color Terms", 1969), which every language's shoppers share, plus navy and beige, the two neutrals clothing
+#: catalogs name most. Their Lab values are Pillow's CSS colours.
+BASIC_COLOURS = ("black", "white", "grey", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown",
+                 "navy", "beige")
+
 _TO_LAB = None
 
 

@@ -91,3 +91,24 @@ def gap_closed(task_report: dict, metric: str) -> dict[str, float]:
         return {}
     return {m: (v[metric] - best) / (oracle - best) for m, v in task_report.items()
             if m not in BASELINES and m != ORACLE and metric in v}
+
+
+#: The upload protocol's figures, as the report's columns.
+UPLOAD_FIGURES = ("category_accuracy", "category@5", "colour_accuracy", "colour@5")
+
+
+def upload_table(uploads: dict) -> pd.DataFrame:
+    """One row per photo source of the report's ``_uploads``: ``n``, then each of :data:`UPLOAD_FIGURES` as
+    "value ± standard error (chance c)" text, "n/a" where the source gave no such label."""
+    rows = {}
+    for source, figures in uploads.items():
+        row = {"photos": figures.get("n")}
+        for name in UPLOAD_FIGURES:
+            value, se, chance = figures.get(name), figures.get(f"{name}_se"), figures.get(f"{name}_chance")
+            if value is None:
+                row[name] = "n/a"
+                continue
+            text = f"{value:.3f}" + (f" ± {se:.3f}" if se is not None else "")
+            row[name] = text + (f" (chance {chance:.3f})" if chance is not None else "")
+        rows[source] = row
+    return pd.DataFrame.from_dict(rows, orient="index")

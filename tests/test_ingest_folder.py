@@ -45,6 +45,9 @@ def test_folder_with_a_broken_file(tmp_path):
     assert dict(zip(loaded.items["category"], loaded.items["slot"])) == {"skirt": "bottom", "sneakers": "shoes"}
     assert loaded.load_image(loaded.items["item_id"].iat[0]).size == (40, 60)
     assert loaded.meta["skipped"][0]["file"] == "Sneakers/broken.jpg"
+    # A folder names no colours: the photo reader fills them, and the catalog says they are predicted.
+    assert dict(zip(loaded.items["category"], loaded.items["color"])) == {"skirt": "red", "sneakers": "blue"}
+    assert "color" in loaded.meta["predicted_columns"] and "pattern" not in loaded.items.columns
 
 
 def test_empty_or_missing_source(tmp_path):
@@ -66,3 +69,6 @@ def test_real_clothing_folder_through_the_command_line(tmp_path):
     assert len(catalog) == 341
     assert catalog.items["category"].nunique() == 10
     assert max(catalog.load_image(catalog.items["item_id"].iat[0]).size) <= 512
+    from recsys.colour import BASIC_COLOURS
+
+    assert set(catalog.items["color"]) <= set(BASIC_COLOURS) and catalog.items["color"].nunique() >= 6

@@ -73,3 +73,14 @@ def test_missing_and_unreadable_reports_get_one_sentence(monkeypatch, catalog_co
     report.write_text("{not json")
     app = open_report(monkeypatch, catalog_copy)
     assert any("cannot be read" in e.value for e in app.error)
+
+
+def test_figures_of_uploaded_photos_get_their_own_table(monkeypatch, catalog_copy):
+    uploads = {"validation": {"n": 341, "category_accuracy": 0.54, "category_accuracy_se": 0.027,
+                              "category_accuracy_chance": 0.103, "colour_accuracy": None}}
+    (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"personal": PERSONAL, "_uploads": uploads}))
+    app = open_report(monkeypatch, catalog_copy)
+    assert [s.value for s in app.subheader][:1] == ["Real photos uploaded to this catalog"]
+    table = app.dataframe[-1].value
+    assert table.loc["validation", "category_accuracy"] == "0.540 ± 0.027 (chance 0.103)"
+    assert [t.label for t in app.tabs] == ["Personal"]  # the photos are not a task tab

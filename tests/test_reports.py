@@ -10,3 +10,14 @@ def test_gap_closed_by_hand():
     assert gap_closed({"random": {"x": 1.0}}, "x") == {}
     table = report_table(report)
     assert list(table.index)[-1] == "oracle" and table.loc["type-aware", "FITB"] == 0.65
+
+
+def test_upload_figures_read_as_value_error_and_chance():
+    from recsys.reports import upload_table
+
+    table = upload_table({"validation": {"n": 40, "category_accuracy": 0.5, "category_accuracy_se": 0.08,
+                                         "category_accuracy_chance": 0.1, "category@5": 0.5, "category@5_se": 0.08,
+                                         "category@5_chance": 0.11, "colour_accuracy": None}})
+    assert table.loc["validation", "photos"] == 40
+    assert table.loc["validation", "category_accuracy"] == "0.500 ± 0.080 (chance 0.100)"
+    assert table.loc["validation", "colour_accuracy"] == "n/a" and table.loc["validation", "colour@5"] == "n/a"

@@ -3,6 +3,11 @@
 The layout is the one of ``clothing-dataset-small``: ``SRC/<class>/<photo>.jpg``; the class folder names the
 category. Every photo is decoded with the same guards as an upload (:func:`recsys.imageio.load_upload`):
 unreadable files are reported and skipped, not fatal. Photos are stored upright as JPEG, at most 512 px.
+
+A folder names no colours, so the ``color`` column is filled by the studio's photo understanding step
+(:class:`recsys.colour.ColourNamer` over :data:`recsys.colour.BASIC_COLOURS`) and marked as predicted in the catalog's
+metadata (``predicted_columns``); the Similar items page then ranks a photo's colour first as it does a labelled
+catalog's. No pattern is predicted (the studio has no pattern reader for photos), so the column is left out.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Callable
 import pandas as pd
 
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
+from recsys.colour import BASIC_COLOURS, ColourNamer
 from recsys.data import IngestReport
 from recsys.imageio import ImageInputError, load_upload
 
@@ -73,6 +79,7 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
         raise CatalogError(f"The folder {src} has no class sub-folders with photos ({', '.join(IMAGE_SUFFIXES)}).")
     report = IngestReport()
     rows = []
+    colour_namer = ColourNamer().fit_names(BASIC_COLOURS)
     with CatalogWriter(out, overwrite=overwrite) as writer:
         for k, (class_dir, path) in enumerate(files):
             if progress and k % 20 == 0:
@@ -89,6 +96,7 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
             writer.save_image(relative, _jpeg(image))
             label = category.replace("_", " ").replace("-", " ")
             rows.append({"item_id": item_id, "category": category, "slot": slot_for(category),
+                         "color": colour_namer.read(image).colour,
                          "title": f"{label.capitalize()} {path.stem[:8]}",
                          "description": f"A photo of a {label} from the folder {class_dir.name}.",
                          "image_path": relative, "source_file": f"{class_dir.name}/{path.name}"})
@@ -97,6 +105,7 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
         report.items = len(rows)
         items = pd.DataFrame(rows)
         meta = {"name": name or src.name, "source": "folder", "source_path": str(src.resolve()),
+                "predicted_columns": {"color": "read from each photo by recsys.colour.ColourNamer (basic colours)"},
                 "skipped": [{"file": f, "reason": r} for f, r in report.skipped]}
         catalog = writer.finish(items=items, meta=meta)
     if progress:
