@@ -70,10 +70,11 @@ def test_colour_names_without_images_come_from_css():
         ColourNamer().fit(["", None], lambda row: None)
 
 
-def test_category_texts_take_the_words_a_category_owns():
-    texts = category_texts(["tshirt", "tshirt", "tanktop", "dress_long"],
-                           ["Red t-shirt", "Blue cotton t-shirt", "Black tank top", "Green maxi dress"])
-    assert texts == {"tshirt": "tshirt t-shirt", "tanktop": "tanktop black tank top", "dress_long": "dress long dress green maxi"}
+def test_category_texts_add_the_ways_titles_spell_the_category():
+    texts = category_texts(["tshirt", "tshirt", "tanktop", "dress_long", "trousers"],
+                           ["Red t-shirt", "Blue cotton T-Shirt", "Black tank top", "Green maxi dress", "Cropped trousers"])
+    assert texts == {"tshirt": "tshirt t-shirt", "tanktop": "tanktop tank top", "dress_long": "dress long",
+                     "trousers": "trousers"}  # "cropped" describes an item, not the category
 
 
 class WordEncoder:
@@ -88,7 +89,7 @@ class WordEncoder:
 
 def test_the_two_experts_and_their_product_by_hand():
     vectors = np.array([[1, 0], [0.9, 0.436], [0, 1], [0.1, 0.995]], dtype=np.float32)
-    reader = PhotoReader(label_temperature=0.1, garment_threshold=0.5, neighbours=2, neighbour_temperature=0.1)
+    reader = PhotoReader(zero_shot_weight=0.5, label_temperature=0.1, garment_threshold=0.5, neighbours=2, neighbour_temperature=0.1)
     reader.fit(vectors, ["shirt", "shirt", "skirt", "skirt"], ["top", "top", "bottom", "bottom"],
                ["a shirt", "b shirt", "a skirt", "b skirt"], text_encoder=WordEncoder(),
                label_texts=["jersey, shirt: a garment", "miniskirt, skirt: short", "dog: an animal"])
