@@ -44,7 +44,9 @@ FIGURES = {
     ("personal", "vbpr-mm", "AUC"): (0.7336, TRAINED),
     ("personal", "bpr", "NDCG@10"): (0.06083085520221049, TRAINED),
     ("personal", "vecf", "AUC"): (0.6315999999999999, TRAINED),
-    ("dialogue", "dialogue-infonce", "WKT"): (0.31060606060606055, TRAINED),
+    # The image encoder folds its batch norms since issue 12 (embeddings within 3e-5 of before): on the tiny world's
+    # 12 evaluation dialogues that flips one ranked pair (was 0.3106; one standard error there is about 0.15).
+    ("dialogue", "dialogue-infonce", "WKT"): (0.25, TRAINED),
     ("composed", "combiner", "R@10"): (1.0, TRAINED),
 }
 
