@@ -239,6 +239,7 @@ def _precompute(
     fit_pca = with_maps and components is None
     # A small catalog lies wholly inside the PCA sample: encode it once and fit on everything.
     fit_pca_on_all = fit_pca and n_items <= pca_sample
+    already_encoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def save_pca(fitted: tuple[np.ndarray, np.ndarray, float]) -> None:
         nonlocal components, mean, explained
@@ -251,12 +252,14 @@ def _precompute(
         tick = time.perf_counter()
         report(0.0, "Fitting the feature-map PCA.")
         sample = np.sort(np.random.default_rng(seed).choice(n_items, size=pca_sample, replace=False))
-        _, sample_maps = image_enc.encode_images(
+        sample_pooled, sample_maps = image_enc.encode_images(
             [catalog.load_image(item_id) for item_id in catalog.items["item_id"].iloc[sample]],
             batch_size=batch_size,
             return_feature_maps=True,
         )
         save_pca(fit_channel_pca(sample_maps, fmap_channels, seed))
+        # Kept for the shards: the sample is not encoded a second time.
+        already_encoded = {int(p): (sample_pooled[k], sample_maps[k]) for k, p in enumerate(sample)}
         timings["pca_seconds"] = round(time.perf_counter() - tick, 3)
 
     # 2. image shards
@@ -268,8 +271,9 @@ def _precompute(
     if todo:
         workers = default_num_workers(device) if num_workers is None else num_workers
         positions = np.concatenate([np.arange(s.start, s.stop) for s in todo])
+        to_encode = np.array([p for p in positions if int(p) not in already_encoded], dtype=np.int64)
         loader = torch.utils.data.DataLoader(
-            _CatalogImages(catalog, positions, image_enc.preprocess),
+            _CatalogImages(catalog, to_encode, image_enc.preprocess),
             batch_size=batch_size,
             shuffle=False,
             num_workers=workers,
@@ -284,7 +288,7 @@ def _precompute(
             if with_maps:
                 save_npy(shard_dir / shard.name("fmap"), project_channels(maps, components, mean).astype(np.float16))
 
-        encoded = _collect_shards(loader, image_enc, todo, with_maps)
+        encoded = _collect_shards(loader, image_enc, todo, with_maps, known=already_encoded)
         if fit_pca_on_all:
             encoded = list(encoded)  # raw maps of a small catalog (n <= pca_sample) fit in memory
             save_pca(fit_channel_pca(np.concatenate([maps for _, _, maps in encoded]), fmap_channels, seed))
@@ -296,7 +300,8 @@ def _precompute(
         bar.close()
     image_seconds = time.perf_counter() - tick
     timings["image_seconds"] = round(image_seconds, 3)
-    timings["image_items_encoded"] = int(sum(s.stop - s.start for s in todo))
+    # Items encoded in this step (the PCA sample's are counted in pca_seconds).
+    timings["image_items_encoded"] = int(len(to_encode)) if todo else 0
     if todo:
         timings["image_items_per_s"] = round(timings["image_items_encoded"] / max(image_seconds, 1e-9), 2)
 
@@ -393,28 +398,27 @@ def _encode_distinct(encoder: Encoder, texts: list[str], batch_size: int) -> np.
     return vectors[[row[text] for text in texts]]
 
 
-def _collect_shards(
-    loader: torch.utils.data.DataLoader, encoder: Encoder, shards: list[Shard], with_maps: bool
-) -> Iterator[tuple[Shard, np.ndarray, np.ndarray | None]]:
-    """Run the encoder over the loader (which yields the shards' items in order) and yield each shard when complete."""
-    pending = list(shards)
-    pooled_parts: list[np.ndarray] = []
-    map_parts: list[np.ndarray] = []
-    buffered = 0
+def _encoded_rows(loader: torch.utils.data.DataLoader, encoder: Encoder,
+                  with_maps: bool) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """``(pooled, maps)`` of each item the loader yields, one item at a time, in order."""
     for pixels in loader:
         if with_maps:
             pooled, maps = encoder.encode_pixels(pixels, return_feature_maps=True)
-            map_parts.append(maps)
         else:
-            pooled = encoder.encode_pixels(pixels)
-        pooled_parts.append(pooled)
-        buffered += len(pooled)
-        while pending and buffered >= pending[0].stop - pending[0].start:
-            shard = pending.pop(0)
-            size = shard.stop - shard.start
-            all_pooled = np.concatenate(pooled_parts)
-            all_maps = np.concatenate(map_parts) if with_maps else None
-            yield shard, all_pooled[:size], (all_maps[:size] if with_maps else None)
-            pooled_parts = [all_pooled[size:]]
-            map_parts = [all_maps[size:]] if with_maps else []
-            buffered -= size
+            pooled, maps = encoder.encode_pixels(pixels), None
+        for k in range(len(pooled)):
+            yield pooled[k], (maps[k] if with_maps else None)
+
+
+def _collect_shards(
+    loader: torch.utils.data.DataLoader, encoder: Encoder, shards: list[Shard], with_maps: bool,
+    known: dict[int, tuple[np.ndarray, np.ndarray | None]] | None = None,
+) -> Iterator[tuple[Shard, np.ndarray, np.ndarray | None]]:
+    """Yield each shard, complete, in order: rows in ``known`` (position -> ``(pooled, maps)``, e.g. the PCA sample,
+    already encoded) are taken from there, the others from the encoder run over the loader (which yields exactly
+    the shards' other positions, in order)."""
+    known = known or {}
+    rows = _encoded_rows(loader, encoder, with_maps)
+    for shard in shards:
+        pooled, maps = zip(*(known[p] if p in known else next(rows) for p in range(shard.start, shard.stop)))
+        yield shard, np.stack(pooled), (np.stack(maps) if with_maps else None)

@@ -126,6 +126,14 @@ def test_feature_map_pca_fitted_on_a_sample(encoders, tmp_path):
     assert manifest["timings"]["pca_seconds"] > 0
     artifacts = load_artifacts(catalog)
     assert artifacts.feature_maps.shape == (6, 16, 7, 7) and artifacts.fmap_pca_components.shape == (16, 1280)
+    # The sample's items are not encoded twice; every row, from the sample or not, is the item's own encoding.
+    assert manifest["timings"]["image_items_encoded"] == 3
+    image_encoder, _ = encoders
+    pooled, raw_maps = image_encoder.encode_images([catalog.load_image(i) for i in catalog.items["item_id"]],
+                                                   return_feature_maps=True)
+    np.testing.assert_allclose(artifacts.image, pooled, atol=1e-4)
+    np.testing.assert_allclose(artifacts.feature_maps.astype(np.float32), artifacts.project_feature_maps(raw_maps),
+                               atol=0.05, rtol=0.01)
 
 
 def test_missing_artifacts_say_how_to_make_them(tmp_path):

@@ -136,6 +136,31 @@ def generate_world(preset: str = "demo", seed: int = 0, beta: float = 2.0, gamma
     ValueError
         For an unknown preset.
     """
+    drawn = draw_items(preset, seed)
+    return draw_people(drawn, beta=beta, gamma=gamma, noise=noise)
+
+
+@dataclass
+class DrawnItems:
+    """The first half of :func:`generate_world`: the items (all an image needs) and the streams the rest is drawn from."""
+
+    preset: str
+    seed: int
+    items: pd.DataFrame
+    captions: list
+    popularity: np.ndarray
+    streams: list
+
+
+def draw_items(preset: str = "demo", seed: int = 0) -> DrawnItems:
+    """The world's items and caption triples (:func:`generate_world`'s first half): enough to start rendering images
+    while :func:`draw_people` draws the users, interactions, outfits and dialogues.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset.
+    """
     spec = get_preset(preset)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     item_rng, caption_rng, user_rng, outfit_rng, dialogue_rng, split_rng = streams
@@ -172,6 +197,15 @@ def generate_world(preset: str = "demo", seed: int = 0, beta: float = 2.0, gamma
         record.update(reference_id=items["item_id"].iat[record.pop("reference_index")],
                       target_id=items["item_id"].iat[record.pop("target_index")], split=str(split))
     captions = [{k: r[k] for k in ("reference_id", "target_id", "captions", "split", "changes")} for r in captions]
+    return DrawnItems(preset=preset, seed=seed, items=items, captions=captions, popularity=popularity, streams=streams)
+
+
+def draw_people(drawn: DrawnItems, beta: float = 2.0, gamma: float = 0.6, noise: float = 0.1) -> World:
+    """The rest of the world on :func:`draw_items`' items (:func:`generate_world`'s second half)."""
+    spec = get_preset(drawn.preset)
+    preset, seed, items, captions, popularity = drawn.preset, drawn.seed, drawn.items, drawn.captions, drawn.popularity
+    _, _, user_rng, outfit_rng, dialogue_rng, _ = drawn.streams
+    cold = items["cold_start"].to_numpy()
 
     # ---- users and interactions
     tastes, readable = zip(*(sample_taste(user_rng) for _ in range(spec.users)))
@@ -257,21 +291,28 @@ def build_demo_catalog(out_dir, preset: str = "demo", seed: int = 0, overwrite: 
     get_preset(preset)  # fail on an unknown preset before touching the disk
     report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
-    report(0.0, "Drawing the world's tables")
-    world = generate_world(preset, seed)
-    drawn = time.perf_counter()
+    report(0.0, "Drawing the world's items")
+    items = draw_items(preset, seed)
     workers = workers or min(4, os.cpu_count() or 1)
     with CatalogWriter(out_dir, overwrite=overwrite) as writer:
-        rows = list(enumerate(world.items.to_dict("records")))
+        rows = list(enumerate(items.items.to_dict("records")))
         chunk = 64
         jobs = [(str(writer.path), seed, rows[k:k + chunk]) for k in range(0, len(rows), chunk)]
         done = 0
         if workers > 1 and len(rows) > 2 * chunk:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                for n in pool.map(_render_chunk, jobs):
+                # map submits every chunk at once: the images render while this process draws the people (a
+                # single-threaded step that left a core idle when the two ran one after the other).
+                rendering = pool.map(_render_chunk, jobs)
+                report(0.02, "Rendering the items while drawing users, outfits and dialogues")
+                world = draw_people(items)
+                drawn = time.perf_counter()
+                for n in rendering:
                     done += n
                     report(0.05 + 0.9 * done / len(rows), f"Rendering items ({done}/{len(rows)})")
         else:
+            world = draw_people(items)
+            drawn = time.perf_counter()
             for job in jobs:
                 done += _render_chunk(job)
                 report(0.05 + 0.9 * done / len(rows), f"Rendering items ({done}/{len(rows)})")
@@ -285,7 +326,7 @@ def build_demo_catalog(out_dir, preset: str = "demo", seed: int = 0, overwrite: 
         writer.write_jsonl("truth/dialogues.jsonl", world.dialogue_requests)
         meta = {"name": f"Built-in world ({preset})", "source": "demo-world", "preset": preset, "seed": seed,
                 "world_version": WORLD_VERSION,
-                "timings_s": {"tables": round(drawn - started, 2), "render": round(rendered - drawn, 2)}}
+                "timings_s": {"tables": round(drawn - started, 2), "render_after_tables": round(rendered - drawn, 2)}}
         catalog = writer.finish(items=world.items, meta=meta, interactions=world.interactions,
                                 outfits=world.outfits, dialogues=world.dialogues, captions=world.captions)
     report(1.0, "Done")
