@@ -263,6 +263,22 @@ def load_artifacts(
     for key in ("image", "text_title", "text_description", "map2d", "feature_maps"):
         if arrays[key] is not None and arrays[key].shape[0] != n:
             raise ArtifactError(f"The artifact {FILES[key]} in {root} has {arrays[key].shape[0]} rows, not {n}; run {hint}.")
+    for key in ("image", "text_title", "text_description", "map2d"):
+        row = first_non_finite_row(arrays[key])
+        if row is not None:
+            item = catalog.items["item_id"].iat[row] if row < len(catalog) else row
+            raise ArtifactError(f"The artifact {FILES[key]} in {root} holds NaN or infinite values (item {item}); "
+                                f"run {hint} --force.")
     return Artifacts(root=root, manifest=manifest, **arrays)
+
+
+def first_non_finite_row(values: np.ndarray, chunk: int = 65_536) -> int | None:
+    """The first row of a 2-D array holding a NaN or an infinity, or None; read ``chunk`` rows at a time, so a
+    memory-mapped array is checked without loading it whole."""
+    for start in range(0, len(values), chunk):
+        bad = ~np.isfinite(np.asarray(values[start:start + chunk])).reshape(min(chunk, len(values) - start), -1).all(axis=1)
+        if bad.any():
+            return start + int(np.flatnonzero(bad)[0])
+    return None
 
 

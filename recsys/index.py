@@ -35,6 +35,11 @@ def _as_matrix(vectors: np.ndarray, dim: int | None = None, name: str = "vectors
         raise ValueError(f"{name} must be a 2-D array (n, dim), got shape {matrix.shape}.")
     if dim is not None and matrix.shape[1] != dim:
         raise ValueError(f"{name} have {matrix.shape[1]} dimensions but the index holds {dim}-dimensional vectors.")
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():  # FAISS would answer a NaN query with id -1 and rank a NaN row anywhere
+        rows = np.flatnonzero(~finite)
+        raise ValueError(f"{name} hold NaN or infinite values (row {rows[0]}"
+                         f"{f' and {len(rows) - 1} more' if len(rows) > 1 else ''}); they cannot be compared.")
     return np.ascontiguousarray(matrix)
 
 

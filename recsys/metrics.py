@@ -28,10 +28,39 @@ def sampled_auc(positive_score: np.ndarray, negative_scores: np.ndarray) -> floa
     return float(wins.mean())
 
 
-def rank_of(scores: np.ndarray, target: int) -> int:
-    """0-based rank of ``target`` among ``scores`` (higher is better; ties are broken pessimistically)."""
+def rank_of(scores: np.ndarray, target: int, rng: np.random.Generator | None = None) -> int:
+    """0-based rank of ``target`` among ``scores`` (higher is better). Ties are never broken in the model's favour:
+    pessimistically (the target after every candidate it ties with), or uniformly at random when a seeded ``rng`` is
+    given -- so a constant scorer ranks like chance, not like an oracle. The single-target case of
+    :func:`pessimistic_ranks`.
+    """
     scores = np.asarray(scores)
-    return int((scores > scores[target]).sum() + (scores == scores[target]).sum() - 1)
+    greater = int((scores > scores[target]).sum())
+    ties = int((scores == scores[target]).sum()) - 1
+    if rng is None:
+        return greater + ties
+    return greater + (int(rng.integers(0, ties + 1)) if ties > 0 else 0)
+
+
+def pessimistic_ranks(scores, relevance) -> np.ndarray:
+    """1-based predicted ranks of candidates by ``scores`` (higher is better), ties broken against the model: among
+    candidates with equal scores the less relevant (lower ``relevance``) is ranked first.
+
+    The one tie rule of every protocol that ranks a few candidates: files often list the best candidate first, and a
+    tie broken by position would hand a model that cannot tell them apart a perfect score.
+
+    Raises
+    ------
+    ValueError
+        When ``scores`` and ``relevance`` differ in length.
+    """
+    scores, relevance = np.asarray(scores, dtype=np.float64), np.asarray(relevance, dtype=np.float64)
+    if scores.shape != relevance.shape:
+        raise ValueError(f"{scores.shape[0] if scores.ndim else 1} scores but {relevance.size} relevance values.")
+    order = np.lexsort((relevance, -scores))  # by score, high first; within a tie, the least relevant first
+    ranks = np.empty(len(scores), dtype=np.int64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return ranks
 
 
 def hit_rate_at_k(ranks, k: int) -> float:
@@ -77,9 +106,16 @@ def triplet_accuracy(positive_distance, negative_distance) -> float:
 
 
 def fitb_accuracy(candidate_scores, answer_index) -> float:
-    """Fill-in-the-blank accuracy: the highest-scored candidate is the answer (rows are questions)."""
-    candidate_scores = np.asarray(candidate_scores)
-    return float((candidate_scores.argmax(axis=1) == np.asarray(answer_index)).mean())
+    """Fill-in-the-blank accuracy: the answer scores strictly above every other candidate (rows are questions; a tie
+    for the top counts as a miss, :func:`pessimistic_ranks`). NaN for no question."""
+    candidate_scores = np.asarray(candidate_scores, dtype=np.float64)
+    answers = np.asarray(answer_index, dtype=np.int64)
+    if candidate_scores.size == 0 or len(answers) == 0:
+        return float("nan")
+    answer_scores = candidate_scores[np.arange(len(answers)), answers]
+    others = candidate_scores.copy()
+    others[np.arange(len(answers)), answers] = -np.inf
+    return float((answer_scores > others.max(axis=1)).mean())
 
 
 def weighted_kendall_tau(predicted_ranks, true_ranks) -> float:
@@ -121,3 +157,11 @@ def pointing_game(attention_maps, boxes, image_size: int = 224) -> tuple[float, 
         hits.append(bool(inside[peak]))
         chance.append(inside.mean())
     return float(np.mean(hits)), float(np.mean(chance))
+
+
+def defined_mean(values) -> tuple[float | None, int]:
+    """The mean of the finite ``values`` and how many were not finite (NaN or infinite: a figure that could not be
+    computed for that query). None when no value is finite, never NaN: one undefined query must not drag a mean."""
+    values = np.asarray(list(values), dtype=np.float64)
+    finite = np.isfinite(values)
+    return (float(values[finite].mean()) if finite.any() else None), int((~finite).sum())

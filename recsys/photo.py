@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import softmax
 
 from recsys.colour import ColourGuess, ColourNamer
 from recsys.models.base import Estimator
@@ -144,13 +145,6 @@ def imagenet_label_texts() -> list[str]:
     return [info.index_to_description(i, detailed=True) for i in range(info.num_classes())]
 
 
-def _softmax(x: np.ndarray, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
-    z = np.asarray(x, dtype=np.float64) / temperature
-    z = z - z.max(axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 class PhotoReader(Estimator):
     """Category, slot and colour of a photo in one catalog's vocabulary (see the module docstring).
 
@@ -235,7 +229,7 @@ class PhotoReader(Estimator):
             similarity = text_encoder.encode_text(label_texts) @ text_encoder.encode_text(
                 [texts[c] for c in self.classes_]).T
             self.garment_ = 1.0 / (1.0 + np.exp(-(similarity.max(axis=1) - self.garment_threshold) / 0.05))
-            self.label_map_ = _softmax(similarity, self.label_temperature, axis=1) * self.garment_[:, None]
+            self.label_map_ = softmax(similarity / self.label_temperature, axis=1) * self.garment_[:, None]
             self.label_names_ = [t.split(":")[0].split(",")[0].strip() for t in label_texts]
         self.colour_namer_ = colour_namer
         sample = np.random.default_rng(self.random_state).choice(len(vectors), min(200, len(vectors)), replace=False)
@@ -272,7 +266,7 @@ class PhotoReader(Estimator):
                              f"{self.vectors_.shape[1]}.")
         similarity = self.vectors_ @ vector
         top = np.argsort(-similarity, kind="stable")[: self.neighbours] if self.neighbours else slice(None)
-        weights = _softmax(similarity[top], self.neighbour_temperature)
+        weights = softmax(similarity[top] / self.neighbour_temperature)
         votes = np.bincount(self.codes_[top], weights=weights, minlength=len(self.classes_)) + 1e-6
         return votes / votes.sum()
 
@@ -284,7 +278,7 @@ class PhotoReader(Estimator):
             return neighbours
         a = float(self.zero_shot_weight)
         log_p = a * np.log(self.zero_shot_proba(label_probabilities)) + (1 - a) * np.log(neighbours)
-        return _softmax(log_p)
+        return softmax(log_p)
 
     def garment_share(self, label_probabilities: np.ndarray) -> float:
         """Share of the classifier's belief on labels that name a garment, in [0, 1].
@@ -435,3 +429,4 @@ def read_photo(store, image, image_vector: np.ndarray, device: str | None = None
     cam = reader.garment_map(probabilities[0], maps[0], model.classifier_weight)
     prior = place_on_image(cam, *image.size) if cam.max() > 0 else None
     return reader.read(image_vector, image, probabilities[0], garment_prior=prior)
+

@@ -23,7 +23,7 @@ import torch
 
 from recsys.artifacts import (
     FILES, MANIFEST_NAME, SCHEMA_VERSION, SHARDS_DIRNAME, SHARDS_STATE_NAME, TEXT_FIELDS, ArtifactError,
-    ProgressCallback, default_artifacts_dir, load_artifacts, read_manifest,
+    ProgressCallback, default_artifacts_dir, first_non_finite_row, load_artifacts, read_manifest,
 )
 from recsys.catalog import Catalog
 from recsys.config import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
@@ -284,6 +284,7 @@ def _precompute(
         done = 0
 
         def write_shard(shard: Shard, pooled: np.ndarray, maps: np.ndarray | None) -> None:
+            _require_finite(pooled, catalog, shard, "image")
             save_npy(shard_dir / shard.name("image"), pooled)
             if with_maps:
                 save_npy(shard_dir / shard.name("fmap"), project_channels(maps, components, mean).astype(np.float16))
@@ -315,6 +316,7 @@ def _precompute(
         texts = catalog.items[field].fillna("").astype(str).tolist()
         for shard in progress_bar(todo_text, desc=field, unit="shard", disable=not progress):
             vectors = _encode_distinct(text_enc, texts[shard.start : shard.stop], 2 * batch_size)
+            _require_finite(vectors, catalog, shard, field)
             save_npy(shard_dir / shard.name(kind), vectors)
             text_encoded += shard.stop - shard.start
     text_seconds = time.perf_counter() - tick
@@ -387,6 +389,16 @@ def _precompute(
     report(1.0, "Artifacts written.")
     logger.info("wrote artifacts for %d items to %s in %.1f s", n_items, root, timings["total_seconds"])
     return manifest
+
+
+def _require_finite(vectors: np.ndarray, catalog: Catalog, shard: Shard, what: str) -> None:
+    """Refuse, in one sentence naming the item, a shard whose vectors hold a NaN or an infinity (a broken image or
+    encoder must not reach the artifacts, where it would sink every search it touches)."""
+    row = first_non_finite_row(vectors)
+    if row is not None:
+        item = catalog.items["item_id"].iat[shard.start + row]
+        raise ArtifactError(f"The {what} encoder gave item {item} NaN or infinite values; its {what} cannot be "
+                            f"embedded as it is (check the file and the encoder).")
 
 
 def _encode_distinct(encoder: Encoder, texts: list[str], batch_size: int) -> np.ndarray:

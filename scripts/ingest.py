@@ -1,6 +1,6 @@
 """Turn a real dataset, or a folder of class sub-folders of photos, into a catalog folder.
 
-    python scripts/ingest.py --format folder --src DIR --out CATALOG [--overwrite]
+    python scripts/ingest.py --format folder --src DIR --out CATALOG [--overwrite] [--slot-map MAP.json]
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", type=Path, required=True, help="dataset folder or file")
     parser.add_argument("--out", type=Path, required=True, help="catalog folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing catalog folder")
+    parser.add_argument("--slot-map", type=Path, help="folder format: JSON {category: slot} for class names that do "
+                                                     "not say their slot (otherwise predicted from the photos)")
     args = parser.parse_args(argv)
+    if args.slot_map is not None and args.format != "folder":
+        parser.error("--slot-map applies to --format folder only")
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     bar = progress_bar(total=100, unit="%", desc=f"ingesting {args.format}")
 
@@ -33,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         bar.refresh()
 
     try:
-        catalog, report = get_adapter(args.format)(args.src, args.out, overwrite=args.overwrite, progress=progress)
+        extra = {"slot_map": args.slot_map} if args.slot_map is not None else {}
+        catalog, report = get_adapter(args.format)(args.src, args.out, overwrite=args.overwrite, progress=progress,
+                                                   **extra)
     except (CatalogError, ValueError, OSError) as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
@@ -42,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Catalog {catalog.root}: {report.summary()}")
     for file, reason in report.skipped[:20]:
         print(f"  skipped {file}: {reason}")
+    for note in report.notes:
+        print(f"  note: {note}")
     return 0
 
 

@@ -170,6 +170,37 @@ def test_damaged_array_is_refused(built, tmp_path):
         load_artifacts(catalog)
 
 
+def test_a_nan_row_is_refused_naming_its_item(built, tmp_path):
+    # Field report: one NaN row in image.npy showed a similarity of -3.4e38 on Similar items, then a traceback.
+    catalog = fresh_copy(built[0], tmp_path / "nan")
+    path = catalog.root / "artifacts" / "image.npy"
+    image = np.load(path)
+    image[7, 3] = np.nan
+    np.save(path, image)
+    with pytest.raises(ArtifactError, match=rf"NaN or infinite values \(item {catalog.items['item_id'].iat[7]}\)"):
+        load_artifacts(catalog)
+
+
+def test_an_encoder_that_gives_nan_never_reaches_the_artifacts(encoders, tmp_path):
+    image_encoder, text_encoder = encoders
+
+    class Broken:
+        def __getattr__(self, name):
+            return getattr(image_encoder, name)
+
+        def encode_pixels(self, pixels, return_feature_maps=False):
+            out = image_encoder.encode_pixels(pixels, return_feature_maps=return_feature_maps)
+            pooled = out[0] if return_feature_maps else out
+            pooled[:] = np.nan
+            return out
+
+    catalog = write_synthetic_catalog(tmp_path / "broken", n_items=5)
+    with pytest.raises(ArtifactError, match="NaN or infinite values"):
+        precompute(catalog, Broken(), text_encoder, shard_size=4, num_workers=0, fmap_channels=0, progress=False)
+    with pytest.raises(ArtifactError, match="no precomputed artifacts"):
+        load_artifacts(catalog)
+
+
 def test_joint_encoder_gives_text_from_the_same_model(tmp_path):
     open_clip = pytest.importorskip("open_clip")
     config = {

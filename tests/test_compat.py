@@ -374,3 +374,21 @@ def test_a_big_untrained_catalog_gets_the_training_command(own_world, monkeypatc
     assert not service.trains_in_place()
     assert not service.status("triplet").ready
     assert re.search(r"scripts/train.py --catalog .* --task compat", service.training_hint("triplet"))
+
+
+def test_a_constant_scorer_gets_no_fitb_answer_right():
+    # Ties for the top never count for the model: a scorer that cannot tell candidates apart answers no question.
+    from recsys.tasks.compat.protocol import _score
+
+    class Constant:
+        def pair_compatibility(self, a, b):
+            return np.zeros(len(a))
+
+        def outfit_score(self, rows):
+            return 0.0
+
+    triplets = np.array([[0, 1, 2], [3, 4, 5]])
+    fitb = ([np.array([0, 1])] * 3, [np.array([2, 3, 4, 5])] * 3, np.array([0, 1, 2]))
+    compat = ([np.array([0, 1]), np.array([2, 3])], np.array([1, 0]))
+    figures = _score(Constant(), triplets, fitb, compat)
+    assert figures["FITB"] == 0.0 and figures["triplet_acc"] == 0.0 and figures["AUC"] == 0.5

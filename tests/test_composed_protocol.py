@@ -202,3 +202,11 @@ def test_oracle_ranks_by_the_changed_attributes(tiny_catalog):
 def test_attribute_query_reads_like_a_shopper():
     row = {"category": "dress", "color": "red", "pattern": "floral", "length": "midi", "sleeve": "long", "material": "silk"}
     assert data.attribute_query(row) == "red floral midi-length dress with long sleeves made of silk"
+
+
+def test_a_constant_scorer_never_ranks_a_target_first():
+    # rank_of puts the target after every candidate it ties with: a constant model is last, not first.
+    from recsys.metrics import rank_of, recall_at_k
+
+    ranks = [rank_of(np.zeros(30), target) for target in (0, 7, 29)]
+    assert ranks == [29, 29, 29] and recall_at_k(ranks, 10) == 0.0

@@ -72,7 +72,16 @@ def test_mean_wkt_of_perfect_reversed_and_hand_computed_rankings():
     truth = [np.array([1, 2, 3])]
     assert protocol.mean_wkt([np.array([3.0, 2.0, 1.0])], truth)["WKT"] == pytest.approx(1.0)
     assert protocol.mean_wkt([np.array([1.0, 2.0, 3.0])], truth)["WKT"] == pytest.approx(-1.0)
-    assert list(protocol.ranks_from_scores(np.array([0.1, 0.9, 0.5]))) == [3, 1, 2]
+
+
+def test_a_model_that_cannot_tell_the_candidates_apart_scores_as_the_worst_ranking():
+    # Field report: three tied candidates used to take file order, which lists the best first: WKT 1.0, top-1 1.0.
+    # Ties go against the model, so a constant scorer gets the reversed ranking's figures.
+    tied = protocol.mean_wkt([np.array([0.5, 0.5, 0.5])], [np.array([1, 2, 3])])
+    assert tied["WKT"] == pytest.approx(-1.0) and tied["top1_acc"] == 0.0
+    # A tie between the best two only: the worse of them is predicted first.
+    partly = protocol.mean_wkt([np.array([0.9, 0.9, 0.1])], [np.array([1, 2, 3])])
+    assert partly["top1_acc"] == 0.0 and partly["WKT"] < 1.0
 
 
 def test_a_record_naming_an_unknown_item_is_reported_and_skipped(world, tmp_path):
@@ -187,3 +196,24 @@ def test_a_catalog_without_artifacts_gets_one_sentence(tmp_path):
     assert len(split.train_turns) == 3 and len(split.eval_records) == 2
     # The one-piece coordi of the fixture leaves the top position empty.
     assert (split.train_coordis[0] == -1).sum() == 1
+
+
+def test_a_repeated_rank_is_skipped_and_never_poisons_the_mean(world, tmp_path):
+    # Field report: an evaluation record whose two candidates are both ranked 1 made every model's mean WKT NaN.
+    from recsys.tasks.dialogue.data import dialogue_data, rank_problem
+
+    assert rank_problem([1, 1]) and rank_problem([1, "x"]) and rank_problem([2, 3]) and rank_problem([1, 2]) is None
+    copy = tmp_path / "repeated"
+    shutil.copytree(world.root, copy)
+    records = [json.loads(line) for line in (copy / "dialogues.jsonl").read_text().splitlines()]
+    target = next(r for r in records if r.get("split") == "eval")
+    for candidate in target["candidates"][:2]:
+        candidate["rank"] = 1
+    (copy / "dialogues.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    data = dialogue_data(Catalog.load(copy))
+    assert [d for d, reason in data.skipped if "1 to 3" in reason] == [target["dialogue_id"]]
+    assert target["dialogue_id"] not in [r["dialogue_id"] for r in data.eval_records]
+    # And a mean over figures of which one is undefined is the mean of the others, with the count.
+    figures = protocol.mean_wkt([np.array([3.0, 2.0, 1.0]), np.array([np.nan, 1.0, 0.0])],
+                                [np.array([1, 2, 3]), np.array([1, 2, 3])])
+    assert figures["WKT"] == pytest.approx(1.0) and figures["undefined"] == 1 and figures["dialogues"] == 2

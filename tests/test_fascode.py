@@ -117,3 +117,16 @@ def test_the_catalog_reloads_from_disk(ingested):
     catalog, _ = ingested
     again = Catalog.load(catalog.root)
     assert len(again.dialogues) == len(catalog.dialogues) == 5
+
+
+def test_an_evaluation_record_with_a_repeated_rank_is_reported_and_skipped(tmp_path):
+    # Field report: record "; 1" with both of its first candidates ranked 1 was kept, and every mean WKT became NaN.
+    src = tmp_path / "repeated"
+    shutil.copytree(FIXTURE, src)
+    text, encoding = read_text(src / "ac_eval_t1.wst.dev")
+    text = text.replace("R2 CD-001 KN-001 PT-001 SE-002", "R1 CD-001 KN-001 PT-001 SE-002")
+    (src / "ac_eval_t1.wst.dev").write_text(text, encoding=encoding)
+    catalog, report = ingest_fascode(src, tmp_path / "out")
+    evaluation = [d for d in catalog.dialogues if d["split"] == "eval"]
+    assert len(evaluation) == 1  # "; 2" names BL-999, "; 1" repeats rank 1
+    assert any("1 to 3" in reason for _, reason in report.skipped)

@@ -152,3 +152,19 @@ def test_benchmark_functions_return_plain_figures():
     figures = bench_index_size(3000, dim=16, n_queries=20)
     assert set(figures) >= {"exact", "ivf", "hnsw", "n_items", "dim"}
     assert figures["ivf"]["recall_at_k"] >= 0.9 and figures["exact"]["p50_ms"] > 0
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_vectors_are_refused_in_one_sentence(data, bad):
+    # Field report: a NaN query came back as item id -1; a NaN row ranked anywhere.
+    vectors = data[0]
+    broken = np.array(vectors, dtype=np.float32, copy=True)
+    broken[3, 5] = bad
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(row 3\)") as info:
+        VectorIndex(kind="exact").fit(broken)
+    assert "\n" not in str(info.value)
+    index = VectorIndex(kind="exact").fit(vectors)
+    query = np.array(vectors[0], dtype=np.float32, copy=True)
+    query[0] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        index.search(query, k=5)

@@ -72,3 +72,28 @@ def test_real_clothing_folder_through_the_command_line(tmp_path):
     from recsys.colour import BASIC_COLOURS
 
     assert set(catalog.items["color"]) <= set(BASIC_COLOURS) and catalog.items["color"].nunique() >= 6
+
+
+def test_ordinary_file_names_never_collapse_and_unknown_classes_are_placed_and_said(tmp_path):
+    # Field report: two Korean-named photos became one id and the ingest stopped; IMG_0001.jpg beside IMG_0001.png,
+    # and "shirt 1.jpg" beside "shirt_1.jpg", did too. Korean class folders all became 'top' without a word.
+    src = tmp_path / "photos"
+    names = {"tops": ["셔츠.jpg", "블라우스.jpg", "IMG_0001.jpg", "IMG_0001.png", "shirt 1.jpg", "shirt_1.jpg"],
+             "하의": ["바지.jpg"], "신발": ["운동화.jpg"]}
+    for folder, files in names.items():
+        (src / folder).mkdir(parents=True)
+        for k, name in enumerate(files):
+            (src / folder / name).write_bytes(_jpeg((40 * k, 90, 200)))
+    catalog, report = ingest_folder(src, tmp_path / "catalog", slot_map={"하의": "bottom"})
+    items = Catalog.load(catalog.root).items
+    assert report.items == len(items) == 8 and not report.skipped
+    assert items["item_id"].is_unique
+    assert set(items["title"]) == {"셔츠", "블라우스", "IMG_0001", "shirt 1", "shirt_1", "바지", "운동화"}
+    assert (items["title"] == "IMG_0001").sum() == 2
+    slots = dict(zip(items["category"], items["slot"]))
+    assert slots["tops"] == "top" and slots["하의"] == "bottom"  # by name, by the map
+    assert slots["신발"] in ("top", "bottom", "onepiece", "outer", "shoes", "accessory")
+    assert len(report.notes) == 1 and "신발" in report.notes[0] and "--slot-map" in report.notes[0]
+    # Ids depend on each photo's own path only: the same folder gives the same ids.
+    again, _ = ingest_folder(src, tmp_path / "again", slot_map={"하의": "bottom", "신발": "shoes"})
+    assert list(Catalog.load(again.root).items["item_id"]) == list(items["item_id"])

@@ -56,3 +56,22 @@ def test_pointing_game():
     hit, chance = metrics.pointing_game(maps, boxes)
     assert hit == 0.5
     assert chance == pytest.approx(1 / 49)
+
+
+def test_ties_never_favour_the_model():
+    # Pessimistic: within a tie, the less relevant candidate ranks first.
+    assert metrics.pessimistic_ranks([0.5, 0.5, 0.1], relevance=[3, 1, 0]).tolist() == [2, 1, 3]
+    assert metrics.pessimistic_ranks([0.2, 0.9, 0.5], relevance=[0, 0, 0]).tolist() == [3, 1, 2]
+    assert metrics.pessimistic_ranks([], relevance=[]).tolist() == []
+    with pytest.raises(ValueError):
+        metrics.pessimistic_ranks([1.0, 2.0], relevance=[1.0])
+    # One target: after all it ties with, or uniformly among them with a seeded generator.
+    constant = np.zeros(5)
+    assert metrics.rank_of(constant, 0) == 4
+    draws = [metrics.rank_of(constant, 0, rng=np.random.default_rng(s)) for s in range(400)]
+    assert set(draws) == {0, 1, 2, 3, 4} and abs(np.mean(draws) - 2.0) < 0.2
+    assert metrics.rank_of(np.array([3.0, 1.0]), 0, rng=np.random.default_rng(0)) == 0
+    # FITB: a tie for the top is a miss, whichever position the answer has.
+    assert metrics.fitb_accuracy([[0.5, 0.5, 0.1, 0.1]], [0]) == 0.0
+    assert metrics.fitb_accuracy([[0.6, 0.5, 0.1, 0.1]], [0]) == 1.0
+    assert np.isnan(metrics.fitb_accuracy(np.zeros((0, 4)), []))

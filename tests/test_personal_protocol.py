@@ -315,3 +315,18 @@ def test_a_missing_model_trains_in_place_or_names_the_command(service, monkeypat
     monkeypatch.setattr(personal, "TRAIN_IN_PLACE_LIMIT", 0)
     with pytest.raises(personal.ModelNotReady, match="scripts/train.py"):
         service.model("vbpr-mm")
+
+
+def test_a_pool_of_one_is_skipped_and_counted_not_scored_perfect(data, monkeypatch):
+    # Field report: a cold-start test item that is the only cold item has a pool of one: AUC was NaN and NDCG@10 1.0.
+    user = int(np.flatnonzero(data.test_item >= 0)[0])
+    only_cold = np.zeros(data.n_items, dtype=bool)
+    only_cold[data.test_item[user]] = True
+    monkeypatch.setattr(type(data), "cold_items", property(lambda self: only_cold))
+    users = np.flatnonzero(data.test_item >= 0)
+    ranked = protocol.rank_targets(lambda c: np.zeros((len(c), data.n_items)), data, users, data.test_item[users],
+                                   exclude_valid=True)
+    summary = protocol.summarize(ranked)
+    sharing = int((data.test_item[users] == data.test_item[user]).sum())  # users whose target is that item
+    assert summary["skipped_small_pool"] == sharing and not any(k.startswith("cold/") for k in summary)
+    assert summary["n_users"] == len(users) - sharing and np.isfinite(summary["AUC"])

@@ -22,7 +22,9 @@ FIGURES = {
     ("similar", "oracle", "P@10"): (0.9717741935483871, EXACT),
     ("compat", "random", "FITB"): (0.16666666666666666, EXACT),
     ("compat", "visual-similarity", "AUC"): (0.6319444444444444, EXACT),
-    ("compat", "oracle", "FITB"): (0.5833333333333334, EXACT),
+    # The oracle's scores tie often (it compares attributes); FITB counts a tie for the top as a miss since issue 14
+    # (it used to take the first candidate, which could be the answer): 0.5833 -> 0.5 on the tiny world.
+    ("compat", "oracle", "FITB"): (0.5, EXACT),
     ("personal", "random", "AUC"): (0.49119999999999997, EXACT),
     ("personal", "popularity", "AUC"): (0.7094, EXACT),
     ("personal", "popularity", "NDCG@10"): (0.03799312823132173, EXACT),

@@ -25,12 +25,16 @@ class IngestReport:
 
     items: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: What the user should check although nothing was skipped (e.g. a category whose slot was predicted).
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        """One sentence for the user: items written, and how many were skipped with the first reason."""
+        """One sentence for the user: items written, how many were skipped with the first reason, and the notes."""
         text = f"{self.items} items written"
         if self.skipped:
             text += f", {len(self.skipped)} skipped (e.g. {self.skipped[0][0]}: {self.skipped[0][1]})"
+        if self.notes:
+            text += "; " + "; ".join(self.notes)
         return text + "."
 
 

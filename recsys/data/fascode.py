@@ -38,6 +38,7 @@ from PIL import Image, ImageDraw
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
 from recsys.data import IngestReport
 from recsys.imageio import ImageInputError, load_upload
+from recsys.tasks.dialogue.data import rank_problem
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +227,10 @@ def parse_evaluation(text: str, known: set[str], report: IngestReport, prefix: s
             continue
         if len(record["candidates"]) < 2:
             report.skipped.append((record["dialogue_id"], "it has fewer than two candidate coordi-sets"))
+            continue
+        problem = rank_problem([c["rank"] for c in record["candidates"]])
+        if problem:  # e.g. two candidates both ranked 1: no weighted Kendall's tau is defined for it
+            report.skipped.append((record["dialogue_id"], f"{problem}; the record is skipped"))
             continue
         kept.append(record)
     return kept

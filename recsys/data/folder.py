@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from pathlib import Path
 from typing import Callable
 
@@ -40,24 +41,66 @@ _SLOT_WORDS = (
 )
 
 
-def slot_for(category: str) -> str:
-    """The slot a category name most likely belongs to (``top`` when no word gives it away)."""
+def slot_for(category: str) -> str | None:
+    """The slot an English category name gives away (None when no word does: the caller must place it)."""
     name = category.lower()
     for slot, words in _SLOT_WORDS:
         if any(word in name for word in words):
             return slot
-    return "top"
+    return None
 
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "item"
 
 
+def item_id_for(category: str, relative: str, taken: set) -> str:
+    """A stable, unique item id for the photo at ``relative`` (``<class>/<file name>``), from that path alone:
+    ``<class>-<file name>`` when both are plain ASCII names, else that name made safe plus 8 hex digits of the path's
+    SHA-1 -- so Korean names, ``IMG_0001.jpg`` beside ``IMG_0001.png`` and ``shirt 1.jpg`` beside ``shirt_1.jpg``
+    never collapse into one id."""
+    import hashlib
+
+    name = Path(relative).name
+    readable = f"{_safe_name(category)}-{_safe_name(name)}"
+    if readable == f"{category}-{name}" and readable not in taken:
+        return readable
+    return f"{readable}-{hashlib.sha1(relative.encode('utf-8')).hexdigest()[:8]}"
+
+
+def read_slot_map(path) -> dict[str, str]:
+    """``{category: slot}`` from a JSON file (category names as the class folders spell them).
+
+    Raises
+    ------
+    CatalogError
+        When the file cannot be read or names a slot the studio does not have.
+    """
+    import json
+
+    from recsys.catalog import SLOTS
+
+    try:
+        mapping = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CatalogError(f"The slot map {path} cannot be read as JSON ({exc}).") from None
+    if not isinstance(mapping, dict):
+        raise CatalogError(f"The slot map {path} must be an object of category -> slot.")
+    bad = sorted({str(v) for v in mapping.values()} - set(SLOTS))
+    if bad:
+        raise CatalogError(f"The slot map {path} names unknown slot(s) {', '.join(bad)}; slots are {', '.join(SLOTS)}.")
+    return {unicodedata.normalize("NFC", str(k)).lower(): str(v) for k, v in mapping.items()}
+
+
 def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
-                  progress: Callable[[float, str], None] | None = None) -> tuple[Catalog, IngestReport]:
+                  progress: Callable[[float, str], None] | None = None,
+                  slot_map: dict | str | Path | None = None) -> tuple[Catalog, IngestReport]:
     """Turn ``src/<class>/<photo>`` into a catalog folder at ``out``: one item per readable photo, category = class.
 
-    Photos are stored as JPEG, at most 512 pixels on the longer side; unreadable ones are skipped and reported.
+    Photos are stored as JPEG, at most 512 pixels on the longer side; unreadable ones are skipped and reported. Every
+    photo gets a unique, stable id (:func:`item_id_for`) and its file name as its title. A class's slot comes from
+    ``slot_map`` (``{category: slot}`` or a JSON file of it), else from the words of its name (:func:`slot_for`), else
+    from its photos (:func:`recsys.photo.predict_slot`), which the report then says in a note.
 
     Returns
     -------
@@ -79,6 +122,10 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
         raise CatalogError(f"The folder {src} has no class sub-folders with photos ({', '.join(IMAGE_SUFFIXES)}).")
     report = IngestReport()
     rows = []
+    slots = read_slot_map(slot_map) if isinstance(slot_map, (str, Path)) else \
+        {unicodedata.normalize("NFC", str(k)).lower(): v for k, v in (slot_map or {}).items()}
+    taken: set = set()
+    unplaced: dict[str, list] = {}
     colour_namer = ColourNamer().fit_names(BASIC_COLOURS)
     with CatalogWriter(out, overwrite=overwrite) as writer:
         for k, (class_dir, path) in enumerate(files):
@@ -90,20 +137,28 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
                 report.skipped.append((f"{class_dir.name}/{path.name}", str(exc)))
                 logger.warning("skipped %s: %s", path, exc)
                 continue
-            category = class_dir.name.lower()
-            item_id = f"{_safe_name(category)}-{_safe_name(path.stem)}"
-            relative = f"images/{_safe_name(category)}/{_safe_name(path.stem)}.jpg"
+            # NFC: a Mac writes Hangul and accents decomposed, and one class must not become two.
+            category = unicodedata.normalize("NFC", class_dir.name).lower()
+            file_name = unicodedata.normalize("NFC", path.name)
+            item_id = item_id_for(category, f"{category}/{file_name}", taken)
+            taken.add(item_id)
+            relative = f"images/{item_id}.jpg"
             writer.save_image(relative, _jpeg(image))
             label = category.replace("_", " ").replace("-", " ")
-            rows.append({"item_id": item_id, "category": category, "slot": slot_for(category),
+            slot = slots.get(category) or slot_for(category)
+            if slot is None and len(unplaced.setdefault(category, [])) < 16:
+                unplaced[category].append(image)
+            rows.append({"item_id": item_id, "category": category, "slot": slot,
                          "color": colour_namer.read(image).colour,
-                         "title": f"{label.capitalize()} {path.stem[:8]}",
+                         "title": Path(file_name).stem,
                          "description": f"A photo of a {label} from the folder {class_dir.name}.",
                          "image_path": relative, "source_file": f"{class_dir.name}/{path.name}"})
         if not rows:
             raise CatalogError(f"None of the {len(files)} photos in {src} could be read; {report.skipped[0][1]}")
         report.items = len(rows)
         items = pd.DataFrame(rows)
+        for category, images in unplaced.items():
+            items.loc[items["category"] == category, "slot"] = _place(category, images, report)
         meta = {"name": name or src.name, "source": "folder", "source_path": str(src.resolve()),
                 "predicted_columns": {"color": "read from each photo by recsys.colour.ColourNamer (basic colours)"},
                 "skipped": [{"file": f, "reason": r} for f, r in report.skipped]}
@@ -113,9 +168,64 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
     return catalog, report
 
 
+def _place(category: str, images: list, report: IngestReport) -> str:
+    """The slot of a class no word or map entry places: predicted from its photos, and said in a note."""
+    predicted = predict_slot(images)
+    slot, share = predicted if predicted is not None else ("accessory", 0.0)
+    how = f"its photos look like '{slot}' ({share:.0%})" if predicted is not None else \
+        "the image classifier is not installed, so it was put in 'accessory'"
+    report.notes.append(f"the class '{category}' names no slot; {how} -- set it with --slot-map if that is wrong")
+    logger.warning("class %s: slot %s predicted from its photos", category, slot)
+    return slot
+
+
 def _jpeg(image) -> bytes:
     import io
 
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------- slots of classes no name or map places
+#: The studio's slots as sentences a text encoder can relate ImageNet's labels to (the slot vocabulary itself, not a
+#: catalog's categories).
+SLOT_TEXTS = {
+    "top": "a top worn on the upper body: a shirt, t-shirt, blouse, jersey or sweater",
+    "bottom": "a garment worn on the lower body: trousers, jeans, shorts or a skirt",
+    "outer": "outerwear worn over other clothes: a coat, jacket or parka",
+    "onepiece": "a one-piece garment: a dress, gown or jumpsuit",
+    "shoes": "footwear: shoes, sneakers, boots, heels or sandals",
+    "accessory": "an accessory: a bag, hat, cap, belt, scarf or jewellery",
+}
+
+
+def predict_slot(images, device: str | None = None, label_temperature: float = 0.03) -> tuple[str, float] | None:
+    """The slot a set of photos of one class most likely shows and its probability: the shipped ImageNet classifier's
+    mean label probabilities over the photos, related to :data:`SLOT_TEXTS` by the default text encoder (the
+    zero-shot expert of :class:`recsys.photo.PhotoReader`). None when the classifier or the text encoder is not
+    installed.
+    """
+    import numpy as np
+
+    from recsys.config import DEFAULT_TEXT_ENCODER
+    from recsys.encoders import EncoderError, create_encoder
+    from scipy.special import softmax
+
+    from recsys.photo import CLASSIFIER_SPEC, imagenet_label_texts
+
+    try:
+        classifier_model = create_encoder(CLASSIFIER_SPEC, device)
+        text_encoder = create_encoder(DEFAULT_TEXT_ENCODER, device)
+    except EncoderError as exc:
+        logger.warning("no slot prediction: %s", exc)
+        return None
+    probabilities = np.concatenate([classifier_model.classify_images(images[k:k + 16])[0]
+                                    for k in range(0, len(images), 16)]).mean(axis=0)
+    slots = list(SLOT_TEXTS)
+    similarity = text_encoder.encode_text(imagenet_label_texts()) @ text_encoder.encode_text(
+        [SLOT_TEXTS[s] for s in slots]).T
+    votes = probabilities @ softmax(similarity / label_temperature, axis=1)
+    votes = votes / votes.sum()
+    best = int(np.argmax(votes))
+    return slots[best], float(votes[best])

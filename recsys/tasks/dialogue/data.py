@@ -87,13 +87,17 @@ class DialogueData:
 def dialogue_data(catalog: Catalog) -> DialogueData:
     """Split the catalog's dialogues: ``train`` ones with their final coordi, ``eval`` ones with candidates.
 
-    Never raises for a record naming an unknown item: it is logged and listed in ``skipped``.
+    Never raises for a record naming an unknown item or whose candidate ranks are not 1..c once each
+    (:func:`rank_problem`): it is logged and listed in ``skipped``.
     """
     train_turns, train_coordis, eval_records, eval_candidates, skipped = [], [], [], [], []
     for record in catalog.dialogues:
         dialogue_id = record.get("dialogue_id", "?")
         try:
             if record.get("split") == "eval" and record.get("candidates"):
+                problem = rank_problem([c.get("rank") for c in record["candidates"]])
+                if problem:
+                    raise KeyError(problem)
                 rows = np.stack([coordi_row(catalog, c["coordi"]) for c in record["candidates"]])
                 eval_records.append(record)
                 eval_candidates.append(rows)
@@ -108,6 +112,21 @@ def dialogue_data(catalog: Catalog) -> DialogueData:
             logger.warning("dialogue %s: %s", dialogue_id, reason)
     coordis = np.stack(train_coordis) if train_coordis else np.zeros((0, len(FASCODE_SLOTS)), dtype=np.int64)
     return DialogueData(train_turns, coordis, eval_records, eval_candidates, skipped)
+
+
+def rank_problem(ranks) -> str | None:
+    """Why candidate ranks are not a ranking -- each of 1..c exactly once -- in one phrase, or None when they are.
+
+    A record whose two candidates are both ranked 1 has no defined weighted Kendall's tau; kept, it would make every
+    model's mean NaN.
+    """
+    try:
+        values = [int(r) for r in ranks]
+    except (TypeError, ValueError):
+        return f"its candidate ranks {list(ranks)} are not all whole numbers"
+    if sorted(values) != list(range(1, len(values) + 1)):
+        return f"its candidate ranks {values} are not 1 to {len(values)} once each"
+    return None
 
 
 def n_training_dialogues(catalog: Catalog) -> int:

@@ -38,22 +38,31 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[float, str], None]
 
 
-def ranks_from_scores(scores: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``scores`` ``(c,)``, the highest score first (ties broken by position)."""
-    return np.argsort(np.argsort(-np.asarray(scores), kind="stable"), kind="stable") + 1
-
-
 def mean_wkt(score_lists: Sequence[np.ndarray], true_ranks: Sequence[np.ndarray]) -> dict:
     """Mean weighted Kendall's tau and top-1 accuracy of predicted candidate scores against true ranks.
 
-    Returns ``{"WKT": float in [-1, 1], "top1_acc": float in [0, 1], "dialogues": int}``.
+    Predicted ranks break ties against the model (:func:`recsys.metrics.pessimistic_ranks`): evaluation files list
+    the best candidate first, so a tie broken by position would give a model that scores every candidate alike a
+    perfect WKT. Returns ``{"WKT": float in [-1, 1] or None, "top1_acc": float in [0, 1] or None, "dialogues": int}``
+    plus ``"undefined"`` (dialogues whose tau or scores are not finite, left out of the means; the loader already
+    skips records whose true ranks are not a ranking) when there are any.
     """
     taus, hits = [], []
     for scores, truth in zip(score_lists, true_ranks):
-        predicted = ranks_from_scores(scores)
+        truth, scores = np.asarray(truth), np.asarray(scores, dtype=np.float64)
+        if not np.isfinite(scores).all():
+            taus.append(float("nan"))
+            hits.append(float("nan"))
+            continue
+        predicted = metrics.pessimistic_ranks(scores, relevance=-truth)
         taus.append(metrics.weighted_kendall_tau(predicted, truth))
-        hits.append(float(truth[int(np.argmax(scores))] == truth.min()))
-    return {"WKT": float(np.mean(taus)), "top1_acc": float(np.mean(hits)), "dialogues": len(taus)}
+        hits.append(float(truth[int(np.argmin(predicted))] == truth.min()))
+    wkt, undefined = metrics.defined_mean(taus)
+    top1, _ = metrics.defined_mean(hits)
+    result = {"WKT": wkt, "top1_acc": top1, "dialogues": len(taus)}
+    if undefined:
+        result["undefined"] = undefined
+    return result
 
 
 def zero_shot_scores(eval_vectors: np.ndarray, candidates: Sequence[np.ndarray], item_text: np.ndarray) -> list:

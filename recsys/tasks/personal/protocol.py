@@ -42,17 +42,17 @@ Progress = Callable[[float, str], None] | None
 
 CUTOFFS = {"NDCG": (10, 50, 100), "HR": (10,), "F1": (10,), "R": (20,)}
 AUC_NEGATIVES = 100
+#: Fewer candidates than this and a target has nothing to be ranked against (the only cold item of a catalog): its
+#: user is left out of the means and counted (``skipped_small_pool``), never scored a perfect 1.
+MIN_POOL = 2
 SELECTION_CUTOFF = 50
 
 
 # ====================================================================== ranking the held-out items
 def _rank(scores: np.ndarray, candidates: np.ndarray, target: int, rng: np.random.Generator) -> int:
-    """0-based rank of ``target`` among ``candidates``; ties are broken at random (a constant scorer is random)."""
-    s = scores[candidates]
-    t = scores[target]
-    greater = int((s > t).sum())
-    ties = int((s == t).sum()) - 1
-    return greater + int(rng.integers(0, ties + 1)) if ties > 0 else greater
+    """0-based rank of ``target`` among ``candidates``; ties are broken at random with the protocol's seed (a constant
+    scorer is random), by :func:`recsys.metrics.rank_of`."""
+    return metrics.rank_of(scores[candidates], int(np.flatnonzero(candidates == target)[0]), rng=rng)
 
 
 def rank_targets(score_users: Callable[[np.ndarray], np.ndarray], data: PersonalData, users: np.ndarray,
@@ -65,7 +65,7 @@ def rank_targets(score_users: Callable[[np.ndarray], np.ndarray], data: Personal
     rng = np.random.default_rng(seed)
     cold = data.cold_items
     cold_idx, all_idx = np.flatnonzero(cold), np.arange(data.n_items)
-    ranks, aucs, is_cold = [], [], []
+    ranks, aucs, is_cold, ranked = [], [], [], []
     for start in range(0, len(users), batch):
         chunk = users[start : start + batch]
         scores = np.asarray(score_users(chunk), dtype=np.float64)
@@ -76,18 +76,26 @@ def rank_targets(score_users: Callable[[np.ndarray], np.ndarray], data: Personal
                 known = np.append(known, data.valid_item[u])
             pool = cold_idx if cold[t] else all_idx
             candidates = np.setdiff1d(pool, known)
+            is_cold.append(bool(cold[t]))
+            if len(candidates) < MIN_POOL:  # e.g. the only cold item: nothing to rank it against
+                ranks.append(-1)
+                aucs.append(float("nan"))
+                ranked.append(False)
+                continue
+            ranked.append(True)
             ranks.append(_rank(scores[row], candidates, t, rng))
             negatives = np.setdiff1d(candidates, [t])
             sampled = rng.choice(negatives, size=min(AUC_NEGATIVES, len(negatives)), replace=False)
             aucs.append(metrics.sampled_auc(scores[row, [t]], scores[row, sampled][None, :]))
-            is_cold.append(bool(cold[t]))
-    return {"rank": np.array(ranks), "auc": np.array(aucs), "cold": np.array(is_cold, dtype=bool)}
+    return {"rank": np.array(ranks), "auc": np.array(aucs), "cold": np.array(is_cold, dtype=bool),
+            "ranked": np.array(ranked, dtype=bool)}
 
 
 def summarize(ranked: dict) -> dict:
     """The report's metrics from :func:`rank_targets`: warm ones plain, cold-start ones prefixed ``cold/``."""
     out: dict = {}
-    for prefix, mask in (("", ~ranked["cold"]), ("cold/", ranked["cold"])):
+    usable = ranked.get("ranked", np.ones(len(ranked["rank"]), dtype=bool))
+    for prefix, mask in (("", ~ranked["cold"] & usable), ("cold/", ranked["cold"] & usable)):
         if not mask.any():
             continue
         r = ranked["rank"][mask]
@@ -104,6 +112,9 @@ def summarize(ranked: dict) -> dict:
             out[f"{prefix}NDCG@10 (se)"] = float(stats.sem(np.where(r < 10, 1.0 / np.log2(r + 2.0), 0.0)))
             out[f"{prefix}HR@10 (se)"] = float(stats.sem((r < 10).astype(np.float64)))
         out[f"{prefix}n_users"] = int(mask.sum())
+    skipped = int((~usable).sum())
+    if skipped:
+        out["skipped_small_pool"] = skipped
     return out
 
 
