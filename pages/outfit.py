@@ -56,7 +56,8 @@ def choose_upload_query(catalog, service, model_name):
     except outfits.EncoderError as exc:
         st.error(str(exc), icon=":material/error:")
         return None, None, None
-    reading = service.read_photo(vector, image)
+    with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
+        reading = service.read_photo(vector, image)
     options = list(reading.category.shares) + [c for c in catalog.categories if c not in reading.category.shares]
     st.image(image, width=180)
     if reading.unsure:

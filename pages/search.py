@@ -83,7 +83,8 @@ def upload_reference(arts, search):
         st.error(str(exc), icon=":material/broken_image:")
         return None, None
     st.image(image, width=200, caption=upload.name)
-    reading = search.read_photo(vector, image)
+    with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
+        reading = search.read_photo(vector, image)
     (st.warning if reading.unsure else st.success)(reading.sentence(), icon=":material/help:" if reading.unsure
                                                    else ":material/check_circle:")
     categories = catalog.categories

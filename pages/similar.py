@@ -75,7 +75,8 @@ def upload_query(catalog, similar):
         st.session_state["similar_upload_file"] = upload.file_id
         for key in ("similar_upload_category", "similar_upload_colour"):
             st.session_state.pop(key, None)
-    reading = similar.read_photo(vector, image)
+    with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
+        reading = similar.read_photo(vector, image)
     if reading.unsure:
         st.warning(reading.sentence(), icon=":material/help:")
     else:
