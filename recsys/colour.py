@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from recsys.models.base import Estimator
+from recsys.utils import RankedGuess
 
 logger = logging.getLogger(__name__)
 
@@ -46,20 +46,14 @@ BASIC_COLOURS = ("black", "white", "grey", "red", "orange", "yellow", "green", "
 _TO_LAB = None
 
 
-@dataclass(frozen=True)
-class ColourGuess:
-    """The garment's colour: the most voted name, its share of the votes (``confidence``) and every name's share
-    (``shares``, highest first)."""
-
-    colour: str
-    confidence: float
-    shares: dict
+class ColourGuess(RankedGuess):
+    """The garment's colour: the most voted name (``colour``), its share of the votes (``confidence``) and every
+    name's share (``shares``, highest first)."""
 
     @property
-    def runner_up(self) -> str | None:
-        """The second most voted colour (None with a one-colour vocabulary)."""
-        names = list(self.shares)
-        return names[1] if len(names) > 1 else None
+    def colour(self) -> str:
+        """The most voted colour name."""
+        return self.label
 
 
 def _lab_transform():
@@ -263,8 +257,4 @@ class ColourNamer(Estimator):
         if weights.sum() <= 0:  # one flat colour: the garment fills the frame
             weights = np.ones(lab.shape[:2], dtype=np.float32)
         shares = colour_shares(lab, weights, self.prototype_names_, self.prototypes_)
-        order = np.argsort(-shares, kind="stable")
-        vocabulary = list(dict.fromkeys(self.prototype_names_))
-        ranked = {vocabulary[i]: float(shares[i]) for i in order}
-        best = vocabulary[int(order[0])]
-        return ColourGuess(colour=best, confidence=ranked[best], shares=ranked)
+        return ColourGuess.from_probabilities(list(dict.fromkeys(self.prototype_names_)), shares)

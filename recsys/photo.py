@@ -35,6 +35,7 @@ from scipy.special import softmax
 
 from recsys.colour import ColourGuess, ColourNamer
 from recsys.models.base import Estimator
+from recsys.utils import RankedGuess
 
 logger = logging.getLogger(__name__)
 
@@ -49,20 +50,14 @@ NO_GARMENT_BELOW = 0.1
 SEEN_LABELS = 3
 
 
-@dataclass(frozen=True)
-class CategoryGuess:
-    """The predicted category of a photo, its probability (``confidence``), and every category's probability
-    (``shares``, highest first)."""
-
-    category: str
-    confidence: float
-    shares: dict
+class CategoryGuess(RankedGuess):
+    """The predicted category of a photo (``category``), its probability (``confidence``), and every category's
+    probability (``shares``, highest first)."""
 
     @property
-    def runner_up(self) -> str | None:
-        """The second most probable category (None for a one-category catalog)."""
-        names = list(self.shares)
-        return names[1] if len(names) > 1 else None
+    def category(self) -> str:
+        """The most probable category."""
+        return self.label
 
 
 @dataclass(frozen=True)
@@ -239,6 +234,10 @@ class PhotoReader(Estimator):
         return self
 
     # ------------------------------------------------------------------ the two experts
+    def _require_labels(self) -> None:
+        if self.label_map_ is None:
+            raise ValueError("This photo reader was fitted without the classifier's labels.")
+
     def zero_shot_proba(self, label_probabilities: np.ndarray) -> np.ndarray:
         """``(n_classes,)`` category probabilities from the classifier's ``(n_labels,)`` label probabilities.
 
@@ -247,8 +246,7 @@ class PhotoReader(Estimator):
         ValueError
             When the reader was fitted without a text encoder.
         """
-        if self.label_map_ is None:
-            raise ValueError("This photo reader was fitted without the classifier's labels.")
+        self._require_labels()
         votes = np.asarray(label_probabilities, dtype=np.float64) @ self.label_map_ + 1e-9
         return votes / votes.sum()
 
@@ -288,8 +286,7 @@ class PhotoReader(Estimator):
         ValueError
             When the reader was fitted without a text encoder.
         """
-        if self.garment_ is None:
-            raise ValueError("This photo reader was fitted without the classifier's labels.")
+        self._require_labels()
         return float(np.clip(np.asarray(label_probabilities) @ self.garment_, 0.0, 1.0))
 
     def garment_map(self, label_probabilities: np.ndarray, feature_maps: np.ndarray,
@@ -322,11 +319,8 @@ class PhotoReader(Estimator):
         ValueError
             When ``image_vector`` does not have the catalog's dimension.
         """
-        probabilities = self.predict_proba(image_vector, label_probabilities)
-        order = np.argsort(-probabilities, kind="stable")
-        shares = {self.classes_[i]: float(probabilities[i]) for i in order}
-        best = self.classes_[int(order[0])]
-        guess = CategoryGuess(category=best, confidence=shares[best], shares=shares)
+        guess = CategoryGuess.from_probabilities(self.classes_, self.predict_proba(image_vector, label_probabilities))
+        best = guess.category
         garment, seen = None, ()
         if label_probabilities is not None and self.garment_ is not None:
             garment = self.garment_share(label_probabilities)

@@ -6,6 +6,7 @@ No Streamlit, no model code: vector normalisation, the interaction-matrix format
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -89,3 +90,35 @@ def read_json(path, kind: type = dict):
     if not isinstance(value, kind):
         raise ValueError(f"it is not a JSON {'object' if kind is dict else kind.__name__}")
     return value
+
+
+@dataclass(frozen=True)
+class RankedGuess:
+    """A prediction over named options: the best ``label``, its probability (``confidence``) and every option's
+    probability (``shares``, highest first). :class:`recsys.photo.CategoryGuess` and
+    :class:`recsys.colour.ColourGuess` name the label after what they guess."""
+
+    label: str
+    confidence: float
+    shares: dict
+
+    @classmethod
+    def from_probabilities(cls, names, probabilities) -> "RankedGuess":
+        """The guess of ``probabilities`` ``(n,)`` over ``names`` (ties keep the names' order).
+
+        Raises
+        ------
+        IndexError
+            For no option at all.
+        """
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        order = np.argsort(-probabilities, kind="stable")
+        shares = {str(names[i]): float(probabilities[i]) for i in order}
+        best = str(names[int(order[0])])
+        return cls(label=best, confidence=shares[best], shares=shares)
+
+    @property
+    def runner_up(self) -> str | None:
+        """The second most probable option (None with a single option)."""
+        names = list(self.shares)
+        return names[1] if len(names) > 1 else None

@@ -54,8 +54,8 @@ def wait_until_the_run_is_over(page) -> None:
 
 
 def open_in_a_new_session(browser, url: str, path: str, catalog_name: str):
-    """Open ``url/path`` in a fresh browser context (a new Streamlit session) and check the router drew it;
-    ``path`` "" is the root, the Browse page."""
+    """Open ``url/path`` in a fresh browser context (a new Streamlit session), check the router drew it, and return
+    the title the page shows; ``path`` "" is the root, the Browse page."""
     from playwright.sync_api import expect
 
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
@@ -80,7 +80,9 @@ def open_in_a_new_session(browser, url: str, path: str, catalog_name: str):
     width = page.get_by_test_id("stMainBlockContainer").bounding_box()["width"]
     assert width > CENTERED_MAX_WIDTH_PX, f"/{path} is not in the router's wide layout ({width:.0f} px)"
     page.screenshot(path=str(SCREENSHOTS / f"deep_link_{path or 'root'}.png"), full_page=False)
-    return context
+    shown = main.get_by_role("heading", level=1).first.inner_text()
+    context.close()
+    return shown
 
 
 def test_every_page_address_opens_that_page_in_the_router_from_a_fresh_server(catalog_copy, tmp_path):
@@ -92,8 +94,8 @@ def test_every_page_address_opens_that_page_in_the_router_from_a_fresh_server(ca
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             # /report is this server's first session: no session has called st.navigation yet.
-            for path in PAGES:
-                open_in_a_new_session(browser, url, path, catalog_name).close()
+            shown = [open_in_a_new_session(browser, url, path, catalog_name) for path in PAGES]
+            assert shown == [title for _, title in PAGES.values()]
         finally:
             browser.close()
 
@@ -107,7 +109,8 @@ def test_the_default_page_at_the_root_and_at_its_own_address_from_a_fresh_server
     with serve_studio(catalog_copy, tmp_path) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            for path in (first, "home" if first == "" else ""):
-                open_in_a_new_session(browser, url, path, catalog_name).close()
+            paths = (first, "home" if first == "" else "")
+            shown = [open_in_a_new_session(browser, url, path, catalog_name) for path in paths]
+            assert shown == [PAGES["home"][1]] * 2  # the root and /home both open Browse
         finally:
             browser.close()

@@ -42,6 +42,10 @@ def test_a_page_opened_on_its_own_is_drawn_inside_the_router(monkeypatch, catalo
 
 
 def test_the_guard_does_nothing_outside_streamlit():
+    from streamlit.runtime.pages_manager import PagesManager
+
     from recsys.services import run_inside_router
 
-    run_inside_router()  # no script run: nothing to rerun, nothing raised
+    before = PagesManager.uses_pages_directory
+    assert run_inside_router() is None  # no script run: nothing to rerun, nothing raised
+    assert PagesManager.uses_pages_directory == before  # and the server-wide page mode is left alone
