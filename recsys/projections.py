@@ -90,7 +90,11 @@ def catalog_map(vectors: np.ndarray, seed: int = 0, perplexity: float = 30.0) ->
     # Small maps gain nothing from threads, and on shared cores OpenMP's spin-waiting makes them crawl.
     with threadpool_limits(1) if n < SMALL_MAP_ITEMS else contextlib.nullcontext():
         reduced = PCA(n_components=reduced_dim, random_state=seed).fit_transform(vectors)
+        # 500 iterations instead of sklearn's 1000: on the demo catalog (3300 items) the map keeps its
+        # trustworthiness (0.9984 at 10 neighbours either way) and its 10-NN category accuracy (0.836 vs 0.840) in
+        # half the time (7.5 s vs 13.7 s on 2 cores), which is on every first run's path.
         coordinates = TSNE(
-            n_components=2, perplexity=used_perplexity, init="pca", learning_rate="auto", random_state=seed
+            n_components=2, perplexity=used_perplexity, init="pca", learning_rate="auto", random_state=seed,
+            max_iter=500,
         ).fit_transform(reduced)
     return coordinates.astype(np.float32), {"method": "pca+tsne", "pca_dimensions": reduced_dim, "perplexity": used_perplexity}

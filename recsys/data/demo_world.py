@@ -218,6 +218,9 @@ def draw_people(drawn: DrawnItems, beta: float = 2.0, gamma: float = 0.6, noise:
     logits = truth.utility()
     warm_idx, cold_idx = np.flatnonzero(~cold), np.flatnonzero(cold)
     rows = []
+    # Plain Python rows and ids: pandas row access per interaction cost seconds of every build.
+    records = items[["style", "color", "pattern", "material", "detail"]].to_dict("records")
+    item_ids = items["item_id"].to_numpy(dtype=object)
     start = pd.Timestamp("2025-01-01").value // 10**9
     for u in range(spec.users):
         n = max(3, int(user_rng.poisson(spec.mean_history - 3)) + 3)
@@ -235,8 +238,8 @@ def draw_people(drawn: DrawnItems, beta: float = 2.0, gamma: float = 0.6, noise:
                 sequence.append(i)
         times = start + np.cumsum(user_rng.integers(3_600, 30 * 86_400, size=len(sequence)))
         for i, t in zip(sequence, times):
-            review = sample_review(user_rng, items.iloc[i], readable[u]) if user_rng.random() < 0.6 else None
-            rows.append((user_ids[u], items["item_id"].iat[i], int(t), review))
+            review = sample_review(user_rng, records[i], readable[u]) if user_rng.random() < 0.6 else None
+            rows.append((user_ids[u], item_ids[i], int(t), review))
     interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "review"])
 
     outfits = sample_outfits(outfit_rng, truth, spec.outfits)

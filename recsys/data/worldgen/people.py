@@ -71,8 +71,8 @@ def sample_taste(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     return np.array([weights[n] for n in FEATURE_NAMES], dtype=np.float32), readable
 
 
-def sample_review(rng: np.random.Generator, item: pd.Series, readable: dict) -> str:
-    """A short review of ``item`` by a user with the ``readable`` tastes: what it has that they like, else generic."""
+def sample_review(rng: np.random.Generator, item, readable: dict) -> str:
+    """A short review of ``item`` (a mapping of its attributes) by a user with the ``readable`` tastes: what it has that they like, else generic."""
     liked = {"style": readable["liked_styles"].split(","), "color": readable["liked_colors"].split(","),
              "pattern": readable["liked_patterns"].split(","), "material": readable["liked_material"].split(","),
              "detail": readable["liked_detail"].split(",")}
@@ -113,6 +113,7 @@ def sample_outfits(rng, truth: WorldTruth, count: int, tau: float = 3.0) -> list
     is chosen by the softmax (temperature ``1 / tau``) of its style match plus its mean true compatibility with
     the items already chosen (Polyvore-like sets, Han et al., ACM MM 2017)."""
     pool = _by_category(truth.items)
+    ids = truth.items["item_id"].to_numpy(dtype=object)
     outfits = []
     for k in range(count):
         style = STYLES[rng.integers(len(STYLES))]
@@ -128,7 +129,7 @@ def sample_outfits(rng, truth: WorldTruth, count: int, tau: float = 3.0) -> list
             if category is not None:
                 chosen.append(_pick(rng, truth, pool[category], chosen, STYLES.index(style), tau))
         outfits.append({"outfit_id": f"o{k:05d}", "style": style,
-                        "item_ids": [truth.items["item_id"].iat[i] for i in chosen]})
+                        "item_ids": [ids[i] for i in chosen]})
     return outfits
 
 
