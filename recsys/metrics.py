@@ -1,6 +1,17 @@
 """Evaluation metrics as small pure functions (the papers' definitions, library implementations where they exist).
 
 Models know nothing of these; the protocols in ``recsys.evaluate`` call them.
+
+Degenerate inputs have one rule, stated in each docstring and tested in ``tests/test_metric_edges.py``:
+
+- a figure that cannot be computed -- no query, a pool with nothing to rank against, a query with no relevant item,
+  a correlation of a constant ranking -- is NaN ("undefined"), returned silently (no warning); reports never show it:
+  they average with :func:`defined_mean`, which drops and counts undefined figures, and say "n/a" when none is left;
+- ties never favour the model: broken pessimistically (:func:`pessimistic_ranks`, :func:`rank_of`, a tie for the
+  top of FITB, a triplet or a pointing-game peak is a miss), at random with a seed (:func:`rank_of` with ``rng``),
+  or averaged over every order of the tied items (:func:`ndcg_from_scores`, :func:`auc`: the expected value of a
+  random tie-break);
+- a cutoff ``k`` below 1 is a caller's error (``ValueError``).
 """
 
 from __future__ import annotations
@@ -11,8 +22,14 @@ from sklearn.metrics import ndcg_score, roc_auc_score
 
 
 def auc(positive_scores, negative_scores) -> float:
-    """Area under the ROC curve of positives against negatives (ties count one half)."""
+    """Area under the ROC curve of positives against negatives (ties count one half), scikit-learn's ``roc_auc_score``.
+
+    One positive against one negative is 1, 0 or 0.5; constant scores give 0.5. NaN (undefined) without a positive
+    or without a negative.
+    """
     positive_scores, negative_scores = np.ravel(positive_scores), np.ravel(negative_scores)
+    if len(positive_scores) == 0 or len(negative_scores) == 0:
+        return float("nan")
     labels = np.r_[np.ones(len(positive_scores)), np.zeros(len(negative_scores))]
     return float(roc_auc_score(labels, np.r_[positive_scores, negative_scores]))
 
@@ -20,10 +37,13 @@ def auc(positive_scores, negative_scores) -> float:
 def sampled_auc(positive_score: np.ndarray, negative_scores: np.ndarray) -> float:
     """DVBPR's per-user AUC: the share of sampled negatives scored below the held-out positive, averaged.
 
-    ``positive_score`` has shape ``(n_users,)`` and ``negative_scores`` ``(n_users, n_negatives)``.
+    ``positive_score`` has shape ``(n_users,)`` and ``negative_scores`` ``(n_users, n_negatives)``; a tie counts
+    one half. NaN (undefined) for no user or no negative.
     """
     positive_score = np.asarray(positive_score, dtype=np.float64)[:, None]
     negative_scores = np.asarray(negative_scores, dtype=np.float64)
+    if positive_score.size == 0 or negative_scores.size == 0:
+        return float("nan")
     wins = (positive_score > negative_scores).mean(axis=1) + 0.5 * (positive_score == negative_scores).mean(axis=1)
     return float(wins.mean())
 
@@ -32,10 +52,20 @@ def rank_of(scores: np.ndarray, target: int, rng: np.random.Generator | None = N
     """0-based rank of ``target`` among ``scores`` (higher is better). Ties are never broken in the model's favour:
     pessimistically (the target after every candidate it ties with), or uniformly at random when a seeded ``rng`` is
     given -- so a constant scorer ranks like chance, not like an oracle. The single-target case of
-    :func:`pessimistic_ranks`.
+    :func:`pessimistic_ranks`. A pool of one gives 0 (protocols skip such pools: nothing was ranked).
+
+    A NaN score is a score the model failed to give, so it never helps the model: a NaN target ranks last, and a NaN
+    candidate ranks ahead of the target.
+
+    Raises
+    ------
+    IndexError
+        When ``target`` is not an index of ``scores``.
     """
-    scores = np.asarray(scores)
-    greater = int((scores > scores[target]).sum())
+    scores = np.asarray(scores, dtype=np.float64)
+    if np.isnan(scores[target]):
+        return len(scores) - 1
+    greater = int((scores > scores[target]).sum()) + int(np.isnan(scores).sum())
     ties = int((scores == scores[target]).sum()) - 1
     if rng is None:
         return greater + ties
@@ -63,25 +93,71 @@ def pessimistic_ranks(scores, relevance) -> np.ndarray:
     return ranks
 
 
+def _check_cutoff(k: int) -> None:
+    if k < 1:
+        raise ValueError(f"The cutoff k must be at least 1, not {k}.")
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean, or NaN (undefined) for no value -- without numpy's empty-slice warning."""
+    return float(values.mean()) if values.size else float("nan")
+
+
 def hit_rate_at_k(ranks, k: int) -> float:
-    """Share of queries whose single relevant item ranks in the top ``k`` (``ranks`` are 0-based)."""
-    return float((np.asarray(ranks) < k).mean())
+    """Share of queries whose single relevant item ranks in the top ``k`` (``ranks`` are 0-based); NaN for no query.
+
+    Raises
+    ------
+    ValueError
+        When ``k`` is below 1.
+    """
+    _check_cutoff(k)
+    return _mean(np.asarray(ranks) < k)
 
 
 def recall_at_k(ranks, k: int) -> float:
-    """Recall@K with one relevant item per query, as in FashionIQ and MMRec (equals the hit rate)."""
+    """Recall@K with one relevant item per query, as in FashionIQ and MMRec (equals the hit rate); NaN for no query.
+
+    Raises
+    ------
+    ValueError
+        When ``k`` is below 1.
+    """
     return hit_rate_at_k(ranks, k)
 
 
 def precision_at_k(relevant_in_rank_order, k: int) -> float:
-    """Mean share of relevant results in the top ``k``; rows are queries, columns ranked results (0/1)."""
+    """Mean share of relevant results in the top ``k``; rows are queries, columns ranked results (0/1; one row may be
+    given as a 1-D list). A query with fewer than ``k`` results counts the missing ones as misses (the share is of
+    ``k``, as in cornac and trec_eval). NaN for no query.
+
+    Raises
+    ------
+    ValueError
+        When ``k`` is below 1.
+    """
+    _check_cutoff(k)
     relevant = np.asarray(relevant_in_rank_order, dtype=np.float64)
-    return float(relevant[:, :k].mean())
+    if relevant.ndim == 1:  # one query, possibly with no result at all (a precision of 0)
+        relevant = relevant[None, :]
+    return _mean(relevant[:, :k].sum(axis=1) / k)
 
 
 def f1_at_k(ranks, k: int, n_relevant: int = 1) -> float:
-    """F1@K with ``n_relevant`` relevant items per query, averaged over queries."""
+    """F1@K with ``n_relevant`` relevant items per query (the one at 0-based ``ranks``), averaged over queries: a hit
+    gives ``2 / (k + n_relevant)``, a miss 0. NaN for no query.
+
+    Raises
+    ------
+    ValueError
+        When ``k`` or ``n_relevant`` is below 1.
+    """
+    _check_cutoff(k)
+    if n_relevant < 1:
+        raise ValueError(f"A query needs at least one relevant item, not {n_relevant}.")
     ranks = np.asarray(ranks)
+    if ranks.size == 0:
+        return float("nan")
     hits = (ranks < k).astype(np.float64)
     precision, recall = hits / k, hits / n_relevant
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -90,27 +166,58 @@ def f1_at_k(ranks, k: int, n_relevant: int = 1) -> float:
 
 
 def ndcg_at_k(ranks, k: int) -> float:
-    """NDCG@K with one relevant item per query, from its 0-based rank: ``1 / log2(rank + 2)`` inside the top k."""
+    """NDCG@K with one relevant item per query, from its 0-based rank: ``1 / log2(rank + 2)`` inside the top k, else 0;
+    averaged over queries, NaN for no query.
+
+    Raises
+    ------
+    ValueError
+        When ``k`` is below 1.
+    """
+    _check_cutoff(k)
     ranks = np.asarray(ranks, dtype=np.float64)
-    return float(np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+    return _mean(np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0))
 
 
 def ndcg_from_scores(relevance: np.ndarray, scores: np.ndarray, k: int) -> float:
-    """NDCG@K for graded relevance (rows are queries), scikit-learn's implementation."""
-    return float(ndcg_score(np.atleast_2d(relevance), np.atleast_2d(scores), k=k))
+    """NDCG@K for graded, non-negative relevance ``(n_queries, n_candidates)`` (one query may be 1-D), scikit-learn's
+    ``ndcg_score`` (linear gain; tied scores averaged over every order of the tied candidates, the expected value of
+    a random tie-break), averaged over queries.
+
+    A query without any relevant candidate is undefined (0 / 0) and left out of the mean; a query with one candidate
+    scores 1 (any order is ideal). NaN when no query is defined.
+
+    Raises
+    ------
+    ValueError
+        When ``k`` is below 1 or the shapes differ.
+    """
+    _check_cutoff(k)
+    relevance = np.atleast_2d(np.asarray(relevance, dtype=np.float64))
+    scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    if relevance.shape != scores.shape:
+        raise ValueError(f"Relevance of shape {relevance.shape} does not match scores of shape {scores.shape}.")
+    defined = relevance.sum(axis=1) > 0
+    if not defined.any():
+        return float("nan")
+    if relevance.shape[1] == 1:
+        return 1.0
+    return float(ndcg_score(relevance[defined], scores[defined], k=k))
 
 
 def triplet_accuracy(positive_distance, negative_distance) -> float:
-    """Share of triplets whose positive is closer to the anchor than the negative (complete-the-look)."""
-    return float((np.asarray(positive_distance) < np.asarray(negative_distance)).mean())
+    """Share of triplets whose positive is closer to the anchor than the negative (complete-the-look); an equal
+    distance is a miss. NaN for no triplet."""
+    return _mean(np.asarray(positive_distance) < np.asarray(negative_distance))
 
 
 def fitb_accuracy(candidate_scores, answer_index) -> float:
     """Fill-in-the-blank accuracy: the answer scores strictly above every other candidate (rows are questions; a tie
-    for the top counts as a miss, :func:`pessimistic_ranks`). NaN for no question."""
-    candidate_scores = np.asarray(candidate_scores, dtype=np.float64)
-    answers = np.asarray(answer_index, dtype=np.int64)
-    if candidate_scores.size == 0 or len(answers) == 0:
+    for the top counts as a miss, :func:`pessimistic_ranks`). NaN for no question, and for questions of one candidate
+    (nothing to choose between)."""
+    candidate_scores = np.atleast_2d(np.asarray(candidate_scores, dtype=np.float64))
+    answers = np.asarray(answer_index, dtype=np.int64).reshape(-1)
+    if candidate_scores.size == 0 or len(answers) == 0 or candidate_scores.shape[1] < 2:
         return float("nan")
     answer_scores = candidate_scores[np.arange(len(answers)), answers]
     others = candidate_scores.copy()
@@ -122,10 +229,15 @@ def weighted_kendall_tau(predicted_ranks, true_ranks) -> float:
     """Weighted Kendall's tau between two rankings of the same candidates (1 = best), as in FASCODE.
 
     Uses ``scipy.stats.weightedtau`` with hyperbolic weights, so disagreements at the top cost most;
-    ranks are negated because scipy weights by score (higher = more important).
+    ranks are negated because scipy weights by score (higher = more important). Two candidates give 1 or -1.
+
+    NaN (undefined) for fewer than two candidates, and when either ranking is constant (all tied: a correlation with
+    a constant has no value). Protocols pass :func:`pessimistic_ranks`, which never tie.
     """
     predicted = -np.asarray(predicted_ranks, dtype=np.float64)
     true = -np.asarray(true_ranks, dtype=np.float64)
+    if len(predicted) < 2 or np.ptp(predicted) == 0 or np.ptp(true) == 0:
+        return float("nan")
     return float(weightedtau(true, predicted).statistic)
 
 
@@ -143,18 +255,21 @@ def pointing_game(attention_maps, boxes, image_size: int = 224) -> tuple[float, 
     -------
     hit_rate, chance : float
         ``chance`` is the mean share of grid cells whose centre lies in the box, the hit rate of a
-        uniformly random peak.
+        uniformly random peak. A peak shared by several cells (a constant map) is a hit only when all of them are
+        in the box. Both NaN for no map.
     """
     maps = np.asarray(attention_maps, dtype=np.float64)
     boxes = np.asarray(boxes, dtype=np.float64)
     n, h, w = maps.shape
+    if n == 0:
+        return float("nan"), float("nan")
     cy = (np.arange(h) + 0.5) * image_size / h
     cx = (np.arange(w) + 0.5) * image_size / w
     hits, chance = [], []
     for attention, (x0, y0, x1, y1) in zip(maps, boxes):
         inside = ((cx[None, :] >= x0) & (cx[None, :] <= x1)) & ((cy[:, None] >= y0) & (cy[:, None] <= y1))
-        peak = np.unravel_index(np.argmax(attention), attention.shape)
-        hits.append(bool(inside[peak]))
+        peak = attention == attention.max()  # argmax would settle a tie by position, in the model's favour or not
+        hits.append(bool(inside[peak].all()))
         chance.append(inside.mean())
     return float(np.mean(hits)), float(np.mean(chance))
 

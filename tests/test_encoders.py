@@ -197,6 +197,43 @@ def test_open_clip_local_checkpoint(tiny_open_clip_checkpoint):
     assert encoder.truncates("word " * 100) and not encoder.truncates("a red dress")
 
 
+@pytest.mark.parametrize(
+    "wrapper, suffix",
+    [("module.", ".pt"), ("_orig_mod.", ".safetensors"), ("state_dict", ".pt"), ("model", ".pt")],
+    ids=["DataParallel", "torch.compile-safetensors", "nested-state_dict", "nested-model-DataParallel"],
+)
+def test_open_clip_local_checkpoint_in_a_training_wrapper(tiny_open_clip_checkpoint, tmp_path, wrapper, suffix):
+    from safetensors.torch import save_file
+
+    _, state_dict = tiny_open_clip_checkpoint
+    path = tmp_path / f"wrapped{suffix}"
+    if wrapper == "state_dict":
+        torch.save({"epoch": 12, "name": "run", "state_dict": state_dict}, path)
+    elif wrapper == "model":
+        torch.save({"model": {f"module.{key}": value for key, value in state_dict.items()}}, path)
+    elif suffix == ".safetensors":
+        save_file({f"{wrapper}{key}": value.contiguous() for key, value in state_dict.items()}, str(path))
+    else:
+        torch.save({f"{wrapper}{key}": value for key, value in state_dict.items()}, path)
+    loaded = create_encoder(f"open_clip:RecsysTiny-ViT:{path}").model.state_dict()
+    assert all(torch.equal(state_dict[name], loaded[name]) for name in state_dict)
+
+
+def test_open_clip_checkpoint_of_another_model_names_the_keys(tiny_open_clip_checkpoint, tmp_path):
+    _, state_dict = tiny_open_clip_checkpoint
+    other = {key: value for key, value in state_dict.items() if key != "text_projection"}
+    other["visual.head.weight"] = torch.zeros(3)
+    path = tmp_path / "other.pt"
+    torch.save({"state_dict": other}, path)
+    spec = f"open_clip:RecsysTiny-ViT:{path}"
+    with pytest.raises(EncoderError) as info:
+        create_encoder(spec)
+    assert str(info.value) == (
+        f"The weight file {path} does not fit encoder '{spec}': 1 missing key (text_projection); "
+        "1 unexpected key (visual.head.weight) (is it a checkpoint of another architecture?)."
+    )
+
+
 def test_open_clip_missing_checkpoint(tmp_path):
     missing = tmp_path / "missing.pt"
     with pytest.raises(EncoderError) as info:

@@ -12,6 +12,7 @@ catalog's. No pattern is predicted (the studio has no pattern reader for photos)
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -92,6 +93,14 @@ def read_slot_map(path) -> dict[str, str]:
     return {unicodedata.normalize("NFC", str(k)).lower(): str(v) for k, v in mapping.items()}
 
 
+def slot_map_from(slot_map: dict | str | Path | None) -> dict[str, str]:
+    """``{category: slot}`` with NFC, lower-case category names, from a mapping, a JSON file (:func:`read_slot_map`)
+    or None (empty)."""
+    if isinstance(slot_map, (str, Path)):
+        return read_slot_map(slot_map)
+    return {unicodedata.normalize("NFC", str(k)).lower(): v for k, v in (slot_map or {}).items()}
+
+
 def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
                   progress: Callable[[float, str], None] | None = None,
                   slot_map: dict | str | Path | None = None) -> tuple[Catalog, IngestReport]:
@@ -122,8 +131,7 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
         raise CatalogError(f"The folder {src} has no class sub-folders with photos ({', '.join(IMAGE_SUFFIXES)}).")
     report = IngestReport()
     rows = []
-    slots = read_slot_map(slot_map) if isinstance(slot_map, (str, Path)) else \
-        {unicodedata.normalize("NFC", str(k)).lower(): v for k, v in (slot_map or {}).items()}
+    slots = slot_map_from(slot_map)
     taken: set = set()
     unplaced: dict[str, list] = {}
     colour_namer = ColourNamer().fit_names(BASIC_COLOURS)
@@ -158,7 +166,7 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
         report.items = len(rows)
         items = pd.DataFrame(rows)
         for category, images in unplaced.items():
-            items.loc[items["category"] == category, "slot"] = _place(category, images, report)
+            items.loc[items["category"] == category, "slot"] = place_class(category, images, report)
         meta = {"name": name or src.name, "source": "folder", "source_path": str(src.resolve()),
                 "predicted_columns": {"color": "read from each photo by recsys.colour.ColourNamer (basic colours)"},
                 "skipped": [{"file": f, "reason": r} for f, r in report.skipped]}
@@ -168,8 +176,9 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
     return catalog, report
 
 
-def _place(category: str, images: list, report: IngestReport) -> str:
-    """The slot of a class no word or map entry places: predicted from its photos, and said in a note."""
+def place_class(category: str, images: list, report: IngestReport) -> str:
+    """The slot of a category no word or map entry places: predicted from some of its decoded photos
+    (:func:`predict_slot`), and said in a note of ``report`` (``"accessory"`` when the classifier is absent)."""
     predicted = predict_slot(images)
     slot, share = predicted if predicted is not None else ("accessory", 0.0)
     how = f"its photos look like '{slot}' ({share:.0%})" if predicted is not None else \
@@ -207,25 +216,39 @@ def predict_slot(images, device: str | None = None, label_temperature: float = 0
     installed.
     """
     import numpy as np
-
-    from recsys.config import DEFAULT_TEXT_ENCODER
-    from recsys.encoders import EncoderError, create_encoder
     from scipy.special import softmax
 
-    from recsys.photo import CLASSIFIER_SPEC, imagenet_label_texts
+    from recsys.encoders import EncoderError
 
     try:
-        classifier_model = create_encoder(CLASSIFIER_SPEC, device)
-        text_encoder = create_encoder(DEFAULT_TEXT_ENCODER, device)
+        classifier_model, similarity = _slot_experts(device)
     except EncoderError as exc:
         logger.warning("no slot prediction: %s", exc)
         return None
     probabilities = np.concatenate([classifier_model.classify_images(images[k:k + 16])[0]
                                     for k in range(0, len(images), 16)]).mean(axis=0)
     slots = list(SLOT_TEXTS)
-    similarity = text_encoder.encode_text(imagenet_label_texts()) @ text_encoder.encode_text(
-        [SLOT_TEXTS[s] for s in slots]).T
     votes = probabilities @ softmax(similarity / label_temperature, axis=1)
     votes = votes / votes.sum()
     best = int(np.argmax(votes))
     return slots[best], float(votes[best])
+
+
+@functools.lru_cache(maxsize=2)
+def _slot_experts(device: str | None):
+    """The classifier and the ``(n_labels, n_slots)`` text similarity of its labels to :data:`SLOT_TEXTS`, made once
+    per process (encoding the 1000 label texts is most of a prediction's time, and an ingest may place many classes).
+
+    Raises
+    ------
+    recsys.encoders.EncoderError
+        When the classifier or the text encoder is not installed.
+    """
+    from recsys.config import DEFAULT_TEXT_ENCODER
+    from recsys.encoders import create_encoder
+    from recsys.photo import CLASSIFIER_SPEC, imagenet_label_texts
+
+    classifier_model = create_encoder(CLASSIFIER_SPEC, device)
+    text_encoder = create_encoder(DEFAULT_TEXT_ENCODER, device)
+    similarity = text_encoder.encode_text(imagenet_label_texts()) @ text_encoder.encode_text(list(SLOT_TEXTS.values())).T
+    return classifier_model, similarity

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
 from recsys.encoders.base import Encoder, EncoderError
 from recsys.encoders.registry import create_encoder
@@ -81,8 +82,13 @@ class DemoClipEncoder(Encoder):
             )
         try:
             self.clip = DemoClip.load(path)
-        except (OSError, KeyError, ValueError, RuntimeError) as exc:
-            raise EncoderError(f"The weights {path.with_suffix('.safetensors')} of encoder '{spec}' cannot be read ({exc}).") from None
+        except EncoderError:  # already one sentence (recsys.encoders.checkpoints)
+            raise
+        except (OSError, KeyError, ValueError, RuntimeError, SafetensorError) as exc:
+            # torch's state-dict errors run over many lines: keep the first
+            first_line = (str(exc).splitlines() or [type(exc).__name__])[0].rstrip(":. ")
+            weights = path.with_suffix(".safetensors")
+            raise EncoderError(f"The weights {weights} of encoder '{spec}' cannot be read ({first_line[:200]}).") from None
         provenance = self.clip.provenance_
         self.weights_path = path
         self.image_encoder = create_encoder((provenance.image_encoder if provenance else "") or "effnet-lite0", device)

