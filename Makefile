@@ -11,6 +11,8 @@ PYTHON_FOR_VENV ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALL_STAMP := $(VENV)/.requirements-installed
+# The scaling extras (Ray Data, Milvus Lite): `make test` and `make bench` install them, `make run` never needs them.
+SCALE_STAMP := $(VENV)/.requirements-scale-installed
 
 # The catalog `make run` shows: RECSYS_CATALOG when set, otherwise the built-in world under RECSYS_DATA_DIR (or data/).
 DEMO_CATALOG := $(or $(RECSYS_DATA_DIR),data)/demo
@@ -28,7 +30,7 @@ BENCH_ARGS ?= --json data/bench.json
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install run setup demo-catalog demo-artifacts train evaluate test browser-deps bench clean-venv
+.PHONY: help install scale-deps run setup demo-catalog demo-artifacts train evaluate test browser-deps bench clean-venv
 
 help:
 	@echo "make run     install, set up the catalog (world, embeddings, page models, quick report), start the app"
@@ -38,6 +40,7 @@ help:
 	@echo "make train   train every task's models on the catalog (a few minutes each on the demo world)"
 	@echo "make evaluate run every protocol and write the report the Model report page shows"
 	@echo "make install create .venv and install requirements.txt (a no-op when nothing changed)"
+	@echo "make scale-deps install the scaling extras, requirements-scale.txt (Ray Data, Milvus Lite)"
 
 install: $(INSTALL_STAMP)
 
@@ -45,6 +48,12 @@ install: $(INSTALL_STAMP)
 $(INSTALL_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+scale-deps: $(SCALE_STAMP)
+
+$(SCALE_STAMP): requirements-scale.txt $(INSTALL_STAMP)
+	$(PY) -m pip install --disable-pip-version-check -r requirements.txt -r requirements-scale.txt
 	@touch $@
 
 run: install setup
@@ -83,7 +92,7 @@ train: install demo-catalog demo-artifacts
 evaluate: install demo-catalog demo-artifacts
 	$(PY) scripts/evaluate.py --catalog "$(CATALOG)" --task all --json "$(CATALOG)/artifacts/report.json"
 
-test: install browser-deps
+test: install scale-deps browser-deps
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 browser-deps:
@@ -93,7 +102,7 @@ browser-deps:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
 	fi
 
-bench: install
+bench: install scale-deps
 	@mkdir -p data
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 
