@@ -1,10 +1,15 @@
 """The offline precompute pipeline (clip-retrieval's reader -> mapper -> writer): encode a catalog into its
 artifacts, resumable shard by shard (DESIGN section 6).
 
-``precompute(catalog)`` reads the images through a DataLoader, encodes them (and the titles and descriptions)
-shard by shard, reduces the feature maps with a channel PCA, assembles the full arrays, draws the 2-D catalog
-map, and writes ``manifest.json`` last; :mod:`recsys.artifacts` describes the layout and reads it back.
-A rerun with the same settings skips finished shards; other settings discard them.
+``precompute(catalog)`` reads and encodes the images (and the titles and descriptions) shard by shard, reduces the
+feature maps with a channel PCA, assembles the full arrays, draws the 2-D catalog map, and writes ``manifest.json``
+last; :mod:`recsys.artifacts` describes the layout and reads it back. A rerun with the same settings skips finished
+shards; other settings discard them.
+
+Only the image reading and encoding is left to an *engine* (:mod:`recsys.precompute_engine`): ``"local"``
+(:class:`LocalEngine`: a DataLoader decodes, this process encodes) or ``"ray"``
+(:class:`recsys.precompute_ray.RayEngine`: a Ray Data pipeline over a local instance or a cluster). Planning the
+shards, the PCA, the text, the assembly and the manifest are the same code for both, so both write the same files.
 """
 
 from __future__ import annotations
@@ -16,10 +21,8 @@ import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
-import torch
 
 from recsys.artifacts import (
     FILES, MANIFEST_NAME, SCHEMA_VERSION, SHARDS_DIRNAME, SHARDS_STATE_NAME, TEXT_FIELDS, ArtifactError,
@@ -30,38 +33,15 @@ from recsys.config import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from recsys.encoders import Encoder, create_encoder, resolve_device
 from recsys.progress import progress_bar
 from recsys.projections import catalog_map, fit_channel_pca, project_channels
-from recsys.shards import Shard, assemble, load_npy, plan_shards, save_npy, shard_done, write_json
+from recsys.precompute_engine import (  # noqa: F401  (re-exported: recsys.artifacts names them)
+    ENGINES, Engine, EngineError, LocalEngine, create_engine, default_num_workers, iter_rows, list_engines,
+)
+from recsys.shards import (
+    Shard, assemble, collect_shards, load_npy, plan_shards, save_npy, shard_done, write_json,
+)
 from recsys.utils import torch_threads
 
 logger = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------- reader
-class _CatalogImages(torch.utils.data.Dataset):
-    """Catalog images at given row positions, decoded and preprocessed inside DataLoader workers."""
-
-    def __init__(self, catalog: Catalog, positions: np.ndarray, preprocess: Callable):
-        self.catalog = catalog
-        self.positions = positions
-        self.preprocess = preprocess
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        item_id = self.catalog.items["item_id"].iloc[int(self.positions[index])]
-        return self.preprocess(self.catalog.load_image(item_id))
-
-
-def default_num_workers(device: str = "cpu") -> int:
-    """DataLoader workers decoding images on ``device``: none on the CPU, one per spare core (at most 4) for a GPU.
-
-    On the CPU the network already runs on every core, so a worker process only takes time from it: on 2 cores the
-    demo world encodes at 49.6 images/s with no worker against 42.6 with one (``effnet-lite0``, batches of 32).
-    """
-    if not str(device).startswith("cuda"):
-        return 0
-    return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
 def resolve_text_encoder(image_encoder: Encoder, text_encoder: str | Encoder | None) -> str | Encoder:
@@ -95,6 +75,7 @@ def precompute(
     progress: bool = True,
     callback: ProgressCallback | None = None,
     threads: int | None = None,
+    engine: str | Engine = "local",
 ) -> dict:
     """Encode a catalog into ``<catalog>/artifacts`` (see the module docstring); resumable shard by shard.
 
@@ -110,7 +91,7 @@ def precompute(
     batch_size : int
         Images per forward pass (texts use twice as many).
     num_workers : int, optional
-        DataLoader workers decoding images; default :func:`default_num_workers`.
+        DataLoader workers decoding images with the local engine; default :func:`default_num_workers`.
     shard_size : int
         Items per shard; finished shards are kept and skipped when the run is repeated.
     fmap_channels : int
@@ -130,6 +111,11 @@ def precompute(
     threads : int, optional
         torch CPU threads during the run (restored afterwards); None keeps torch's setting. On cores shared
         with other busy processes, 1 is often several times faster than more.
+    engine : str or engine
+        What reads and encodes the images: ``"local"`` (:class:`LocalEngine` with ``num_workers``), ``"ray"``
+        (:class:`recsys.precompute_ray.RayEngine` on a local Ray instance), or an engine built with
+        :func:`create_engine` (:class:`recsys.precompute_engine.Engine`). Every engine writes the same shards and manifest (its name is in ``timings``),
+        so a run may resume the shards another engine left.
 
     Returns
     -------
@@ -139,7 +125,10 @@ def precompute(
     Raises
     ------
     ValueError
-        For a shard or batch size below 1, or an encoder that cannot encode images (or text) as asked.
+        For a shard or batch size below 1, an encoder that cannot encode images (or text) as asked, or an
+        unknown engine name.
+    EngineError
+        When the engine cannot run (Ray not installed, a cluster that cannot be reached).
     recsys.encoders.EncoderError
         For an unknown encoder spec, missing weights, or a device that is not there (one sentence).
     OSError
@@ -148,7 +137,7 @@ def precompute(
     with torch_threads(threads):
         return _precompute(
             catalog, image_encoder, text_encoder, device, batch_size, num_workers, shard_size,
-            fmap_channels, pca_sample, seed, artifacts_dir, force, progress, callback,
+            fmap_channels, pca_sample, seed, artifacts_dir, force, progress, callback, engine,
         )
 
 
@@ -167,6 +156,7 @@ def _precompute(
     force: bool,
     progress: bool,
     callback: ProgressCallback | None,
+    engine: str | Engine,
 ) -> dict:
     started = time.perf_counter()
     root = Path(artifacts_dir) if artifacts_dir is not None else default_artifacts_dir(catalog)
@@ -175,6 +165,9 @@ def _precompute(
     n_items = len(catalog)
     if shard_size < 1 or batch_size < 1:
         raise ValueError("shard_size and batch_size must be at least 1.")
+    if isinstance(engine, str):
+        engine = create_engine(engine, **({"num_workers": num_workers} if engine == "local" else {}))
+    engine.check()  # a missing optional library is one sentence before any encoder loads
 
     device = resolve_device(device)
     image_enc = create_encoder(image_encoder, device) if isinstance(image_encoder, str) else image_encoder
@@ -224,7 +217,7 @@ def _precompute(
     write_json(shard_dir / SHARDS_STATE_NAME, state)
 
     shards = plan_shards(n_items, shard_size)
-    timings: dict[str, float] = {}
+    timings: dict = {}
 
     # 1. the feature-map PCA (shards store reduced maps, so it must exist before an image shard is written)
     components = mean = explained = None
@@ -239,7 +232,6 @@ def _precompute(
     fit_pca = with_maps and components is None
     # A small catalog lies wholly inside the PCA sample: encode it once and fit on everything.
     fit_pca_on_all = fit_pca and n_items <= pca_sample
-    already_encoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def save_pca(fitted: tuple[np.ndarray, np.ndarray, float]) -> None:
         nonlocal components, mean, explained
@@ -248,38 +240,28 @@ def _precompute(
         save_npy(shard_dir / FILES["fmap_pca_mean"], mean)
         save_npy(shard_dir / "fmap_pca_explained.npy", np.array([explained], dtype=np.float64))
 
-    if fit_pca and not fit_pca_on_all:
-        tick = time.perf_counter()
-        report(0.0, "Fitting the feature-map PCA.")
-        sample = np.sort(np.random.default_rng(seed).choice(n_items, size=pca_sample, replace=False))
-        sample_pooled, sample_maps = image_enc.encode_images(
-            [catalog.load_image(item_id) for item_id in catalog.items["item_id"].iloc[sample]],
-            batch_size=batch_size,
-            return_feature_maps=True,
-        )
-        save_pca(fit_channel_pca(sample_maps, fmap_channels, seed))
-        # Kept for the shards: the sample is not encoded a second time.
-        already_encoded = {int(p): (sample_pooled[k], sample_maps[k]) for k, p in enumerate(sample)}
-        timings["pca_seconds"] = round(time.perf_counter() - tick, 3)
-
     # 2. image shards
     image_kinds = ("image", "fmap") if with_maps else ("image",)
     # A new PCA makes every stored feature-map shard stale.
     todo = list(shards) if fit_pca else [s for s in shards if not shard_done(shard_dir, s, image_kinds)]
     computed = {"image": [s.number for s in todo]}
+    positions = np.concatenate([np.arange(s.start, s.stop) for s in todo]) if todo else np.zeros(0, np.int64)
+    sample = np.zeros(0, dtype=np.int64)
+    if fit_pca and not fit_pca_on_all:
+        sample = np.sort(np.random.default_rng(seed).choice(n_items, size=pca_sample, replace=False))
+    # One pass of the engine: the PCA sample first (the shards need the PCA), then the shards' other rows in order.
+    order = np.concatenate([sample, np.setdiff1d(positions, sample, assume_unique=True)])
     tick = time.perf_counter()
     if todo:
-        workers = default_num_workers(device) if num_workers is None else num_workers
-        positions = np.concatenate([np.arange(s.start, s.stop) for s in todo])
-        to_encode = np.array([p for p in positions if int(p) not in already_encoded], dtype=np.int64)
-        loader = torch.utils.data.DataLoader(
-            _CatalogImages(catalog, to_encode, image_enc.preprocess),
-            batch_size=batch_size,
-            shuffle=False,
-            num_workers=workers,
-            pin_memory=device.startswith("cuda"),
-            persistent_workers=False,
-        )
+        rows = iter_rows(engine.encode_images(catalog, image_enc, order, batch_size, with_maps))
+        known: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        if len(sample):
+            report(0.0, "Fitting the feature-map PCA.")
+            # Kept for the shards: the sample is not encoded a second time.
+            known = {int(p): next(rows) for p in sample}
+            save_pca(fit_channel_pca(np.stack([maps for _, maps in known.values()]), fmap_channels, seed))
+            timings["pca_seconds"] = round(time.perf_counter() - tick, 3)
+            tick = time.perf_counter()
         bar = progress_bar(total=len(positions), desc="images", unit="img", disable=not progress)
         done = 0
 
@@ -289,7 +271,7 @@ def _precompute(
             if with_maps:
                 save_npy(shard_dir / shard.name("fmap"), project_channels(maps, components, mean).astype(np.float16))
 
-        encoded = _collect_shards(loader, image_enc, todo, with_maps, known=already_encoded)
+        encoded = collect_shards(rows, todo, with_maps, known=known)
         if fit_pca_on_all:
             encoded = list(encoded)  # raw maps of a small catalog (n <= pca_sample) fit in memory
             save_pca(fit_channel_pca(np.concatenate([maps for _, _, maps in encoded]), fmap_channels, seed))
@@ -302,7 +284,7 @@ def _precompute(
     image_seconds = time.perf_counter() - tick
     timings["image_seconds"] = round(image_seconds, 3)
     # Items encoded in this step (the PCA sample's are counted in pca_seconds).
-    timings["image_items_encoded"] = int(len(to_encode)) if todo else 0
+    timings["image_items_encoded"] = int(len(order) - len(sample)) if todo else 0
     if todo:
         timings["image_items_per_s"] = round(timings["image_items_encoded"] / max(image_seconds, 1e-9), 2)
 
@@ -351,6 +333,7 @@ def _precompute(
     files["map2d"] = {"path": FILES["map2d"], "shape": list(coordinates.shape), "dtype": str(coordinates.dtype)}
     timings["map2d_seconds"] = round(time.perf_counter() - tick, 3)
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
+    timings["engine"] = engine.describe()
 
     manifest = {
         "schema_version": SCHEMA_VERSION,
@@ -408,29 +391,3 @@ def _encode_distinct(encoder: Encoder, texts: list[str], batch_size: int) -> np.
     vectors = encoder.encode_text(distinct, batch_size=batch_size)
     row = {text: k for k, text in enumerate(distinct)}
     return vectors[[row[text] for text in texts]]
-
-
-def _encoded_rows(loader: torch.utils.data.DataLoader, encoder: Encoder,
-                  with_maps: bool) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """``(pooled, maps)`` of each item the loader yields, one item at a time, in order."""
-    for pixels in loader:
-        if with_maps:
-            pooled, maps = encoder.encode_pixels(pixels, return_feature_maps=True)
-        else:
-            pooled, maps = encoder.encode_pixels(pixels), None
-        for k in range(len(pooled)):
-            yield pooled[k], (maps[k] if with_maps else None)
-
-
-def _collect_shards(
-    loader: torch.utils.data.DataLoader, encoder: Encoder, shards: list[Shard], with_maps: bool,
-    known: dict[int, tuple[np.ndarray, np.ndarray | None]] | None = None,
-) -> Iterator[tuple[Shard, np.ndarray, np.ndarray | None]]:
-    """Yield each shard, complete, in order: rows in ``known`` (position -> ``(pooled, maps)``, e.g. the PCA sample,
-    already encoded) are taken from there, the others from the encoder run over the loader (which yields exactly
-    the shards' other positions, in order)."""
-    known = known or {}
-    rows = _encoded_rows(loader, encoder, with_maps)
-    for shard in shards:
-        pooled, maps = zip(*(known[p] if p in known else next(rows) for p in range(shard.start, shard.stop)))
-        yield shard, np.stack(pooled), (np.stack(maps) if with_maps else None)

@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -91,3 +92,15 @@ def assemble(shard_dir: Path, shards: list[Shard], kind: str, target: Path) -> d
     os.replace(tmp, target)
     return {"path": target.name, "shape": list(shape), "dtype": str(first.dtype)}
 
+
+def collect_shards(
+    rows: Iterator[tuple[np.ndarray, np.ndarray | None]], shards: list[Shard], with_maps: bool,
+    known: dict[int, tuple[np.ndarray, np.ndarray | None]] | None = None,
+) -> Iterator[tuple[Shard, np.ndarray, np.ndarray | None]]:
+    """Yield each shard, complete, in order: rows in ``known`` (position -> ``(pooled, maps)``, e.g. the PCA sample,
+    already encoded) are taken from there, the others from ``rows`` (which yields exactly the shards' other
+    positions, in order)."""
+    known = known or {}
+    for shard in shards:
+        pooled, maps = zip(*(known[p] if p in known else next(rows) for p in range(shard.start, shard.stop)))
+        yield shard, np.stack(pooled), (np.stack(maps) if with_maps else None)
