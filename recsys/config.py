@@ -36,6 +36,12 @@ class Settings:
         Encoder specs (``RECSYS_IMAGE_ENCODER``, ``RECSYS_TEXT_ENCODER``).
     device : str
         ``auto``, ``cpu`` or ``cuda`` (``RECSYS_DEVICE``).
+    index_backend : str
+        ``faiss`` (in-process, the default) or ``milvus`` (a Milvus database) for every ``VectorIndex``
+        (``RECSYS_INDEX_BACKEND``).
+    milvus_uri : str
+        The Milvus database (``RECSYS_MILVUS_URI``): a local file runs the embedded Milvus Lite (default
+        ``<catalog_dir>/artifacts/index.milvus.db``), ``http://host:19530`` a Milvus server.
     """
 
     data_dir: Path
@@ -44,6 +50,8 @@ class Settings:
     image_encoder: str = DEFAULT_IMAGE_ENCODER
     text_encoder: str = DEFAULT_TEXT_ENCODER
     device: str = "auto"
+    index_backend: str = "faiss"
+    milvus_uri: str = ""
 
     @property
     def artifacts_dir(self) -> Path:
@@ -63,4 +71,7 @@ def get_settings(environ: dict | None = None) -> Settings:
         image_encoder=env.get("RECSYS_IMAGE_ENCODER") or DEFAULT_IMAGE_ENCODER,
         text_encoder=env.get("RECSYS_TEXT_ENCODER") or DEFAULT_TEXT_ENCODER,
         device=env.get("RECSYS_DEVICE") or "auto",
+        index_backend=(env.get("RECSYS_INDEX_BACKEND") or "faiss").strip().lower(),
+        milvus_uri=env.get("RECSYS_MILVUS_URI")
+        or str((Path(catalog).expanduser() if catalog else data_dir / "demo") / "artifacts" / "index.milvus.db"),
     )

@@ -7,13 +7,18 @@ HNSW at the same recall on clustered embeddings (``recsys.benchmarks.encode_inde
 on request. Filters (categories, a mask, excluded items) go to FAISS as an ``IDSelector``;
 when an approximate search cannot fill ``k`` results from a selective filter, those queries are answered
 exactly over the allowed items instead, so a category with at least ``k`` items always yields ``k`` results.
+
+Past memory, behind the same interface: ``ivfpq``, product-quantized codes re-ranked by exact vectors
+(``recsys.index_backends``, which also holds the FAISS search mechanics), picked by ``auto`` past
+``compress_threshold_bytes``; and ``backend="milvus"``, a Milvus collection (``recsys.index_milvus``).
+``recsys.benchmarks.index_scale`` measures them all at 1M x 1280 and 10M x 256.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -21,9 +26,12 @@ from typing import Iterable, Sequence
 import faiss
 import numpy as np
 
+from recsys.index_backends import _CHUNK, COMPRESS_THRESHOLD_BYTES, FaissMixin
+from recsys.index_milvus import MilvusMixin
+
 logger = logging.getLogger(__name__)
 
-KINDS = ("auto", "exact", "hnsw", "ivf")
+KINDS = ("auto", "exact", "hnsw", "ivf", "ivfpq")
 SIDECAR_VERSION = 1
 
 
@@ -35,7 +43,9 @@ def _as_matrix(vectors: np.ndarray, dim: int | None = None, name: str = "vectors
         raise ValueError(f"{name} must be a 2-D array (n, dim), got shape {matrix.shape}.")
     if dim is not None and matrix.shape[1] != dim:
         raise ValueError(f"{name} have {matrix.shape[1]} dimensions but the index holds {dim}-dimensional vectors.")
-    finite = np.isfinite(matrix).all(axis=1)
+    # Chunked: a memory-mapped catalog of millions of rows must not be copied into a boolean twin.
+    finite = np.concatenate([np.isfinite(matrix[start:start + _CHUNK]).all(axis=1)
+                             for start in range(0, max(len(matrix), 1), _CHUNK)])
     if not finite.all():  # FAISS would answer a NaN query with id -1 and rank a NaN row anywhere
         rows = np.flatnonzero(~finite)
         raise ValueError(f"{name} hold NaN or infinite values (row {rows[0]}"
@@ -43,16 +53,20 @@ def _as_matrix(vectors: np.ndarray, dim: int | None = None, name: str = "vectors
     return np.ascontiguousarray(matrix)
 
 
-class VectorIndex:
+class VectorIndex(FaissMixin, MilvusMixin):
     """Inner-product nearest-neighbour search over item vectors, filterable by category.
 
     Parameters
     ----------
-    kind : {"auto", "exact", "hnsw", "ivf"}
+    kind : {"auto", "exact", "hnsw", "ivf", "ivfpq"}
         ``exact`` is ``IndexFlatIP``; ``hnsw`` is ``IndexHNSWFlat`` (inner product); ``ivf`` is
-        ``IndexIVFFlat``. ``auto`` picks ``exact`` below ``exact_threshold`` items and ``ivf`` above.
+        ``IndexIVFFlat``; ``ivfpq`` is ``IndexIVFPQ`` (behind ``OPQ`` when ``opq``). ``auto`` picks ``exact``
+        below ``exact_threshold`` items, ``ivfpq`` from ``compress_threshold_bytes`` of float32 vectors and
+        ``ivf`` between. Ignored by the ``milvus`` backend, which indexes as the database is configured.
     exact_threshold : int
         Catalog size from which ``auto`` switches to an approximate index.
+    compress_threshold_bytes : int
+        Size ``4 * n * dim`` from which ``auto`` builds ``ivfpq`` (default :data:`COMPRESS_THRESHOLD_BYTES`).
     hnsw_m : int
         HNSW graph degree (more: better recall, more memory, slower build).
     ef_construction, ef_search : int
@@ -63,6 +77,24 @@ class VectorIndex:
         IVF cells visited per query.
     seed : int
         Seeds IVF training (k-means) and its training sample.
+    pq_m : int, optional
+        ``ivfpq`` sub-quantizers (bytes per vector at 8 bits); default ``dim / 4`` (4 dimensions a byte),
+        lowered to a divisor of ``dim``.
+    pq_bits : int
+        Bits per code (8: 256 centroids); fewer when under ``39 * 2**pq_bits`` vectors train them.
+    opq : bool
+        Rotate the vectors with a learned OPQ matrix before quantizing (better codes, slower training).
+    rerank : int
+        ``ivfpq`` short-list size re-scored exactly when the vectors are available (0: quantized scores).
+        1024: on 50k x 256 clustered vectors the codes alone reach recall@10 0.73, 256 candidates 1.0, and
+        4096 cost 10x the latency of 1024 for nothing (``recsys.benchmarks.index_scale`` sweeps it at 10M).
+    backend : {"faiss", "milvus"}, optional
+        Where the vectors are indexed; default the ``RECSYS_INDEX_BACKEND`` setting (``faiss``).
+    milvus_uri : str, optional
+        Milvus Lite database file or server URI; default the ``RECSYS_MILVUS_URI`` setting.
+    milvus_collection : str, optional
+        Collection name; default ``recsys_<digest of the vectors and categories>``, so rebuilding the same
+        catalog (every app start) reuses the collection instead of inserting it again.
 
     Attributes
     ----------
@@ -78,6 +110,9 @@ class VectorIndex:
         The category of each row (a property decoded from the two above).
     ids_ : numpy.ndarray of str or None
         Optional item ids of the rows.
+    vectors_ : numpy.ndarray or numpy.memmap or None
+        ``ivfpq``: the exact vectors for re-ranking (the array given to :meth:`fit`, not a copy, or the ``.npy``
+        memory-mapped on :meth:`load`); None for the other kinds.
 
     Examples
     --------
@@ -95,6 +130,14 @@ class VectorIndex:
         nlist: int | None = None,
         nprobe: int = 32,
         seed: int = 0,
+        compress_threshold_bytes: int = COMPRESS_THRESHOLD_BYTES,
+        pq_m: int | None = None,
+        pq_bits: int = 8,
+        opq: bool = False,
+        rerank: int = 1024,
+        backend: str | None = None,
+        milvus_uri: str | None = None,
+        milvus_collection: str | None = None,
     ):
         self.kind = kind
         self.exact_threshold = exact_threshold
@@ -104,25 +147,27 @@ class VectorIndex:
         self.nlist = nlist
         self.nprobe = nprobe
         self.seed = seed
+        self.compress_threshold_bytes = compress_threshold_bytes
+        self.pq_m = pq_m
+        self.pq_bits = pq_bits
+        self.opq = opq
+        self.rerank = rerank
+        self.backend = backend
+        self.milvus_uri = milvus_uri
+        self.milvus_collection = milvus_collection
 
     # ------------------------------------------------------------------ building
     def _params(self) -> dict:
-        return {
-            "kind": self.kind,
-            "exact_threshold": self.exact_threshold,
-            "hnsw_m": self.hnsw_m,
-            "ef_construction": self.ef_construction,
-            "ef_search": self.ef_search,
-            "nlist": self.nlist,
-            "nprobe": self.nprobe,
-            "seed": self.seed,
-        }
+        # Read back from the signature, as scikit-learn's get_params does: no hand-kept list to forget.
+        return {name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters if name != "self"}
 
-    def _resolve_kind(self, n_items: int) -> str:
+    def _resolve_kind(self, n_items: int, dim: int = 1) -> str:
         if self.kind not in KINDS:
             raise ValueError(f"Unknown index kind {self.kind!r}; use one of {', '.join(KINDS)}.")
         if self.kind == "auto":
-            return "exact" if n_items < self.exact_threshold else "ivf"
+            if n_items < self.exact_threshold:
+                return "exact"
+            return "ivfpq" if 4 * n_items * dim >= self.compress_threshold_bytes else "ivf"
         return self.kind
 
     def fit(
@@ -144,6 +189,7 @@ class VectorIndex:
             When ``vectors`` is empty or not 2-D (a 1-D vector counts as one row), a label sequence's length is not
             ``n``, or :attr:`kind` is unknown.
         """
+        source = vectors
         matrix = _as_matrix(vectors)
         n_items, dim = matrix.shape
         if n_items == 0:
@@ -151,27 +197,29 @@ class VectorIndex:
         for name, labels in (("categories", categories), ("ids", ids)):
             if labels is not None and len(labels) != n_items:
                 raise ValueError(f"{name} has {len(labels)} entries but there are {n_items} vectors.")
-        kind = self._resolve_kind(n_items)
-        if kind == "exact":
+        kind = self._resolve_kind(n_items, dim)
+        backend = self._resolve_backend()
+        self.vectors_ = None
+        if backend == "milvus":
+            return self._fit_milvus(matrix, categories, ids)
+        if kind == "ivfpq":
+            index = self._build_ivfpq(matrix)
+            # Keep the caller's array (a memmap stays a memmap) for re-ranking; a copy would defeat compression.
+            self.vectors_ = source if isinstance(source, np.memmap) and source.dtype == np.float32 else matrix
+        elif kind == "exact":
             index = faiss.IndexFlatIP(dim)
         elif kind == "hnsw":
             index = faiss.IndexHNSWFlat(dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = self.ef_construction
             index.hnsw.efSearch = self.ef_search
         else:
-            # k-means wants >= 39 training points per cell; fewer cells than that would only warn and drift.
-            nlist = self.nlist or max(1, min(int(2 * math.sqrt(n_items)), n_items // 39))
-            nlist = min(nlist, n_items)
-            quantizer = faiss.IndexFlatIP(dim)
-            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            nlist = self._nlist(n_items)
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
             index.cp.seed = self.seed
-            # k-means needs ~40 points per cell to be stable; more mostly costs training time.
-            sample_size = min(n_items, 64 * nlist)
-            rng = np.random.default_rng(self.seed)
-            sample = matrix if sample_size == n_items else matrix[np.sort(rng.choice(n_items, sample_size, replace=False))]
-            index.train(sample)
+            index.train(self._training_sample(matrix, 64 * nlist))  # ~40 points a cell keep k-means stable
             index.nprobe = min(self.nprobe, nlist)
-        index.add(matrix)
+        for start in range(0, n_items, 16 * _CHUNK):  # bounded temporaries when the rows come from disk
+            index.add(matrix[start:start + 16 * _CHUNK])
         self.index_ = index
         self.kind_ = kind
         self.n_items_ = n_items
@@ -306,50 +354,11 @@ class VectorIndex:
         k_eff = min(k, n_allowed)
         if k_eff == 0:
             return np.zeros((len(matrix), 0), np.float32), np.zeros((len(matrix), 0), np.int64)
-        if mask is None or mask.all():
-            scores, positions = self.index_.search(matrix, k_eff, params=self._search_params(k_eff))
-            if self.kind_ != "exact":
-                scores, positions = self._fill_short_rows(matrix, k_eff, scores, positions, None)
-            return scores, positions
-
-        bitmap = np.packbits(mask, bitorder="little")  # must outlive the search: FAISS keeps a raw pointer
-        selector = faiss.IDSelectorBitmap(self.n_items_, faiss.swig_ptr(bitmap))
-        if self.kind_ == "exact" or n_allowed <= max(50 * k_eff, self.n_items_ // 50):
-            # Few allowed rows: scanning just them is exact and cheaper than a graph walk that rarely meets them.
-            return self._exhaustive(matrix, k_eff, selector)
-        scores, positions = self.index_.search(matrix, k_eff, params=self._search_params(k_eff, selector))
-        return self._fill_short_rows(matrix, k_eff, scores, positions, selector)
-
-    def _search_params(self, k: int, selector=None):
-        if self.kind_ == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, 2 * k))
-        elif self.kind_ == "ivf":
-            params = faiss.SearchParametersIVF(nprobe=self.index_.nprobe)
-        else:
-            params = faiss.SearchParameters()
-        if selector is not None:
-            params.sel = selector
-        return params
-
-    def _exhaustive(self, queries: np.ndarray, k: int, selector=None) -> tuple[np.ndarray, np.ndarray]:
-        """Exact search (over the selected rows) whatever the index kind, without copying the vectors."""
-        if self.kind_ == "ivf":
-            params = faiss.SearchParametersIVF(nprobe=self.index_.nlist)  # visiting every cell is a full scan
-            if selector is not None:
-                params.sel = selector
-            return self.index_.search(queries, k, params=params)
-        flat = self.index_ if self.kind_ == "exact" else faiss.downcast_index(self.index_.storage)
-        params = faiss.SearchParameters()
-        if selector is not None:
-            params.sel = selector
-        return flat.search(queries, k, params=params)
-
-    def _fill_short_rows(self, queries, k, scores, positions, selector):
-        short = np.flatnonzero((positions < 0).any(axis=1))
-        if len(short):
-            logger.debug("%d of %d queries fell back to exact search", len(short), len(queries))
-            scores[short], positions[short] = self._exhaustive(queries[short], k, selector)
-        return scores, positions
+        if self.kind_ == "milvus":
+            return self.index_.search(matrix, k_eff, self._milvus_filter(categories, allowed, exclude))
+        if self.kind_ == "ivfpq":
+            return self._search_compressed(matrix, k_eff, None if mask is None or mask.all() else mask, n_allowed)
+        return self._search_faiss(matrix, k_eff, mask, n_allowed)
 
     # ------------------------------------------------------------------ persistence
     @staticmethod
@@ -359,12 +368,20 @@ class VectorIndex:
         return path.with_name(path.name + ".json")
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the FAISS index to ``path`` and its labels and parameters to ``<path>.json``."""
+        """Write the FAISS index to ``path`` and its labels and parameters to ``<path>.json``.
+
+        ``ivfpq`` re-ranking vectors: a memory-mapped ``.npy`` is referred to by its absolute path (the catalog's
+        own vectors are not copied); vectors in RAM are written to :meth:`vectors_path`. ``milvus``: ``path``
+        holds the URI and collection (the vectors stay in the database).
+        """
         self._check_fitted()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        faiss.write_index(self.index_, str(tmp))
+        if self.kind_ == "milvus":
+            tmp.write_text(json.dumps(self.index_.describe()), encoding="utf-8")
+        else:
+            faiss.write_index(self.index_, str(tmp))
         os.replace(tmp, path)
         sidecar = {
             "version": SIDECAR_VERSION,
@@ -374,6 +391,7 @@ class VectorIndex:
             "dim": self.dim_,
             "categories": None,
             "ids": None if self.ids_ is None else self.ids_.tolist(),
+            "vectors": self._save_vectors(path),
         }
         if self.category_codes_ is not None:
             sidecar["categories"] = {"names": self.category_names_.tolist(), "codes": self.category_codes_.tolist()}
@@ -383,13 +401,17 @@ class VectorIndex:
         os.replace(tmp, sidecar_path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "VectorIndex":
-        """Read an index written by :meth:`save`.
+    def load(cls, path: str | os.PathLike, mmap: bool = False) -> "VectorIndex":
+        """Read an index written by :meth:`save`; ``mmap``: memory-map the index file instead of reading it.
+
+        With ``mmap`` (``faiss.IO_FLAG_MMAP``) an IVF index's inverted lists stay on disk and the OS pages in the
+        cells a query visits. An ``ivfpq`` index's exact vectors are always memory-mapped.
 
         Raises
         ------
         ValueError
-            In one sentence, when the index file or its sidecar is missing, cannot be read, or they do not match.
+            In one sentence, when the index file, its sidecar or its vectors are missing, cannot be read, or
+            they do not match.
         """
         path = Path(path)
         sidecar_path = cls.sidecar_path(path)
@@ -397,8 +419,13 @@ class VectorIndex:
             raise ValueError(f"The index {path} or its sidecar {sidecar_path.name} is missing; build and save the index again.")
         try:
             sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-            index = faiss.read_index(str(path))
-        except (OSError, ValueError, RuntimeError) as exc:
+            if sidecar.get("kind") == "milvus":
+                from recsys.index_milvus import MilvusCollection
+
+                index = MilvusCollection.open(**json.loads(path.read_text(encoding="utf-8")))
+            else:
+                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP if mmap else 0)
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
             raise ValueError(f"The index {path} cannot be read ({exc}); build and save it again.") from None
         if sidecar.get("version") != SIDECAR_VERSION or index.ntotal != sidecar.get("n_items") or index.d != sidecar.get("dim"):
             raise ValueError(f"The index {path} does not match its sidecar {sidecar_path.name}; build and save it again.")
@@ -407,6 +434,7 @@ class VectorIndex:
         self.kind_ = sidecar["kind"]
         self.n_items_ = int(index.ntotal)
         self.dim_ = int(index.d)
+        self._load_vectors(path, sidecar.get("vectors"))
         categories = sidecar.get("categories")
         self._category_masks = {}
         if categories is None:
