@@ -69,3 +69,15 @@ def test_the_command_line_documents_its_flags():
     )
     assert result.returncode == 0
     assert "--quick" in result.stdout and "--json" in result.stdout
+
+
+def test_only_runs_the_named_modules_and_builds_no_world_they_do_not_read(bench, monkeypatch, tmp_path):
+    fakes = [("plain", lambda quick: {"ran": True}), ("other", lambda quick: {"ran": True})]
+    monkeypatch.setattr(bench, "discover_benchmarks", lambda: fakes)
+    out = tmp_path / "bench.json"
+
+    assert bench.main(["--quick", "--only", "plain", "--json", str(out)]) == 0
+
+    assert json.loads(out.read_text())["benchmarks"] == {"plain": {"ran": True}}
+    with pytest.raises(SystemExit):
+        bench.main(["--only", "nope"])
