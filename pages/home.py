@@ -62,6 +62,8 @@ selections = {
 search = filter_bar[-1].text_input(
     "Search titles", key="home_search", placeholder="e.g. striped shirt", on_change=back_to_first_page
 )
+for sentence in services.title_search(search).messages:
+    st.info(sentence, icon=":material/search:")
 matches = services.filter_items(items, selections, search)
 
 page_size = st.session_state.get("home_page_size", PAGE_SIZES[0])

@@ -56,10 +56,16 @@ def choose_upload_query(catalog, service, model_name):
     except outfits.EncoderError as exc:
         st.error(str(exc), icon=":material/error:")
         return None, None, None
-    with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
-        reading = service.read_photo(vector, image)
+    try:
+        with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
+            reading = service.read_photo(vector, image)
+    except ValueError as exc:  # a photo the reader cannot read (e.g. too small to tell a garment): its sentence
+        st.error(str(exc), icon=":material/broken_image:")
+        return None, None, None
     options = list(reading.category.shares) + [c for c in catalog.categories if c not in reading.category.shares]
-    st.image(image, width=180)
+    # A letterboxed square: Streamlit scales to the width, and a 2048 x 1 photo would scale to no height.
+    preview = services.viz.square_thumbnail(image, 2 * services.THUMBNAIL_SIZE)
+    st.image(preview, width=180)
     if reading.unsure:
         st.warning(reading.sentence(), icon=":material/help:")
         category = st.selectbox("Category of your item", options, index=None, key=f"outfit_upload_category_{upload.file_id}",
@@ -71,7 +77,7 @@ def choose_upload_query(catalog, service, model_name):
         category = st.selectbox("Category", options, index=0, key=f"outfit_upload_category_{upload.file_id}",
                                 help="Correct the category if it is wrong: the outfit is built around its slot.")
     query = service.query(model_name, photo=vector, category=category)
-    return query, f"upload:{upload.file_id}:{category}", image
+    return query, f"upload:{upload.file_id}:{category}", preview
 
 
 def reset_outfit() -> None:

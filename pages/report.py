@@ -67,10 +67,16 @@ else:
             table = reports.report_table(report[task])
             titles = {name: reports.row_title(task, name) for name in table.index}
             shown = table.rename(index=titles)
-            st.dataframe(shown.style.format("{:.4f}", na_rep="–"), width="stretch")
+            st.dataframe(shown.style.format("{:.4f}", na_rep="n/a"), width="stretch")
+            if table.isna().to_numpy().any():
+                st.caption("n/a: a figure that could not be computed on this catalog (every query it averages was "
+                           "undefined, e.g. a pool with nothing to rank against)"
+                           + ("; the undefined column counts the queries left out of each mean." if "undefined" in
+                              table.columns else "."))
             metric = st.selectbox("Metric", list(table.columns), key=f"report_metric_{task}")
             st.bar_chart(shown[metric].dropna(), horizontal=True, height=40 + 28 * len(table))
-            closed = reports.gap_closed(report[task], metric)
+            # Only computed figures enter the gap: an n/a (null) figure has no place in a difference.
+            closed = reports.gap_closed(table.apply(lambda row: row.dropna().to_dict(), axis=1).to_dict(), metric)
             if closed:
                 st.markdown("**Share of the gap from the best baseline to the oracle closed on "
                             f"{metric}:** " + ", ".join(f"{titles.get(m, m)} {v:.0%}" for m, v in closed.items()))

@@ -54,6 +54,8 @@ def use_as_reference(item_id: str) -> None:
 def choose_catalog_reference(catalog) -> str | None:
     items = catalog.items
     title_words = st.text_input("Search titles", key="search_item_filter", placeholder="e.g. blue shirt")
+    for sentence in services.title_search(title_words).messages:
+        st.info(sentence, icon=":material/search:")
     matches = services.filter_items(items, {}, title_words)
     wanted = st.session_state.get("search_reference_item")
     options = list(matches["item_id"].iloc[:MAX_OPTIONS])
@@ -78,13 +80,18 @@ def upload_reference(arts, search):
         st.caption("JPEG, PNG or WebP; the photo stays in this session only.")
         return None, None
     try:
-        image, vector = services.embed_upload(upload.getvalue(), arts.image_encoder_spec)
+        image, vector = services.embed_upload(upload.getvalue(), arts.image_encoder_spec, upload.name)
     except (composed.ImageInputError, composed.EncoderError) as exc:
         st.error(str(exc), icon=":material/broken_image:")
         return None, None
-    st.image(image, width=200, caption=upload.name)
-    with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
-        reading = search.read_photo(vector, image)
+    # A letterboxed square: Streamlit scales to the width, and a 2048 x 1 photo would scale to no height.
+    st.image(services.viz.square_thumbnail(image, 2 * services.THUMBNAIL_SIZE), width=200, caption=upload.name)
+    try:
+        with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
+            reading = search.read_photo(vector, image)
+    except ValueError as exc:  # a photo the reader cannot read (e.g. too small to tell a garment): its sentence
+        st.error(str(exc), icon=":material/broken_image:")
+        return None, None
     (st.warning if reading.unsure else st.success)(reading.sentence(), icon=":material/help:" if reading.unsure
                                                    else ":material/check_circle:")
     categories = catalog.categories

@@ -41,6 +41,8 @@ def choose_catalog_item(catalog) -> str:
     if wanted not in catalog.id_to_index:
         wanted = items["item_id"].iat[0]
     search = st.text_input("Search titles", key="similar_search", placeholder="e.g. red floral dress")
+    for sentence in services.title_search(search).messages:
+        st.info(sentence, icon=":material/search:")
     matches = services.filter_items(items, {}, search)
     if matches.empty:
         st.info("No item title matches this search; showing the current item.", icon=":material/search_off:")
@@ -60,7 +62,8 @@ def upload_query(catalog, similar):
     """The uploaded photo's vector, the category to search and its colour, or ``(None, None, None)``."""
     upload = st.file_uploader("Photo of a garment", type=["jpg", "jpeg", "png", "webp", "gif"], key="similar_upload")
     if upload is None:
-        st.caption("JPEG, PNG, WebP or GIF; the photo stays in this session only.")
+        st.info("Upload a photo of one piece of clothing (JPEG, PNG, WebP or GIF; it stays in this session only).",
+                icon=":material/upload:")
         return None, None, None
     try:
         image, vector = services.embed_upload(upload.getvalue(), similar.photo_encoder_spec, upload.name)
@@ -70,13 +73,18 @@ def upload_query(catalog, similar):
     except similar_service.EncoderError as exc:
         st.error(str(exc), icon=":material/error:")
         return None, None, None
-    st.image(image, width=220, caption=upload.name)
+    # A letterboxed square: Streamlit scales to the width, and a 2048 x 1 photo would scale to no height.
+    st.image(services.viz.square_thumbnail(image, 2 * services.THUMBNAIL_SIZE), width=220, caption=upload.name)
     if st.session_state.get("similar_upload_file") != upload.file_id:  # a new photo: its own reading, not the last one's
         st.session_state["similar_upload_file"] = upload.file_id
         for key in ("similar_upload_category", "similar_upload_colour"):
             st.session_state.pop(key, None)
-    with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
-        reading = similar.read_photo(vector, image)
+    try:
+        with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
+            reading = similar.read_photo(vector, image)
+    except ValueError as exc:  # a photo the reader cannot read (e.g. too small to tell a garment): its sentence
+        st.error(str(exc), icon=":material/broken_image:")
+        return None, None, None
     if reading.unsure:
         st.warning(reading.sentence(), icon=":material/help:")
     else:

@@ -8,8 +8,12 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from recsys.text import CleanText, clean_text, normalize_text
+
 #: Columns the browse page offers as filters, in the order shown; only those a catalog has are offered.
 FILTER_COLUMNS = ("category", "color", "pattern", "style")
+#: The longest title search read (characters); no title is near this long.
+MAX_SEARCH_CHARS = 200
 
 
 def filter_columns(items: pd.DataFrame) -> list[str]:
@@ -22,18 +26,32 @@ def filter_options(items: pd.DataFrame, column: str) -> list[str]:
     return sorted(str(v) for v in items[column].dropna().unique())
 
 
+def title_search(text) -> CleanText:
+    """What a title search box holds, cleaned (:func:`recsys.text.clean_text`, cut at :data:`MAX_SEARCH_CHARS`).
+
+    ``problem`` is set when the box holds only spaces or invisible characters (every item then matches), ``note``
+    when it was cut; show them with :attr:`recsys.text.CleanText.messages`. Never raises.
+    """
+    return clean_text(text, what="title search", max_chars=MAX_SEARCH_CHARS,
+                      empty="The title search holds only spaces or invisible characters, so every item is shown.")
+
+
 def filter_items(items: pd.DataFrame, selections: Mapping[str, Sequence[str]], search: str = "") -> pd.DataFrame:
     """Rows of ``items`` holding one of the selected values in each column and every word of ``search`` in the title.
 
-    An empty selection leaves its column unfiltered; the search ignores case.
+    An empty selection leaves its column unfiltered. The search is cleaned as :func:`title_search` cleans it and
+    matched without case (``str.casefold``); titles are read in the same canonical form, so composed and decomposed
+    spellings (NFC, NFD) and pasted zero-width characters match alike.
     """
     keep = pd.Series(True, index=items.index)
     for column, chosen in selections.items():
         if chosen:
             keep &= items[column].isin(list(chosen))
-    titles = items["title"].fillna("").str.lower()
-    for word in search.lower().split():
-        keep &= titles.str.contains(word, regex=False)
+    words = title_search(search).text.casefold().split()
+    if words:
+        titles = items["title"].map(lambda t: normalize_text("" if t is None or t != t else t).casefold())
+        for word in dict.fromkeys(words):
+            keep &= titles.str.contains(word, regex=False)
     return items[keep]
 
 

@@ -308,7 +308,7 @@ class PhotoReader(Estimator):
         image_vector : ndarray of shape (d,)
             The photo's embedding by the catalog's image encoder.
         image : PIL.Image, optional
-            The decoded photo (its colour is read only when given).
+            The decoded photo (its colour is read only when given and at least 3 px on each side).
         label_probabilities : ndarray of shape (n_labels,), optional
             The image classifier's probabilities.
         garment_prior : ndarray, optional
@@ -327,7 +327,8 @@ class PhotoReader(Estimator):
             top = np.argsort(-np.asarray(label_probabilities))[:SEEN_LABELS]
             seen = tuple((self.label_names_[i], float(label_probabilities[i])) for i in top)
         colour = None
-        if image is not None and self.colour_namer_ is not None:
+        if image is not None and self.colour_namer_ is not None and min(image.size) >= 3:
+            # A photo under 3 px a side has no border to tell a garment from: its category is still read.
             colour = self.colour_namer_.read(image, prior=garment_prior)
         familiar = float(np.max(self.vectors_ @ np.asarray(image_vector, dtype=np.float32).reshape(-1))) \
             >= self.familiar_above_

@@ -80,17 +80,23 @@ def report_table(task_report: dict) -> pd.DataFrame:
 def gap_closed(task_report: dict, metric: str) -> dict[str, float]:
     """For each non-baseline model: ``(model - best baseline) / (oracle - best baseline)`` on ``metric``.
 
-    Empty when there is no oracle or no baseline with that metric.
+    Empty when there is no oracle or no baseline with that metric; figures that were not computed (None, NaN, a
+    non-number) are left out, as in every reported mean.
     """
-    oracle = task_report.get(ORACLE, {}).get(metric)
-    baselines = [v[metric] for m, v in task_report.items() if m in BASELINES and metric in v]
+    def figure(row) -> float | None:
+        value = row.get(metric) if isinstance(row, dict) else None
+        return float(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
+
+    oracle = figure(task_report.get(ORACLE, {}))
+    baselines = [figure(v) for m, v in task_report.items() if m in BASELINES]
+    baselines = [v for v in baselines if v is not None]
     if oracle is None or not baselines:
         return {}
     best = max(baselines)
     if np.isclose(oracle, best):
         return {}
-    return {m: (v[metric] - best) / (oracle - best) for m, v in task_report.items()
-            if m not in BASELINES and m != ORACLE and metric in v}
+    return {m: (figure(v) - best) / (oracle - best) for m, v in task_report.items()
+            if m not in BASELINES and m != ORACLE and figure(v) is not None}
 
 
 #: The upload protocol's figures, as the report's columns.

@@ -19,7 +19,7 @@ from PIL import Image
 from recsys import reports, viz  # noqa: F401  (reports: for the Model report page)
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError
 from recsys.browse import (  # noqa: F401  (re-exported for the pages)
-    FILTER_COLUMNS, ArtifactSummary, filter_columns, filter_items, filter_options, page_count, page_of,
+    FILTER_COLUMNS, ArtifactSummary, filter_columns, filter_items, filter_options, page_count, page_of, title_search,
 )
 from recsys.config import PROJECT_ROOT, Settings, get_settings
 from recsys.context import StudioContext

@@ -84,3 +84,21 @@ def test_figures_of_uploaded_photos_get_their_own_table(monkeypatch, catalog_cop
     table = app.dataframe[-1].value
     assert table.loc["validation", "category_accuracy"] == "0.540 ± 0.027 (chance 0.103)"
     assert [t.label for t in app.tabs] == ["Personal"]  # the photos are not a task tab
+
+
+def test_a_figure_that_could_not_be_computed_reads_n_a_and_leaves_the_gap_to_the_others(monkeypatch, catalog_copy):
+    # What the dialogue protocol writes when no evaluation dialogue of a row could be scored: a null mean.
+    dialogue = {"random": {"WKT": None, "top1_acc": 0.3, "undefined": 2},
+                "dialogue-infonce": {"WKT": 0.4, "top1_acc": 0.65, "undefined": 0},
+                "oracle": {"WKT": 1.0, "top1_acc": 1.0, "undefined": 0}}
+    (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"dialogue": dialogue}))
+    app = open_report(monkeypatch, catalog_copy)
+    table = app.dataframe[0].value
+    assert table.isna().to_numpy().sum() == 1 and table["WKT"].isna().tolist() == [True, False, False]
+    assert any(c.value.startswith("n/a: a figure that could not be computed") for c in app.caption)
+    # WKT: the only baseline has no figure, so no gap is claimed
+    assert not any(m.value.startswith("**Share of the gap") for m in app.markdown)
+    app.selectbox(key="report_metric_dialogue").set_value("top1_acc").run()
+    assert not app.exception, [e.value for e in app.exception]
+    gap = next(m.value for m in app.markdown if m.value.startswith("**Share of the gap"))
+    assert f"{row_title('dialogue', 'dialogue-infonce')} 50%" in gap  # (0.65 - 0.3) / (1.0 - 0.3)

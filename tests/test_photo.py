@@ -113,6 +113,13 @@ def test_the_two_experts_and_their_product_by_hand():
     assert reading.seen[0][0] == "dog" and not reading.no_garment  # it looks like the catalog's own items
     with pytest.raises(ValueError, match="dimensions"):
         reader.read(np.ones(3))
+    # A photo under 3 px a side has no border to read a colour against: the category is read, the colour is None.
+    from PIL import Image
+
+    reader.colour_namer_ = ColourNamer().fit_names(["red", "blue"])
+    tiny = reader.read(vectors[2], image=Image.new("RGB", (1, 5000), "red"), label_probabilities=labels)
+    assert tiny.category.category == "skirt" and tiny.colour is None
+    assert reader.read(vectors[2], image=Image.new("RGB", (8, 8), "red")).colour.colour == "red"
 
 
 def test_a_grid_map_is_placed_back_on_the_unpadded_image():

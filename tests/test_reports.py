@@ -21,3 +21,10 @@ def test_upload_figures_read_as_value_error_and_chance():
     assert table.loc["validation", "photos"] == 40
     assert table.loc["validation", "category_accuracy"] == "0.500 ± 0.080 (chance 0.100)"
     assert table.loc["validation", "colour_accuracy"] == "n/a" and table.loc["validation", "colour@5"] == "n/a"
+
+
+def test_gap_closed_leaves_out_figures_that_were_not_computed():
+    report = {"random": {"FITB": 0.25}, "popularity": {"FITB": None}, "oracle": {"FITB": 0.75},
+              "m": {"FITB": 0.5}, "n": {"FITB": float("nan")}, "o": {"FITB": None}}
+    assert gap_closed(report, "FITB") == {"m": 0.5}
+    assert gap_closed({"random": {"FITB": 0.25}, "oracle": {"FITB": None}, "m": {"FITB": 0.5}}, "FITB") == {}

@@ -24,6 +24,7 @@ from recsys.models.registry import list_models
 from recsys.tasks.base import TaskService
 from recsys.tasks.composed import data
 from recsys.tasks.composed.models import PAGE_MODELS
+from recsys.text import clean_text, has_words, quote
 from recsys.utils import l2_normalize
 
 logger = logging.getLogger(__name__)
@@ -43,22 +44,29 @@ class SearchUnavailable(RuntimeError):
 
 
 # ---------------------------------------------------------------------- checking what the user typed
+#: The longest caption read (characters); far beyond any text encoder's context, so a cut loses nothing it reads.
+MAX_CAPTION_CHARS = 2000
 _ENGLISH_HINT = "the text encoder was trained on English, so it may match poorly"
 
 
-def caption_notes(text: str, encoder: Encoder) -> tuple[str | None, list[str]]:
-    """Clean one caption and say what is unusual about it.
+def caption_notes(text: str, encoder: Encoder, max_chars: int = MAX_CAPTION_CHARS) -> tuple[str | None, list[str]]:
+    """Clean one caption (:func:`recsys.text.clean_text`) and say what is unusual about it.
 
-    Returns ``(text to encode or None, notes)``: None when the caption has nothing to encode (empty, only
-    punctuation, only emoji), with a note saying why; long text is kept (the encoder cuts it) with a note.
-    ``encoder`` needs ``truncates(text)`` and ``max_tokens``.
+    Returns ``(text to encode or None, notes)``: None when the caption has nothing to encode (empty, only spaces or
+    invisible characters, only punctuation, only emoji), with a note saying why; text longer than ``max_chars``
+    characters is cut there, and text longer than the encoder's context is kept (the encoder cuts it), each with a
+    note. Composed and decomposed spellings (NFC, NFD) give the same text. ``encoder`` needs ``truncates(text)`` and
+    ``max_tokens``. Never raises.
     """
-    text = " ".join(str(text or "").split())
-    if not text:
-        return None, ["The caption is empty."]
-    if not any(ch.isalnum() for ch in text):
-        return None, [f"The caption \u201c{text[:40]}\u201d has no words (only punctuation or symbols), so it was ignored."]
-    notes = []
+    cleaned = clean_text(text, what="caption", max_chars=max_chars,
+                         empty="The caption is empty (only spaces or invisible characters); type a change, e.g. "
+                               "\u201cis red\u201d.")
+    if not cleaned.usable:
+        return None, [cleaned.problem]
+    text = cleaned.text
+    if not has_words(text):
+        return None, [f"The caption \u201c{quote(text)}\u201d has no words (only punctuation or symbols), so it was ignored."]
+    notes = [cleaned.note] if cleaned.note else []
     if any(unicodedata.category(ch) == "So" for ch in text):
         notes.append("Emoji and symbols carry no meaning for the text encoder; only the words were used.")
     scripts = {unicodedata.name(ch, "").split(" ")[0] for ch in text if ch.isalpha() and not ch.isascii()}
@@ -316,5 +324,14 @@ class SearchService(TaskService):
         return SearchResult(ids, [float(s) for s in scores[0]], name, notes, used)
 
     def search_text(self, text: str, k: int = 24, category: str | None = None) -> SearchResult:
-        """Free-text search: the items the description ``text`` fits best (see :meth:`search`; same errors)."""
+        """Free-text search: the items the description ``text`` fits best (see :meth:`search`; same errors).
+
+        A description that is empty once cleaned (:func:`recsys.text.clean_text`: only spaces or invisible
+        characters) searches nothing and says so in the result's one note.
+        """
+        cleaned = clean_text(text, what="description", max_chars=MAX_CAPTION_CHARS,
+                             empty="The description is empty (only spaces or invisible characters); type what you "
+                                   "are looking for, e.g. \u201cred floral dress\u201d.")
+        if not cleaned.usable:
+            return SearchResult([], [], TEXT_ONLY, [cleaned.problem])
         return self.search(None, [text], k=k, category=category)

@@ -14,6 +14,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from recsys.text import clean_text, has_words, quote
+
 #: Words that name a slot in a message (English, and the Korean of the FASCODE data).
 SLOT_WORDS = {
     "outer": ("outer", "jacket", "coat", "cardigan", "blazer", "parka", "vest", "아우터", "자켓", "재킷", "코트",
@@ -105,7 +107,8 @@ class MessageCheck:
     Attributes
     ----------
     text : str
-        The cleaned message (whitespace collapsed, cut to the limit); "" when unusable.
+        The cleaned message (:func:`recsys.text.clean_text`: NFC, invisible characters dropped, whitespace
+        collapsed, cut to the limit); "" when unusable.
     problems : list of str
         Why the message cannot be used (one sentence each).
     notes : list of str
@@ -123,25 +126,31 @@ class MessageCheck:
 
 
 def check_message(text: str | None, english_only_encoder: bool = True, max_chars: int = MAX_MESSAGE_CHARS) -> MessageCheck:
-    """Clean a chat message and list what is wrong or worth saying about it, one sentence each.
+    """Clean a chat message (:func:`recsys.text.clean_text`) and list what is wrong or worth saying about it.
 
-    An empty message is unusable; a very long one is cut to ``max_chars``; a message in another language is
+    An empty message (whitespace or invisible characters only) and one without a letter or digit (emoji or
+    punctuation only) are unusable; a very long one is cut to ``max_chars``; a message in another language is
     kept, with a note when the text encoder reads English only; a message naming no slot is kept, with a
-    note that the proposal covers every slot. Never raises.
+    note that the proposal covers every slot. Each problem and note is one sentence. Never raises.
     """
-    cleaned = " ".join(str(text or "").split())
-    check = MessageCheck(text=cleaned)
-    if not cleaned:
-        check.problems.append("The message is empty; tell the stylist what you are looking for.")
+    cleaned = clean_text(text, what="message", max_chars=max_chars,
+                         empty="The message is empty; tell the stylist what you are looking for.")
+    check = MessageCheck(text=cleaned.text)
+    if not cleaned.usable:
+        check.problems.append(cleaned.problem)
         return check
-    if len(cleaned) > max_chars:
-        check.text = cleaned[:max_chars]
-        check.notes.append(f"The message is very long; only its first {max_chars} characters are read.")
-    if english_only_encoder and not is_mostly_latin(cleaned):
+    if not has_words(cleaned.text):
+        check.text = ""
+        check.problems.append(f"The message \u201c{quote(cleaned.text)}\u201d has no words (only emoji, punctuation or "
+                              "symbols); tell the stylist what you are looking for in words.")
+        return check
+    if cleaned.note:
+        check.notes.append(cleaned.note)
+    if english_only_encoder and not is_mostly_latin(check.text):
         check.notes.append(
             "The message is not in English, and the text encoder in use reads English only, so it is matched poorly; "
             "name a multilingual sentence-transformers folder with RECSYS_TEXT_ENCODER=minilm:/path/to/model."
         )
-    if not named_slots(cleaned):
+    if not named_slots(check.text):
         check.notes.append("The message names no slot (outer, top, bottom, shoes); the proposal covers all four.")
     return check

@@ -22,6 +22,7 @@ from recsys.models.pairwise import ExplanationUnavailable, UnknownUserError
 from recsys.tasks.base import TaskService
 from recsys.tasks.personal.data import PersonalData, interaction_data
 from recsys.tasks.personal.models import TASK
+from recsys.text import clean_text, normalize_text, quote
 
 __all__ = ["PersonalService", "Recommendation", "Explanation", "ModelNotReady", "ArtifactError", "CatalogError",
            "ExplanationUnavailable", "UnknownUserError", "shared_attributes", "TRAIN_IN_PLACE_LIMIT"]
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 #: Above this many interactions a missing model is not trained in place (more than about a minute on two cores).
 TRAIN_IN_PLACE_LIMIT = 60_000
+#: The longest user id read (characters); ids are short, so a longer text cannot name a user.
+MAX_USER_ID_CHARS = 200
 
 
 class ModelNotReady(RuntimeError):
@@ -164,12 +167,16 @@ class PersonalService(TaskService):
         UnknownUserError
             For an id the catalog does not know (one sentence).
         """
-        user_id = (user_id or "").strip()
+        cleaned = clean_text(user_id, what="user id", max_chars=MAX_USER_ID_CHARS,
+                             empty="The user id is empty; type one of the ids listed in the box's help.")
+        if not cleaned.usable:
+            raise UnknownUserError(cleaned.problem)
+        user_id = cleaned.text
         if user_id in self.data.user_index:
             return self.data.user_index[user_id]
         if user_id in self.known_users():
             return None
-        raise UnknownUserError(f"There is no user '{user_id}' in this catalog; pick one from the list.")
+        raise UnknownUserError(f"There is no user '{quote(user_id)}' in this catalog; pick one from the list.")
 
     def history(self, user_id: str) -> np.ndarray:
         """The user's items (rows), oldest first; empty for a user without history (raises ``UnknownUserError``)."""
@@ -181,12 +188,13 @@ class PersonalService(TaskService):
         return self.data.cold_items
 
     def true_tastes(self, user_id: str) -> dict | None:
-        """The built-in world's readable tastes of ``user_id``, None elsewhere or for an unknown user."""
+        """The built-in world's readable tastes of ``user_id`` (cleaned as :meth:`user_row` cleans it), None
+        elsewhere or for an unknown user."""
         truth = self._world_truth()
         if truth is None:
             return None
         try:
-            return truth.tastes_of(user_id)
+            return truth.tastes_of(normalize_text(user_id))
         except KeyError:
             return None
 
