@@ -23,7 +23,6 @@ from __future__ import annotations
 import ast
 import gzip
 import html
-import io
 import json
 import logging
 import re
@@ -36,12 +35,10 @@ import pandas as pd
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
 from recsys.data import IngestReport
 from recsys.data.folder import place_class, slot_for, slot_map_from
-from recsys.imageio import ImageInputError, load_upload
+from recsys.data.photos import find_photo, store_photo
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
-STORED_SIDE = 512
 #: The papers keep users with at least this many interactions (VBPR and DVBPR: 5).
 DEFAULT_MIN_INTERACTIONS = 5
 _META = re.compile(r"^meta_(?P<category>.+?)\.json(\.gz)?$")
@@ -125,14 +122,6 @@ def category_of(record: dict) -> str:
     return names[-1].lower() if names else "product"
 
 
-def _find_image(images: Path, asin: str) -> Path | None:
-    for suffix in IMAGE_SUFFIXES:
-        path = images / f"{asin}{suffix}"
-        if path.is_file():
-            return path
-    return None
-
-
 def ingest_amazon(src, out, overwrite: bool = False, progress: Callable[[float, str], None] | None = None,
                   min_interactions: int = DEFAULT_MIN_INTERACTIONS, images: str | Path | None = None,
                   name: str | None = None, slot_map: dict | str | Path | None = None) -> tuple[Catalog, IngestReport]:
@@ -187,19 +176,13 @@ def ingest_amazon(src, out, overwrite: bool = False, progress: Callable[[float, 
         for k, (asin, record) in enumerate(products.items()):
             if progress and k % 50 == 0:
                 progress(0.8 * k / max(1, len(products)), f"Reading photos ({k}/{len(products)})")
-            path = _find_image(image_dir, asin)
+            path = find_photo(image_dir, asin)
             if path is None:
                 report.skipped.append((asin, f"no photo {asin}.jpg in {image_dir} (images are never downloaded)"))
                 continue
-            try:
-                image = load_upload(path.read_bytes(), max_side=STORED_SIDE, name=path.name)
-            except ImageInputError as exc:
-                report.skipped.append((asin, str(exc)))
+            image = store_photo(writer, path, asin, report)
+            if image is None:
                 continue
-            relative = f"images/{asin}.jpg"
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=90)
-            writer.save_image(relative, buffer.getvalue())
             category = category_of(record)
             slot = slots.get(category) or slot_for(category)
             if slot is None and len(unplaced.setdefault(category, [])) < 16:
@@ -207,7 +190,7 @@ def ingest_amazon(src, out, overwrite: bool = False, progress: Callable[[float, 
             title = _text(record.get("title")) or f"Amazon product {asin}"
             rows.append({"item_id": asin, "category": category, "slot": slot, "title": title,
                          "description": _text(record.get("description")) or title,
-                         "brand": _text(record.get("brand")) or None, "image_path": relative})
+                         "brand": _text(record.get("brand")) or None, "image_path": f"images/{asin}.jpg"})
         if not rows:
             raise CatalogError(f"None of the {len(products)} products has a readable photo in {image_dir}; put them "
                                f"there as <ASIN>.jpg.")

@@ -28,14 +28,12 @@ import pandas as pd
 
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
 from recsys.data import IngestReport
-from recsys.imageio import ImageInputError, load_upload
+from recsys.data.photos import find_photo, store_photo
 from recsys.utils import read_json
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
-STORED_SIDE = 512
 SLOTS = {"dress": "onepiece", "shirt": "top", "toptee": "top"}
 LABELS = {"dress": "dress", "shirt": "shirt", "toptee": "top or tee"}
 _FILE = re.compile(r"^(cap|split)\.(?P<category>[A-Za-z0-9_-]+)\.(?P<split>train|val|test)\.json$")
@@ -58,14 +56,6 @@ def _listed(folder: Path, kind: str) -> list[tuple[str, str, Path]]:
         if match and path.name.startswith(kind + "."):
             found.append((match["category"], match["split"], path))
     return found
-
-
-def _find_image(images: Path, asin: str) -> Path | None:
-    for suffix in IMAGE_SUFFIXES:
-        path = images / f"{asin}{suffix}"
-        if path.is_file():
-            return path
-    return None
 
 
 def ingest_fashioniq(src, out, overwrite: bool = False, progress: Callable[[float, str], None] | None = None,
@@ -124,17 +114,13 @@ def ingest_fashioniq(src, out, overwrite: bool = False, progress: Callable[[floa
         for k, (asin, (category, split)) in enumerate(wanted.items()):
             if progress and k % 50 == 0:
                 progress(0.9 * k / max(1, len(wanted)), f"Reading photos ({k}/{len(wanted)})")
-            path = _find_image(image_dir, asin)
+            path = find_photo(image_dir, asin)
             if path is None:
                 report.skipped.append((asin, f"no image file {asin}.jpg/.png in {image_dir}"))
                 continue
-            try:
-                image = load_upload(path.read_bytes(), max_side=STORED_SIDE, name=path.name)
-            except ImageInputError as exc:
-                report.skipped.append((asin, str(exc)))
+            if store_photo(writer, path, asin, report) is None:
                 continue
             relative = f"images/{asin}.jpg"
-            writer.save_image(relative, _jpeg(image))
             label = LABELS.get(category, category)
             rows.append({"item_id": asin, "category": category, "slot": SLOTS.get(category, "top"),
                          "title": f"{label.capitalize()} {asin}",
@@ -161,11 +147,3 @@ def ingest_fashioniq(src, out, overwrite: bool = False, progress: Callable[[floa
         progress(1.0, "Done")
     logger.info("FashionIQ: %s", report.summary())
     return catalog, report
-
-
-def _jpeg(image) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()

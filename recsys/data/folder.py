@@ -24,12 +24,9 @@ import pandas as pd
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
 from recsys.colour import BASIC_COLOURS, ColourNamer
 from recsys.data import IngestReport
-from recsys.imageio import ImageInputError, load_upload
+from recsys.data.photos import IMAGE_SUFFIXES, store_photo
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-STORED_SIDE = 512
 
 #: Words in a class name that tell its slot; the first match wins, checked in this order.
 _SLOT_WORDS = (
@@ -139,19 +136,16 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
         for k, (class_dir, path) in enumerate(files):
             if progress and k % 20 == 0:
                 progress(k / len(files), f"Reading photos ({k}/{len(files)})")
-            try:
-                image = load_upload(path.read_bytes(), max_side=STORED_SIDE, name=path.name)
-            except ImageInputError as exc:
-                report.skipped.append((f"{class_dir.name}/{path.name}", str(exc)))
-                logger.warning("skipped %s: %s", path, exc)
-                continue
             # NFC: a Mac writes Hangul and accents decomposed, and one class must not become two.
             category = unicodedata.normalize("NFC", class_dir.name).lower()
             file_name = unicodedata.normalize("NFC", path.name)
             item_id = item_id_for(category, f"{category}/{file_name}", taken)
+            image = store_photo(writer, path, item_id, report, key=f"{class_dir.name}/{path.name}")
+            if image is None:
+                logger.warning("skipped %s: %s", path, report.skipped[-1][1])
+                continue
             taken.add(item_id)
             relative = f"images/{item_id}.jpg"
-            writer.save_image(relative, _jpeg(image))
             label = category.replace("_", " ").replace("-", " ")
             slot = slots.get(category) or slot_for(category)
             if slot is None and len(unplaced.setdefault(category, [])) < 16:
@@ -188,12 +182,6 @@ def place_class(category: str, images: list, report: IngestReport) -> str:
     return slot
 
 
-def _jpeg(image) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------- slots of classes no name or map places

@@ -22,7 +22,6 @@ item is dropped. The catalog gets ``outfits.jsonl`` (with each outfit's ``split`
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 from pathlib import Path
@@ -32,13 +31,12 @@ import pandas as pd
 
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
 from recsys.data import IngestReport
-from recsys.imageio import ImageInputError, load_upload
+from recsys.data.photos import store_photo
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
 SPLIT_FOLDERS = ("nondisjoint", "disjoint")
-STORED_SIDE = 512
 #: Polyvore's broad ("semantic") categories -> the studio's slots.
 BROAD_TO_SLOT = {
     "tops": "top", "bottoms": "bottom", "all-body": "onepiece", "outerwear": "outer", "shoes": "shoes",
@@ -192,15 +190,9 @@ def ingest_polyvore(src, out, overwrite: bool = False, progress: Callable[[float
             if image_path is None or not image_path.is_file():
                 report.skipped.append((item_id, "image missing"))
                 continue
-            try:
-                image = load_upload(image_path.read_bytes(), max_side=STORED_SIDE, name=image_path.name)
-            except ImageInputError as exc:
-                report.skipped.append((item_id, str(exc)))
+            if store_photo(writer, image_path, item_id, report) is None:
                 continue
             relative = f"images/{item_id}.jpg"
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=90)
-            writer.save_image(relative, buffer.getvalue())
             record = metadata.get(item_id) if isinstance(metadata.get(item_id), dict) else {}
             title = str(record.get("title") or record.get("url_name") or f"{fine} {item_id}").strip()
             description = str(record.get("description") or f"A {fine} ({broad}) from a Polyvore outfit.").strip()
