@@ -58,8 +58,9 @@ def plan_shards(n_items: int, shard_size: int) -> list[Shard]:
 
 
 def shard_done(shard_dir: Path, shard: Shard, kinds: tuple[str, ...]) -> bool:
-    """True when every array kind of ``shard`` is on disk with the shard's row count."""
-    # Only the shape is checked: shards are written atomically, and the state file pins what made them.
+    """True when every array kind of ``shard`` is on disk with the shard's row count and only finite values."""
+    # Shards are written atomically and the state file pins what made them; a non-finite value can still come from
+    # a damaged disk or a hand-edited file, and a shard holding one must be recomputed, not assembled again.
     for kind in kinds:
         path = shard_dir / shard.name(kind)
         try:
@@ -67,6 +68,8 @@ def shard_done(shard_dir: Path, shard: Shard, kinds: tuple[str, ...]) -> bool:
         except (OSError, ValueError):
             return False
         if values.shape[0] != shard.stop - shard.start:
+            return False
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
             return False
     return True
 

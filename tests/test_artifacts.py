@@ -181,6 +181,20 @@ def test_a_nan_row_is_refused_naming_its_item(built, tmp_path):
         load_artifacts(catalog)
 
 
+def test_computing_again_after_a_nan_row_repairs_the_artifacts(built, encoders, tmp_path):
+    # What the pages' "Compute the embeddings now" does after the refusal above: the damaged shard is not reused.
+    catalog = fresh_copy(built[0], tmp_path / "repair")
+    good = load_artifacts(catalog).image.copy()
+    shard = sorted((catalog.root / "artifacts" / "shards").glob("image_*.npy"))[0]
+    for path in (catalog.root / "artifacts" / "image.npy", shard):
+        values = np.load(path)
+        values[1, 0] = np.inf
+        np.save(path, values)
+    image_encoder, text_encoder = encoders
+    precompute(catalog, image_encoder, text_encoder, shard_size=SHARD_SIZE, num_workers=0, progress=False)
+    np.testing.assert_allclose(load_artifacts(catalog).image, good, atol=1e-5)
+
+
 def test_an_encoder_that_gives_nan_never_reaches_the_artifacts(encoders, tmp_path):
     image_encoder, text_encoder = encoders
 
