@@ -34,6 +34,7 @@ import numpy as np
 from scipy.special import softmax
 
 from recsys.colour import ColourGuess, ColourNamer
+from recsys.encoders.base import cached_text_vectors
 from recsys.models.base import Estimator
 from recsys.utils import RankedGuess
 
@@ -132,36 +133,6 @@ def category_texts(categories, titles) -> dict[str, str]:
     return texts
 
 
-def label_vectors(text_encoder, spec: str, texts: list[str], cache_dir=None) -> np.ndarray:
-    """``(len(texts), d)`` vectors of the classifier's label texts by ``text_encoder`` (spec ``spec``), kept in
-    ``cache_dir`` (default ``<RECSYS_DATA_DIR>/cache``) under a hash of the spec and the texts: encoding the 1000
-    glosses is most of a photo reader's build (12 s of 14 on 2 cores), and they are the same for every catalog."""
-    import hashlib
-    import os
-    from pathlib import Path
-
-    from recsys.config import get_settings
-
-    folder = Path(cache_dir) if cache_dir is not None else get_settings().data_dir / "cache"
-    key = hashlib.sha1("\n".join([spec, *texts]).encode("utf-8")).hexdigest()[:16]
-    path = folder / f"label-vectors-{key}.npy"
-    try:
-        cached = np.load(path, allow_pickle=False)
-        if cached.ndim == 2 and len(cached) == len(texts) and np.isfinite(cached).all():
-            return cached
-    except (OSError, ValueError):
-        pass
-    vectors = np.asarray(text_encoder.encode_text(texts), dtype=np.float32)
-    try:  # a cache that cannot be written only costs the next build its 12 s
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
-        np.save(partial, vectors)
-        os.replace(partial, path)
-    except OSError as exc:
-        logger.info("label vectors not cached: %s", exc)
-    return vectors
-
-
 def imagenet_label_texts() -> list[str]:
     """The 1000 ImageNet-1k labels as "synonyms: gloss" (WordNet, from timm's ``ImageNetInfo``), in class order."""
     from timm.data import ImageNetInfo
@@ -232,7 +203,8 @@ class PhotoReader(Estimator):
         colour_namer : recsys.colour.ColourNamer, optional
             Fitted on the catalog's colours; None when the catalog has none.
         label_vectors : ndarray of shape (n_labels, d_text), optional
-            ``text_encoder``'s vectors of the label texts, when already encoded (:func:`label_vectors`).
+            ``text_encoder``'s vectors of the label texts, when already encoded
+            (:func:`recsys.encoders.base.cached_text_vectors`).
 
         Raises
         ------
@@ -436,7 +408,7 @@ def photo_reader(store, device: str | None = None) -> PhotoReader:
         labels = vectors = None
         if text_encoder is not None:
             labels = imagenet_label_texts()
-            vectors = label_vectors(text_encoder, store.artifacts.text_encoder_spec, labels)
+            vectors = cached_text_vectors(text_encoder, store.artifacts.text_encoder_spec, labels)
         return PhotoReader().fit(store.artifacts.image, items["category"], items["slot"], items["title"],
                                  text_encoder=text_encoder, colour_namer=namer, label_texts=labels,
                                  label_vectors=vectors)

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from recsys.colour import ColourNamer, colour_shares, garment_weights, to_lab
-from recsys.photo import PhotoReader, category_texts, label_vectors, place_on_image
+from recsys.encoders.base import cached_text_vectors
+from recsys.photo import PhotoReader, category_texts, place_on_image
 
 
 def test_lab_of_reference_colours():
@@ -160,7 +161,7 @@ def test_what_is_not_a_garment_is_never_stated_as_one(tiny_service, scene):
     assert reading.unsure and "choose the category" in reading.sentence()
 
 
-def test_label_vectors_are_encoded_once_and_read_back_from_the_cache(tmp_path):
+def test_text_vectors_are_encoded_once_and_read_back_from_the_cache(tmp_path):
     class Counting(WordEncoder):
         calls = 0
 
@@ -169,9 +170,9 @@ def test_label_vectors_are_encoded_once_and_read_back_from_the_cache(tmp_path):
             return super().encode_text(texts, **kwargs)
 
     texts = ["jersey, shirt: a garment", "dog: an animal"]
-    first = label_vectors(Counting(), "words", texts, cache_dir=tmp_path)
-    again = label_vectors(Counting(), "words", texts, cache_dir=tmp_path)
+    first = cached_text_vectors(Counting(), "words", texts, cache_dir=tmp_path)
+    again = cached_text_vectors(Counting(), "words", texts, cache_dir=tmp_path)
     np.testing.assert_array_equal(first, again)
     assert Counting.calls == 1 and len(list(tmp_path.glob("label-vectors-*.npy"))) == 1
-    label_vectors(Counting(), "other spec", texts, cache_dir=tmp_path)  # another encoder: another entry
+    cached_text_vectors(Counting(), "other spec", texts, cache_dir=tmp_path)  # another encoder: another entry
     assert Counting.calls == 2

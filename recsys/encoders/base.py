@@ -250,3 +250,33 @@ class Encoder:
         if not self.encodes_text:
             raise EncoderError(f"The encoder '{self.spec}' encodes images only, not text.")
         return self.max_tokens is not None and self.count_tokens(text) > self.max_tokens
+
+
+def cached_text_vectors(text_encoder, spec: str, texts: list[str], cache_dir=None) -> np.ndarray:
+    """``(len(texts), d)`` float32 vectors of ``texts`` by ``text_encoder`` (spec ``spec``), kept in ``cache_dir``
+    (default ``<RECSYS_DATA_DIR>/cache``) under a hash of the spec and the texts, for fixed texts every catalog
+    shares: the photo reader's 1000 ImageNet glosses took 12 of its 14 s to build on 2 cores."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    from recsys.config import get_settings
+
+    folder = Path(cache_dir) if cache_dir is not None else get_settings().data_dir / "cache"
+    key = hashlib.sha1("\n".join([spec, *texts]).encode("utf-8")).hexdigest()[:16]
+    path = folder / f"label-vectors-{key}.npy"
+    try:
+        cached = np.load(path, allow_pickle=False)
+        if cached.ndim == 2 and len(cached) == len(texts) and np.isfinite(cached).all():
+            return cached
+    except (OSError, ValueError):
+        pass
+    vectors = np.asarray(text_encoder.encode_text(texts), dtype=np.float32)
+    try:  # a cache that cannot be written only costs the next build its 12 s
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
+        np.save(partial, vectors)
+        os.replace(partial, path)
+    except OSError as exc:
+        logger.info("label vectors not cached: %s", exc)
+    return vectors
