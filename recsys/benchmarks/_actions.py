@@ -55,20 +55,28 @@ _CARD_TITLE_JS = """([title, n]) => {
     return [...document.querySelectorAll(""" + repr(_MAIN_IMAGES) + """)]
         .filter(i => i.complete && i.naturalWidth > 0).length >= n;
 }"""
-#: True once the run is over, the text given is in the main area, and every image there (at least one) is decoded.
+#: True once the run is over, the text given is in the main area, and every image in view there (at least one) is
+#: decoded.
 _ALL_DECODED_JS = """text => {
     const app = document.querySelector("[data-testid='stApp']");
     if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
-    const main = document.querySelector("[data-testid='stMain']");
+    // stMainBlockContainer: a page with a chat input has no stMain (its main area scrolls to the bottom instead).
+    const main = document.querySelector("[data-testid='stMainBlockContainer']");
     if (!main || !main.innerText.includes(text)) return false;
-    const images = [...main.querySelectorAll("[data-testid='stImage'] img")];
+    // Only the images in view: Streamlit's images load lazily, and one out of view (below the fold, or above it once
+    // the chat scrolls to its end) never loads in a headless tab.
+    const images = [...main.querySelectorAll("[data-testid='stImage'] img")].filter(i => {
+        const box = i.getBoundingClientRect();
+        return box.top < window.innerHeight && box.bottom > 0;
+    });
     return images.length > 0 && images.every(i => i.complete && i.naturalWidth > 0);
 }"""
 #: ``SCRIPT``'s value, or "exception" once the run is over with an exception box drawn in the main area.
 _OR_EXCEPTION_JS = """arg => {
     const app = document.querySelector("[data-testid='stApp']");
     const over = !!app && app.getAttribute("data-test-script-state") === "notRunning";
-    if (over && document.querySelector("[data-testid='stMain'] [data-testid='stException']")) return "exception";
+    const box = "[data-testid='stMainBlockContainer'] [data-testid='stException']";
+    if (over && document.querySelector(box)) return "exception";
     return (SCRIPT)(arg);
 }"""
 #: True once the run is over and an element matches the selector given.

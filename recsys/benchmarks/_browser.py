@@ -80,7 +80,8 @@ _MAIN_IMAGES = "[data-testid='stMain'] [data-testid='stImage'] img"
 _RESULT_JS = """([selector, n, first, text]) => {
     const app = document.querySelector("[data-testid='stApp']");
     if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
-    const main = document.querySelector("[data-testid='stMain']");
+    // stMainBlockContainer, not stMain: a page with a chat input has no stMain.
+    const main = document.querySelector("[data-testid='stMainBlockContainer']");
     if (text && !(main && main.innerText.includes(text))) return false;
     const images = [...document.querySelectorAll(selector)];
     const decoded = i => i.complete && i.naturalWidth > 0;
