@@ -118,10 +118,14 @@ def sentences(app: AppTest) -> list[str]:
     return [e.value for e in [*app.error, *app.warning, *app.info, *app.success]]
 
 
-def check(app: AppTest, result, case) -> None:
+def problem(app: AppTest, result, case) -> str | None:
+    """What is wrong with the page after ``case`` (an exception box, or neither a sentence nor a result), or None."""
     shown = repr(case)[:80]
-    assert not app.exception, (shown, [e.value for e in app.exception])
-    assert sentences(app) or result(app), f"{shown}: neither a sentence nor a result on the page"
+    if app.exception:
+        return f"{shown}: exception {[e.value for e in app.exception]}"
+    if not (sentences(app) or result(app)):
+        return f"{shown}: neither a sentence nor a result on the page"
+    return None
 
 
 def card_titles(app: AppTest) -> bool:
@@ -185,10 +189,11 @@ def open_page(monkeypatch, catalog_dir, page: str) -> AppTest:
     return app
 
 
-def fuzz_text(app: AppTest, key: str, result, seed: int = SEED) -> None:
+def fuzz_text(app: AppTest, key: str, result, seed: int = SEED) -> tuple[int, list[str]]:
     """Hand every text case to the text box ``key`` (a chat input for ``stylist_input``, a form's caption box for
-    ``search_caption``), checking the page after each."""
-    for text in text_cases(np.random.default_rng(seed)):
+    ``search_caption``); ``(cases tried, problems found)``."""
+    cases, problems = text_cases(np.random.default_rng(seed)), []
+    for text in cases:
         if key == "stylist_input":
             app.chat_input(key=key).set_value(text).run()
         elif key == "search_caption":
@@ -197,20 +202,24 @@ def fuzz_text(app: AppTest, key: str, result, seed: int = SEED) -> None:
             app.run()
         else:
             app.text_input(key=key).input(text).run()
-        check(app, result, (key, text))
+        problems.append(problem(app, result, (key, text)))
+    return len(cases), [p for p in problems if p]
 
 
-def fuzz_uploads(app: AppTest, upload: FakeUpload, result) -> None:
-    """Hand every upload case to the page's (stand-in) file uploader, checking the page after each."""
-    check(app, result, "no upload yet")
+def fuzz_uploads(app: AppTest, upload: FakeUpload, result) -> tuple[int, list[str]]:
+    """Hand every upload case to the page's (stand-in) file uploader; ``(cases tried, problems found)``. A broken
+    file must be refused in one sentence that names it, with no result drawn from it."""
+    problems = [problem(app, result, "no upload yet")]
     for name, data in UPLOADS:
         upload.set(name, data)
         app.run()
-        check(app, result, name)
-        if name in BROKEN:  # refused in one sentence that names the file, and no result is drawn from it
-            assert any(name in e.value for e in app.error), (name, sentences(app))
-            assert not result(app), name
+        problems.append(problem(app, result, name))
+        if name in BROKEN and not any(name in e.value for e in app.error):
+            problems.append(f"{name}: no error naming the file ({sentences(app)})")
+        if name in BROKEN and result(app):
+            problems.append(f"{name}: a result was drawn from a broken file")
     upload.current = None
+    return len(UPLOADS), [p for p in problems if p]
 
 
 UPLOADS = upload_cases(np.random.default_rng(SEED))
@@ -218,33 +227,38 @@ UPLOADS = upload_cases(np.random.default_rng(SEED))
 BROKEN = ("noise.jpg", "noise.png", "cut.jpg")
 
 
+TEXT_CASES = len(text_cases(np.random.default_rng(SEED)))
+
+
 def test_browse_and_for_you(monkeypatch, tiny_ready_dir):
-    fuzz_text(open_page(monkeypatch, tiny_ready_dir, "pages/home.py"), "home_search", card_titles)
-    fuzz_text(open_page(monkeypatch, tiny_ready_dir, "pages/for_you.py"), "for_you_user", for_you_results)
+    for page, key, result in (("pages/home.py", "home_search", card_titles),
+                              ("pages/for_you.py", "for_you_user", for_you_results)):
+        assert fuzz_text(open_page(monkeypatch, tiny_ready_dir, page), key, result) == (TEXT_CASES, [])
 
 
 def test_similar_items(monkeypatch, tiny_ready_dir, upload):
     app = open_page(monkeypatch, tiny_ready_dir, "pages/similar.py")
-    fuzz_text(app, "similar_search", similar_results)
+    assert fuzz_text(app, "similar_search", similar_results) == (TEXT_CASES, [])
     app.segmented_control(key="similar_source").set_value("Upload a photo").run()
-    fuzz_uploads(app, upload, similar_results)
+    assert fuzz_uploads(app, upload, similar_results) == (len(UPLOADS), [])
 
 
 def test_text_guided_search(monkeypatch, tiny_ready_dir, upload):
     app = open_page(monkeypatch, tiny_ready_dir, "pages/search.py")
-    fuzz_text(app, "search_item_filter", search_results)
-    fuzz_text(app, "search_caption", search_results, seed=SEED + 1)
+    assert fuzz_text(app, "search_item_filter", search_results) == (TEXT_CASES, [])
+    assert fuzz_text(app, "search_caption", search_results, seed=SEED + 1) == (TEXT_CASES, [])
     app.segmented_control(key="search_source").set_value("Upload a photo").run()
-    fuzz_uploads(app, upload, search_results)
+    assert fuzz_uploads(app, upload, search_results) == (len(UPLOADS), [])
     app.segmented_control(key="search_mode").set_value("Free text").run()
-    fuzz_text(app, "search_free_text", search_results, seed=SEED + 2)
+    assert fuzz_text(app, "search_free_text", search_results, seed=SEED + 2) == (TEXT_CASES, [])
 
 
 def test_stylist_chat(monkeypatch, tiny_ready_dir):
-    fuzz_text(open_page(monkeypatch, tiny_ready_dir, "pages/stylist.py"), "stylist_input", stylist_results)
+    app = open_page(monkeypatch, tiny_ready_dir, "pages/stylist.py")
+    assert fuzz_text(app, "stylist_input", stylist_results) == (TEXT_CASES, [])
 
 
 def test_complete_the_look(monkeypatch, tiny_ready_dir, upload):
     app = open_page(monkeypatch, tiny_ready_dir, "pages/outfit.py")
     app.radio(key="outfit_source").set_value("Your photo").run()
-    fuzz_uploads(app, upload, outfit_results)
+    assert fuzz_uploads(app, upload, outfit_results) == (len(UPLOADS), [])
