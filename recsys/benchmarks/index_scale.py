@@ -291,13 +291,14 @@ def bench_scale(
     return result
 
 
-def run(quick: bool = False, work_dir: str | os.PathLike | None = None, seed: int = 0) -> dict:
+def run(quick: bool = False, work_dir: str | os.PathLike | None = None, seed: int = 0,
+        sizes: tuple[tuple[int, int], ...] | None = None) -> dict:
     """The index-at-scale figures for ``scripts/bench.py``: :data:`QUICK_SIZES` when ``quick``, else :data:`SIZES`.
 
     ``work_dir`` holds the generated vectors (9.5 GiB for 10M x 256, 4.8 GiB for 1M x 1280; reused if present);
-    default a temporary folder removed afterwards.
+    default a temporary folder removed afterwards. ``sizes`` (items, dimensions) overrides both lists.
     """
-    sizes = QUICK_SIZES if quick else SIZES
+    sizes = sizes or (QUICK_SIZES if quick else SIZES)
     n_queries = 100 if quick else 200
     with tempfile.TemporaryDirectory(prefix="index_scale_") as scratch:
         folder = Path(work_dir) if work_dir is not None else Path(scratch)
@@ -320,9 +321,12 @@ if __name__ == "__main__":  # python -m recsys.benchmarks.index_scale [--quick] 
     parser.add_argument("--work-dir", type=Path, help="keep the generated vectors here (reused by later runs)")
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sizes", nargs="+", metavar="NxD",
+                        help="only these sizes, e.g. 10000000x256 (the full run's two take hours together)")
     args = parser.parse_args()
+    sizes = tuple(tuple(int(part) for part in size.lower().split("x")) for size in args.sizes or ())
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    figures = json.dumps(run(quick=args.quick, work_dir=args.work_dir, seed=args.seed), indent=2)
+    figures = json.dumps(run(quick=args.quick, work_dir=args.work_dir, seed=args.seed, sizes=sizes or None), indent=2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(figures, encoding="utf-8")
