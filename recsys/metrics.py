@@ -211,18 +211,54 @@ def triplet_accuracy(positive_distance, negative_distance) -> float:
     return _mean(np.asarray(positive_distance) < np.asarray(negative_distance))
 
 
-def fitb_accuracy(candidate_scores, answer_index) -> float:
-    """Fill-in-the-blank accuracy: the answer scores strictly above every other candidate (rows are questions; a tie
-    for the top counts as a miss, :func:`pessimistic_ranks`). NaN for no question, and for questions of one candidate
-    (nothing to choose between)."""
+def fitb_hits(candidate_scores, answer_index) -> np.ndarray:
+    """Per question of fill-in-the-blank, whether the answer scores strictly above every other candidate (a tie for
+    the top is a miss): bool ``(n_questions,)``; empty for questions of one candidate (nothing to choose between)."""
     candidate_scores = np.atleast_2d(np.asarray(candidate_scores, dtype=np.float64))
     answers = np.asarray(answer_index, dtype=np.int64).reshape(-1)
     if candidate_scores.size == 0 or len(answers) == 0 or candidate_scores.shape[1] < 2:
-        return float("nan")
+        return np.zeros(0, dtype=bool)
     answer_scores = candidate_scores[np.arange(len(answers)), answers]
     others = candidate_scores.copy()
     others[np.arange(len(answers)), answers] = -np.inf
-    return float((answer_scores > others.max(axis=1)).mean())
+    return answer_scores > others.max(axis=1)
+
+
+def fitb_accuracy(candidate_scores, answer_index) -> float:
+    """Fill-in-the-blank accuracy: the share of :func:`fitb_hits` (rows are questions; a tie for the top counts as a
+    miss, :func:`pessimistic_ranks`). NaN for no question, and for questions of one candidate."""
+    return _mean(fitb_hits(candidate_scores, answer_index))
+
+
+def standard_error(values) -> float:
+    """Standard error of the mean of the finite ``values`` (per-query figures): ``std(ddof=1) / sqrt(n)``.
+
+    NaN (undefined) for fewer than two finite values. For a share (0/1 values) it is the usual
+    ``sqrt(p (1 - p) / n)`` up to the ``n / (n - 1)`` of the unbiased variance.
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return float("nan")
+    return float(values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def defined_errors(figures: dict) -> dict:
+    """``figures`` without the standard errors (keys ending ``_se``) that could not be computed (NaN: fewer than two
+    queries): a report shows the value alone rather than an undefined error."""
+    return {k: v for k, v in figures.items() if not (k.endswith("_se") and not np.isfinite(v))}
+
+
+def auc_standard_error(value: float, n_positive: int, n_negative: int) -> float:
+    """Standard error of an AUC from ``n_positive`` positives and ``n_negative`` negatives (Hanley & McNeil,
+    "The meaning and use of the area under a ROC curve", Radiology 1982, eq. 2). NaN when the AUC is undefined or
+    either count is zero."""
+    if not np.isfinite(value) or n_positive < 1 or n_negative < 1:
+        return float("nan")
+    q1, q2 = value / (2.0 - value), 2.0 * value**2 / (1.0 + value)
+    variance = (value * (1.0 - value) + (n_positive - 1) * (q1 - value**2)
+                + (n_negative - 1) * (q2 - value**2)) / (n_positive * n_negative)
+    return float(np.sqrt(max(variance, 0.0)))
 
 
 def weighted_kendall_tau(predicted_ranks, true_ranks) -> float:

@@ -69,12 +69,46 @@ def row_title(task: str, name: str) -> str:
         raise
 
 
-def report_table(task_report: dict) -> pd.DataFrame:
-    """``{model: {metric: value}}`` as a DataFrame (models as rows, by name), the oracle last; values that are not
-    numbers become NaN."""
+#: A report column ``<metric>_se`` holds the standard error of ``<metric>`` over the test queries.
+SE_SUFFIX = "_se"
+
+
+def _full_table(task_report: dict) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(task_report, orient="index").apply(pd.to_numeric, errors="coerce")
     order = [m for m in table.index if m != ORACLE] + ([ORACLE] if ORACLE in table.index else [])
     return table.loc[order]
+
+
+def report_table(task_report: dict) -> pd.DataFrame:
+    """``{model: {metric: value}}`` as a DataFrame (models as rows, by name), the oracle last; values that are not
+    numbers become NaN. Standard-error columns are left out (:func:`standard_errors`)."""
+    table = _full_table(task_report)
+    return table[[c for c in table.columns if not str(c).endswith(SE_SUFFIX)]]
+
+
+def standard_errors(task_report: dict) -> pd.DataFrame:
+    """The standard errors of :func:`report_table`'s figures, same rows, columns named by their metric (only the
+    metrics whose protocol reports one)."""
+    table = _full_table(task_report)
+    errors = table[[c for c in table.columns if str(c).endswith(SE_SUFFIX)]]
+    return errors.rename(columns=lambda c: str(c)[: -len(SE_SUFFIX)])
+
+
+def display_table(task_report: dict, digits: int = 4) -> pd.DataFrame:
+    """:func:`report_table` as text: "value ± standard error" where the protocol gives one, "n/a" for a figure that
+    could not be computed."""
+    values, errors = report_table(task_report), standard_errors(task_report)
+    shown = values.astype(object)
+    for column in values.columns:
+        for row in values.index:
+            value = values.at[row, column]
+            if not np.isfinite(value):
+                shown.at[row, column] = "n/a"
+                continue
+            text = f"{value:.{digits}f}"
+            se = errors.at[row, column] if column in errors.columns else np.nan
+            shown.at[row, column] = text + (f" ± {se:.{digits}f}" if np.isfinite(se) else "")
+    return shown
 
 
 def gap_closed(task_report: dict, metric: str) -> dict[str, float]:

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from recsys.catalog import Catalog, CatalogError  # noqa: E402
 from recsys.evaluate import evaluate  # noqa: E402
 from recsys.prepare import add_upload_figures, write_report  # noqa: E402
+from recsys.reports import display_table  # noqa: E402
 from recsys.tasks import TASKS  # noqa: E402
 
 
@@ -41,14 +42,8 @@ def format_report(report: dict) -> str:
                       for name, value in models.items()]
             lines.append("")
             continue
-        metrics = sorted({m for values in models.values() for m in values})
-        width = max([len(m) for m in models] + [8])
-        lines.append(f"== {task} ==")
-        lines.append(" " * width + "  " + "  ".join(f"{m:>12}" for m in metrics))
-        for model, values in models.items():
-            cells = [f"{values[m]:>12.4f}" if isinstance(values.get(m), (int, float)) else f"{'-':>12}"
-                     for m in metrics]
-            lines.append(f"{model:<{width}}  " + "  ".join(cells))
+        lines.append(f"== {task} == (value ± standard error over the test queries, where the protocol gives one)")
+        lines.append(display_table(models).to_string())
         lines.append("")
     return "\n".join(lines)
 

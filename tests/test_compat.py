@@ -280,8 +280,9 @@ def test_evaluate_reports_every_model_and_the_oracle(tiny_catalog, tiny_artifact
     report = protocol.evaluate(tiny_catalog, seed=0, quick=True)
     assert list(report) == list_models("compat") == ["random", "visual-similarity", "triplet", "type-aware", "oracle"]
     for name, metrics in report.items():
-        assert set(metrics) == {"triplet_acc", "FITB", "AUC"}
+        assert set(metrics) == {"triplet_acc", "FITB", "AUC", "triplet_acc_se", "FITB_se", "AUC_se"}
         assert all(0.0 <= v <= 1.0 for v in metrics.values()), (name, metrics)
+        assert all(0.0 < metrics[f"{m}_se"] < 0.5 for m in ("triplet_acc", "FITB", "AUC")), (name, metrics)
     # The world's own compatibility separates real outfits from random ones far better than chance.
     assert report["oracle"]["AUC"] > 0.75
 

@@ -210,3 +210,12 @@ def test_a_constant_scorer_never_ranks_a_target_first():
 
     ranks = [rank_of(np.zeros(30), target) for target in (0, 7, 29)]
     assert ranks == [29, 29, 29] and recall_at_k(ranks, 10) == 0.0
+
+
+def test_recall_report_gives_the_standard_error_of_the_mean_over_categories():
+    from recsys.tasks.composed.protocol import recall_report
+
+    report = recall_report(np.array([0, 20, 3, 60]), ["dress", "dress", "shirt", "shirt"])
+    # Each category: hits [1, 0] -> R@10 0.5 with SE 0.5; the mean of two independent means has SE sqrt(0.5) / 2.
+    assert report["R@10"] == 0.5 and report["dress/R@10"] == 0.5
+    assert report["R@10_se"] == pytest.approx(np.sqrt(0.5) / 2)

@@ -16,7 +16,7 @@ from recsys.catalog import Catalog, CatalogError
 from recsys.data import demo_world
 from recsys.data.demo_world import PRESETS, build_demo_catalog, generate_world
 from recsys.data.render import ItemLook, detail_box, render_item
-from recsys.data.truth import CATEGORIES, FASCODE_SLOTS, WorldTruth
+from recsys.data.truth import CATEGORIES, COLOR_NAMES, FASCODE_SLOTS, FEATURE_NAMES, LIGHTNESS_BAND, WorldTruth
 from recsys.data.worldgen.items import CAPTION_KEYWORD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,9 +165,14 @@ def test_truth_reads_back_and_scores(tiny_catalog):
     assert np.mean(outfit_scores) > np.mean(random_scores) + 0.3
 
 
-def test_world_leaves_headroom_over_simple_baselines():
+@pytest.fixture(scope="module")
+def demo_preset_world():
+    return generate_world("demo", seed=0)
+
+
+def test_world_leaves_headroom_over_simple_baselines(demo_preset_world):
     """Popularity and same-colour baselines must stay far below the oracle, or models have nothing to prove."""
-    world = generate_world("demo", seed=0)
+    world = demo_preset_world
     truth, items = world.truth(), world.items
     index = {item_id: k for k, item_id in enumerate(items["item_id"])}
     inter = world.interactions.sort_values(["user_id", "timestamp"])
@@ -242,3 +247,62 @@ def test_the_truth_lives_apart_from_the_generator():
             "print(any(m.startswith(('recsys.data.worldgen', 'recsys.data.demo_world')) for m in sys.modules))")
     fresh = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True, text=True)
     assert fresh.stdout.strip() == "False"
+
+
+def _hand_truth(rows) -> WorldTruth:
+    """A truth over hand-written items ``(category, color, pattern, material)``, every one casual, no users."""
+    items = pd.DataFrame([{"item_id": f"h{k}", "category": c, "color": col, "pattern": p, "material": m,
+                           "style": "casual", "detail": None} for k, (c, col, p, m) in enumerate(rows)])
+    return WorldTruth(items=items, user_ids=[], tastes=np.zeros((0, len(FEATURE_NAMES)), np.float32),
+                      popularity=np.ones(len(items)), beta=1.0, gamma=0.0, user_table=pd.DataFrame())
+
+
+def test_compatibility_rules_depend_on_the_slot_pair():
+    """The same two colours are judged by different rules for different slot pairs (what type-aware models fit)."""
+    truth = _hand_truth([
+        ("shirt", "black", "solid", "cotton"),      # 0 top, dark
+        ("trousers", "black", "solid", "cotton"),   # 1 bottom, dark
+        ("trousers", "white", "solid", "cotton"),   # 2 bottom, light
+        ("coat", "black", "solid", "cotton"),       # 3 outer, dark
+        ("sneakers", "black", "solid", "cotton"),   # 4 shoes
+        ("handbag", "black", "solid", "cotton"),    # 5 accessory, same colour as the shoes
+        ("handbag", "red", "solid", "cotton"),      # 6 accessory, another colour
+        ("heels", "black", "solid", "leather"),     # 7 shoes, dressy
+        ("hat", "black", "solid", "cotton"),        # 8 accessory
+    ])
+    pair = truth.pair_compatibility
+    # Lightness contrast between top and bottom, and between a coat and either: black on black reads flat.
+    assert pair(0, 2) > pair(0, 1)
+    assert pair(3, 2) > pair(3, 1)
+    # Shoes and accessory: the same colour is what counts ...
+    assert pair(4, 5) > pair(4, 6)
+    # ... while between a top and an accessory colour plays no part (style only): same score for both handbags.
+    assert pair(0, 5) == pytest.approx(pair(0, 6))
+    # A same-colour pair is the best pairing for shoes-accessory and the worst for top-bottom.
+    assert pair(4, 5) > 0 > pair(0, 1)
+    # Formality between shoes and the trousers above them; not between shoes and a hat.
+    assert pair(4, 1) != pytest.approx(pair(7, 1))
+    assert pair(4, 8) == pytest.approx(pair(7, 8))
+
+
+def test_outfits_follow_each_slot_pairs_rule(demo_preset_world):
+    """Drawn outfits keep the rules of their own slot pairs: their top-bottom pairs contrast in lightness more often
+    than random top-bottom pairs, and their shoes-accessory pairs share a colour more often."""
+    world = demo_preset_world
+    items = world.items.set_index("item_id")
+    band = {i: LIGHTNESS_BAND[COLOR_NAMES.index(c)] for i, c in items["color"].items()}
+    by_slot = items.groupby("slot").groups
+    rng = np.random.default_rng(0)
+    contrast, same_colour = [], []
+    for outfit in world.outfits:
+        slots = {items.at[i, "slot"]: i for i in outfit["item_ids"]}
+        if "top" in slots and "bottom" in slots:
+            contrast.append(band[slots["top"]] != band[slots["bottom"]])
+        if "shoes" in slots and "accessory" in slots:
+            same_colour.append(items.at[slots["shoes"], "color"] == items.at[slots["accessory"], "color"])
+    tops, bottoms = rng.choice(by_slot["top"], 2000), rng.choice(by_slot["bottom"], 2000)
+    random_contrast = np.mean([band[t] != band[b] for t, b in zip(tops, bottoms)])
+    shoes, bags = rng.choice(by_slot["shoes"], 2000), rng.choice(by_slot["accessory"], 2000)
+    random_same = np.mean([items.at[s, "color"] == items.at[a, "color"] for s, a in zip(shoes, bags)])
+    assert np.mean(contrast) > random_contrast + 0.1, (np.mean(contrast), random_contrast)
+    assert np.mean(same_colour) > 2 * random_same, (np.mean(same_colour), random_same)

@@ -217,3 +217,10 @@ def test_a_repeated_rank_is_skipped_and_never_poisons_the_mean(world, tmp_path):
     figures = protocol.mean_wkt([np.array([3.0, 2.0, 1.0]), np.array([np.nan, 1.0, 0.0])],
                                 [np.array([1, 2, 3]), np.array([1, 2, 3])])
     assert figures["WKT"] == pytest.approx(1.0) and figures["undefined"] == 1 and figures["dialogues"] == 2
+
+
+def test_mean_wkt_reports_its_standard_errors_by_hand():
+    # Two dialogues: one ranked perfectly (tau 1, top-1 hit), one reversed (tau -1, miss): SE of [1, -1] is 2 / 2.
+    result = protocol.mean_wkt([np.array([3.0, 2.0, 1.0]), np.array([1.0, 2.0, 3.0])], [np.array([1, 2, 3])] * 2)
+    assert result["WKT"] == pytest.approx(0.0) and result["WKT_se"] == pytest.approx(1.0)
+    assert result["top1_acc"] == 0.5 and result["top1_acc_se"] == pytest.approx(0.5)

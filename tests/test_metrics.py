@@ -75,3 +75,30 @@ def test_ties_never_favour_the_model():
     assert metrics.fitb_accuracy([[0.5, 0.5, 0.1, 0.1]], [0]) == 0.0
     assert metrics.fitb_accuracy([[0.6, 0.5, 0.1, 0.1]], [0]) == 1.0
     assert np.isnan(metrics.fitb_accuracy(np.zeros((0, 4)), []))
+
+
+def test_standard_error_by_hand():
+    # [0, 1, 1, 1]: mean 0.75, unbiased variance (0.5625 + 3 x 0.0625) / 3 = 0.25, so SE = 0.5 / 2.
+    assert metrics.standard_error([0, 1, 1, 1]) == pytest.approx(0.25)
+    assert metrics.standard_error([1.0, np.nan, 3.0]) == pytest.approx(1.0)  # undefined figures are left out
+    assert np.isnan(metrics.standard_error([0.4]))
+    assert metrics.standard_error([0.3, 0.3, 0.3]) == 0.0
+
+
+def test_auc_standard_error_hanley_mcneil_by_hand():
+    # AUC 0.8, 10 positives, 10 negatives: Q1 = 0.8 / 1.2, Q2 = 1.28 / 1.8, variance (0.16 + 9 x 0.02667 + 9 x 0.07111) / 100.
+    assert metrics.auc_standard_error(0.8, 10, 10) == pytest.approx(np.sqrt(0.0104), abs=1e-6)
+    assert metrics.auc_standard_error(0.5, 1, 1) == pytest.approx(0.5)
+    assert np.isnan(metrics.auc_standard_error(float("nan"), 5, 5))
+    assert np.isnan(metrics.auc_standard_error(0.7, 0, 5))
+
+
+def test_fitb_hits_per_question():
+    hits = metrics.fitb_hits([[0.9, 0.1, 0, 0], [0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0, 0]], [0, 0, 0])
+    assert hits.tolist() == [True, False, False]  # the tie for the top is a miss
+    assert metrics.fitb_hits([[0.3]], [0]).shape == (0,)
+
+
+def test_undefined_standard_errors_are_left_out_of_a_report():
+    assert metrics.defined_errors({"FITB": 0.5, "FITB_se": float("nan"), "AUC": 0.7, "AUC_se": 0.02}) == \
+        {"FITB": 0.5, "AUC": 0.7, "AUC_se": 0.02}

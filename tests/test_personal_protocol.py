@@ -83,9 +83,9 @@ def test_summaries_carry_standard_errors_over_users():
     summary = protocol.summarize(ranked)
     per_user = np.array([1.0, 1.0 / np.log2(3.0), 0.0, 0.0])
     assert summary["NDCG@10"] == pytest.approx(per_user.mean())
-    assert summary["NDCG@10 (se)"] == pytest.approx(per_user.std(ddof=1) / 2.0)
-    assert summary["HR@10 (se)"] == pytest.approx(np.array([1, 1, 0, 0]).std(ddof=1) / 2.0)
-    assert summary["AUC (se)"] == pytest.approx(np.array([1.0, 0.9, 0.5, 0.2]).std(ddof=1) / 2.0)
+    assert summary["NDCG@10_se"] == pytest.approx(per_user.std(ddof=1) / 2.0)
+    assert summary["HR@10_se"] == pytest.approx(np.array([1, 1, 0, 0]).std(ddof=1) / 2.0)
+    assert summary["AUC_se"] == pytest.approx(np.array([1.0, 0.9, 0.5, 0.2]).std(ddof=1) / 2.0)
     assert not any(key.startswith("cold/") for key in summary)
 
 

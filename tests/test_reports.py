@@ -28,3 +28,16 @@ def test_gap_closed_leaves_out_figures_that_were_not_computed():
               "m": {"FITB": 0.5}, "n": {"FITB": float("nan")}, "o": {"FITB": None}}
     assert gap_closed(report, "FITB") == {"m": 0.5}
     assert gap_closed({"random": {"FITB": 0.25}, "oracle": {"FITB": None}, "m": {"FITB": 0.5}}, "FITB") == {}
+
+
+def test_standard_errors_sit_beside_their_figures():
+    from recsys.reports import display_table, standard_errors
+
+    report = {"triplet": {"FITB": 0.6439, "FITB_se": 0.0288, "AUC": 0.9441},
+              "oracle": {"FITB": 0.7338, "FITB_se": 0.0266, "AUC": None}}
+    assert list(report_table(report).columns) == ["FITB", "AUC"]  # the SE is not a metric of its own
+    assert standard_errors(report).loc["oracle", "FITB"] == 0.0266
+    shown = display_table(report)
+    assert shown.loc["triplet", "FITB"] == "0.6439 ± 0.0288"
+    assert shown.loc["triplet", "AUC"] == "0.9441"  # no SE reported: the value alone
+    assert shown.loc["oracle", "AUC"] == "n/a"

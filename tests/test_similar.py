@@ -281,3 +281,18 @@ def test_encoders_and_precompute_use_the_configured_device(monkeypatch, tiny_cat
     finally:
         services._encoder.clear()  # the fake encoder must not stay cached for other tests
     assert seen == [("encoder", "cpu"), ("precompute", "cpu")]
+
+
+def test_judge_reports_per_query_standard_errors_by_hand():
+    import pandas as pd
+
+    from recsys.tasks.similar.protocol import judge
+
+    items = pd.DataFrame({"category": ["a"] * 6 + ["b"] * 6, "color": ["red"] * 12, "pattern": ["solid"] * 12})
+    neighbours = np.array([list(range(1, 6)) + list(range(6, 11)),       # query 0 (a): 5 of a in its top 5
+                           list(range(6, 11)) + list(range(0, 5))])       # query 11 (b): 5 of b in its top 5 ...
+    neighbours[1, :5] = [0, 1, 2, 3, 4]                                   # ... now none
+    result = judge(items, np.array([0, 11]), neighbours)
+    # Per-query P@5: [1, 0] -> mean 0.5, SE std([1, 0], ddof=1) / sqrt(2) = 0.5.
+    assert result["P@5"] == 0.5 and result["P@5_se"] == pytest.approx(0.5)
+    assert result["color@10"] == 1.0 and result["color@10_se"] == 0.0

@@ -94,6 +94,67 @@ COLOR_HARMONY = _color_harmony()
 PATTERN_PAIR = np.array([[0.0 if a == b == "solid" else 0.15 if "solid" in (a, b) else -0.9 for b in PATTERNS]
                          for a in PATTERNS], dtype=np.float32)
 
+
+def _lightness_bands() -> np.ndarray:
+    """Each colour's lightness band (0 dark, 1 mid, 2 light) from its CIE L* (< 40, 40-70, > 70)."""
+    from skimage.color import rgb2lab
+
+    rgb = np.array([COLORS[c] for c in COLOR_NAMES], dtype=np.float64)[None] / 255.0
+    lightness = rgb2lab(rgb)[0, :, 0]
+    return np.digitize(lightness, (40.0, 70.0)).astype(np.int64)
+
+
+LIGHTNESS_BAND = _lightness_bands()
+#: Two garments of the same lightness band read flat; one band apart is fine, dark against light is best.
+LIGHTNESS_CONTRAST = np.array([[{0: -1.0, 1: 0.2, 2: 1.0}[abs(a - b)] for b in range(3)] for a in range(3)],
+                              dtype=np.float32)
+#: Accessories match the shoes: the same colour, or two neutrals; a chromatic mismatch is noticed.
+COLOR_MATCH = np.array([[0.9 if a == b else 0.3 if a in NEUTRALS and b in NEUTRALS else -0.5 for b in COLOR_NAMES]
+                        for a in COLOR_NAMES], dtype=np.float32)
+#: How dressy a category is (0 sporty .. 2 dressy) and how much a material moves it; shoes and the garment they
+#: are worn under should sit at the same level.
+CATEGORY_FORMALITY = {"tshirt": 0.5, "shirt": 1.5, "sweater": 1.0, "tanktop": 0.0, "hoodie": 0.0, "trousers": 1.5,
+                      "shorts": 0.0, "skirt": 1.0, "dress": 1.5, "jacket": 1.0, "coat": 2.0, "sneakers": 0.0,
+                      "boots": 1.0, "heels": 2.0, "handbag": 1.0, "hat": 0.5}
+MATERIAL_FORMALITY = {"cotton": 0.0, "denim": -0.5, "leather": 0.5, "knit": 0.0, "silk": 0.5}
+
+#: The rules each unordered pair of slots is judged by, on top of the style affinity every pair shares. They differ
+#: by pair on purpose, as in real outfits (Vasileva et al., ECCV 2018, learn one subspace per type pair for this):
+#: colour harmony and pattern clash between top and bottom; lightness contrast between each two of outer, top and
+#: bottom (a light top over dark trousers, a dark coat over both); formality between shoes and the garment above
+#: them; colour match between shoes and accessory. Other pairs are judged on style alone. The contrast triangle is
+#: what a single embedding space cannot hold: in one metric space "compatible" means "close", and three garments
+#: that must each differ in lightness from the other two leave two of the same band one short hop apart whenever
+#: the third differs from both -- a subspace per pair of slots has no such cycle.
+SLOT_PAIR_RULES: dict[frozenset, tuple[str, ...]] = {
+    frozenset(("top", "bottom")): ("harmony", "pattern", "contrast"),
+    frozenset(("outer", "top")): ("contrast",),
+    frozenset(("outer", "bottom")): ("contrast",),
+    frozenset(("outer", "onepiece")): ("contrast",),
+    frozenset(("shoes", "bottom")): ("formality",),
+    frozenset(("shoes", "onepiece")): ("formality",),
+    frozenset(("shoes", "accessory")): ("match",),
+}
+SLOTS = ("outer", "top", "bottom", "onepiece", "shoes", "accessory")
+RULES = ("harmony", "pattern", "contrast", "formality", "match")
+
+
+def _rule_weights() -> np.ndarray:
+    """``(n_rules, n_slots, n_slots)`` 0/1: which rule applies to which (symmetric) slot pair."""
+    weights = np.zeros((len(RULES), len(SLOTS), len(SLOTS)), dtype=np.float32)
+    for pair, rules in SLOT_PAIR_RULES.items():
+        a, b = sorted(pair)
+        for rule in rules:
+            weights[RULES.index(rule), SLOTS.index(a), SLOTS.index(b)] = 1.0
+            weights[RULES.index(rule), SLOTS.index(b), SLOTS.index(a)] = 1.0
+    return weights
+
+
+RULE_WEIGHTS = _rule_weights()
+#: Weight of the slot-pair rules against the style affinity (which ranges -0.9 .. 1): at 2 they decide between
+#: items of one style as much as style decides between styles.
+SLOT_RULE_SCALE = 2.0
+
 FEATURE_GROUPS = (("style", STYLES), ("color", COLOR_NAMES), ("pattern", PATTERNS), ("material", MATERIALS),
                   ("detail", DETAIL_VALUES))
 FEATURE_NAMES = tuple(f"{group}={value}" for group, values in FEATURE_GROUPS for value in values)
@@ -121,8 +182,10 @@ class WorldTruth:
 
     Build it from a written catalog with :meth:`from_catalog`; the generator builds it from its own tables. The
     utility follows VBPR's setting of a latent taste over item features (He & McAuley, AAAI 2016) made explicit:
-    ``beta * taste . features(item) + gamma * log(popularity)``; compatibility is a sum of style affinity, colour
-    harmony and a pattern-clash rule (DESIGN section 4).
+    ``beta * taste . features(item) + gamma * log(popularity)``; compatibility is style affinity plus rules that
+    depend on the pair's slots (:data:`SLOT_PAIR_RULES`: colour harmony and pattern clash for top-bottom,
+    lightness contrast among outer, top and bottom, formality for shoes, colour match for shoes-accessory), so
+    no single embedding space fits every pair (DESIGN section 4).
 
     Parameters
     ----------
@@ -156,6 +219,10 @@ class WorldTruth:
         self.color_ = _codes(self.items, "color", COLOR_NAMES)
         self.pattern_ = _codes(self.items, "pattern", PATTERNS)
         self.category_ = self.items["category"].to_numpy()
+        self.slot_ = np.array([SLOTS.index(CATEGORIES[c].slot) for c in self.category_], dtype=np.int64)
+        self.lightness_ = LIGHTNESS_BAND[self.color_]
+        self.formality_ = (np.array([CATEGORY_FORMALITY[c] for c in self.category_], dtype=np.float32)
+                           + np.array([MATERIAL_FORMALITY[m] for m in self.items["material"]], dtype=np.float32))
         self.user_index_ = {u: k for k, u in enumerate(self.user_ids)}
         self.item_index_ = {i: k for k, i in enumerate(self.items["item_id"])}
 
@@ -231,11 +298,23 @@ class WorldTruth:
 
     # ------------------------------------------------------------- compatibility
     def pair_compatibility(self, a_idx, b_idx) -> np.ndarray:
-        """True compatibility of item pairs (row positions, broadcastable arrays): float32 of the broadcast shape."""
+        """True compatibility of item pairs (row positions, broadcastable arrays): float32 of the broadcast shape.
+
+        Style affinity for every pair, plus the rules of the pair's slots (:data:`SLOT_PAIR_RULES`): colour
+        harmony and pattern clash (top-bottom), lightness contrast (each two of outer, top, bottom), formality
+        (shoes and the garment above), colour match (shoes and accessory). Two items of the same slot share
+        style only.
+        """
         a_idx, b_idx = np.asarray(a_idx), np.asarray(b_idx)
-        return (STYLE_AFFINITY[self.style_[a_idx], self.style_[b_idx]]
-                + COLOR_HARMONY[self.color_[a_idx], self.color_[b_idx]]
-                + PATTERN_PAIR[self.pattern_[a_idx], self.pattern_[b_idx]])
+        rule = RULE_WEIGHTS[:, self.slot_[a_idx], self.slot_[b_idx]]
+        color_a, color_b = self.color_[a_idx], self.color_[b_idx]
+        formality_gap = np.abs(self.formality_[a_idx] - self.formality_[b_idx])
+        return (STYLE_AFFINITY[self.style_[a_idx], self.style_[b_idx]] + SLOT_RULE_SCALE * (
+                rule[RULES.index("harmony")] * COLOR_HARMONY[color_a, color_b]
+                + rule[RULES.index("pattern")] * PATTERN_PAIR[self.pattern_[a_idx], self.pattern_[b_idx]]
+                + rule[RULES.index("contrast")] * LIGHTNESS_CONTRAST[self.lightness_[a_idx], self.lightness_[b_idx]]
+                + rule[RULES.index("formality")] * (0.9 - 0.9 * np.minimum(formality_gap, 2.0))
+                + rule[RULES.index("match")] * COLOR_MATCH[color_a, color_b])).astype(np.float32)
 
     def compatibility(self, items) -> float:
         """True compatibility of a set of items (ids or row positions): the mean over its pairs (0 below two items).

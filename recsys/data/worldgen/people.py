@@ -108,7 +108,7 @@ def _category_for(rng, style: str, slot: str, pool: dict) -> str | None:
     return weighted_choice(rng, STYLE_CATEGORIES[style], names)
 
 
-def sample_outfits(rng, truth: WorldTruth, count: int, tau: float = 3.0) -> list[dict]:
+def sample_outfits(rng, truth: WorldTruth, count: int, tau: float = 5.0) -> list[dict]:
     """``count`` outfits ``{"outfit_id", "style", "item_ids"}``, each drawn item by item from a style: every item
     is chosen by the softmax (temperature ``1 / tau``) of its style match plus its mean true compatibility with
     the items already chosen (Polyvore-like sets, Han et al., ACM MM 2017)."""

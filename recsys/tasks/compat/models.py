@@ -14,7 +14,7 @@ from recsys.models.registry import register_model
 #: Training epochs of the models users see and the report evaluates; ``QUICK_EPOCHS`` for smoke tests. Chosen on
 #: validation outfits (15% held out of the demo world's training outfits): triplet accuracy, FITB and AUC level off
 #: after 3-5 epochs and drift down after about 15.
-N_EPOCHS = 10
+N_EPOCHS = 6
 QUICK_EPOCHS = 6
 
 

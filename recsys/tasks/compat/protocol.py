@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from recsys.catalog import Catalog
-from recsys.metrics import auc, fitb_accuracy, triplet_accuracy
+from recsys.metrics import auc, auc_standard_error, defined_errors, fitb_hits, standard_error
 from recsys.models.compat import category_pools, triplets_from_outfits
 from recsys.models.registry import get_model, list_models, model_info
 from recsys.tasks.compat.data import (
@@ -37,8 +37,13 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[float, str], None]
 
 
+def _share(hits: np.ndarray) -> tuple[float, float]:
+    return (float(hits.mean()) if len(hits) else float("nan")), standard_error(hits)
+
+
 def _score(scorer, triplets: np.ndarray, fitb, compat) -> dict:
-    """``triplet_acc``, ``FITB`` and ``AUC`` of one scorer on fixed questions."""
+    """``triplet_acc``, ``FITB`` and ``AUC`` of one scorer on fixed questions, each with its standard error
+    (``*_se``: over triplets, over FITB questions, Hanley & McNeil's for the AUC)."""
     positive = scorer.pair_compatibility(triplets[:, 0], triplets[:, 1])
     negative = scorer.pair_compatibility(triplets[:, 0], triplets[:, 2])
     rests, candidates, answers = fitb
@@ -46,12 +51,14 @@ def _score(scorer, triplets: np.ndarray, fitb, compat) -> dict:
                             for rest, options in zip(rests, candidates)]).reshape(-1, N_CANDIDATES)
     sets, labels = compat
     set_scores = np.array([scorer.outfit_score(s) for s in sets])
-    return {
-        # Higher compatibility = smaller distance: the accuracy counts the positive's distance below the negative's.
-        "triplet_acc": triplet_accuracy(-positive, -negative),
-        "FITB": fitb_accuracy(fitb_scores, answers) if len(answers) else float("nan"),
-        "AUC": auc(set_scores[labels == 1], set_scores[labels == 0]) if len(set(labels.tolist())) == 2 else float("nan"),
-    }
+    # Higher compatibility = smaller distance: a triplet is a hit when the positive scores above the negative (a tie
+    # is a miss).
+    triplet_acc, triplet_se = _share(np.asarray(positive > negative))
+    fitb_acc, fitb_se = _share(fitb_hits(fitb_scores, answers))
+    n_pos, n_neg = int((labels == 1).sum()), int((labels == 0).sum())
+    set_auc = auc(set_scores[labels == 1], set_scores[labels == 0])
+    return defined_errors({"triplet_acc": triplet_acc, "triplet_acc_se": triplet_se, "FITB": fitb_acc,
+                           "FITB_se": fitb_se, "AUC": set_auc, "AUC_se": auc_standard_error(set_auc, n_pos, n_neg)})
 
 
 def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None,

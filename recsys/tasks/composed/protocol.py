@@ -26,7 +26,7 @@ import numpy as np
 
 from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
-from recsys.metrics import rank_of, recall_at_k
+from recsys.metrics import defined_errors, rank_of, recall_at_k, standard_error
 from recsys.models.registry import get_model, list_models, model_info
 from recsys.store import ModelStore
 from recsys.tasks.composed import data
@@ -38,20 +38,25 @@ ProgressCallback = Callable[[float, str], None]
 
 
 def recall_report(ranks: np.ndarray, categories: list[str]) -> dict:
-    """FashionIQ figures: ``<category>/R@k`` per category and their unweighted mean over categories ``R@k``."""
+    """FashionIQ figures: ``<category>/R@k`` per category and their unweighted mean over categories ``R@k``, with
+    the standard error of that mean (``R@k_se``: the categories' own standard errors, combined as for a mean of
+    independent means; left out when a category has a single query)."""
     report: dict = {}
     ranks = np.asarray(ranks)
     categories = np.asarray(categories)
     per_k: dict[int, list[float]] = {k: [] for k in KS}
+    errors: dict[int, list[float]] = {k: [] for k in KS}
     for category in sorted(set(categories.tolist())):
         mine = ranks[categories == category]
         for k in KS:
             value = recall_at_k(mine, k)
             report[f"{category}/R@{k}"] = value
             per_k[k].append(value)
+            errors[k].append(standard_error((mine < k).astype(np.float64)))
     for k in KS:
         report[f"R@{k}"] = float(np.mean(per_k[k])) if per_k[k] else float("nan")
-    return report
+        report[f"R@{k}_se"] = float(np.sqrt(np.sum(np.square(errors[k])))) / len(errors[k]) if errors[k] else float("nan")
+    return defined_errors(report)
 
 
 def _ranker(catalog: Catalog, name: str, seed: int):

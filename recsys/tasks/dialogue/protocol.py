@@ -59,7 +59,8 @@ def mean_wkt(score_lists: Sequence[np.ndarray], true_ranks: Sequence[np.ndarray]
         hits.append(float(truth[int(np.argmin(predicted))] == truth.min()))
     wkt, undefined = metrics.defined_mean(taus)
     top1, _ = metrics.defined_mean(hits)
-    result = {"WKT": wkt, "top1_acc": top1, "dialogues": len(taus)}
+    result = metrics.defined_errors({"WKT": wkt, "WKT_se": metrics.standard_error(taus), "top1_acc": top1,
+                                     "top1_acc_se": metrics.standard_error(hits), "dialogues": len(taus)})
     if undefined:
         result["undefined"] = undefined
     return result

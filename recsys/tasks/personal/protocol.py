@@ -26,7 +26,6 @@ import time
 from typing import Callable
 
 import numpy as np
-from scipy import stats
 
 from recsys import metrics
 from recsys.artifacts import load_artifacts
@@ -108,14 +107,14 @@ def summarize(ranked: dict) -> dict:
         # One held-out item per user makes every metric a mean over users; its standard error says which
         # differences between models a thousand users can tell apart.
         if mask.sum() > 1:
-            out[f"{prefix}AUC (se)"] = float(stats.sem(ranked["auc"][mask]))
-            out[f"{prefix}NDCG@10 (se)"] = float(stats.sem(np.where(r < 10, 1.0 / np.log2(r + 2.0), 0.0)))
-            out[f"{prefix}HR@10 (se)"] = float(stats.sem((r < 10).astype(np.float64)))
+            out[f"{prefix}AUC_se"] = metrics.standard_error(ranked["auc"][mask])
+            out[f"{prefix}NDCG@10_se"] = metrics.standard_error(np.where(r < 10, 1.0 / np.log2(r + 2.0), 0.0))
+            out[f"{prefix}HR@10_se"] = metrics.standard_error((r < 10).astype(np.float64))
         out[f"{prefix}n_users"] = int(mask.sum())
     skipped = int((~usable).sum())
     if skipped:
         out["skipped_small_pool"] = skipped
-    return out
+    return metrics.defined_errors(out)
 
 
 def validation_callback(data: PersonalData, users: np.ndarray, every: int = 5, aucs: dict | None = None) -> Callable:

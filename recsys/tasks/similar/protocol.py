@@ -16,7 +16,7 @@ import numpy as np
 
 from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
-from recsys.metrics import precision_at_k
+from recsys.metrics import defined_errors, precision_at_k, standard_error
 from recsys.models.registry import get_model
 from recsys.tasks.similar import data
 from recsys.tasks.similar.models import TASK
@@ -37,12 +37,16 @@ def judge(items, queries: np.ndarray, neighbours: np.ndarray) -> dict:
     found = neighbours >= 0  # a model may find fewer than k items (a small category): the gap counts as a miss
     same = (category[neighbours] == category[queries][:, None]) & found
     result["P@5"] = precision_at_k(same, 5)
+    result["P@5_se"] = standard_error(same[:, :5].mean(axis=1))
     result["P@10"] = precision_at_k(same, 10)
+    result["P@10_se"] = standard_error(same[:, :10].mean(axis=1))
     for column in AGREEMENT_COLUMNS:
         if column in items.columns and items[column].notna().all():
             values = items[column].to_numpy()
-            result[f"{column}@10"] = precision_at_k((values[neighbours] == values[queries][:, None]) & found, 10)
-    return result
+            agree = (values[neighbours] == values[queries][:, None]) & found
+            result[f"{column}@10"] = precision_at_k(agree, 10)
+            result[f"{column}@10_se"] = standard_error(agree[:, :10].mean(axis=1))
+    return defined_errors(result)
 
 
 def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress=None, models=None,
