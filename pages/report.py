@@ -88,6 +88,14 @@ else:
                 st.caption(f"Baselines: {', '.join(baselines)}.")
             for row in table.index.intersection(list(reports.ROW_NOTES)):
                 st.caption(reports.ROW_NOTES[row])
+            reported = services.paper_table(task)
+            if not reported.empty:
+                st.markdown("**What the papers reported (other data)**")
+                st.caption("Figures the methods' own papers give on their datasets, with their own splits, features "
+                           "and candidates: they show the order of magnitude a method reached where it was introduced, "
+                           "not a score to compare with the table above.")
+                reported = reported.assign(row=[titles.get(r, reports.row_title(task, r)) for r in reported["row"]])
+                st.dataframe(reported, width="stretch", hide_index=True)
     for task, reason in report.get("_skipped", {}).items():
         st.caption(f"{task}: {reason}")
     uploads = report.get("_uploads", {})

@@ -10,6 +10,11 @@ One path for the built-in world and for any catalog a user brings (``scripts/set
 4. write a quick evaluation report when there is none (baselines, oracle and the page models, quick schedules;
    where a protocol trains on the split the page model was trained on, it measures that saved model instead of
    training it again), marked as quick with when and on what it was computed;
+
+   steps 3 and 4 run task by task in :data:`SETUP_WORKERS` processes: every model trains on one thread (see
+   ``TRAIN_THREADS`` in :mod:`recsys.models.compat`), so on two cores two tasks at once take about half the time.
+   A task that reads another's page models (``READS_TASKS``: the Stylist's set score adds the compatibility
+   model's) runs after it in the same process, so the figures are those of a run one task after the other;
 5. optionally train every other registered model (what a page offers beyond its default).
 
 A step that cannot run on this catalog (no outfits, no dialogues, no captions) is recorded with its one-sentence
@@ -34,16 +39,22 @@ ProgressCallback = Callable[[float, str], None]
 
 #: Where the report the Model report page draws lives, under the catalog's artifacts.
 REPORT_NAME = "report.json"
+#: Environment variable setting the processes of the training-and-quick-report stage (default: two, or one on a
+#: single core); ``1`` runs it in this process.
+SETUP_WORKERS = "RECSYS_SETUP_WORKERS"
 
 
 @dataclass
 class SetupResult:
-    """What :func:`prepare` did: ``steps`` maps a step name (``build``, ``precompute``, ``train compat/type-aware``,
-    ``quick report``, ...) to its wall-clock seconds; ``skipped`` maps a step to the sentence saying why it could not
+    """What :func:`prepare` did: ``steps`` maps a step name (``build``, ``precompute``, ``pages' models and quick
+    report``, ``train personal/vecf``, ...) to its wall-clock seconds, one after the other; ``stage_steps`` breaks
+    the pages' models and quick report stage down (``train compat/type-aware``, ``quick report compat``, ...: seconds
+    in the process that ran it, several at once); ``skipped`` maps a step to the sentence saying why it could not
     run on this catalog."""
 
     steps: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    stage_steps: dict[str, float] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -65,6 +76,97 @@ def other_models(tasks=None) -> list[tuple[str, str]]:
 
     first = set(page_models(tasks))
     return [(t, n) for t in (tasks or TASKS) for n in list_models(t, trainable=True) if (t, n) not in first]
+
+
+def task_chains(tasks=None) -> list[list[str]]:
+    """``tasks`` (default :data:`TASKS`) grouped so that a task comes after the tasks it reads (``READS_TASKS`` of
+    its ``models`` module) in the same group; groups and their tasks in :data:`TASKS` order."""
+    from recsys.tasks import TASKS, task_part
+
+    tasks = list(tasks or TASKS)
+    group_of = {task: {task} for task in tasks}
+    for task in tasks:
+        for read in getattr(task_part(task, "models"), "READS_TASKS", ()):
+            if read in group_of and group_of[read] is not group_of[task]:
+                merged = group_of[read] | group_of[task]
+                for member in merged:
+                    group_of[member] = merged
+    chains, seen = [], set()
+    for task in tasks:
+        if task not in seen:
+            chains.append([t for t in tasks if t in group_of[task]])
+            seen |= group_of[task]
+    return chains
+
+
+def setup_workers() -> int:
+    """Processes of the training-and-quick-report stage: :data:`SETUP_WORKERS` when set, else two (one on a single
+    core)."""
+    configured = os.environ.get(SETUP_WORKERS, "").strip()
+    if configured:
+        return max(1, int(configured))
+    return min(2, os.cpu_count() or 1)
+
+
+def _run_chain(catalog_dir: str, chain: list[str], train: dict[str, list[str]], report: bool, seed: int) -> dict:
+    """Train each task's missing page models of ``chain`` and, with ``report``, run its quick protocol; returns
+    ``{"steps", "skipped", "report"}``. Runs in a worker process (or this one), so it loads what it needs itself."""
+    from recsys.artifacts import load_artifacts
+    from recsys.catalog import Catalog
+    from recsys.evaluate import evaluate
+    from recsys.store import ModelStore
+
+    catalog = Catalog.load(catalog_dir)
+    store = ModelStore(catalog, load_artifacts(catalog), seed=seed)
+    out: dict = {"steps": {}, "skipped": {}, "report": {}}
+    for task in chain:
+        for name in train.get(task, []):
+            step = f"train {task}/{name}"
+            started = time.perf_counter()
+            try:
+                store.fit(task, name)
+            except ValueError as exc:  # the catalog lacks what this model needs: say so and go on
+                out["skipped"][step] = str(exc)
+                logger.info("set-up step %s skipped: %s", step, exc)
+            out["steps"][step] = round(time.perf_counter() - started, 1)
+            logger.info("set-up step %s: %.1f s", step, out["steps"][step])
+        if report:
+            started = time.perf_counter()
+            names = [name for t, name in page_models([task])]
+            out["report"].update(evaluate(catalog, tasks=(task,), seed=seed, quick=True, models={task: names},
+                                          store=store))
+            out["steps"][f"quick report {task}"] = round(time.perf_counter() - started, 1)
+    return out
+
+
+def _init_worker(level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def _run_chains(folder, chains: list[list[str]], train: dict, report: bool, seed: int,
+                progress: Callable[[int, str], None]) -> list[dict]:
+    """:func:`_run_chain` for every chain, in :func:`setup_workers` processes (spawned: the caller may be a server
+    with threads); ``progress(chains done, message)``. An error other than a ``ValueError`` in a chain is raised
+    here."""
+    workers = min(setup_workers(), len(chains))
+    if workers <= 1:
+        parts = []
+        for done, chain in enumerate(chains):
+            progress(done, f"Training and evaluating: {', '.join(chain)}")
+            parts.append(_run_chain(str(folder), chain, train, report, seed))
+        return parts
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    progress(0, f"Training the pages' models and evaluating them ({workers} processes)")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(logging.getLogger().getEffectiveLevel(),)) as pool:
+        futures = {pool.submit(_run_chain, str(folder), chain, train, report, seed): chain for chain in chains}
+        parts = []
+        for future in as_completed(futures):
+            parts.append(future.result())
+            progress(len(parts), f"Trained and evaluated: {', '.join(futures[future])}")
+    return parts
 
 
 def report_path(catalog_root: str | os.PathLike) -> Path:
@@ -170,6 +272,7 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     from recsys.artifacts import load_artifacts, read_manifest
     from recsys.catalog import Catalog
     from recsys.store import ModelStore
+    from recsys.tasks import TASKS
 
     folder = Path(catalog_dir)
     report_progress = progress or (lambda fraction, message: None)
@@ -202,16 +305,29 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     rest = [(t, n) for t, n in other_models() if not store.model_status(t, n).ready] if all_models else []
     path = report_path(folder)
     quick_report = report and not path.is_file()
-    n_steps = max(len(first) + len(rest) + quick_report, 1)
-    done = 0
+    # The pages' models and the quick report (the Model report page is one of the pages to make ready), before
+    # the other models.
+    train: dict[str, list[str]] = {}
     for task, name in first:
-        report_progress(0.35 + 0.65 * done / n_steps, f"Training {task}/{name}")
-        timed(f"train {task}/{name}", lambda t=task, n=name: store.fit(t, n))
-        done += 1
-    if quick_report:  # before the other models: the Model report page is one of the pages to make ready
-        report_progress(0.35 + 0.65 * done / n_steps, "Quick evaluation")
-        timed("quick report", lambda: evaluate_to(catalog, path, quick=True, seed=seed, store=store))
-        done += 1
+        train.setdefault(task, []).append(name)
+    chains = [c for c in task_chains() if quick_report or any(t in train for t in c)]
+    n_steps = max(len(chains) + len(rest), 1)
+    started = time.perf_counter()
+    quick = _run_chains(folder, chains, train, quick_report, seed,
+                        lambda done, message: report_progress(0.35 + 0.65 * done / n_steps, message))
+    for part in quick:
+        result.stage_steps.update(part["steps"])
+        result.skipped.update(part["skipped"])
+    if chains:
+        result.steps["pages' models and quick report"] = round(time.perf_counter() - started, 1)
+    if quick_report:
+        merged = {task: figures for part in quick for task, figures in part["report"].items() if task != "_skipped"}
+        skipped = {task: reason for part in quick for task, reason in part["report"].get("_skipped", {}).items()}
+        report_doc = {task: merged[task] for task in TASKS if task in merged} | ({"_skipped": skipped} if skipped else {})
+        write_report(report_doc, path, kind="quick", catalog=catalog,
+                     seconds=sum(s for part in quick for k, s in part["steps"].items() if k.startswith("quick report")))
+    done = len(chains)
+    store = ModelStore(catalog, load_artifacts(catalog), seed=seed)  # sees what the workers saved
     for task, name in rest:
         report_progress(0.35 + 0.65 * done / n_steps, f"Training {task}/{name}")
         timed(f"train {task}/{name}", lambda t=task, n=name: store.fit(t, n))

@@ -17,6 +17,7 @@ import streamlit as st
 from PIL import Image
 
 from recsys import reports, viz  # noqa: F401  (reports: for the Model report page)
+from recsys.papers import paper_table  # noqa: F401  (for the Model report page)
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError
 from recsys.browse import (  # noqa: F401  (re-exported for the pages)
     FILTER_COLUMNS, ArtifactSummary, filter_columns, filter_items, filter_options, page_count, page_of, title_search,

@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CatalogError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"seconds": round(result.seconds, 1), "steps": result.steps, "skipped": result.skipped},
-                     indent=2))
+    print(json.dumps({"seconds": round(result.seconds, 1), "steps": result.steps, "stage_steps": result.stage_steps,
+                      "skipped": result.skipped}, indent=2))
     return 0
 
 

@@ -94,7 +94,7 @@ def test_a_figure_that_could_not_be_computed_reads_n_a_and_leaves_the_gap_to_the
     (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"dialogue": dialogue}))
     app = open_report(monkeypatch, catalog_copy)
     table = app.dataframe[0].value
-    assert table.isna().to_numpy().sum() == 1 and table["WKT"].isna().tolist() == [True, False, False]
+    assert (table == "n/a").to_numpy().sum() == 1 and table["WKT"].tolist() == ["n/a", "0.4000", "1.0000"]
     assert any(c.value.startswith("n/a: a figure that could not be computed") for c in app.caption)
     # WKT: the only baseline has no figure, so no gap is claimed
     assert not any(m.value.startswith("**Share of the gap") for m in app.markdown)
@@ -102,3 +102,19 @@ def test_a_figure_that_could_not_be_computed_reads_n_a_and_leaves_the_gap_to_the
     assert not app.exception, [e.value for e in app.exception]
     gap = next(m.value for m in app.markdown if m.value.startswith("**Share of the gap"))
     assert f"{row_title('dialogue', 'dialogue-infonce')} 50%" in gap  # (0.65 - 0.3) / (1.0 - 0.3)
+
+
+def test_figures_read_with_their_standard_errors_and_the_papers_figures_beside(monkeypatch, catalog_copy):
+    from recsys.papers import paper_figures
+
+    personal = {name: dict(figures, **{"AUC_se": 0.004}) for name, figures in PERSONAL.items()}
+    (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"personal": personal}))
+    app = open_report(monkeypatch, catalog_copy)
+    table = app.dataframe[0].value
+    assert table.loc[row_title("personal", "vbpr-mm"), "AUC"] == "0.7200 ± 0.0040"
+    assert table.loc[row_title("personal", "vbpr-mm"), "NDCG@10"] == "0.0100"
+    assert "AUC_se" not in table.columns
+    papers = app.dataframe[1].value
+    assert len(papers) == len(paper_figures("personal")) > 0
+    assert set(papers["row"]) <= {row_title("personal", f.row) for f in paper_figures("personal")}
+    assert any(m.value == "**What the papers reported (other data)**" for m in app.markdown)

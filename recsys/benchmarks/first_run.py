@@ -138,6 +138,8 @@ def run(quick: bool = False, work_dir: str | os.PathLike | None = None, seed: in
         setup = run_setup(catalog_dir, preset=preset, seed=seed, log_path=work / "setup.log")
         for step, seconds in setup.get("steps", {}).items():
             figures[f"setup/{_step_key(step)}_s"] = round(float(seconds), 2)
+        for step, seconds in setup.get("stage_steps", {}).items():  # side by side: their sum exceeds the stage
+            figures[f"setup/stage/{_step_key(step)}_s"] = round(float(seconds), 2)
         figures["setup/total_s"] = round(setup["wall_s"], 2)
         if setup.get("skipped"):
             figures["setup/skipped"] = "; ".join(f"{step}: {reason}" for step, reason in setup["skipped"].items())

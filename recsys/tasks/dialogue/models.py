@@ -47,3 +47,6 @@ register_row(task=TASK, name="oracle", title="Oracle (true coordi score)",
 #: The models the page's main result needs, in training order (the Stylist chat's default); the first-run set-up
 #: (:mod:`recsys.prepare`) trains these before the others.
 PAGE_MODELS = ("dialogue-infonce",)
+#: Tasks whose page models this task's protocol and chat read (the set score adds the type-aware compatibility
+#: model's outfit score): the set-up trains and evaluates them first, in the same process.
+READS_TASKS = ("compat",)
