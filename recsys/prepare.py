@@ -143,12 +143,11 @@ def _init_worker(level: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
 
-def _run_chains(folder, chains: list[list[str]], train: dict, report: bool, seed: int,
+def _run_chains(folder, chains: list[list[str]], train: dict, report: bool, seed: int, workers: int,
                 progress: Callable[[int, str], None]) -> list[dict]:
-    """:func:`_run_chain` for every chain, in :func:`setup_workers` processes (spawned: the caller may be a server
-    with threads); ``progress(chains done, message)``. An error other than a ``ValueError`` in a chain is raised
-    here."""
-    workers = min(setup_workers(), len(chains))
+    """:func:`_run_chain` for every chain, in up to ``workers`` spawned processes (the caller may have threads);
+    ``progress(chains done, message)``. An error other than a ``ValueError`` in a chain is raised here."""
+    workers = min(workers, len(chains))
     if workers <= 1:
         parts = []
         for done, chain in enumerate(chains):
@@ -244,7 +243,7 @@ def evaluate_to(catalog, path: str | os.PathLike, *, quick: bool, progress: Prog
 
 def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: str = "demo", seed: int = 0,
             all_models: bool = False, report: bool = True, device: str | None = None,
-            progress: ProgressCallback | None = None) -> SetupResult:
+            progress: ProgressCallback | None = None, workers: int | None = None) -> SetupResult:
     """Make every page of the catalog in ``catalog_dir`` ready (see the module docstring); returns what was done.
 
     Parameters
@@ -261,6 +260,9 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
         Where the embeddings are computed (default: the ``RECSYS_DEVICE`` setting).
     progress : callable, optional
         ``progress(fraction in [0, 1], message)``.
+    workers : int, optional
+        Processes of the pages' models and quick report stage (default :func:`setup_workers`). Inside a Streamlit
+        server pass 1: the server installs the running page as ``__main__``, which a spawned worker would import.
 
     Raises
     ------
@@ -313,7 +315,7 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     chains = [c for c in task_chains() if quick_report or any(t in train for t in c)]
     n_steps = max(len(chains) + len(rest), 1)
     started = time.perf_counter()
-    quick = _run_chains(folder, chains, train, quick_report, seed,
+    quick = _run_chains(folder, chains, train, quick_report, seed, workers or setup_workers(),
                         lambda done, message: report_progress(0.35 + 0.65 * done / n_steps, message))
     for part in quick:
         result.stage_steps.update(part["steps"])

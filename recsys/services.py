@@ -344,13 +344,14 @@ def setup_key(catalog: Catalog) -> tuple:
 
 def start_setup(catalog: Catalog, all_models: bool = False):
     """Start (or join) the catalog's set-up job: embeddings, the pages' models, the quick report
-    (:func:`recsys.prepare.prepare`)."""
+    (:func:`recsys.prepare.prepare`), in the server's own process: a spawned worker would import the page Streamlit
+    installs as ``__main__``."""
     from recsys.prepare import prepare
 
     config = settings()
     return jobs().start(setup_key(catalog), "Setting up this catalog",
                         lambda progress: prepare(catalog.root, builtin=False, all_models=all_models,
-                                                 device=config.device, progress=progress))
+                                                 device=config.device, progress=progress, workers=1))
 
 
 def start_training(catalog: Catalog, task: str, names: Sequence[str], again: bool = True):

@@ -109,3 +109,14 @@ def test_models_of_a_quick_schedule_are_never_reported_as_page_models(tiny_catal
     _, reopened = _store(folder)  # the schedule is read back from the file
     assert reopened.get("compat", "type-aware").provenance_.schedule == "quick"
     assert reopened.get("compat", "type-aware", full_only=True) is None
+
+
+def test_a_task_runs_after_the_tasks_it_reads_in_the_same_process():
+    from recsys.prepare import setup_workers, task_chains
+
+    chains = task_chains()
+    assert ["compat", "dialogue"] in chains  # the Stylist's set score reads the compatibility model
+    assert sorted(t for chain in chains for t in chain) == sorted(["similar", "compat", "personal", "dialogue",
+                                                                   "composed"])
+    assert task_chains(["personal", "dialogue"]) == [["personal"], ["dialogue"]]  # nothing to wait for
+    assert setup_workers() >= 1
