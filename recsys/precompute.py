@@ -43,6 +43,9 @@ from recsys.utils import torch_threads
 
 logger = logging.getLogger(__name__)
 
+#: Smallest text batch: sorted by length, MiniLM encodes the demo catalog's texts in 23 s at 128 a batch, 25 s at 64.
+TEXT_BATCH_SIZE = 128
+
 
 def resolve_text_encoder(image_encoder: Encoder, text_encoder: str | Encoder | None) -> str | Encoder:
     """The text encoder to use: the one named, else the joint image encoder itself (so text and image vectors
@@ -297,7 +300,7 @@ def _precompute(
         computed[kind] = [s.number for s in todo_text]
         texts = catalog.items[field].fillna("").astype(str).tolist()
         for shard in progress_bar(todo_text, desc=field, unit="shard", disable=not progress):
-            vectors = _encode_distinct(text_enc, texts[shard.start : shard.stop], 2 * batch_size)
+            vectors = _encode_distinct(text_enc, texts[shard.start : shard.stop], max(2 * batch_size, TEXT_BATCH_SIZE))
             _require_finite(vectors, catalog, shard, field)
             save_npy(shard_dir / shard.name(kind), vectors)
             text_encoded += shard.stop - shard.start

@@ -11,10 +11,11 @@ One path for the built-in world and for any catalog a user brings (``scripts/set
    where a protocol trains on the split the page model was trained on, it measures that saved model instead of
    training it again), marked as quick with when and on what it was computed;
 
-   steps 3 and 4 run task by task in :data:`SETUP_WORKERS` processes: every model trains on one thread (see
-   ``TRAIN_THREADS`` in :mod:`recsys.models.compat`), so on two cores two tasks at once take about half the time.
-   A task that reads another's page models (``READS_TASKS``: the Stylist's set score adds the compatibility
-   model's) runs after it in the same process, so the figures are those of a run one task after the other;
+   steps 3 and 4 run as jobs (one task's training, one task's quick evaluation) in :data:`SETUP_WORKERS`
+   processes: every model trains on one thread (see ``TRAIN_THREADS`` in :mod:`recsys.models.compat`), so on two
+   cores two jobs at once take about half the time. A task's evaluation starts once its models and those of the
+   tasks it reads (``READS_TASKS``: the Stylist's set score adds the compatibility model's) are saved, so the
+   figures are those of a run one step after the other;
 5. optionally train every other registered model (what a page offers beyond its default).
 
 A step that cannot run on this catalog (no outfits, no dialogues, no captions) is recorded with its one-sentence
@@ -108,63 +109,100 @@ def setup_workers() -> int:
     return min(2, os.cpu_count() or 1)
 
 
-def _run_chain(catalog_dir: str, chain: list[str], train: dict[str, list[str]], report: bool, seed: int) -> dict:
-    """Train each task's missing page models of ``chain`` and, with ``report``, run its quick protocol; returns
-    ``{"steps", "skipped", "report"}``. Runs in a worker process (or this one), so it loads what it needs itself."""
+def _open_store(catalog_dir: str, seed: int):
     from recsys.artifacts import load_artifacts
     from recsys.catalog import Catalog
-    from recsys.evaluate import evaluate
     from recsys.store import ModelStore
 
     catalog = Catalog.load(catalog_dir)
-    store = ModelStore(catalog, load_artifacts(catalog), seed=seed)
-    out: dict = {"steps": {}, "skipped": {}, "report": {}}
-    for task in chain:
-        for name in train.get(task, []):
-            step = f"train {task}/{name}"
-            started = time.perf_counter()
-            try:
-                store.fit(task, name)
-            except ValueError as exc:  # the catalog lacks what this model needs: say so and go on
-                out["skipped"][step] = str(exc)
-                logger.info("set-up step %s skipped: %s", step, exc)
-            out["steps"][step] = round(time.perf_counter() - started, 1)
-            logger.info("set-up step %s: %.1f s", step, out["steps"][step])
-        if report:
-            started = time.perf_counter()
-            names = [name for t, name in page_models([task])]
-            out["report"].update(evaluate(catalog, tasks=(task,), seed=seed, quick=True, models={task: names},
-                                          store=store))
-            out["steps"][f"quick report {task}"] = round(time.perf_counter() - started, 1)
+    return catalog, ModelStore(catalog, load_artifacts(catalog), seed=seed)
+
+
+def _train_task(catalog_dir: str, task: str, names: list[str], seed: int) -> dict:
+    """Train ``names`` of ``task`` in order; ``{"steps", "skipped"}``. Runs in a worker process (or this one), so it
+    loads what it needs itself."""
+    _, store = _open_store(catalog_dir, seed)
+    out: dict = {"steps": {}, "skipped": {}}
+    for name in names:
+        step = f"train {task}/{name}"
+        started = time.perf_counter()
+        try:
+            store.fit(task, name)
+        except ValueError as exc:  # the catalog lacks what this model needs: say so and go on
+            out["skipped"][step] = str(exc)
+            logger.info("set-up step %s skipped: %s", step, exc)
+        out["steps"][step] = round(time.perf_counter() - started, 1)
+        logger.info("set-up step %s: %.1f s", step, out["steps"][step])
     return out
+
+
+def _evaluate_task(catalog_dir: str, task: str, seed: int) -> dict:
+    """The quick protocol of ``task`` (baselines, oracle and its page models, taken from the store where they are the
+    same fits); ``{"steps", "report"}``."""
+    from recsys.evaluate import evaluate
+
+    catalog, store = _open_store(catalog_dir, seed)
+    started = time.perf_counter()
+    names = [name for _, name in page_models([task])]
+    report = evaluate(catalog, tasks=(task,), seed=seed, quick=True, models={task: names}, store=store)
+    return {"steps": {f"quick report {task}": round(time.perf_counter() - started, 1)}, "report": report}
 
 
 def _init_worker(level: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
 
-def _run_chains(folder, chains: list[list[str]], train: dict, report: bool, seed: int, workers: int,
-                progress: Callable[[int, str], None]) -> list[dict]:
-    """:func:`_run_chain` for every chain, in up to ``workers`` spawned processes (the caller may have threads);
-    ``progress(chains done, message)``. An error other than a ``ValueError`` in a chain is raised here."""
-    workers = min(workers, len(chains))
-    if workers <= 1:
-        parts = []
-        for done, chain in enumerate(chains):
-            progress(done, f"Training and evaluating: {', '.join(chain)}")
-            parts.append(_run_chain(str(folder), chain, train, report, seed))
+def _run_stage(folder, train: dict[str, list[str]], evaluate: list[str], seed: int, workers: int,
+               progress: Callable[[int, int, str], None]) -> list[dict]:
+    """Train ``train`` (``{task: [model, ...]}``) and run the quick protocol of every task in ``evaluate``, in up to
+    ``workers`` spawned processes (the caller may have threads): a task's evaluation starts once its models and
+    those of the tasks it reads (``READS_TASKS``) are trained. ``progress(jobs done, jobs, message)``. An error
+    other than a ``ValueError`` in a job is raised here."""
+    from recsys.tasks import task_part
+
+    reads = {task: [r for r in getattr(task_part(task, "models"), "READS_TASKS", ()) if r in train]
+             for task in evaluate}
+    n_jobs = len(train) + len(evaluate)
+    parts: list[dict] = []
+    if min(workers, n_jobs) <= 1:
+        done: set[str] = set()
+        for chain in task_chains([t for t in dict.fromkeys([*train, *evaluate])]):
+            for task in chain:
+                if task in train:
+                    progress(len(parts), n_jobs, f"Training {task}: {', '.join(train[task])}")
+                    parts.append(_train_task(str(folder), task, train[task], seed))
+                done.add(task)
+                if task in evaluate:
+                    progress(len(parts), n_jobs, f"Quick evaluation of {task}")
+                    parts.append(_evaluate_task(str(folder), task, seed))
         return parts
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    progress(0, f"Training the pages' models and evaluating them ({workers} processes)")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+    trained = {task for task in evaluate if task not in train}
+    waiting = list(evaluate)
+    progress(0, n_jobs, f"Training the pages' models and evaluating them ({min(workers, n_jobs)} processes)")
+    with ProcessPoolExecutor(max_workers=min(workers, n_jobs), mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_worker, initargs=(logging.getLogger().getEffectiveLevel(),)) as pool:
-        futures = {pool.submit(_run_chain, str(folder), chain, train, report, seed): chain for chain in chains}
-        parts = []
-        for future in as_completed(futures):
-            parts.append(future.result())
-            progress(len(parts), f"Trained and evaluated: {', '.join(futures[future])}")
+        running = {pool.submit(_train_task, str(folder), task, names, seed): ("Trained", task)
+                   for task, names in train.items()}
+
+        def start_ready() -> None:
+            for task in list(waiting):
+                if task in trained and all(r in trained for r in reads[task]):
+                    waiting.remove(task)
+                    running[pool.submit(_evaluate_task, str(folder), task, seed)] = ("Evaluated", task)
+
+        start_ready()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                verb, task = running.pop(future)
+                parts.append(future.result())
+                if verb == "Trained":
+                    trained.add(task)
+                progress(len(parts), n_jobs, f"{verb} {task}")
+            start_ready()
     return parts
 
 
@@ -312,23 +350,24 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     train: dict[str, list[str]] = {}
     for task, name in first:
         train.setdefault(task, []).append(name)
-    chains = [c for c in task_chains() if quick_report or any(t in train for t in c)]
-    n_steps = max(len(chains) + len(rest), 1)
+    evaluate = [task for task in TASKS] if quick_report else []
+    n_steps = max(len(train) + len(evaluate) + len(rest), 1)
     started = time.perf_counter()
-    quick = _run_chains(folder, chains, train, quick_report, seed, workers or setup_workers(),
-                        lambda done, message: report_progress(0.35 + 0.65 * done / n_steps, message))
-    for part in quick:
+    stage = _run_stage(folder, train, evaluate, seed, workers or setup_workers(),
+                       lambda done, _, message: report_progress(0.35 + 0.65 * done / n_steps, message))
+    for part in stage:
         result.stage_steps.update(part["steps"])
-        result.skipped.update(part["skipped"])
-    if chains:
+        result.skipped.update(part.get("skipped", {}))
+    if train or evaluate:
         result.steps["pages' models and quick report"] = round(time.perf_counter() - started, 1)
     if quick_report:
-        merged = {task: figures for part in quick for task, figures in part["report"].items() if task != "_skipped"}
-        skipped = {task: reason for part in quick for task, reason in part["report"].get("_skipped", {}).items()}
+        reports = [part["report"] for part in stage if "report" in part]
+        merged = {task: figures for part in reports for task, figures in part.items() if task != "_skipped"}
+        skipped = {task: reason for part in reports for task, reason in part.get("_skipped", {}).items()}
         report_doc = {task: merged[task] for task in TASKS if task in merged} | ({"_skipped": skipped} if skipped else {})
         write_report(report_doc, path, kind="quick", catalog=catalog,
-                     seconds=sum(s for part in quick for k, s in part["steps"].items() if k.startswith("quick report")))
-    done = len(chains)
+                     seconds=sum(s for part in stage for k, s in part["steps"].items() if k.startswith("quick report")))
+    done = len(train) + len(evaluate)
     store = ModelStore(catalog, load_artifacts(catalog), seed=seed)  # sees what the workers saved
     for task, name in rest:
         report_progress(0.35 + 0.65 * done / n_steps, f"Training {task}/{name}")

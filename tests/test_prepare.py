@@ -64,7 +64,7 @@ def test_a_catalog_without_outfits_says_so_and_the_rest_is_ready(tiny_catalog_di
     folder = tmp_path / "no-outfits"
     shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models", "report.json"))
     (folder / "outfits.jsonl").write_text("", encoding="utf-8")
-    result = prepare(folder, report=False)
+    result = prepare(folder, report=False, workers=1)  # as inside the app: one process
     assert "outfit" in result.skipped["train compat/type-aware"]
     assert "train personal/vbpr-mm" in result.stage_steps and "train personal/vbpr-mm" not in result.skipped
 
@@ -111,7 +111,7 @@ def test_models_of_a_quick_schedule_are_never_reported_as_page_models(tiny_catal
     assert reopened.get("compat", "type-aware", full_only=True) is None
 
 
-def test_a_task_runs_after_the_tasks_it_reads_in_the_same_process():
+def test_a_task_is_evaluated_after_the_tasks_it_reads():
     from recsys.prepare import setup_workers, task_chains
 
     chains = task_chains()

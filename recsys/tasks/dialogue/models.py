@@ -48,5 +48,5 @@ register_row(task=TASK, name="oracle", title="Oracle (true coordi score)",
 #: (:mod:`recsys.prepare`) trains these before the others.
 PAGE_MODELS = ("dialogue-infonce",)
 #: Tasks whose page models this task's protocol and chat read (the set score adds the type-aware compatibility
-#: model's outfit score): the set-up trains and evaluates them first, in the same process.
+#: model's outfit score): the set-up evaluates this task only once they are trained.
 READS_TASKS = ("compat",)
