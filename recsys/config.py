@@ -42,6 +42,9 @@ class Settings:
     milvus_uri : str
         The Milvus database (``RECSYS_MILVUS_URI``): a local file runs the embedded Milvus Lite (default
         ``<catalog_dir>/artifacts/index.milvus.db``), ``http://host:19530`` a Milvus server.
+    warm_up : bool
+        Load the slowest pages' models and encoders in the background when the app first serves a catalog
+        (``RECSYS_WARM_UP``, default on; ``0`` turns it off, as the tests do).
     """
 
     data_dir: Path
@@ -52,6 +55,7 @@ class Settings:
     device: str = "auto"
     index_backend: str = "faiss"
     milvus_uri: str = ""
+    warm_up: bool = True
 
     @property
     def artifacts_dir(self) -> Path:
@@ -74,4 +78,5 @@ def get_settings(environ: dict | None = None) -> Settings:
         index_backend=(env.get("RECSYS_INDEX_BACKEND") or "faiss").strip().lower(),
         milvus_uri=env.get("RECSYS_MILVUS_URI")
         or str((Path(catalog).expanduser() if catalog else data_dir / "demo") / "artifacts" / "index.milvus.db"),
+        warm_up=(env.get("RECSYS_WARM_UP") or "1").strip().lower() not in ("0", "false", "no", "off"),
     )

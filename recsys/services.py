@@ -328,6 +328,39 @@ def task_service(task: str):
     return _task_service(task, *_context_key(folder), ctx)
 
 
+#: Tasks whose page waits seconds on its first visit for models and encoders (the Stylist's text encoder, dialogue and
+#: compatibility models; the search's joint space, combiner and text encoder): :func:`warm_up` loads them early.
+WARM_TASKS = ("dialogue", "composed")
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _warm_up(folder: str, items_mtime_ns: int, manifest_mtime_ns: int, _services: tuple) -> threading.Thread:
+    def work() -> None:
+        for service in _services:
+            service.warm()
+
+    thread = threading.Thread(target=work, name="recsys-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_up() -> None:
+    """Start, once per server and catalog version, a background thread that loads what the :data:`WARM_TASKS` pages'
+    first result needs, so that their first visit does not wait for it (the services share their state between
+    sessions under a lock, so a page that asks meanwhile waits for the same load, never a second one). Off with
+    ``RECSYS_WARM_UP=0``; nothing happens before the catalog has its embeddings. Never raises."""
+    try:
+        if not settings().warm_up:
+            return
+        ctx = context()
+        if ctx.artifacts is None:
+            return
+        folder = Path(ctx.catalog.root).expanduser().absolute()
+        _warm_up(*_context_key(folder), tuple(task_service(task) for task in WARM_TASKS))
+    except Exception as exc:  # a page that needs the same thing says what is wrong in one sentence
+        logger.info("warm-up not started: %s", exc)
+
+
 # ---------------------------------------------------------------------- background jobs: set-up, training, evaluation
 @st.cache_resource(show_spinner=False)
 def jobs():

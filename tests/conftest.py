@@ -8,6 +8,7 @@ import pytest
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RECSYS_WARM_UP", "0")  # no background loads racing the tests (tests/test_warm_up.py turns it on)
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 

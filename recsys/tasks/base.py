@@ -6,11 +6,14 @@ it between browser sessions, so services guard their lazy state with ``self._loc
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from recsys.artifacts import load_artifacts
 from recsys.models.registry import list_models, model_title
 from recsys.photo import photo_reader, read_photo
+
+logger = logging.getLogger(__name__)
 
 
 class TaskService:
@@ -91,6 +94,17 @@ class TaskService:
         """The task's trainable models in registry order, ``default`` first when given."""
         names = list_models(self.task, trainable=True)
         return sorted(names, key=lambda n: n != default) if default else names
+
+    def warm(self) -> None:
+        """Load now what the page's first result needs (models, encoders), so the first visit does not wait for it;
+        the app calls it in the background at server start. Never raises: a problem shows when the page asks."""
+        try:
+            self._warm()
+        except Exception as exc:  # the page reports it in one sentence when it needs the same thing
+            logger.info("warming the %s service failed: %s", type(self).__name__, exc)
+
+    def _warm(self) -> None:
+        """What :meth:`warm` loads; nothing by default (the page's own loads take well under a second)."""
 
     def title(self, model: str) -> str:
         """The registry's label of ``model``."""

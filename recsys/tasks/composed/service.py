@@ -252,6 +252,9 @@ class SearchService(TaskService):
         self.models()
         return self
 
+    def _warm(self) -> None:
+        self.load()
+
     # ------------------------------------------------------------------ queries
     def reference_features(self, item_id: str) -> np.ndarray:
         """Image features ``(1, d_image)`` of a catalog item; raises ``KeyError`` for an unknown id."""

@@ -297,6 +297,10 @@ class StylistService(TaskService):
         stylist, compat_name = self._served(name)
         return ModelSummary(name, self.title(name), float(getattr(stylist.model, "fit_seconds_", 0.0)), compat_name)
 
+    def _warm(self) -> None:
+        self.evaluation_ids()
+        self.summary()  # the default model, its text encoder and the compatibility model
+
     # ------------------------------------------------------------------ the chat
     def check_message(self, text: str | None) -> MessageCheck:
         """:func:`check_message`, noting a non-English message when the artifacts' text encoder reads English only.

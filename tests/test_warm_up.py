@@ -1,0 +1,42 @@
+"""The background warm-up: the slowest pages' services load their models and encoders before the first visit."""
+
+from __future__ import annotations
+
+from recsys.artifacts import load_artifacts
+from recsys.catalog import Catalog
+from recsys.config import get_settings
+from recsys.store import ModelStore
+
+
+def _service(task: str, folder):
+    from recsys.tasks import task_part
+    from recsys.services import _SERVICE_CLASSES
+
+    catalog = Catalog.load(folder)
+    cls = getattr(task_part(task, "service"), _SERVICE_CLASSES[task])
+    return cls(catalog, load_artifacts(catalog), ModelStore(catalog, load_artifacts(catalog)))
+
+
+def test_warming_loads_what_the_first_visit_needs(tiny_ready_dir):
+    chat = _service("dialogue", tiny_ready_dir)
+    assert chat._stylists == {}
+    chat.warm()
+    assert chat.default_model in chat._stylists  # the model, its text encoder and the compatibility model
+    search = _service("composed", tiny_ready_dir)
+    search.warm()
+    assert search._models  # the joint space and the composers, loaded
+
+
+def test_warming_a_catalog_without_models_never_raises(tiny_catalog_dir, tiny_artifacts, tmp_path):
+    import shutil
+
+    folder = tmp_path / "bare"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models", "report.json"))
+    chat = _service("dialogue", folder)
+    chat.warm()  # the model is not trained: the page says so when it asks, the warm-up stays quiet
+    assert chat._stylists == {}
+
+
+def test_the_warm_up_is_a_setting():
+    assert get_settings({}).warm_up is True
+    assert get_settings({"RECSYS_WARM_UP": "0"}).warm_up is False
