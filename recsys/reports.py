@@ -133,6 +133,37 @@ def gap_closed(task_report: dict, metric: str) -> dict[str, float]:
             if m not in BASELINES and m != ORACLE and figure(v) is not None}
 
 
+#: What each method claims to improve on, per task: ``(model, the row it should beat, metric)`` -- the question a
+#: reader asks of the table (does the paper's idea pay here?). :func:`claims` answers each from the report's figures.
+CLAIMS = {
+    "compat": (("type-aware", "triplet", "FITB"),),
+    "personal": (("vecf", "vbpr-mm", "NDCG@10"), ("vbpr-mm", "popularity", "NDCG@10")),
+    "composed": (("combiner", "zero-shot", "R@10"), ("image-difference", "zero-shot", "R@10")),
+    "dialogue": (("dialogue-infonce+compat", "dialogue-infonce", "WKT"), ("dialogue-infonce", "zero-shot", "WKT")),
+    "similar": (("shopper-similarity", "visual-similarity", "color@10"),),
+}
+
+
+def claims(task: str, task_report: dict) -> list[dict]:
+    """Each of the task's :data:`CLAIMS` whose two rows and their standard errors are in the report:
+    ``{"model", "against", "metric", "difference", "se", "verdict"}`` with ``se`` = sqrt(se_model^2 + se_against^2)
+    (the two figures treated as independent, which overstates the error of a paired difference) and ``verdict``
+    "better" / "worse" when the difference passes two standard errors either way, else "not told apart"."""
+    values, errors = report_table(task_report), standard_errors(task_report)
+    found = []
+    for model, against, metric in CLAIMS.get(task, ()):
+        if model not in values.index or against not in values.index or metric not in errors.columns:
+            continue
+        difference = values.at[model, metric] - values.at[against, metric]
+        se = float(np.hypot(errors.at[model, metric], errors.at[against, metric]))
+        if not (np.isfinite(difference) and np.isfinite(se)):
+            continue
+        verdict = "better" if difference > 2 * se else "worse" if difference < -2 * se else "not told apart"
+        found.append({"model": model, "against": against, "metric": metric, "difference": float(difference),
+                      "se": se, "verdict": verdict})
+    return found
+
+
 #: The upload protocol's figures, as the report's columns.
 UPLOAD_FIGURES = ("category_accuracy", "category@5", "colour_accuracy", "colour@5")
 

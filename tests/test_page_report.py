@@ -107,7 +107,7 @@ def test_a_figure_that_could_not_be_computed_reads_n_a_and_leaves_the_gap_to_the
 def test_figures_read_with_their_standard_errors_and_the_papers_figures_beside(monkeypatch, catalog_copy):
     from recsys.papers import paper_figures
 
-    personal = {name: dict(figures, **{"AUC_se": 0.004}) for name, figures in PERSONAL.items()}
+    personal = {name: dict(figures, **{"AUC_se": 0.004, "NDCG@10_se": 0.002}) for name, figures in PERSONAL.items()}
     (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"personal": personal}))
     app = open_report(monkeypatch, catalog_copy)
     table = app.dataframe[0].value
@@ -118,3 +118,6 @@ def test_figures_read_with_their_standard_errors_and_the_papers_figures_beside(m
     assert len(papers) == len(paper_figures("personal")) > 0
     assert set(papers["row"]) <= {row_title("personal", f.row) for f in paper_figures("personal")}
     assert any(m.value == "**What the papers reported (other data)**" for m in app.markdown)
+    # VBPR against popularity on NDCG@10: 0.010 - 0.005 = +0.005 with a standard error of sqrt(2) x 0.002.
+    claim = next(m.value for m in app.markdown if m.value.startswith(f"**{row_title('personal', 'vbpr-mm')}** against"))
+    assert "+0.0050 ± 0.0028 -- **not told apart**" in claim

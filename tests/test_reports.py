@@ -1,3 +1,5 @@
+import pytest
+
 from recsys.reports import gap_closed, report_table
 
 
@@ -41,3 +43,18 @@ def test_standard_errors_sit_beside_their_figures():
     assert shown.loc["triplet", "FITB"] == "0.6439 ± 0.0288"
     assert shown.loc["triplet", "AUC"] == "0.9441"  # no SE reported: the value alone
     assert shown.loc["oracle", "AUC"] == "n/a"
+
+
+def test_claims_say_whether_a_method_beats_what_it_improves_on():
+    from recsys.reports import claims
+
+    report = {"triplet": {"FITB": 0.7617, "FITB_se": 0.0197}, "type-aware": {"FITB": 0.7596, "FITB_se": 0.0197}}
+    (claim,) = claims("compat", report)
+    assert claim["model"] == "type-aware" and claim["against"] == "triplet"
+    assert claim["difference"] == pytest.approx(-0.0021) and claim["se"] == pytest.approx(0.0197 * 2**0.5)
+    assert claim["verdict"] == "not told apart"
+    report["type-aware"]["FITB"] = 0.85  # 0.088 above, past 2 x 0.0279
+    assert claims("compat", report)[0]["verdict"] == "better"
+    report["type-aware"]["FITB"] = 0.70
+    assert claims("compat", report)[0]["verdict"] == "worse"
+    assert claims("compat", {"triplet": {"FITB": 0.7}}) == []  # a row or its error missing: no claim
