@@ -112,7 +112,7 @@ def test_figures_read_with_their_standard_errors_and_the_papers_figures_beside(m
     app = open_report(monkeypatch, catalog_copy)
     table = app.dataframe[0].value
     assert table.loc[row_title("personal", "vbpr-mm"), "AUC"] == "0.7200 ± 0.0040"
-    assert table.loc[row_title("personal", "vbpr-mm"), "NDCG@10"] == "0.0100"
+    assert table.loc[row_title("personal", "vbpr-mm"), "NDCG@10"] == "0.0100 ± 0.0020"
     assert "AUC_se" not in table.columns
     papers = app.dataframe[1].value
     assert len(papers) == len(paper_figures("personal")) > 0
