@@ -96,7 +96,7 @@ else:
                                if claim["verdict"] == "not told apart" else
                                " (a loss is a result: the method does not pay here)" if claim["verdict"] == "worse"
                                else ""))
-            reported = services.paper_table(task)
+            reported = reports.paper_table(task)
             if not reported.empty:
                 st.markdown("**What the papers reported (other data)**")
                 st.caption("Figures the methods' own papers give on their datasets, with their own splits, features "

@@ -105,3 +105,41 @@ class JobRegistry:
             if job is None or not job.running or (deadline is not None and time.time() > deadline):
                 return job
             time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------- the studio's jobs (keys and work)
+def job_key(catalog, purpose: str) -> tuple:
+    """The key of a catalog's job for ``purpose`` (``setup``, ``evaluation``, ``train <task>/<models>``)."""
+    from pathlib import Path
+
+    return (str(Path(catalog.root).absolute()), purpose)
+
+
+def setup_work(catalog, device: str | None, all_models: bool = False):
+    """The set-up job's work (:func:`recsys.prepare.prepare`), in the caller's process: inside a Streamlit server a
+    spawned worker would import the page Streamlit installs as ``__main__``."""
+    from recsys.prepare import prepare
+
+    return lambda progress: prepare(catalog.root, builtin=False, all_models=all_models, device=device,
+                                    progress=progress, workers=1)
+
+
+def training_work(catalog, artifacts, task: str, names):
+    """A job's work that trains ``names`` of ``task`` through a model store, with progress per model."""
+    from recsys.store import ModelStore
+
+    def work(progress):
+        store = ModelStore(catalog, artifacts)
+        for k, name in enumerate(names):
+            progress(k / len(names), f"Training {name}")
+            store.fit(task, name, progress=lambda f, m, k=k: progress((k + f) / len(names), m))
+
+    return work
+
+
+def evaluation_work(catalog):
+    """The full evaluation's work: every task, written over the catalog's report."""
+    from recsys.prepare import evaluate_to, report_path
+
+    return lambda progress: evaluate_to(catalog, report_path(catalog.root), quick=False, progress=progress)
+

@@ -81,7 +81,7 @@ PAPER_FIGURES: tuple[PaperFigure, ...] = (
     PaperFigure(
         task="personal", row="vbpr", metric="AUC", value=0.7834, paper=_VBPR,
         dataset="Tradesy.com (all items)", source=_VBPR_SOURCE,
-        note="AUC over all test items; Tradesy, not the paper's Amazon clothing sets.",
+        note="AUC over all test items on Tradesy.com, one of the paper's three datasets (with Amazon Women, Men).",
     ),
     PaperFigure(
         task="personal", row="vbpr", metric="AUC (cold start)", value=0.7594, paper=_VBPR,

@@ -364,7 +364,9 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
         reports = [part["report"] for part in stage if "report" in part]
         merged = {task: figures for part in reports for task, figures in part.items() if task != "_skipped"}
         skipped = {task: reason for part in reports for task, reason in part.get("_skipped", {}).items()}
-        report_doc = {task: merged[task] for task in TASKS if task in merged} | ({"_skipped": skipped} if skipped else {})
+        report_doc = {task: merged[task] for task in TASKS if task in merged}
+        if skipped:
+            report_doc["_skipped"] = skipped
         write_report(report_doc, path, kind="quick", catalog=catalog,
                      seconds=sum(s for part in stage for k, s in part["steps"].items() if k.startswith("quick report")))
     done = len(train) + len(evaluate)

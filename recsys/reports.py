@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.papers import paper_table  # noqa: F401  (the Model report page reads it through services.reports)
 from recsys.utils import read_json
 
 REPORT_NAME = "report.json"

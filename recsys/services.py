@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import streamlit as st
-from PIL import Image
 
 from recsys import reports, viz  # noqa: F401  (reports: for the Model report page)
-from recsys.papers import paper_table  # noqa: F401  (for the Model report page)
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError
 from recsys.browse import (  # noqa: F401  (re-exported for the pages)
     FILTER_COLUMNS, ArtifactSummary, filter_columns, filter_items, filter_options, page_count, page_of, title_search,
 )
 from recsys.config import PROJECT_ROOT, Settings, get_settings
 from recsys.context import StudioContext
+from recsys.jobs import evaluation_work, job_key, setup_work, training_work
 
 logger = logging.getLogger(__name__)
 
@@ -176,14 +175,7 @@ def artifact_summary(catalog_dir: Path) -> ArtifactSummary:
 # ---------------------------------------------------------------------- images
 @st.cache_data(show_spinner=False, max_entries=2048)
 def _thumbnail_bytes(path: str, mtime_ns: int, size: int) -> bytes:
-    with Image.open(path) as image:
-        # Small PNG/JPEG files (the generated world's 224 px illustrations) go out as they are: no re-encoding.
-        if image.format in ("PNG", "JPEG") and image.mode == "RGB" and max(image.size) <= size:
-            return Path(path).read_bytes()
-        image.load()
-        photo_like = image.format == "JPEG"
-        thumb = viz.square_thumbnail(image, size)
-    return viz.encode_image(thumb, "JPEG" if photo_like else "PNG")
+    return viz.thumbnail_bytes(path, size)
 
 
 @st.cache_data(show_spinner=False)
@@ -210,13 +202,6 @@ def page_exists(name: str) -> bool:
 
 
 # ---------------------------------------------------------------------- embeddings, encoders
-def _manifest_mtime(catalog: Catalog) -> int:
-    try:
-        return (Path(catalog.root) / "artifacts" / "manifest.json").stat().st_mtime_ns
-    except OSError:
-        return 0
-
-
 @st.cache_resource(show_spinner="Loading the precomputed embeddings ...", max_entries=4)
 def _load_artifacts(root: str, items_mtime_ns: int, manifest_mtime_ns: int, _catalog: Catalog):
     from recsys.artifacts import load_artifacts
@@ -229,7 +214,7 @@ def artifacts(catalog: Catalog):
 
     Raises ``recsys.artifacts.ArtifactError`` (one sentence, never cached) when they are missing or do not match.
     """
-    return _load_artifacts(str(catalog.root), _items_mtime(Path(catalog.root)), _manifest_mtime(catalog), catalog)
+    return _load_artifacts(*_context_key(Path(catalog.root)), catalog)
 
 
 def compute_artifacts(catalog: Catalog, progress: ProgressCallback | None = None) -> None:
@@ -335,20 +320,13 @@ WARM_TASKS = ("dialogue", "composed")
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _warm_up(folder: str, items_mtime_ns: int, manifest_mtime_ns: int, _services: tuple) -> threading.Thread:
-    def work() -> None:
-        for service in _services:
-            service.warm()
-
-    thread = threading.Thread(target=work, name="recsys-warm-up", daemon=True)
-    thread.start()
-    return thread
+    
+    return warm_in_background(_services)
 
 
 def warm_up() -> None:
-    """Start, once per server and catalog version, a background thread that loads what the :data:`WARM_TASKS` pages'
-    first result needs, so that their first visit does not wait for it (the services share their state between
-    sessions under a lock, so a page that asks meanwhile waits for the same load, never a second one). Off with
-    ``RECSYS_WARM_UP=0``; nothing happens before the catalog has its embeddings. Never raises."""
+    """Start, once per server and catalog version, a thread loading what the :data:`WARM_TASKS` pages' first result
+    needs (under the services' locks: a page asking meanwhile waits for that load). ``RECSYS_WARM_UP=0``: off."""
     try:
         if not settings().warm_up:
             return
@@ -372,49 +350,31 @@ def jobs():
 
 def setup_key(catalog: Catalog) -> tuple:
     """The key of a catalog's set-up job."""
-    return (str(Path(catalog.root).absolute()), "setup")
+    return job_key(catalog, "setup")
 
 
 def start_setup(catalog: Catalog, all_models: bool = False):
-    """Start (or join) the catalog's set-up job: embeddings, the pages' models, the quick report
-    (:func:`recsys.prepare.prepare`), in the server's own process: a spawned worker would import the page Streamlit
-    installs as ``__main__``."""
-    from recsys.prepare import prepare
-
-    config = settings()
-    return jobs().start(setup_key(catalog), "Setting up this catalog",
-                        lambda progress: prepare(catalog.root, builtin=False, all_models=all_models,
-                                                 device=config.device, progress=progress, workers=1))
+    """Start (or join) the catalog's set-up job: embeddings, the pages' models, the quick report."""
+    return jobs().start(setup_key(catalog), "Setting up this catalog", setup_work(catalog, settings().device, all_models))
 
 
 def start_training(catalog: Catalog, task: str, names: Sequence[str], again: bool = True):
     """Start (or join) a job that trains ``names`` of ``task`` through the model store; with ``again=False`` a job
     that already ran under this key (even one that failed) is returned instead of being started again."""
-    from recsys.store import ModelStore
-
-    def work(progress):
-        store = ModelStore(catalog, artifacts(catalog))
-        for k, name in enumerate(names):
-            progress(k / len(names), f"Training {name}")
-            store.fit(task, name, progress=lambda f, m, k=k: progress((k + f) / len(names), m))
-
-    key = (str(Path(catalog.root).absolute()), f"train {task}/{'+'.join(names)}")
+    key = job_key(catalog, f"train {task}/{'+'.join(names)}")
     if not again and jobs().get(key) is not None:
         return jobs().get(key)
-    return jobs().start(key, f"Training {', '.join(names)}", work)
+    return jobs().start(key, f"Training {', '.join(names)}", training_work(catalog, artifacts(catalog), task, names))
 
 
 def evaluation_key(catalog: Catalog) -> tuple:
     """The key of a catalog's full-evaluation job."""
-    return (str(Path(catalog.root).absolute()), "evaluation")
+    return job_key(catalog, "evaluation")
 
 
 def start_evaluation(catalog: Catalog):
     """Start (or join) the full evaluation of every task in the background; it replaces the catalog's report."""
-    from recsys.prepare import evaluate_to, report_path
-
-    return jobs().start(evaluation_key(catalog), "Running the full evaluation",
-                        lambda progress: evaluate_to(catalog, report_path(catalog.root), quick=False, progress=progress))
+    return jobs().start(evaluation_key(catalog), "Running the full evaluation", evaluation_work(catalog))
 
 
 def refresh_after_job() -> None:

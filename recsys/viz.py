@@ -221,3 +221,25 @@ def mark_peak(image: Image.Image, weights, color=(255, 255, 255)) -> Image.Image
     ImageDraw.Draw(out).rectangle((column * cell_w, row * cell_h, (column + 1) * cell_w - 1, (row + 1) * cell_h - 1),
                                   outline=color, width=max(1, out.width // 112))
     return out
+
+
+def thumbnail_bytes(path, size: int) -> bytes:
+    """The encoded square thumbnail of the image file ``path``, at most ``size`` pixels a side: a small RGB PNG or
+    JPEG file as it is (the generated world's 224 px illustrations are not re-encoded), else a JPEG for a JPEG
+    photo and a PNG otherwise.
+
+    Raises
+    ------
+    OSError, SyntaxError, ValueError
+        When the file cannot be read as an image (PIL's errors).
+    """
+    from pathlib import Path
+
+    with Image.open(path) as image:
+        if image.format in ("PNG", "JPEG") and image.mode == "RGB" and max(image.size) <= size:
+            return Path(path).read_bytes()
+        image.load()
+        photo_like = image.format == "JPEG"
+        thumb = square_thumbnail(image, size)
+    return encode_image(thumb, "JPEG" if photo_like else "PNG")
+

@@ -113,3 +113,15 @@ class TaskService:
     def status(self, model: str):
         """The store's :class:`recsys.store.ModelStatus` of ``model`` (loads it when it is saved)."""
         return self.store.model_status(self.task, model)
+
+
+def warm_in_background(services) -> threading.Thread:
+    """Start a daemon thread that calls :meth:`TaskService.warm` of each of ``services`` in turn; returns it."""
+    def work() -> None:
+        for service in services:
+            service.warm()
+
+    thread = threading.Thread(target=work, name="recsys-warm-up", daemon=True)
+    thread.start()
+    return thread
+

@@ -55,7 +55,8 @@ def recall_report(ranks: np.ndarray, categories: list[str]) -> dict:
             errors[k].append(standard_error((mine < k).astype(np.float64)))
     for k in KS:
         report[f"R@{k}"] = float(np.mean(per_k[k])) if per_k[k] else float("nan")
-        report[f"R@{k}_se"] = float(np.sqrt(np.sum(np.square(errors[k])))) / len(errors[k]) if errors[k] else float("nan")
+        combined = float(np.sqrt(np.sum(np.square(errors[k])))) / len(errors[k]) if errors[k] else float("nan")
+        report[f"R@{k}_se"] = combined
     return defined_errors(report)
 
 
