@@ -123,9 +123,9 @@ MATERIAL_FORMALITY = {"cotton": 0.0, "denim": -0.5, "leather": 0.5, "knit": 0.0,
 #: colour harmony and pattern clash between top and bottom; lightness contrast between each two of outer, top and
 #: bottom (a light top over dark trousers, a dark coat over both); formality between shoes and the garment above
 #: them; colour match between shoes and accessory. Other pairs are judged on style alone. The contrast triangle is
-#: what a single embedding space cannot hold: in one metric space "compatible" means "close", and three garments
-#: that must each differ in lightness from the other two leave two of the same band one short hop apart whenever
-#: the third differs from both -- a subspace per pair of slots has no such cycle.
+#: meant to be hard for one space where "compatible" means "close": two garments of the same band that both contrast
+#: with a third sit one short hop apart. A wide space can still hold it (separate blocks of coordinates per pair,
+#: of constant norm), and on the demo world the triplet model ties the type-aware one: the report says so.
 SLOT_PAIR_RULES: dict[frozenset, tuple[str, ...]] = {
     frozenset(("top", "bottom")): ("harmony", "pattern", "contrast"),
     frozenset(("outer", "top")): ("contrast",),
@@ -184,8 +184,8 @@ class WorldTruth:
     utility follows VBPR's setting of a latent taste over item features (He & McAuley, AAAI 2016) made explicit:
     ``beta * taste . features(item) + gamma * log(popularity)``; compatibility is style affinity plus rules that
     depend on the pair's slots (:data:`SLOT_PAIR_RULES`: colour harmony and pattern clash for top-bottom,
-    lightness contrast among outer, top and bottom, formality for shoes, colour match for shoes-accessory), so
-    no single embedding space fits every pair (DESIGN section 4).
+    lightness contrast among outer, top and bottom, formality for shoes, colour match for shoes-accessory), the
+    setting type-aware models (one subspace per slot pair) are built for (DESIGN section 4).
 
     Parameters
     ----------
