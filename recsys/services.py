@@ -320,7 +320,8 @@ WARM_TASKS = ("dialogue", "composed")
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _warm_up(folder: str, items_mtime_ns: int, manifest_mtime_ns: int, _services: tuple) -> threading.Thread:
-    
+    from recsys.tasks.base import warm_in_background
+
     return warm_in_background(_services)
 
 

@@ -40,3 +40,30 @@ def test_warming_a_catalog_without_models_never_raises(tiny_catalog_dir, tiny_ar
 def test_the_warm_up_is_a_setting():
     assert get_settings({}).warm_up is True
     assert get_settings({"RECSYS_WARM_UP": "0"}).warm_up is False
+
+
+def test_the_app_starts_the_warm_up_once_per_catalog_version(monkeypatch, tiny_ready_dir):
+    import threading
+
+    from streamlit.testing.v1 import AppTest
+
+    import recsys.tasks.base as base
+    from recsys import services
+    from recsys.config import PROJECT_ROOT
+
+    started = []
+
+    def record(tasks):
+        started.append([type(service).__name__ for service in tasks])
+        return threading.Thread()
+
+    monkeypatch.setattr(base, "warm_in_background", record)
+    monkeypatch.setenv("RECSYS_WARM_UP", "1")
+    monkeypatch.setenv("RECSYS_CATALOG", str(tiny_ready_dir))
+    services._warm_up.clear()
+    app = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
+    app.run()
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert started == [["StylistService", "SearchService"]]  # once, for the two slowest pages
+    services._warm_up.clear()
