@@ -165,13 +165,11 @@ def _run_stage(folder, train: dict[str, list[str]], evaluate: list[str], seed: i
     n_jobs = len(train) + len(evaluate)
     parts: list[dict] = []
     if min(workers, n_jobs) <= 1:
-        done: set[str] = set()
         for chain in task_chains([t for t in dict.fromkeys([*train, *evaluate])]):
             for task in chain:
                 if task in train:
                     progress(len(parts), n_jobs, f"Training {task}: {', '.join(train[task])}")
                     parts.append(_train_task(str(folder), task, train[task], seed))
-                done.add(task)
                 if task in evaluate:
                     progress(len(parts), n_jobs, f"Quick evaluation of {task}")
                     parts.append(_evaluate_task(str(folder), task, seed))
