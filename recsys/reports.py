@@ -138,7 +138,8 @@ def gap_closed(task_report: dict, metric: str) -> dict[str, float]:
 #: reader asks of the table (does the paper's idea pay here?). :func:`claims` answers each from the report's figures.
 CLAIMS = {
     "compat": (("type-aware", "triplet", "FITB"),),
-    "personal": (("vecf", "vbpr-mm", "NDCG@10"), ("vbpr-mm", "popularity", "NDCG@10")),
+    "personal": (("vecf", "vbpr-mm", "NDCG@10"), ("vecf", "vbpr-mm", "detail/NDCG@10"),
+                 ("vbpr-mm", "popularity", "NDCG@10")),
     "composed": (("combiner", "zero-shot", "R@10"), ("image-difference", "zero-shot", "R@10")),
     "dialogue": (("dialogue-infonce+compat", "dialogue-infonce", "WKT"), ("dialogue-infonce", "zero-shot", "WKT")),
     "similar": (("shopper-similarity", "visual-similarity", "color@10"),),

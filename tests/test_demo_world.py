@@ -16,8 +16,10 @@ from recsys.catalog import Catalog, CatalogError
 from recsys.data import demo_world
 from recsys.data.demo_world import PRESETS, build_demo_catalog, generate_world
 from recsys.data.render import ItemLook, detail_box, render_item
-from recsys.data.truth import CATEGORIES, COLOR_NAMES, FASCODE_SLOTS, FEATURE_NAMES, LIGHTNESS_BAND, WorldTruth
-from recsys.data.worldgen.items import CAPTION_KEYWORD
+from recsys.data.truth import (
+    CATEGORIES, COLOR_LIGHTNESS, COLOR_NAMES, FASCODE_SLOTS, FEATURE_NAMES, LIGHTNESS_BAND, WorldTruth,
+)
+from recsys.data.worldgen.items import mined_pairs, relative_captions, target_phrase
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANGEABLE = ("color", "pattern", "material", "detail", "sleeve", "length")
@@ -29,7 +31,7 @@ def test_counts_match_the_preset(tiny_catalog):
     assert tiny_catalog.interactions["user_id"].nunique() == preset.users
     assert len(tiny_catalog.outfits) == preset.outfits
     assert len(tiny_catalog.dialogues) == preset.train_dialogues + preset.eval_dialogues
-    assert len(tiny_catalog.captions) == preset.caption_triples
+    assert len(tiny_catalog.captions) == preset.caption_triples + preset.mined_triples
     assert tiny_catalog.items["category"].nunique() >= 12
     assert set(tiny_catalog.items["slot"]) == {"top", "bottom", "onepiece", "outer", "shoes", "accessory"}
     assert tiny_catalog.meta["counts"]["items"] == len(tiny_catalog.items)
@@ -52,19 +54,91 @@ def test_every_outfit_fills_the_required_slots(tiny_catalog):
         assert ("onepiece" in slots) != ({"top", "bottom"} <= set(slots)), outfit
 
 
-def test_each_caption_names_the_attributes_that_really_differ(tiny_catalog):
+_SLEEVES = ("sleeveless", "short", "long")
+_LENGTHS = ("short", "midi", "long")
+
+
+def _negates(caption: str, old: str) -> bool:
+    return any(f"{w} {old}" in caption for w in ("not", "no longer", "no", "without the", "loses the"))
+
+
+def _states_change(caption: str, attr: str, old, new) -> bool:
+    """Whether ``caption`` states the change of ``attr`` from ``old`` to ``new`` in a way that reads true."""
+    if attr == "color":
+        gap = COLOR_LIGHTNESS[COLOR_NAMES.index(new)] - COLOR_LIGHTNESS[COLOR_NAMES.index(old)]
+        return new in caption or ("darker" in caption and gap < 0) or ("lighter" in caption and gap > 0) \
+            or _negates(caption, old)
+    if attr == "pattern":
+        stated = ("plain" in caption or "solid" in caption) if new == "solid" else new in caption
+        return stated or (new == "solid" and _negates(caption, old))
+    if attr == "material":
+        return new in caption or _negates(caption, old)
+    if attr == "detail":
+        return _negates(caption, old) if new == "none" else new in caption
+    order = _SLEEVES if attr == "sleeve" else _LENGTHS
+    longer = order.index(new) > order.index(old)
+    if attr == "sleeve" and new == "sleeveless":
+        return "sleeveless" in caption or "no sleeves" in caption or "loses the sleeves" in caption
+    compared = caption.replace("no longer", "")  # a negation, not a comparative
+    return new in caption or ("longer" in compared and longer) or ("shorter" in compared and not longer)
+
+
+def test_each_caption_states_the_changes_that_really_separate_target_from_reference(tiny_catalog):
     items = tiny_catalog.items.set_index("item_id")
+    records = {i: {k: (None if pd.isna(v) else v) for k, v in row.items()} for i, row in items.iterrows()}
     for triple in tiny_catalog.captions:
-        ref, target = items.loc[triple["reference_id"]], items.loc[triple["target_id"]]
+        ref, target = records[triple["reference_id"]], records[triple["target_id"]]
         assert ref["category"] == target["category"]
-        differ = {a for a in CHANGEABLE if ref[a] != target[a] and not (pd.isna(ref[a]) and pd.isna(target[a]))}
+        differ = {a for a in CHANGEABLE if ref[a] != target[a]}
         assert differ == set(triple["changes"]) and 1 <= len(differ) <= 2
         assert len(triple["captions"]) == 2 and triple["split"] in ("train", "val", "test")
-        for attr in differ:
-            keywords = CAPTION_KEYWORD[attr](ref[attr], target[attr])
-            keywords = (keywords,) if isinstance(keywords, str) else keywords
-            for caption in triple["captions"]:
-                assert any(k in caption for k in keywords), (caption, attr, ref[attr], target[attr])
+        for caption in triple["captions"]:
+            if caption == target_phrase(target):  # a description of the whole target, not of the reference
+                assert caption != target_phrase(ref)
+                continue
+            for attr in differ:
+                assert _states_change(caption, attr, ref[attr], target[attr]), (caption, attr, ref[attr], target[attr])
+
+
+def test_comparatives_point_the_right_way():
+    rng = np.random.default_rng(0)
+    item = {"category": "dress", "style": "formal", "color": "white", "pattern": "striped", "material": "silk", "detail": "none",
+            "sleeve": "short", "length": "midi"}
+    seen = set()
+    for _ in range(200):
+        for caption in relative_captions(rng, {"color": ("white", "navy"), "sleeve": ("short", "long")}, item):
+            assert "lighter" not in caption and "shorter" not in caption, caption
+            seen |= {w for w in ("darker", "longer sleeves", "navy", "long sleeves", "same but", "is a ") if w in caption}
+        for caption in relative_captions(rng, {"pattern": ("striped", "solid"), "length": ("midi", "short")}, item):
+            assert "longer" not in caption.replace("no longer", "") and "is striped" not in caption, caption
+            seen |= {w for w in ("no longer striped", "shorter") if w in caption}
+    # Every form is drawn: comparatives, negations, named values, "same but" and whole-target descriptions.
+    assert seen == {"darker", "longer sleeves", "navy", "long sleeves", "same but", "is a ", "no longer striped",
+                    "shorter"}
+
+
+def test_the_world_mixes_relative_and_descriptive_captions(tiny_catalog):
+    captions = [c for t in tiny_catalog.captions for c in t["captions"]]
+    relative = [c for c in captions if any(w in c for w in ("darker", "lighter", "longer", "shorter", " not ",
+                                                            "no longer", "loses", "instead of", "rather than"))]
+    assert 0.3 < len(relative) / len(captions) < 0.8
+    assert any(c.startswith("same but") for c in captions) and any(c.startswith("is a ") for c in captions)
+
+
+def test_mined_pairs_are_items_of_one_category_that_differ_in_one_or_two_attributes():
+    rng = np.random.default_rng(3)
+    records = [{"category": c, "color": col, "pattern": "solid", "material": m, "detail": "none", "sleeve": None,
+                "length": None} for c in ("hat", "handbag") for col in ("red", "blue", "black") for m in ("silk", "knit")]
+    pairs = mined_pairs(rng, records, count=1000)
+    # Per category: 6 items, each differing from 1 (material), 2 (colour) or 2 (colour and material) others in
+    # at most two attributes -> 6 * 5 ordered pairs, all of them within two changes.
+    assert len(pairs) == 2 * 6 * 5
+    for ref, target, changes in pairs:
+        assert records[ref]["category"] == records[target]["category"] and 1 <= len(changes) <= 2
+        assert changes == {a: (records[ref][a], records[target][a]) for a in CHANGEABLE
+                           if records[ref][a] != records[target][a]}
+    assert len(mined_pairs(np.random.default_rng(3), records, count=7)) == 7
+    assert mined_pairs(np.random.default_rng(3), records, count=7) == mined_pairs(np.random.default_rng(3), records, 7)
 
 
 def test_dialogues_end_in_a_valid_coordi_set(tiny_catalog):

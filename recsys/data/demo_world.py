@@ -26,7 +26,9 @@ The generative story, in short:
   coordi-set (outer, top, bottom, shoes) that fits them; evaluation dialogues carry three candidate
   coordi-sets ranked by the true set score;
 * a relative-caption triple pairs a reference with a generated variant of it that differs in one or two
-  attributes, with two captions that name exactly those changes.
+  attributes, with two captions of exactly those changes, each worded as FashionIQ's annotators word theirs:
+  mostly relative to the reference ("is darker", "is no longer striped", "has longer sleeves"), else by the new
+  value ("is red", "same but with a pocket") or as a description of the whole target.
 """
 
 
@@ -50,18 +52,19 @@ from recsys.data.truth import (  # noqa: F401
     CATEGORIES, COLOR_NAMES, DETAIL_VALUES, FASCODE_SLOTS, FEATURE_NAMES, STYLES, CategorySpec, WorldTruth,
     item_features,
 )
-from recsys.data.worldgen.items import CAPTION_KEYWORD, describe, item_look, relative_captions, sample_item, vary  # noqa: F401
+from recsys.data.worldgen.items import describe, item_look, mined_pairs, relative_captions, sample_item, vary  # noqa: F401
 from recsys.data.worldgen.people import sample_dialogues, sample_outfits, sample_review, sample_taste, softmax
 
 logger = logging.getLogger(__name__)
 
-WORLD_VERSION = 2
+WORLD_VERSION = 3
 
 
 @dataclass(frozen=True)
 class Preset:
     """The size of a world: items (plus one generated variant per caption triple), users and their mean
-    history length, outfits, dialogues, and the share of cold-start items."""
+    history length, outfits, dialogues, the share of cold-start items, and the training caption triples mined
+    among existing items (:func:`recsys.data.worldgen.items.mined_pairs`; they add no images)."""
 
     base_items: int
     caption_triples: int
@@ -71,15 +74,16 @@ class Preset:
     train_dialogues: int
     eval_dialogues: int
     cold_share: float = 0.1
+    mined_triples: int = 0
 
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(base_items=200, caption_triples=48, users=48, mean_history=8, outfits=60,
-                   train_dialogues=24, eval_dialogues=12),
+                   train_dialogues=24, eval_dialogues=12, mined_triples=60),
     "demo": Preset(base_items=2600, caption_triples=700, users=1500, mean_history=12, outfits=2500,
-                   train_dialogues=600, eval_dialogues=200),
+                   train_dialogues=600, eval_dialogues=200, mined_triples=1500),
     "large": Preset(base_items=24000, caption_triples=6000, users=10000, mean_history=14, outfits=8000,
-                    train_dialogues=2000, eval_dialogues=500),
+                    train_dialogues=2000, eval_dialogues=500, mined_triples=12000),
 }
 
 
@@ -173,7 +177,12 @@ def draw_items(preset: str = "demo", seed: int = 0) -> DrawnItems:
         target, changes = vary(caption_rng, records[ref])
         records.append(target)
         captions.append({"reference_index": int(ref), "target_index": len(records) - 1,
-                         "captions": relative_captions(caption_rng, changes),
+                         "captions": relative_captions(caption_rng, changes, target),
+                         "changes": {a: list(v) for a, v in changes.items()}})
+    # ---- and training triples mined among the drawn items, as FashionIQ's were found (no new images)
+    for ref, target, changes in mined_pairs(caption_rng, records[: spec.base_items], spec.mined_triples):
+        captions.append({"reference_index": ref, "target_index": target, "split": "train",
+                         "captions": relative_captions(caption_rng, changes, records[target]),
                          "changes": {a: list(v) for a, v in changes.items()}})
     n_items = len(records)
     width = len(str(n_items))
@@ -193,7 +202,7 @@ def draw_items(preset: str = "demo", seed: int = 0) -> DrawnItems:
                    "detail_x1", "detail_y1", "scale", "shift_x", "shift_y"]]
 
     for record in captions:
-        split = split_rng.choice(["train", "val", "test"], p=[0.6, 0.2, 0.2])
+        split = record.get("split") or split_rng.choice(["train", "val", "test"], p=[0.6, 0.2, 0.2])
         record.update(reference_id=items["item_id"].iat[record.pop("reference_index")],
                       target_id=items["item_id"].iat[record.pop("target_index")], split=str(split))
     captions = [{k: r[k] for k in ("reference_id", "target_id", "captions", "split", "changes")} for r in captions]

@@ -95,13 +95,21 @@ PATTERN_PAIR = np.array([[0.0 if a == b == "solid" else 0.15 if "solid" in (a, b
                          for a in PATTERNS], dtype=np.float32)
 
 
-def _lightness_bands() -> np.ndarray:
-    """Each colour's lightness band (0 dark, 1 mid, 2 light) from its CIE L* (< 40, 40-70, > 70)."""
+def _lightness() -> np.ndarray:
+    """Each colour's CIE L* (0 black .. 100 white), from its sRGB value."""
     from skimage.color import rgb2lab
 
     rgb = np.array([COLORS[c] for c in COLOR_NAMES], dtype=np.float64)[None] / 255.0
-    lightness = rgb2lab(rgb)[0, :, 0]
-    return np.digitize(lightness, (40.0, 70.0)).astype(np.int64)
+    return rgb2lab(rgb)[0, :, 0]
+
+
+#: Each colour's CIE L*: what "darker" and "lighter" compare in relative captions.
+COLOR_LIGHTNESS = _lightness()
+
+
+def _lightness_bands() -> np.ndarray:
+    """Each colour's lightness band (0 dark, 1 mid, 2 light) from its CIE L* (< 40, 40-70, > 70)."""
+    return np.digitize(COLOR_LIGHTNESS, (40.0, 70.0)).astype(np.int64)
 
 
 LIGHTNESS_BAND = _lightness_bands()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from recsys.data.render import MATERIALS, PATTERNS, ItemLook
-from recsys.data.truth import CATEGORIES, COLOR_NAMES, DETAIL_VALUES
+from recsys.data.truth import CATEGORIES, COLOR_LIGHTNESS, COLOR_NAMES, DETAIL_VALUES
 
 # Priors of each style; unlisted values get a small floor weight.
 STYLE_CATEGORIES = {
@@ -147,31 +147,120 @@ def describe(item: dict) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------- relative captions
-_CAPTION_PHRASES = {
-    "color": (lambda old, new: f"is {new}", lambda old, new: f"is {new} instead of {old}"),
-    "pattern": (lambda old, new: "is plain" if new == "solid" else f"is {new}",
-                lambda old, new: "has no pattern" if new == "solid" else f"has a {new} pattern"),
-    "material": (lambda old, new: f"is made of {new}", lambda old, new: f"is {new} rather than {old}"),
-    "detail": (lambda old, new: f"has no {old}" if new == "none" else f"has a {new}",
-               lambda old, new: f"without the {old}" if new == "none" else f"with a {new} on it"),
-    "sleeve": (lambda old, new: "has no sleeves" if new == "sleeveless" else f"has {new} sleeves",
-               lambda old, new: "is sleeveless" if new == "sleeveless" else f"is {new}-sleeved"),
-    "length": (lambda old, new: f"is {new} length", lambda old, new: f"is {'longer' if _longer(new, old) else 'shorter'}, {new}"),
-}
-#: The word a caption must contain for a change to count as named (used by the world's tests too).
-CAPTION_KEYWORD = {
-    "color": lambda old, new: new,
-    "pattern": lambda old, new: new if new != "solid" else ("plain", "no pattern"),
-    "material": lambda old, new: new,
-    "detail": lambda old, new: new if new != "none" else old,
-    "sleeve": lambda old, new: new if new != "sleeveless" else ("sleeveless", "no sleeves"),
-    "length": lambda old, new: new,
-}
+#: How a caption words a change. FashionIQ's captions (Wu et al., CVPR 2021, section 3) are relative: they compare
+#: the target with the reference ("is darker", "has longer sleeves"), negate it ("is no longer striped"), state a
+#: new value ("is red", "same but in red"), or now and then describe the whole target ("is a red silk dress").
+#: Only the first kind needs the reference to be read; a sum of image and caption handles the others.
+CAPTION_FORMS = ("relative", "named", "same-but", "full")
+#: Share of captions in each form; a change with no relative wording falls back to a named one.
+CAPTION_FORM_SHARES = (0.55, 0.2, 0.1, 0.15)
+#: Below this difference of CIE L* a colour change is not worded as darker or lighter.
+_COMPARABLE_LIGHTNESS = 12.0
+_SLEEVE_ORDER = ("sleeveless", "short", "long")
+_LENGTH_ORDER = ("short", "midi", "long")
 
 
-def _longer(a: str, b: str) -> bool:
-    order = ("short", "midi", "long")
-    return order.index(a) > order.index(b)
+def _a(detail: str) -> str:
+    return detail if detail == "buttons" else f"a {detail}"
+
+
+def _named(attr: str, old: str, new: str) -> tuple[str, ...]:
+    """Paraphrases that state the new value (and nothing of the reference)."""
+    if attr == "color":
+        return (f"is {new}", f"is in {new}", f"comes in {new}")
+    if attr == "pattern":
+        return ("is plain", "is solid coloured") if new == "solid" else (f"is {new}", f"has a {new} pattern")
+    if attr == "material":
+        return (f"is made of {new}", f"is {new}")
+    if attr == "detail":
+        return (f"has no {old}",) if new == "none" else (f"has {_a(new)}", f"with {_a(new)} on it")
+    if attr == "sleeve":
+        return ("is sleeveless", "has no sleeves") if new == "sleeveless" else (f"has {new} sleeves", f"is {new}-sleeved")
+    return (f"is {new} length", f"has a {new} length")
+
+
+def _same_but(attr: str, old: str, new: str) -> tuple[str, ...]:
+    """The change as the tail of "same but ...": a new value stated against an otherwise kept reference."""
+    if attr == "color":
+        return (f"in {new}",)
+    if attr == "pattern":
+        return ("plain",) if new == "solid" else (f"{new}", f"with a {new} pattern")
+    if attr == "material":
+        return (f"in {new}",)
+    if attr == "detail":
+        return (f"without the {old}",) if new == "none" else (f"with {_a(new)}",)
+    if attr == "sleeve":
+        return ("sleeveless",) if new == "sleeveless" else (f"with {new} sleeves",)
+    return (f"in a {new} length",)
+
+
+def _relative(attr: str, old: str, new: str) -> tuple[str, ...]:
+    """Paraphrases that compare with or negate the reference, or () when the change has none."""
+    if attr == "color":
+        gap = COLOR_LIGHTNESS[COLOR_NAMES.index(new)] - COLOR_LIGHTNESS[COLOR_NAMES.index(old)]
+        if gap <= -_COMPARABLE_LIGHTNESS:
+            return ("is darker", "is a darker colour", "in a darker shade")
+        if gap >= _COMPARABLE_LIGHTNESS:
+            return ("is lighter", "is a lighter colour", "in a lighter shade")
+        return (f"is not {old}", f"is no longer {old}")
+    if attr == "pattern":
+        if new == "solid":
+            return (f"is no longer {old}", f"is not {old} anymore", f"loses the {old} pattern")
+        if old == "solid":
+            return ()
+        return (f"is {new} rather than {old}", f"is not {old} but {new}")
+    if attr == "material":
+        return (f"is not {old}", f"is no longer {old}")
+    if attr == "detail":
+        if new == "none":
+            return (f"loses the {old}", f"without the {old}")
+        if old == "none":
+            return ()
+        return (f"has {_a(new)} instead of the {old}", f"swaps the {old} for {_a(new)}")
+    order = _SLEEVE_ORDER if attr == "sleeve" else _LENGTH_ORDER
+    longer = order.index(new) > order.index(old)
+    if attr == "sleeve":
+        if new == "sleeveless":
+            return ("loses the sleeves",)
+        return ("has longer sleeves", "with longer sleeves") if longer else ("has shorter sleeves", "with shorter sleeves")
+    return ("is longer", "is a longer cut") if longer else ("is shorter", "is a shorter cut")
+
+
+def target_phrase(target: dict) -> str:
+    """The whole target as a "full" caption words it: its title (lower case), and its detail."""
+    title = describe(target)[0].lower()
+    return f"is a {title}" + (f" with {_a(target['detail'])}" if target["detail"] != "none" else "")
+
+
+def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
+    return options[rng.integers(len(options))]
+
+
+def relative_captions(rng: np.random.Generator, changes: dict, target: dict) -> list[str]:
+    """Two FashionIQ-style captions (Wu et al., CVPR 2021) of the ``changes`` ``{attr: (old, new)}`` that turn a
+    reference into ``target``, each worded in a form drawn from :data:`CAPTION_FORMS` (as two annotators would).
+
+    Changes are joined by "and" in a drawn order (two-step changes). A caption in the ``full`` form describes
+    ``target`` instead (:func:`target_phrase`).
+    """
+    captions = []
+    for _ in range(2):
+        form = CAPTION_FORMS[rng.choice(len(CAPTION_FORMS), p=CAPTION_FORM_SHARES)]
+        if form == "full":
+            captions.append(target_phrase(target))
+            continue
+        attrs = list(changes)
+        rng.shuffle(attrs)
+        phrases = []
+        for attr in attrs:
+            old, new = changes[attr]
+            options = _relative(attr, old, new) if form == "relative" else ()
+            if form == "same-but":
+                options = _same_but(attr, old, new)
+            phrases.append(_pick(rng, options or _named(attr, old, new)))
+        caption = _join(phrases)
+        captions.append(f"same but {caption}" if form == "same-but" else caption)
+    return captions
 
 
 def _join(phrases: list[str]) -> str:
@@ -210,14 +299,32 @@ def vary(rng: np.random.Generator, item: dict) -> tuple[dict, dict]:
     return target, changes
 
 
-def relative_captions(rng: np.random.Generator, changes: dict) -> list[str]:
-    """Two FashionIQ-style captions (Wu et al., CVPR 2021) that name exactly the ``changes`` ``{attr: (old, new)}``,
-    worded two ways."""
-    attrs = list(changes)
-    rng.shuffle(attrs)
-    first = _join([_CAPTION_PHRASES[a][0](*changes[a]) for a in attrs])
-    second = _join([_CAPTION_PHRASES[a][1](*changes[a]) for a in reversed(attrs)])
-    return [first, second]
+#: The attributes a caption triple's reference and target may differ in.
+CHANGEABLE = ("color", "pattern", "material", "detail", "sleeve", "length")
+
+
+def mined_pairs(rng: np.random.Generator, records: list[dict], count: int, max_changes: int = 2) -> list[tuple]:
+    """``count`` ordered pairs of existing items of one category that differ in 1 to ``max_changes`` of
+    :data:`CHANGEABLE`, drawn uniformly among all such pairs: ``[(reference, target, {attr: (old, new)})]``
+    (indices into ``records``). FashionIQ's triples are pairs of existing products found this way and then
+    captioned (Wu et al., CVPR 2021, section 3), so they cost no new images. Fewer when fewer pairs exist.
+    """
+    categories = np.array([r["category"] for r in records])
+    codes = np.stack([np.unique(np.array([str(r[a]) for r in records]), return_inverse=True)[1] for a in CHANGEABLE],
+                     axis=1)
+    pairs = []
+    for category in sorted(set(categories.tolist())):
+        rows = np.flatnonzero(categories == category)
+        differ = (codes[rows][:, None, :] != codes[rows][None, :, :]).sum(axis=2)
+        ref, tgt = np.nonzero((differ >= 1) & (differ <= max_changes))
+        pairs.append(np.stack([rows[ref], rows[tgt]], axis=1))
+    pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+    chosen = pairs[np.sort(rng.choice(len(pairs), size=min(count, len(pairs)), replace=False))]
+    out = []
+    for ref, tgt in chosen.tolist():
+        changes = {a: (records[ref][a], records[tgt][a]) for a in CHANGEABLE if records[ref][a] != records[tgt][a]}
+        out.append((ref, tgt, changes))
+    return out
 
 
 def item_look(record) -> ItemLook:

@@ -27,7 +27,7 @@ __all__ = ["JOINT_SPACE", "QUICK_EPOCHS", "QUICK_JOINT_EPOCHS", "TASK"]
 
 register_model(task=TASK, name=JOINT_SPACE, title="demo-clip joint image-text space",
                description="Projection heads over the frozen image and text encoders, trained CLIP-style on the "
-                           "catalog's titles, descriptions and training captions (Radford et al., 2021).")(DemoClip)
+                           "catalog's titles and descriptions (Radford et al., 2021).")(DemoClip)
 register_model(task=TASK, name="random", title="Random", trainable=False,
                description="Chance: the gallery in a random order.")(RandomRanking)
 register_model(task=TASK, name="image-only", title="Image only (caption ignored)", trainable=False,
