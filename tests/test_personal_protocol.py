@@ -89,6 +89,27 @@ def test_summaries_carry_standard_errors_over_users():
     assert not any(key.startswith("cold/") for key in summary)
 
 
+def test_a_subgroup_is_summarized_over_its_warm_users_alone():
+    ranked = {"rank": np.array([0, 30, 1, 5]), "auc": np.array([1.0, 0.4, 0.9, 0.6]),
+              "cold": np.array([False, False, False, True]), "ranked": np.ones(4, bool)}
+    figures = protocol.summarize_subgroup(ranked, np.array([True, True, False, True]), "detail/")
+    # Users 0 and 1 (user 3's target is cold, user 2 is outside the group): NDCG@10 (1 + 0) / 2, HR@10 1/2.
+    assert figures["detail/NDCG@10"] == pytest.approx(0.5) and figures["detail/HR@10"] == pytest.approx(0.5)
+    assert figures["detail/AUC"] == pytest.approx(0.7) and figures["detail/n_users"] == 2
+    assert figures["detail/NDCG@10_se"] == pytest.approx(np.std([1.0, 0.0], ddof=1) / np.sqrt(2))
+    assert not any(k.startswith("detail/cold/") for k in figures)
+
+
+def test_detail_users_are_those_whose_true_taste_names_a_detail(tiny_catalog, data):
+    truth = protocol.world_truth(tiny_catalog)
+    users = np.flatnonzero(data.test_item >= 0)
+    mask = protocol.detail_users(truth, data, users)
+    liked = {u: truth.tastes_of(u)["liked_detail"] for u in truth.user_ids}
+    assert mask.tolist() == [liked[data.user_ids[u]] != "" for u in users]
+    assert 0 < mask.sum() < len(users)
+    assert protocol.detail_users(None, data, users) is None
+
+
 @pytest.mark.slow
 def test_evaluate_reports_every_model_against_baselines_and_oracle(tiny_catalog, tiny_artifacts):
     report = protocol.evaluate(tiny_catalog, quick=True)
@@ -96,6 +117,8 @@ def test_evaluate_reports_every_model_against_baselines_and_oracle(tiny_catalog,
     for name in ("random", "popularity", "oracle", "vecf"):
         assert {"AUC", "NDCG@10", "NDCG@50", "NDCG@100", "HR@10", "F1@10", "R@20"} <= set(report[name])
     assert any(k.startswith("cold/") for k in report["oracle"])
+    # The users whose taste is a detail are reported apart, for every row.
+    assert all("detail/NDCG@10" in row and 0 < row["detail/n_users"] < row["n_users"] for row in report.values())
     assert report["oracle"]["AUC"] > report["random"]["AUC"]
     assert 0.0 <= report["vecf"]["pointing_chance"] <= 1.0
     assert report["vecf"]["best_epoch"] >= 1

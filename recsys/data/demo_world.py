@@ -81,7 +81,7 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(base_items=200, caption_triples=48, users=48, mean_history=8, outfits=60,
                    train_dialogues=24, eval_dialogues=12, mined_triples=60),
     "demo": Preset(base_items=2600, caption_triples=700, users=1500, mean_history=12, outfits=2500,
-                   train_dialogues=600, eval_dialogues=200, mined_triples=1500),
+                   train_dialogues=600, eval_dialogues=200, mined_triples=1000),
     "large": Preset(base_items=24000, caption_triples=6000, users=10000, mean_history=14, outfits=8000,
                     train_dialogues=2000, eval_dialogues=500, mined_triples=12000),
 }

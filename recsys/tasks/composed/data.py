@@ -301,9 +301,11 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
         if uses_open_clip(artifacts):
             raise ValueError(f"The artifacts come from {artifacts.image_encoder_spec}, whose own image-text space is "
                              f"used; demo-clip is not trained for them.")
-        train, _ = training_pairs(catalog, train_triples, encoder)
         rows = np.setdiff1d(np.arange(len(catalog)), held_out_rows(catalog))
         clip = get_model(TASK, name, random_state=seed, **({"n_epochs": QUICK_JOINT_EPOCHS} if quick else {}))
+        if not clip.caption_weight:  # learned from titles and descriptions alone: no caption to encode
+            return clip.fit(artifacts.image, artifacts.text_title, artifacts.text_description, items=rows)
+        train, _ = training_pairs(catalog, train_triples, encoder)
         return clip.fit(artifacts.image, artifacts.text_title, artifacts.text_description, items=rows,
                         caption_reference=train.reference, caption_target=train.target, caption_features=train.captions)
     if not train_triples:
@@ -313,7 +315,11 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
     joint = None
     if model.uses_joint_space:
         joint = joint_space(catalog, artifacts, ModelStore(catalog, artifacts, seed=seed), train=True, quick=quick)
-    train, _ = training_pairs(catalog, train_triples, encoder)
+    # Each triple's joined captions only: the single captions and the other order quadruple the texts to encode and
+    # the rows of an epoch (on the demo world's 1,920 training triples 7,356 texts, 28 s to encode and 32 s to fit,
+    # against 10 s and 14 s) for a validation recall (mean of R@1, 5, 10, 50) of 0.853 instead of 0.795: time the
+    # first run cannot spare.
+    train, _ = training_pairs(catalog, train_triples, encoder, single_captions=False)
     val_triples = triples_of(catalog, "val")
     val_features = encode_texts(encoder, [join_captions(t["captions"]) for t in val_triples]) if val_triples else None
     validate = validation_recall(catalog, artifacts.image, val_triples, val_features)
