@@ -149,6 +149,8 @@ with st.container(border=True):
     n_column, opacity_column = st.columns(2)
     top_n = n_column.slider("How many items", 4, 24, 12, step=4, key="for_you_n")
     opacity = opacity_column.slider("Heatmap opacity", 0.0, 1.0, 0.45, step=0.05, key="for_you_opacity")
+    for line in services.reports.catalog_claims(catalog.root, "personal"):  # what the report found, a loss included
+        st.caption(line)
 
 user_id, liked = None, None
 if mode == "New user":

@@ -107,6 +107,8 @@ if not services.models_ready("compat", [], what="The catalog's embeddings"):
 model_name = st.segmented_control("Compatibility model", service.models(), default=outfits.DEFAULT_MODEL,
                                   format_func=service.title, key="outfit_model", on_change=reset_outfit)
 model_name = model_name or outfits.DEFAULT_MODEL
+for line in services.reports.catalog_claims(catalog.root, "compat"):  # what the report found, a loss included
+    st.caption(line)
 if not services.models_ready("compat", [model_name], what=f"The {service.title(model_name)} model"):
     st.stop()
 try:

@@ -89,13 +89,7 @@ else:
             for row in table.index.intersection(list(reports.ROW_NOTES)):
                 st.caption(reports.ROW_NOTES[row])
             for claim in reports.claims(task, report[task]):
-                st.markdown(f"**{titles.get(claim['model'], claim['model'])}** against "
-                            f"{titles.get(claim['against'], claim['against'])} on {claim['metric']}: "
-                            f"{claim['difference']:+.4f} ± {claim['se']:.4f} -- **{claim['verdict']}**"
-                            + (" (within two standard errors: on this catalog the method does not show its gain)"
-                               if claim["verdict"] == "not told apart" else
-                               " (a loss is a result: the method does not pay here)" if claim["verdict"] == "worse"
-                               else ""))
+                st.markdown(reports.claim_sentence(claim, titles))
             reported = reports.paper_table(task)
             if not reported.empty:
                 st.markdown("**What the papers reported (other data)**")

@@ -205,6 +205,8 @@ with caption_column:
     caption_chips()
     model = st.selectbox("Composition model", search.composition_choices(), format_func=search.title,
                          key="search_model")
+    for line in services.reports.catalog_claims(catalog.root, "composed"):  # what the report found, a loss included
+        st.caption(line)
     same_category = st.toggle("Same category as the reference", value=True, key="search_same_category",
                               disabled=reference is None)
 

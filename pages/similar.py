@@ -135,6 +135,8 @@ with settings:
     colour_weight = st.slider("Colour against shape", 0.0, 0.6, 0.3, step=0.05, key="similar_colour_weight",
                               help="How much sharing the query's colour counts next to the look (cosine units): "
                                    "0 ranks by the look alone.")
+    for line in services.reports.catalog_claims(catalog.root, "similar"):  # what the report found, a loss included
+        st.caption(line)
 
 query_item, query_vector, query_category, query_colour = None, None, None, None
 with controls:

@@ -100,6 +100,8 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
         st.button("Load", icon=":material/upload:", key="stylist_load", on_click=load_evaluation_dialogue,
                   args=(chat,))
     st.button("Reset", icon=":material/restart_alt:", key="stylist_reset", on_click=reset)
+for line in services.reports.catalog_claims(catalog.root, "dialogue"):  # what the report found, a loss included
+    st.caption(line)
 
 title = chat.title(model_name)
 if not services.models_ready("dialogue", [model_name], what=f"The {title.lower()} model"):

@@ -166,6 +166,32 @@ def claims(task: str, task_report: dict) -> list[dict]:
     return found
 
 
+def claim_sentence(claim: dict, titles: dict | None = None) -> str:
+    """A claim of :func:`claims` as one markdown sentence: the two rows (by ``titles`` where given), the metric, the
+    difference ± its standard error and the verdict, with what a tie or a loss means."""
+    titles = titles or {}
+    text = (f"**{titles.get(claim['model'], claim['model'])}** against {titles.get(claim['against'], claim['against'])} "
+            f"on {claim['metric']}: {claim['difference']:+.4f} ± {claim['se']:.4f} -- **{claim['verdict']}**")
+    if claim["verdict"] == "not told apart":
+        return text + " (within two standard errors: on this catalog the method does not show its gain)"
+    if claim["verdict"] == "worse":
+        return text + " (a loss is a result: the method does not pay here)"
+    return text
+
+
+def catalog_claims(catalog_root: str | os.PathLike, task: str) -> list[str]:
+    """The task's :func:`claim_sentence` s from the catalog's saved report (rows by their titles), for the task's
+    page; empty when the catalog has no readable report or the report lacks the task."""
+    try:
+        report = read_report(Path(catalog_root) / "artifacts" / REPORT_NAME)
+    except ValueError:
+        return []
+    if not report or not isinstance(report.get(task), dict):
+        return []
+    return [claim_sentence(c, {name: row_title(task, name) for name in (c["model"], c["against"])})
+            for c in claims(task, report[task])]
+
+
 #: The upload protocol's figures, as the report's columns.
 UPLOAD_FIGURES = ("category_accuracy", "category@5", "colour_accuracy", "colour@5")
 

@@ -313,9 +313,10 @@ def task_service(task: str):
     return _task_service(task, *_context_key(folder), ctx)
 
 
-#: Tasks whose page waits seconds on its first visit for models and encoders (the Stylist's text encoder, dialogue and
-#: compatibility models; the search's joint space, combiner and text encoder): :func:`warm_up` loads them early.
-WARM_TASKS = ("dialogue", "composed")
+#: Tasks whose page waits seconds on its first visit or first upload for models and encoders (the Stylist's text
+#: encoder, dialogue and compatibility models; the search's joint space, combiner and text encoder; the photo reader
+#: and classifier of Similar items' uploads): :func:`warm_up` loads them early.
+WARM_TASKS = ("dialogue", "composed", "similar")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

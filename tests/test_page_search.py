@@ -91,3 +91,18 @@ def test_free_text_mode(monkeypatch, tiny_ready_dir, tiny_artifacts):
     assert result_titles(app)
     app.text_input(key="search_free_text").input("!!!").run()
     assert "has no words" in warnings(app)
+
+
+def test_the_page_says_what_the_report_found_about_its_methods(monkeypatch, tiny_ready_dir, tiny_artifacts):
+    import json
+
+    path = tiny_ready_dir / "artifacts" / "report.json"
+    report = {"composed": {"zero-shot": {"R@10": 0.685, "R@10_se": 0.057},
+                           "image-difference": {"R@10": 0.49, "R@10_se": 0.05}}}
+    path.write_text(json.dumps(report), encoding="utf-8")
+    try:
+        app = open_page(monkeypatch, tiny_ready_dir)
+        lines = [c.value for c in app.caption if "against Zero-shot sum" in c.value]
+        assert len(lines) == 1 and "**worse** (a loss is a result" in lines[0]
+    finally:
+        path.unlink()

@@ -45,6 +45,27 @@ def test_standard_errors_sit_beside_their_figures():
     assert shown.loc["oracle", "AUC"] == "n/a"
 
 
+def test_a_page_reads_its_tasks_claims_from_the_catalogs_report(tmp_path):
+    import json
+
+    from recsys.reports import catalog_claims
+
+    assert catalog_claims(tmp_path, "composed") == []  # no report yet
+    (tmp_path / "artifacts").mkdir()
+    report = {"composed": {"zero-shot": {"R@10": 0.685, "R@10_se": 0.057},
+                           "combiner": {"R@10": 0.915, "R@10_se": 0.022},
+                           "image-difference": {"R@10": 0.49, "R@10_se": 0.05}}}
+    (tmp_path / "artifacts" / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    better, worse = catalog_claims(tmp_path, "composed")
+    # 0.915 - 0.685 = +0.23 against sqrt(0.057^2 + 0.022^2) = 0.0611; 0.49 - 0.685 = -0.195 against 0.0758.
+    assert better.startswith("**Learned combiner (CLIP4Cir-style)** against Zero-shot sum of image and caption on R@10")
+    assert "+0.2300 ± 0.0611 -- **better**" in better
+    assert "-0.1950 ± 0.0758 -- **worse** (a loss is a result" in worse
+    assert catalog_claims(tmp_path, "compat") == []  # the report lacks the task
+    (tmp_path / "artifacts" / "report.json").write_text("{not json", encoding="utf-8")
+    assert catalog_claims(tmp_path, "composed") == []  # an unreadable report: the page goes on without its claims
+
+
 def test_claims_say_whether_a_method_beats_what_it_improves_on():
     from recsys.reports import claims
 

@@ -25,6 +25,12 @@ def test_warming_loads_what_the_first_visit_needs(tiny_ready_dir):
     search = _service("composed", tiny_ready_dir)
     search.warm()
     assert search._models  # the joint space and the composers, loaded
+    similar = _service("similar", tiny_ready_dir)
+    similar.warm()
+    # The model, and what a first upload reads a photo with: the photo reader and the classifier, in the store.
+    assert similar._model is not None
+    memos = [key for kind, key in similar.store._loaded if kind == "_memo"]
+    assert "photo-reader" in memos and any(key.startswith("photo-classifier") for key in memos)
 
 
 def test_warming_a_catalog_without_models_never_raises(tiny_catalog_dir, tiny_artifacts, tmp_path):
@@ -65,5 +71,5 @@ def test_the_app_starts_the_warm_up_once_per_catalog_version(monkeypatch, tiny_r
     app.run()
     app.run()
     assert not app.exception, [e.value for e in app.exception]
-    assert started == [["StylistService", "SearchService"]]  # once, for the two slowest pages
+    assert started == [["StylistService", "SearchService", "SimilarService"]]  # once, for the slowest pages
     services._warm_up.clear()

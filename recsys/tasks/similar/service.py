@@ -19,7 +19,7 @@ import numpy as np
 from recsys.artifacts import ArtifactError
 from recsys.encoders import EncoderError
 from recsys.imageio import ImageInputError
-from recsys.photo import CategoryGuess, PhotoReading
+from recsys.photo import CategoryGuess, PhotoReading, classifier, photo_reader
 from recsys.tasks.base import TaskService
 from recsys.tasks.similar import data
 from recsys.tasks.similar.models import TASK
@@ -103,6 +103,13 @@ class SimilarService(TaskService):
                 saved = self.store.get(TASK, MODEL) if self.store is not None else None
                 self._model = saved if saved is not None else data.fit(self.catalog, artifacts, MODEL)
             return self._model
+
+    def _warm(self) -> None:
+        # A first upload otherwise waits for the photo reader (colour prototypes, the classifier's label vectors) and
+        # the ImageNet classifier, on top of the model every query needs.
+        self.model()
+        photo_reader(self.store, self.device)
+        classifier(self.store, self.device)
 
     # ------------------------------------------------------------------ queries
     def similar(self, item: str | int | None = None, photo: np.ndarray | None = None, *, k: int = 12,
