@@ -62,8 +62,7 @@ class Combiner(TrainedComposedModel):
     projection_dim, hidden_dim, dropout : sizes of :class:`CombinerNet`. CLIP4Cir's 2560 / 5120 are for 640-d
         CLIP features; over the 256-d demo-clip space 256 / 512 is taken for time: an epoch costs a third, and
         validation recall (mean of R@1, 5, 10, 50) on the demo world was close (0.853 with 1,500 mined triples
-        vs 0.866 for 512 / 1024
-        with 2,000).
+        vs 0.866 for 512 / 1024 with 2,000).
     logit_scale : float
         Inverse temperature of the logits (CLIP4Cir uses 100).
     n_epochs, batch_size, learning_rate, reg, patience : training settings (AdamW with weight decay ``reg``;
