@@ -30,8 +30,11 @@ def title_search(text) -> CleanText:
     """What a title search box holds, cleaned (:func:`recsys.text.clean_text`, cut at :data:`MAX_SEARCH_CHARS`).
 
     ``problem`` is set when the box holds only spaces or invisible characters (every item then matches), ``note``
-    when it was cut; show them with :attr:`recsys.text.CleanText.messages`. Never raises.
+    when it was cut; show them with :attr:`recsys.text.CleanText.messages`. An empty box is no search, not a
+    problem: it is how every page opens. Never raises.
     """
+    if text is None or text == "":
+        return CleanText("")
     return clean_text(text, what="title search", max_chars=MAX_SEARCH_CHARS,
                       empty="The title search holds only spaces or invisible characters, so every item is shown.")
 
