@@ -168,6 +168,23 @@ def test_the_service_trains_what_is_missing_with_progress(tiny_catalog_dir, tiny
     assert (folder / "artifacts" / "models" / "composed-combiner.safetensors").is_file()
 
 
+def test_models_trained_in_the_background_join_the_model_list(tiny_catalog_dir, tiny_artifacts, tmp_path):
+    from recsys.artifacts import load_artifacts
+    from recsys.catalog import Catalog
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models"))
+    catalog = Catalog.load(folder)
+    artifacts = load_artifacts(catalog)
+    search = SearchService(catalog, artifacts, ModelStore(catalog, artifacts))
+    assert set(search.models()) == {"image-only"}
+    # The page's background job trains through a store of its own, in another thread or process.
+    job_store = ModelStore(catalog, artifacts)
+    for name in ("demo-clip", "image-difference"):
+        job_store.fit("composed", name, quick=True)
+    assert "image-difference" in search.composition_choices()
+
+
 def test_attribute_moves_names_what_changed(tiny_catalog):
     triple = data.triples_of(tiny_catalog, "train")[0]
     moves = attribute_moves(tiny_catalog, triple["reference_id"], triple["target_id"])

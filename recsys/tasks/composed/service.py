@@ -144,6 +144,7 @@ class SearchService(TaskService):
         super().__init__(catalog, artifacts, store, settings)
         self._index_factory = index_factory or make_index
         self._models: dict[str, ComposedModel] | None = None
+        self._saved_at_load: frozenset = frozenset()
         self._indexes: dict[str, object] = {}
         self._unavailable: dict[str, str] = {}
 
@@ -209,11 +210,18 @@ class SearchService(TaskService):
 
     def models(self) -> dict[str, ComposedModel]:
         """The available composition models by name (registry order): training-free ones and trained ones the store
-        has (see :meth:`train`). Raises ``ArtifactError`` without artifacts."""
+        has (see :meth:`train`), read again when a model was saved since (a training the page started in the
+        background). Raises ``ArtifactError`` without artifacts."""
         with self._lock:
-            if self._models is None:
+            saved = self._saved_models()
+            if self._models is None or saved - self._saved_at_load:
                 self._models = data.load_models(self.catalog, self.require_artifacts(), self.store)
+                self._saved_at_load = saved
             return self._models
+
+    def _saved_models(self) -> frozenset:
+        return frozenset(name for name in list_models(data.TASK, trainable=True)
+                         if self.store is not None and self.store.path(data.TASK, name).with_suffix(".json").is_file())
 
     def composition_choices(self) -> list[str]:
         """Available models that read both the reference and the captions, the default first."""
