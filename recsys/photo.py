@@ -103,12 +103,13 @@ class PhotoReading:
         seen = f" (the image classifier sees {self.seen[0][0]}, {self.seen[0][1]:.0%})" if self.seen else ""
         if self.no_garment:
             return f"This does not look like a garment{seen}; choose the category to search anyway."
-        colour = f"{self.colour.colour} " if self.colour is not None else ""
+        # No article: a catalog's category names are singular or plural ("dress", "sneakers") and unknown here.
+        colour = f" in {self.colour.colour}" if self.colour is not None else ""
         guess = self.category
         if self.unsure:
-            return (f"Not sure: perhaps a {colour}{guess.category} ({guess.confidence:.0%}) or a {guess.runner_up} "
-                    f"({guess.shares.get(guess.runner_up, 0.0):.0%}){seen}; please choose the category.")
-        return f"Looks like a {colour}{guess.category} ({guess.confidence:.0%} sure, slot {self.slot}){seen}."
+            return (f"Not sure: perhaps {guess.category} ({guess.confidence:.0%}) or {guess.runner_up} "
+                    f"({guess.shares.get(guess.runner_up, 0.0):.0%}){colour}{seen}; please choose the category.")
+        return f"Reads as {guess.category}{colour} ({guess.confidence:.0%} sure, slot {self.slot}){seen}."
 
 
 def category_texts(categories, titles) -> dict[str, str]:

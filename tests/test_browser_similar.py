@@ -25,7 +25,7 @@ LOADED_IMAGES = ("[...document.querySelectorAll(\"[data-testid='stMain'] [data-t
                  ".filter(i => i.complete && i.naturalWidth > 0).length")
 RESULTS = 12  # the page's default "How many results"
 #: The photo reading's sentence (recsys.photo.PhotoReading.sentence), whichever of its three forms it takes.
-READING = re.compile(r"Looks like a|Not sure: perhaps a|This does not look like a garment")
+READING = re.compile(r"Reads as |Not sure: perhaps |This does not look like a garment")
 
 
 def test_similar_items_for_a_catalog_item_and_an_upload(tiny_artifacts, tiny_catalog_dir, ready_url, tmp_path):  # noqa: F811
