@@ -42,6 +42,7 @@ def recall_report(ranks: np.ndarray, categories: list[str]) -> dict:
     the standard error of that mean (``R@k_se``: the categories' own standard errors, combined as for a mean of
     independent means; left out when a category has a single query)."""
     report: dict = {}
+    per_category: dict = {}
     ranks = np.asarray(ranks)
     categories = np.asarray(categories)
     per_k: dict[int, list[float]] = {k: [] for k in KS}
@@ -50,14 +51,15 @@ def recall_report(ranks: np.ndarray, categories: list[str]) -> dict:
         mine = ranks[categories == category]
         for k in KS:
             value = recall_at_k(mine, k)
-            report[f"{category}/R@{k}"] = value
+            per_category[f"{category}/R@{k}"] = value
             per_k[k].append(value)
             errors[k].append(standard_error((mine < k).astype(np.float64)))
+    # The means first: they are the figures a table shows in its first columns.
     for k in KS:
         report[f"R@{k}"] = float(np.mean(per_k[k])) if per_k[k] else float("nan")
         combined = float(np.sqrt(np.sum(np.square(errors[k])))) / len(errors[k]) if errors[k] else float("nan")
         report[f"R@{k}_se"] = combined
-    return defined_errors(report)
+    return defined_errors(report | per_category)
 
 
 def _ranker(catalog: Catalog, name: str, seed: int):
