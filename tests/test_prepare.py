@@ -120,3 +120,24 @@ def test_a_task_is_evaluated_after_the_tasks_it_reads():
                                                                    "composed"])
     assert task_chains(["personal", "dialogue"]) == [["personal"], ["dialogue"]]  # nothing to wait for
     assert setup_workers() >= 1
+
+
+def test_the_stage_processes_never_run_the_main_script_again(tiny_catalog_dir, tiny_artifacts, tmp_path, monkeypatch):
+    # Where Streamlit ran a page in this process (a server, or AppTest earlier in the tests), ``__main__`` is the app,
+    # and a spawned worker would run it again: on a clean clone it found no catalog and broke every worker.
+    import sys
+    import types
+
+    from recsys.prepare import _run_stage
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models", "report.json"))
+    script = tmp_path / "app.py"
+    script.write_text("raise SystemExit('the app ran in a set-up worker')\n", encoding="utf-8")
+    app = types.ModuleType("__main__")
+    app.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", app)
+    parts = _run_stage(folder, {"similar": ["shopper-similarity"]}, ["similar"], 0, 2, lambda *args: None)
+    assert {step for part in parts for step in part["steps"]} == {"train similar/shopper-similarity",
+                                                                   "quick report similar"}
+    assert sys.modules["__main__"] is app  # given back as it was
