@@ -150,15 +150,20 @@ def test_a_model_saved_for_other_encoders_is_stale(trained, tiny_catalog, tiny_a
     assert ModelStore(tiny_catalog, tiny_artifacts, seed=1).get("composed", "image-difference") is None
 
 
-def test_the_service_trains_what_is_missing_with_progress(tiny_catalog_dir, tiny_artifacts, tmp_path):
+def untrained_search(tiny_catalog_dir, folder) -> SearchService:
+    """A search service over a copy of the tiny world (artifacts, no saved model) in ``folder``."""
     from recsys.artifacts import load_artifacts
     from recsys.catalog import Catalog
 
-    folder = tmp_path / "tiny"
     shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models"))
     catalog = Catalog.load(folder)
     artifacts = load_artifacts(catalog)
-    search = SearchService(catalog, artifacts, ModelStore(catalog, artifacts))
+    return SearchService(catalog, artifacts, ModelStore(catalog, artifacts))
+
+
+def test_the_service_trains_what_is_missing_with_progress(tiny_catalog_dir, tiny_artifacts, tmp_path):
+    folder = tmp_path / "tiny"
+    search = untrained_search(tiny_catalog_dir, folder)
     assert search.missing() == TRAINED and set(search.models()) == {"image-only"}
     seen = []
     assert search.train(progress=lambda fraction, message: seen.append((fraction, message)), quick=True) == {}
@@ -169,17 +174,10 @@ def test_the_service_trains_what_is_missing_with_progress(tiny_catalog_dir, tiny
 
 
 def test_models_trained_in_the_background_join_the_model_list(tiny_catalog_dir, tiny_artifacts, tmp_path):
-    from recsys.artifacts import load_artifacts
-    from recsys.catalog import Catalog
-
-    folder = tmp_path / "tiny"
-    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models"))
-    catalog = Catalog.load(folder)
-    artifacts = load_artifacts(catalog)
-    search = SearchService(catalog, artifacts, ModelStore(catalog, artifacts))
+    search = untrained_search(tiny_catalog_dir, tmp_path / "tiny")
     assert set(search.models()) == {"image-only"}
     # The page's background job trains through a store of its own, in another thread or process.
-    job_store = ModelStore(catalog, artifacts)
+    job_store = ModelStore(search.catalog, search.artifacts)
     for name in ("demo-clip", "image-difference"):
         job_store.fit("composed", name, quick=True)
     assert "image-difference" in search.composition_choices()
