@@ -88,7 +88,7 @@ else:
                 st.caption(f"Baselines: {', '.join(baselines)}.")
             for row in table.index.intersection(list(reports.ROW_NOTES)):
                 st.caption(reports.ROW_NOTES[row])
-            for claim in reports.claims(task, report[task]):
+            for claim in reports.claims(task, report[task], report.get(reports.PAIRED, {}).get(task)):
                 st.markdown(reports.claim_sentence(claim, titles))
             reported = reports.paper_table(task)
             if not reported.empty:

@@ -9,6 +9,7 @@ import logging
 import time
 from typing import Callable
 
+from recsys import reports
 from recsys.catalog import Catalog
 from recsys.tasks import TASKS, TaskUnavailable, task_part
 
@@ -46,6 +47,9 @@ def evaluate(catalog: Catalog, tasks=TASKS, seed: int = 0, quick: bool = False,
         try:
             limit = {} if models is None else {"models": models.get(task, [])}
             report[task] = task_module(task).evaluate(catalog, seed=seed, quick=quick, store=store, **limit)
+            paired = reports.pop_paired_claims(task, report[task])
+            if paired:
+                report.setdefault(reports.PAIRED, {})[task] = paired
         except (TaskUnavailable, ValueError) as exc:  # e.g. a catalog without outfits: one sentence, the rest go on
             logger.warning("task %s not evaluated: %s", task, exc, exc_info=not isinstance(exc, TaskUnavailable))
             skipped[task] = str(exc)

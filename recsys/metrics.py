@@ -243,6 +243,45 @@ def standard_error(values) -> float:
     return float(values.std(ddof=1) / np.sqrt(len(values)))
 
 
+#: The key of a report row's per-query figures, ``{metric: (values, strata or None)}``: what the evaluation pairs two
+#: rows' figures on (:func:`paired_difference`); :func:`recsys.reports.pop_paired_claims` takes it out of the
+#: report before it is written.
+PER_QUERY = "_per_query"
+
+
+def paired_difference(a, b, strata=None) -> tuple[float, float, int]:
+    """Mean difference of two methods' per-query figures ``a - b`` (aligned ``(n,)`` arrays; NaN where a query's
+    figure is undefined) and its paired standard error, over the queries both define: ``(difference, se, n)``.
+
+    The paired error (the standard error of the per-query differences) is the one for two methods scored on the same
+    queries: what varies between queries (a hard user, an easy outfit) moves both figures and cancels, so it is far
+    smaller than the two errors combined as if independent (the paired t-test; e.g. Smucker, Allan & Carterette,
+    "A comparison of statistical significance tests for information retrieval evaluation", CIKM 2007).
+    ``strata`` (``(n,)`` labels), when given, is for a figure that is an unweighted mean over strata (FashionIQ's mean
+    over categories): the difference is the mean of the strata's mean differences, and the error the strata's own
+    errors combined as for a mean of independent means. NaN where fewer than two queries (per stratum) are defined.
+
+    Raises
+    ------
+    ValueError
+        When ``a`` and ``b`` do not hold the same number of queries.
+    """
+    a, b = np.asarray(a, dtype=np.float64).reshape(-1), np.asarray(b, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"Per-query figures of {len(a)} and {len(b)} queries cannot be paired.")
+    keep = np.isfinite(a) & np.isfinite(b)
+    differences = (a - b)[keep]
+    if strata is None:
+        return (_mean(differences), standard_error(differences), int(keep.sum()))
+    labels = np.asarray(strata).reshape(-1)[keep]
+    groups = [differences[labels == s] for s in np.unique(labels)]
+    if not groups:
+        return float("nan"), float("nan"), 0
+    errors = [standard_error(g) for g in groups]
+    return (float(np.mean([g.mean() for g in groups])), float(np.sqrt(np.sum(np.square(errors)))) / len(groups),
+            int(keep.sum()))
+
+
 def defined_errors(figures: dict) -> dict:
     """``figures`` without the standard errors (keys ending ``_se``) that could not be computed (NaN: fewer than two
     queries): a report shows the value alone rather than an undefined error."""

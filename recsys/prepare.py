@@ -30,6 +30,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 import types
@@ -319,6 +320,21 @@ def evaluate_to(catalog, path: str | os.PathLike, *, quick: bool, progress: Prog
     return report
 
 
+def outdated_world(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` holds a built-in world that another version of the generator drew
+    (``catalog.json``'s ``world_version`` differs from :data:`recsys.data.demo_world.WORLD_VERSION`): its truth names
+    other tastes, so its oracle rows and pages would fail or mislead. Never true for a catalog of other data."""
+    try:
+        meta = json.loads((Path(folder) / "catalog.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(meta, dict) or meta.get("source") != "demo-world":
+        return False
+    from recsys.data.demo_world import WORLD_VERSION
+
+    return meta.get("world_version") != WORLD_VERSION
+
+
 def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: str = "demo", seed: int = 0,
             all_models: bool = False, report: bool = True, device: str | None = None,
             progress: ProgressCallback | None = None, workers: int | None = None) -> SetupResult:
@@ -329,7 +345,8 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     catalog_dir : path
         The catalog folder.
     builtin : bool
-        Build the built-in world (``preset``, ``seed``) there when it is missing.
+        Build the built-in world (``preset``, ``seed``) there when it is missing, or again when it was drawn by an
+        older generator (:func:`outdated_world`).
     all_models : bool
         Also train every registered model the pages do not need for their main result.
     report : bool
@@ -368,6 +385,10 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
         result.steps[step] = round(time.perf_counter() - started, 1)
         logger.info("set-up step %s: %.1f s", step, result.steps[step])
 
+    if builtin and outdated_world(folder):
+        # Its truth and images are another generator's: every model, embedding and report made from it is stale.
+        logger.warning("the built-in world in %s was drawn by an older generator; building it again", folder)
+        shutil.rmtree(folder)
     if builtin and not (folder / "items.parquet").is_file():
         from recsys.data.demo_world import build_demo_catalog
 
@@ -401,12 +422,15 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     if train or evaluate:
         result.steps["pages' models and quick report"] = round(time.perf_counter() - started, 1)
     if quick_report:
+        from recsys.reports import PAIRED
+
         reports = [part["report"] for part in stage if "report" in part]
-        merged = {task: figures for part in reports for task, figures in part.items() if task != "_skipped"}
-        skipped = {task: reason for part in reports for task, reason in part.get("_skipped", {}).items()}
+        merged = {task: figures for part in reports for task, figures in part.items() if not task.startswith("_")}
         report_doc = {task: merged[task] for task in TASKS if task in merged}
-        if skipped:
-            report_doc["_skipped"] = skipped
+        for key in ("_skipped", PAIRED):  # each job's own, by task
+            joined = {task: value for part in reports for task, value in part.get(key, {}).items()}
+            if joined:
+                report_doc[key] = joined
         write_report(report_doc, path, kind="quick", catalog=catalog,
                      seconds=sum(s for part in stage for k, s in part["steps"].items() if k.startswith("quick report")))
     done = len(train) + len(evaluate)

@@ -1,23 +1,31 @@
 """Reading evaluation reports: tables per task, row labels, and the share of the baseline-to-oracle gap a model
 closes.
 
-A report is ``{task: {model: {metric: value}}}`` as ``scripts/evaluate.py`` writes it (plus ``_skipped``). Rows
+A report is ``{task: {model: {metric: value}}}`` as ``scripts/evaluate.py`` writes it (plus ``_skipped``, and
+``_paired``: ``{task: [paired claim]}``, :func:`pop_paired_claims`). Rows
 are keyed by the registry's model names and labelled with the registry's titles (:func:`row_title`); the notes
 below only explain rows, they do not name them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from recsys import metrics
+from recsys.metrics import PER_QUERY
 from recsys.papers import paper_table  # noqa: F401  (the Model report page reads it through services.reports)
 from recsys.utils import read_json
 
+logger = logging.getLogger(__name__)
+
 REPORT_NAME = "report.json"
+#: The report's key of the paired claims, ``{task: [claim]}`` (:func:`pop_paired_claims`).
+PAIRED = "_paired"
 BENCH_NAME = "bench.json"
 BASELINES = ("random", "popularity", "visual-similarity", "image-only", "text-only", "zero-shot")
 ORACLE = "oracle"
@@ -146,23 +154,54 @@ CLAIMS = {
 }
 
 
-def claims(task: str, task_report: dict) -> list[dict]:
-    """Each of the task's :data:`CLAIMS` whose two rows and their standard errors are in the report:
-    ``{"model", "against", "metric", "difference", "se", "verdict"}`` with ``se`` = sqrt(se_model^2 + se_against^2)
-    (the two figures treated as independent, which overstates the error of a paired difference) and ``verdict``
-    "better" / "worse" when the difference passes two standard errors either way, else "not told apart"."""
+def pop_paired_claims(task: str, task_report: dict) -> list[dict]:
+    """Take every row's per-query figures (:data:`recsys.metrics.PER_QUERY`) out of ``task_report`` (in place: what
+    is written is the figures alone) and return the task's :data:`CLAIMS` that both rows have them for, as
+    ``{"model", "against", "metric", "difference", "se", "n"}`` with the paired standard error
+    (:func:`recsys.metrics.paired_difference`). A claim whose rows were scored on different queries is left out (its
+    verdict then falls back to the independent errors, :func:`claims`)."""
+    per_query = {name: row.pop(PER_QUERY) for name, row in task_report.items()
+                 if isinstance(row, dict) and PER_QUERY in row}
+    paired = []
+    for model, against, metric in CLAIMS.get(task, ()):
+        if metric not in per_query.get(model, {}) or metric not in per_query.get(against, {}):
+            continue
+        (a, strata), (b, other) = per_query[model][metric], per_query[against][metric]
+        same_strata = (strata is None) == (other is None) and (strata is None or np.array_equal(strata, other))
+        if np.shape(a) != np.shape(b) or not same_strata:
+            logger.warning("%s: %s and %s were scored on different queries; %s is not paired", task, model, against,
+                           metric)
+            continue
+        difference, se, n = metrics.paired_difference(a, b, strata)
+        if np.isfinite(difference) and np.isfinite(se):
+            paired.append({"model": model, "against": against, "metric": metric, "difference": difference,
+                           "se": se, "n": n})
+    return paired
+
+
+def claims(task: str, task_report: dict, paired: list[dict] | None = None) -> list[dict]:
+    """Each of the task's :data:`CLAIMS` whose two rows are in the report with standard errors:
+    ``{"model", "against", "metric", "difference", "se", "paired", "verdict"}``. The error is the paired one where
+    ``paired`` (:func:`pop_paired_claims`, saved as the report's ``_paired``) has the claim -- both rows scored on the
+    same queries -- else sqrt(se_model^2 + se_against^2), the two figures treated as independent (which overstates
+    the error of a difference on shared queries). ``verdict`` is "better" / "worse" when the difference passes two
+    standard errors either way, else "not told apart"."""
     values, errors = report_table(task_report), standard_errors(task_report)
+    known = {(c["model"], c["against"], c["metric"]): c for c in paired or ()}
     found = []
     for model, against, metric in CLAIMS.get(task, ()):
         if model not in values.index or against not in values.index or metric not in errors.columns:
             continue
         difference = values.at[model, metric] - values.at[against, metric]
         se = float(np.hypot(errors.at[model, metric], errors.at[against, metric]))
+        pair = known.get((model, against, metric))
+        if pair is not None:
+            difference, se = pair["difference"], pair["se"]
         if not (np.isfinite(difference) and np.isfinite(se)):
             continue
         verdict = "better" if difference > 2 * se else "worse" if difference < -2 * se else "not told apart"
         found.append({"model": model, "against": against, "metric": metric, "difference": float(difference),
-                      "se": se, "verdict": verdict})
+                      "se": float(se), "paired": pair is not None, "verdict": verdict})
     return found
 
 
@@ -171,7 +210,8 @@ def claim_sentence(claim: dict, titles: dict | None = None) -> str:
     difference ± its standard error and the verdict, with what a tie or a loss means."""
     titles = titles or {}
     text = (f"**{titles.get(claim['model'], claim['model'])}** against {titles.get(claim['against'], claim['against'])} "
-            f"on {claim['metric']}: {claim['difference']:+.4f} ± {claim['se']:.4f} -- **{claim['verdict']}**")
+            f"on {claim['metric']}: {claim['difference']:+.4f} ± {claim['se']:.4f}"
+            f"{' (paired over the same queries)' if claim.get('paired') else ''} -- **{claim['verdict']}**")
     if claim["verdict"] == "not told apart":
         return text + " (within two standard errors: on this catalog the method does not show its gain)"
     if claim["verdict"] == "worse":
@@ -189,7 +229,7 @@ def catalog_claims(catalog_root: str | os.PathLike, task: str) -> list[str]:
     if not report or not isinstance(report.get(task), dict):
         return []
     return [claim_sentence(c, {name: row_title(task, name) for name in (c["model"], c["against"])})
-            for c in claims(task, report[task])]
+            for c in claims(task, report[task], (report.get(PAIRED) or {}).get(task))]
 
 
 #: The upload protocol's figures, as the report's columns.

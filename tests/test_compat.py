@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+from recsys.metrics import PER_QUERY
 from recsys.models.base import Provenance, clone
 from recsys.models.compat import (
     StyleEmbedder,
@@ -279,7 +280,11 @@ def test_evaluate_reports_every_model_and_the_oracle(tiny_catalog, tiny_artifact
 
     report = protocol.evaluate(tiny_catalog, seed=0, quick=True)
     assert list(report) == list_models("compat") == ["random", "visual-similarity", "triplet", "type-aware", "oracle"]
+    # The per-question hits claims pair on: the same questions for every row, their mean the FITB figure.
+    assert len({len(metrics[PER_QUERY]["FITB"][0]) for metrics in report.values()}) == 1
     for name, metrics in report.items():
+        hits, _ = metrics.pop(PER_QUERY)["FITB"]
+        assert hits.mean() == pytest.approx(metrics["FITB"])
         assert set(metrics) == {"triplet_acc", "FITB", "AUC", "triplet_acc_se", "FITB_se", "AUC_se"}
         assert all(0.0 <= v <= 1.0 for v in metrics.values()), (name, metrics)
         assert all(0.0 < metrics[f"{m}_se"] < 0.5 for m in ("triplet_acc", "FITB", "AUC")), (name, metrics)

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from recsys.metrics import PER_QUERY
 from recsys.models.registry import list_models, model_title
 from recsys.store import ModelStore
 from recsys.tasks.composed import data, protocol
@@ -194,6 +195,8 @@ def test_the_protocol_reports_every_model_against_the_oracle(trained, tiny_catal
     assert list(report) == ["random", "image-only", "text-only", "zero-shot", "image-difference", "combiner", "oracle"]
     categories = {tiny_catalog.item(t["reference_id"])["category"] for t in data.triples_of(tiny_catalog, "test")}
     for name, metrics in report.items():
+        hits, strata = metrics.pop(PER_QUERY)["R@10"]  # per test triple, with its category (paired claims)
+        assert len(hits) == len(strata) == len(data.triples_of(tiny_catalog, "test")), name
         assert set(metrics) >= {"R@10", "R@50"} | {f"{c}/R@10" for c in categories}, name
         assert all(0.0 <= v <= 1.0 for v in metrics.values()), (name, metrics)
         # the average is over categories, as in FashionIQ
@@ -234,3 +237,6 @@ def test_recall_report_gives_the_standard_error_of_the_mean_over_categories():
     # Each category: hits [1, 0] -> R@10 0.5 with SE 0.5; the mean of two independent means has SE sqrt(0.5) / 2.
     assert report["R@10"] == 0.5 and report["dress/R@10"] == 0.5
     assert report["R@10_se"] == pytest.approx(np.sqrt(0.5) / 2)
+    # Per triple with its category, so two rows pair within categories (recsys.metrics.paired_difference).
+    hits, categories = report[PER_QUERY]["R@10"]
+    assert hits.tolist() == [1.0, 0.0, 1.0, 0.0] and list(categories) == ["dress", "dress", "shirt", "shirt"]

@@ -15,14 +15,14 @@ from PIL import ImageChops
 from recsys.catalog import Catalog, CatalogError
 from recsys.data import demo_world
 from recsys.data.demo_world import PRESETS, build_demo_catalog, generate_world
-from recsys.data.render import ItemLook, detail_box, render_item
+from recsys.data.render import PLACED_CATEGORIES, PLACED_DETAILS, ItemLook, detail_box, render_item
 from recsys.data.truth import (
     CATEGORIES, COLOR_LIGHTNESS, COLOR_NAMES, FASCODE_SLOTS, FEATURE_NAMES, LIGHTNESS_BAND, WorldTruth,
 )
-from recsys.data.worldgen.items import mined_pairs, relative_captions, target_phrase
+from recsys.data.worldgen.items import CHANGEABLE, describe, mined_pairs, relative_captions, target_phrase
+from recsys.data.worldgen.people import sample_review, sample_taste
 
 ROOT = Path(__file__).resolve().parent.parent
-CHANGEABLE = ("color", "pattern", "material", "detail", "sleeve", "length")
 
 
 def test_counts_match_the_preset(tiny_catalog):
@@ -138,6 +138,13 @@ def test_mined_pairs_are_items_of_one_category_that_differ_in_one_or_two_attribu
         assert changes == {a: (records[ref][a], records[target][a]) for a in CHANGEABLE
                            if records[ref][a] != records[target][a]}
     assert len(mined_pairs(np.random.default_rng(3), records, count=7)) == 7
+    # A pocket moved from the chest to the hem is no caption's change: such pairs are not mined.
+    pockets = [records[0] | {"category": "tshirt", "detail": "pocket", "detail_place": place}
+               for place in ("upper", "lower")]
+    assert mined_pairs(np.random.default_rng(3), pockets, count=10) == []
+    pockets[1]["color"] = "green"
+    assert mined_pairs(np.random.default_rng(3), pockets + [pockets[0] | {"color": "green"}], count=10) == [
+        (0, 2, {"color": ("red", "green")}), (2, 0, {"color": ("green", "red")})]
     assert mined_pairs(np.random.default_rng(3), records, count=7) == mined_pairs(np.random.default_rng(3), records, 7)
 
 
@@ -195,6 +202,64 @@ def test_detail_box_encloses_the_drawn_detail():
             x0, y0, x1, y1 = detail_box(look)
             inside = (xs >= x0 - 2) & (xs <= x1 + 2) & (ys >= y0 - 2) & (ys <= y1 + 2)
             assert inside.mean() > 0.97, f"{detail} on {category} drawn outside its box"
+
+
+def test_a_placed_detail_is_drawn_at_its_place():
+    for category in PLACED_CATEGORIES:
+        spec = CATEGORIES[category]
+        for detail in PLACED_DETAILS:
+            boxes = {}
+            for place in ("upper", "lower"):
+                look = ItemLook(category, "white", "solid", "cotton", spec.sleeves[0] if spec.sleeves else None,
+                                spec.lengths[0] if spec.lengths else None, detail, detail_place=place)
+                boxes[place] = detail_box(look)
+                plain = ItemLook(**{**look.__dict__, "detail": "none"})
+                diff = np.asarray(ImageChops.difference(render_item(look, np.random.default_rng(0)),
+                                                        render_item(plain, np.random.default_rng(0))).convert("L"))
+                ys, xs = np.nonzero(diff > 24)
+                x0, y0, x1, y1 = boxes[place]
+                assert ((ys >= y0 - 2) & (ys <= y1 + 2)).mean() > 0.97, f"{detail} {place} on {category}"
+            # The two places do not overlap: the lower box starts below the upper one's bottom edge.
+            assert boxes["lower"][1] >= boxes["upper"][3] - 2, (category, detail, boxes)
+
+
+def test_only_pockets_and_logos_on_garments_have_a_place_and_no_description_names_it(tiny_catalog):
+    items = tiny_catalog.items
+    placed = items["detail"].isin(PLACED_DETAILS) & items["category"].isin(PLACED_CATEGORIES)
+    assert set(items.loc[placed, "detail_place"]) == {"upper", "lower"}
+    assert items.loc[~placed, "detail_place"].isna().all()
+    for words in ("chest", "hem", "hip", "bodice"):
+        assert not items["description"].str.contains(words).any()
+    record = items[placed].iloc[0].to_dict()
+    assert describe(record) == describe(record | {"detail_place": "upper" if record["detail_place"] == "lower"
+                                                  else "lower"})
+
+
+def test_a_taste_for_a_detail_at_a_place_likes_it_there_only():
+    rng = np.random.default_rng(0)
+    tastes = [sample_taste(rng) for _ in range(400)]
+    placed = [(w, r) for w, r in tastes if r["liked_place"]]
+    # Pockets and logos are two of five details, liked by 3 users in 4: about 30% like a detail at a place.
+    assert 0.2 < len(placed) / len(tastes) < 0.4
+    weights, readable = placed[0]
+    base = {"item_id": "a", "category": "tshirt", "slot": "top", "style": "casual", "color": "white",
+            "pattern": "solid", "material": "cotton", "sleeve": "short", "length": None,
+            "detail": readable["liked_detail"]}
+    other = "upper" if readable["liked_place"] == "lower" else "lower"
+    items = pd.DataFrame([base | {"item_id": "liked", "detail_place": readable["liked_place"]},
+                          base | {"item_id": "elsewhere", "detail_place": other},
+                          base | {"item_id": "shoe", "category": "sneakers", "slot": "shoes", "detail_place": None},
+                          base | {"item_id": "plain", "detail": "none", "detail_place": None}])
+    truth = WorldTruth(items=items, user_ids=["u"], tastes=weights[None], popularity=np.ones(4), beta=1.0, gamma=0.0,
+                       user_table=pd.DataFrame([{"user_id": "u", **readable}]))
+    liked, elsewhere, shoe, plain = truth.utility()[0]
+    assert liked == pytest.approx(plain + 1.0)
+    assert elsewhere == pytest.approx(plain) and shoe == pytest.approx(plain)
+    # The review praises the detail only where it is liked.
+    detail_praise = f"Great {readable['liked_detail']} detail."
+    review_rng = np.random.default_rng(1)
+    assert detail_praise in sample_review(review_rng, items.iloc[0].to_dict(), readable)
+    assert all(detail_praise not in sample_review(review_rng, items.iloc[1].to_dict(), readable) for _ in range(20))
 
 
 def test_items_record_their_detail_box(tiny_catalog):

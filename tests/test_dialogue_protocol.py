@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from recsys import metrics
 from recsys.catalog import Catalog
 from recsys.models.registry import list_models, model_info, model_title
 from recsys.store import ModelStore
@@ -223,4 +224,5 @@ def test_mean_wkt_reports_its_standard_errors_by_hand():
     # Two dialogues: one ranked perfectly (tau 1, top-1 hit), one reversed (tau -1, miss): SE of [1, -1] is 2 / 2.
     result = protocol.mean_wkt([np.array([3.0, 2.0, 1.0]), np.array([1.0, 2.0, 3.0])], [np.array([1, 2, 3])] * 2)
     assert result["WKT"] == pytest.approx(0.0) and result["WKT_se"] == pytest.approx(1.0)
+    assert result[metrics.PER_QUERY]["WKT"][0] == pytest.approx([1.0, -1.0])  # per dialogue, for paired claims
     assert result["top1_acc"] == 0.5 and result["top1_acc_se"] == pytest.approx(0.5)

@@ -85,6 +85,29 @@ def test_standard_error_by_hand():
     assert metrics.standard_error([0.3, 0.3, 0.3]) == 0.0
 
 
+def test_paired_difference_by_hand():
+    # Differences [1, 0, 0, 1] -> mean 0.5, SE std([1, 0, 0, 1], ddof=1) / 2 = 0.57735 / 2; two independent shares
+    # (0.75 and 0.25 over four queries, SE 0.25 each) would give 0.3536.
+    difference, se, n = metrics.paired_difference([1, 0, 1, 1], [0, 0, 1, 0])
+    assert (difference, n) == (0.5, 4) and se == pytest.approx(np.sqrt(1 / 3) / 2)
+    # A query either side leaves undefined is left out of both.
+    assert metrics.paired_difference([1, np.nan, 1], [0, 1, 1])[::2] == (0.5, 2)
+    # A near-copy of a method differs on one query in a hundred: its error is that of the discordant queries, far
+    # below the independent one.
+    a = np.tile([1.0, 0.0], 50)
+    b = a.copy()
+    b[0] = 0.0
+    difference, se, _ = metrics.paired_difference(a, b)
+    assert difference == pytest.approx(0.01) and se == pytest.approx(0.01)
+    assert se < np.hypot(metrics.standard_error(a), metrics.standard_error(b)) / 7
+    # Strata: the mean of each stratum's mean difference (a: [1, 0] -> 0.5; b: [1, 1] -> 1.0 -> 0.75), the errors
+    # combined as for a mean of independent means: sqrt(0.5^2 + 0^2) / 2.
+    difference, se, n = metrics.paired_difference([1, 0, 1, 1], [0, 0, 0, 0], strata=["a", "a", "b", "b"])
+    assert difference == pytest.approx(0.75) and se == pytest.approx(0.25) and n == 4
+    with pytest.raises(ValueError, match="cannot be paired"):
+        metrics.paired_difference([1, 0], [1, 0, 1])
+
+
 def test_auc_standard_error_hanley_mcneil_by_hand():
     # AUC 0.8, 10 positives, 10 negatives: Q1 = 0.8 / 1.2, Q2 = 1.28 / 1.8, variance (0.16 + 9 x 0.02667 + 9 x 0.07111) / 100.
     assert metrics.auc_standard_error(0.8, 10, 10) == pytest.approx(np.sqrt(0.0104), abs=1e-6)

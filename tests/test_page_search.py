@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from recsys.catalog import Catalog
 from recsys.config import PROJECT_ROOT
 
 APP = str(PROJECT_ROOT / "streamlit_app.py")
@@ -53,7 +54,10 @@ def test_reference_and_stacked_captions(monkeypatch, tiny_ready_dir, tiny_artifa
     assert chips(app) == ["is red", "has long sleeves"]
     assert any("is red → has long sleeves" in c.value for c in app.caption)
     assert any(c.value.startswith("Moved:") for c in app.caption)  # the built-in world says which attributes moved
-    assert len(result_titles(app)) == app.slider(key="search_k").value
+    # k results of the reference's category ("Same category" is on), or all the others when it has fewer
+    items = Catalog.load(tiny_ready_dir).items
+    reference = items.loc[items["item_id"] == app.selectbox(key="search_reference_choice").value, "category"].iat[0]
+    assert len(result_titles(app)) == min(app.slider(key="search_k").value, (items["category"] == reference).sum() - 1)
     # removing a chip removes that caption only
     app.button(key="search_chip_0").click().run()
     assert chips(app) == ["has long sleeves"]

@@ -100,12 +100,13 @@ def test_a_subgroup_is_summarized_over_its_warm_users_alone():
     assert not any(k.startswith("detail/cold/") for k in figures)
 
 
-def test_detail_users_are_those_whose_true_taste_names_a_detail(tiny_catalog, data):
+def test_detail_users_are_those_whose_true_taste_names_a_detail_at_a_place(tiny_catalog, data):
     truth = protocol.world_truth(tiny_catalog)
     users = np.flatnonzero(data.test_item >= 0)
     mask = protocol.detail_users(truth, data, users)
-    liked = {u: truth.tastes_of(u)["liked_detail"] for u in truth.user_ids}
-    assert mask.tolist() == [liked[data.user_ids[u]] != "" for u in users]
+    liked = {u: truth.tastes_of(u) for u in truth.user_ids}
+    assert mask.tolist() == [liked[data.user_ids[u]]["liked_place"] != "" for u in users]
+    assert all(liked[data.user_ids[u]]["liked_detail"] in ("pocket", "logo") for u in users[mask])
     assert 0 < mask.sum() < len(users)
     assert protocol.detail_users(None, data, users) is None
 
@@ -128,9 +129,13 @@ def test_evaluate_reports_every_model_against_baselines_and_oracle(tiny_catalog,
 
 def test_attribute_features_one_hot_the_labelled_attributes(tiny_catalog):
     codes = features.attribute_features(tiny_catalog)
-    columns = [c for c in ATTRIBUTE_COLUMNS if c in tiny_catalog.items.columns]
-    assert codes.shape == (len(tiny_catalog), sum(tiny_catalog.items[c].nunique() for c in columns))
-    assert np.all(codes.sum(axis=1) == tiny_catalog.items[columns].notna().sum(axis=1).to_numpy())
+    items = tiny_catalog.items
+    columns = [c for c in ATTRIBUTE_COLUMNS if c in items.columns]
+    # Plus one column per detail at a place (a pocket near the hem is liked apart from one on the chest).
+    placed = items["detail_place"].notna()
+    at_place = (items["detail"] + "@" + items["detail_place"])[placed]
+    assert codes.shape == (len(tiny_catalog), sum(items[c].nunique() for c in columns) + at_place.nunique())
+    assert np.all(codes.sum(axis=1) == items[columns].notna().sum(axis=1).to_numpy() + placed.to_numpy())
     unlabelled = dataclasses.replace(tiny_catalog, items=tiny_catalog.items.drop(columns=columns))
     assert features.attribute_features(unlabelled) is None
 

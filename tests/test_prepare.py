@@ -76,6 +76,15 @@ def _store(folder):
     return catalog, ModelStore(catalog, load_artifacts(catalog))
 
 
+def _plain(value):
+    """A protocol's report with its per-query arrays as lists, so that ``==`` compares every value."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
 def test_the_quick_report_measures_the_saved_page_models_as_a_fresh_fit_would(prepared, monkeypatch):
     # The set-up's compat and dialogue models are fitted on the protocols' own split, seed and schedule: taking them
     # from the store must give the figures a fresh fit gives, and must not fit anything.
@@ -93,7 +102,8 @@ def test_the_quick_report_measures_the_saved_page_models_as_a_fresh_fit_would(pr
     monkeypatch.setattr(compat_protocol, "fit_on_split", no_fitting)
     monkeypatch.setattr(dialogue_protocol, "fit_model", no_fitting)
     monkeypatch.setattr("recsys.tasks.compat.data.fit_on_split", no_fitting)
-    assert compat_protocol.evaluate(catalog, models=["type-aware"], store=store) == fresh_compat
+    # Figures and per-question hits alike (numpy arrays: compared as lists).
+    assert _plain(compat_protocol.evaluate(catalog, models=["type-aware"], store=store)) == _plain(fresh_compat)
     reused = dialogue_protocol.evaluate(catalog, models=["dialogue-infonce"], store=store)
     for row in ("dialogue-infonce", "dialogue-infonce+compat"):
         assert reused[row]["WKT"] == pytest.approx(fresh_dialogue[row]["WKT"], abs=1e-9), row
@@ -141,3 +151,19 @@ def test_the_stage_processes_never_run_the_main_script_again(tiny_catalog_dir, t
     assert {step for part in parts for step in part["steps"]} == {"train similar/shopper-similarity",
                                                                    "quick report similar"}
     assert sys.modules["__main__"] is app  # given back as it was
+
+
+def test_a_built_in_world_of_an_older_generator_is_outdated(tiny_catalog_dir, tmp_path):
+    from recsys.data.demo_world import WORLD_VERSION
+    from recsys.prepare import outdated_world
+
+    assert not outdated_world(tiny_catalog_dir)  # drawn by this generator
+    folder = tmp_path / "old"
+    folder.mkdir()
+    meta = json.loads((tiny_catalog_dir / "catalog.json").read_text(encoding="utf-8"))
+    (folder / "catalog.json").write_text(json.dumps(meta | {"world_version": WORLD_VERSION - 1}), encoding="utf-8")
+    assert outdated_world(folder)  # prepare(builtin=True) builds it again
+    (folder / "catalog.json").write_text(json.dumps({"name": "my closet", "source": "folder"}), encoding="utf-8")
+    assert not outdated_world(folder)  # never another catalog
+    (folder / "catalog.json").write_text("{not json", encoding="utf-8")
+    assert not outdated_world(folder) and not outdated_world(tmp_path / "missing")

@@ -79,3 +79,32 @@ def test_claims_say_whether_a_method_beats_what_it_improves_on():
     report["type-aware"]["FITB"] = 0.70
     assert claims("compat", report)[0]["verdict"] == "worse"
     assert claims("compat", {"triplet": {"FITB": 0.7}}) == []  # a row or its error missing: no claim
+
+
+def test_claims_on_shared_queries_use_the_paired_error():
+    import numpy as np
+
+    from recsys.metrics import PER_QUERY
+    from recsys.reports import claims, pop_paired_claims
+
+    # 100 FITB questions: the type-aware model answers every question the triplet one does, and four more.
+    triplet = np.tile([1.0, 0.0], 50)
+    aware = triplet.copy()
+    aware[[1, 3, 5, 7]] = 1.0
+    report = {name: {"FITB": hits.mean(), "FITB_se": hits.std(ddof=1) / 10, PER_QUERY: {"FITB": (hits, None)}}
+              for name, hits in (("triplet", triplet), ("type-aware", aware))}
+    paired = pop_paired_claims("compat", report)
+    assert all(PER_QUERY not in row for row in report.values())  # the report keeps its figures only
+    # Differences: four 1s in 100 -> mean 0.04, SE sqrt(0.04 * 0.96 * 100 / 99) / 10 = 0.01969.
+    assert paired == [{"model": "type-aware", "against": "triplet", "metric": "FITB",
+                       "difference": pytest.approx(0.04), "se": pytest.approx(np.sqrt(0.04 * 0.96 * 100 / 99) / 10),
+                       "n": 100}]
+    (claim,) = claims("compat", report, paired)
+    assert claim["paired"] and claim["verdict"] == "better"  # 0.04 > 2 x 0.0197
+    # The same figures treated as independent (SEs 0.0503 and 0.0498): not told apart.
+    (independent,) = claims("compat", report)
+    assert not independent["paired"] and independent["verdict"] == "not told apart"
+    # Rows scored on different queries are not paired.
+    report = {"triplet": {"FITB": 0.5, "FITB_se": 0.05, PER_QUERY: {"FITB": (triplet, None)}},
+              "type-aware": {"FITB": 0.5, "FITB_se": 0.05, PER_QUERY: {"FITB": (triplet[:50], None)}}}
+    assert pop_paired_claims("compat", report) == []

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
 from recsys.config import PROJECT_ROOT
+from recsys.metrics import PER_QUERY
 from recsys.models.base import Provenance
 from recsys.models.registry import get_model, list_models, model_title
 from recsys.models.similar import SimilarItems
@@ -126,7 +127,12 @@ def test_the_service_says_why_there_are_no_embeddings(tiny_catalog_dir, tmp_path
 def test_protocol_beats_random_on_the_tiny_world(tiny_catalog, tiny_artifacts):
     report = similar_protocol.evaluate(tiny_catalog, quick=True)
     assert set(report) == {"shopper-similarity", "visual-similarity", "random", "oracle"}
-    assert report["oracle"]["P@5"] == 1.0
+    # The oracle fills each top 5 with the query's category as far as the category has other items (a category of
+    # four items caps its queries at 3 of 5): its P@5 is that ceiling.
+    sizes = tiny_catalog.items["category"].value_counts()
+    queries = similar_protocol.data.query_sample(len(tiny_catalog.items), np.random.default_rng(0), quick=True)
+    ceiling = np.mean([min(5, sizes[c] - 1) / 5 for c in tiny_catalog.items["category"].to_numpy()[queries]])
+    assert report["oracle"]["P@5"] == pytest.approx(ceiling)
     assert report["visual-similarity"]["P@10"] > report["random"]["P@10"] + 0.3
     assert report["visual-similarity"]["color@10"] > report["random"]["color@10"]
     # What a shopper means by similar: the category, then the colour.
@@ -153,9 +159,10 @@ def app(monkeypatch, tiny_catalog_dir, tiny_artifacts):
 def test_page_shows_results_for_a_catalog_item(app, tiny_catalog):
     first = tiny_catalog.items.iloc[0]
     assert app.selectbox(key="similar_item_choice").value == first["item_id"]
-    # the query's thumbnail plus k results of its category
-    assert len(app.image) == 1 + 12
-    assert any("12 most similar items" in s.value for s in app.subheader)
+    # the query's thumbnail plus k results of its category (fewer when the category has fewer other items)
+    shown = min(12, int((tiny_catalog.items["category"] == first["category"]).sum()) - 1)
+    assert len(app.image) == 1 + shown
+    assert any(f"{shown} most similar items" in s.value for s in app.subheader)
     assert app.get("plotly_chart")
     app.slider(key="similar_k").set_value(6).run()
     assert len(app.image) == 1 + 6
@@ -295,4 +302,7 @@ def test_judge_reports_per_query_standard_errors_by_hand():
     result = judge(items, np.array([0, 11]), neighbours)
     # Per-query P@5: [1, 0] -> mean 0.5, SE std([1, 0], ddof=1) / sqrt(2) = 0.5.
     assert result["P@5"] == 0.5 and result["P@5_se"] == pytest.approx(0.5)
+    # The per-query figures other rows pair with (recsys.reports.pop_paired_claims): one per query, in order.
+    assert result[PER_QUERY]["P@5"][0].tolist() == [1.0, 0.0]
+    assert result[PER_QUERY]["color@10"][0].tolist() == [1.0, 1.0]
     assert result["color@10"] == 1.0 and result["color@10_se"] == 0.0

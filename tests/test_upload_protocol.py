@@ -65,7 +65,8 @@ def test_catalog_images_are_placed_and_counted(tiny_catalog, tiny_artifacts, pho
     report = evaluate_upload(tiny_catalog, photo_folder)
     n_categories = len(tiny_catalog.categories)
     assert report["category_not_applicable"] == 1  # the scarf: a label the catalog has no category for
-    assert report["unreadable"] == 1 and report["n"] == report["n_category"] == 6 * n_categories
+    photos = tiny_catalog.items.groupby("category").size().clip(upper=6).sum()  # 6 a category, or all it has
+    assert report["unreadable"] == 1 and report["n"] == report["n_category"] == photos
     assert report["category_accuracy"] >= 0.9 and report["category@5"] >= 0.9
     assert report["category_accuracy_chance"] == pytest.approx(1 / n_categories)
     p, n = report["category_accuracy"], report["n_category"]

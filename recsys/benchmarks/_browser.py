@@ -11,7 +11,8 @@ Every page has a main result and, on two pages, an action that produces it:
 page (address)     main result waited for
 =================  =========================================================================================
 Browse (/)         the grid: at least 24 card images, decoded
-Similar (/similar) the "... most similar items" grid of the first catalog item (query + 12 images, decoded)
+Similar (/similar) the "... most similar items" grid of the first catalog item (query + the 12 results, or as many
+                   as its category has, decoded)
 Outfit (/outfit)   the outfit board: the "Outfit score" metric and at least 4 decoded images
 For you (/for_you) 12 "Explain" buttons (the heatmap cards) and at least 12 decoded images
 Stylist (/stylist) action: send a chat message; result: "Proposed coordi-set" with its decoded images
@@ -237,7 +238,11 @@ def _browse(page, timeout_ms: float) -> None:
 
 
 def _similar(page, timeout_ms: float) -> None:
-    _wait_for_result(page, timeout_ms, 13, text="most similar items")
+    # Up to 12 results: fewer when the item's category has fewer other items, and the page's heading says how many.
+    _wait_for_result(page, timeout_ms, 2, text="most similar items")
+    heading = page.get_by_test_id("stMainBlockContainer").inner_text()
+    shown = int(re.search(r"(\d+) most similar items", heading).group(1))
+    _wait_for_result(page, timeout_ms, 1 + shown, text="most similar items")
 
 
 def _outfit(page, timeout_ms: float) -> None:

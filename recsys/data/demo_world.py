@@ -16,9 +16,13 @@ The generative story, in short:
 * an item has a style (casual, formal, sporty, street, boho) that drives the priors of its category,
   colour, pattern, material and detail; 20% of attributes are drawn uniformly, so a look does not give
   its style away completely;
+* a pocket or a logo on a garment sits at its upper or its lower part (drawn evenly); the image shows where,
+  the description does not;
 * a user likes one or two styles, three colours, a pattern, often a detail and a material, and dislikes a
-  colour or two; the true utility is ``beta * taste . features(item) + gamma * log(popularity)``, and
-  interactions are drawn from its softmax, with a share drawn at random (noise);
+  colour or two; a liked pocket or logo is liked at one place (a pocket near the hem, not one on the chest),
+  which only a model that looks at the image's regions can tell apart; the true utility is
+  ``beta * taste . features(item) + gamma * log(popularity)``, and interactions are drawn from its softmax, with a
+  share drawn at random (noise);
 * a share of items are cold-start: they never appear in a user's history before the last interaction;
 * an outfit is drawn item by item from a style, each item chosen by the softmax of its compatibility
   with the items already chosen (style affinity, colour harmony, at most one pattern);
@@ -57,7 +61,7 @@ from recsys.data.worldgen.people import sample_dialogues, sample_outfits, sample
 
 logger = logging.getLogger(__name__)
 
-WORLD_VERSION = 3
+WORLD_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -198,8 +202,8 @@ def draw_items(preset: str = "demo", seed: int = 0) -> DrawnItems:
     items["cold_start"] = cold
     popularity = np.exp(item_rng.normal(0.0, 1.0, size=n_items))
     items = items[["item_id", "category", "slot", "title", "description", "image_path", "color", "pattern",
-                   "sleeve", "length", "detail", "style", "material", "cold_start", "detail_x0", "detail_y0",
-                   "detail_x1", "detail_y1", "scale", "shift_x", "shift_y"]]
+                   "sleeve", "length", "detail", "detail_place", "style", "material", "cold_start", "detail_x0",
+                   "detail_y0", "detail_x1", "detail_y1", "scale", "shift_x", "shift_y"]]
 
     for record in captions:
         split = record.get("split") or split_rng.choice(["train", "val", "test"], p=[0.6, 0.2, 0.2])
@@ -228,7 +232,7 @@ def draw_people(drawn: DrawnItems, beta: float = 2.0, gamma: float = 0.6, noise:
     warm_idx, cold_idx = np.flatnonzero(~cold), np.flatnonzero(cold)
     rows = []
     # Plain Python rows and ids: pandas row access per interaction cost seconds of every build.
-    records = items[["style", "color", "pattern", "material", "detail"]].to_dict("records")
+    records = items[["style", "color", "pattern", "material", "detail", "detail_place"]].to_dict("records")
     item_ids = items["item_id"].to_numpy(dtype=object)
     start = pd.Timestamp("2025-01-01").value // 10**9
     for u in range(spec.users):

@@ -37,6 +37,11 @@ COLORS: dict[str, tuple[int, int, int]] = {
 PATTERNS = ("solid", "striped", "dotted", "checked", "floral")
 MATERIALS = ("cotton", "denim", "leather", "knit", "silk")
 DETAILS = ("pocket", "logo", "buttons", "zipper", "bow")
+#: Details that sit at one of two places on a garment (top, bottom, dress, outerwear): its upper or lower part
+#: (a pocket on the chest or near the hem, at the hip or near the trousers' hem). Other details and other items have
+#: one place per category.
+PLACED_DETAILS = ("pocket", "logo")
+DETAIL_PLACES = ("upper", "lower")
 
 Box = tuple[float, float, float, float]
 
@@ -52,6 +57,8 @@ class ItemLook:
     sleeve: str | None = None
     length: str | None = None
     detail: str | None = None
+    #: where a :data:`PLACED_DETAILS` detail sits on a garment (one of :data:`DETAIL_PLACES`); None: its usual place
+    detail_place: str | None = None
     #: placement jitter: the drawing is scaled about the centre and shifted (fractions of the image)
     scale: float = 0.93
     shift_x: float = 0.0
@@ -101,13 +108,15 @@ class Shape:
     ellipses: list  # filled ellipses as boxes
     seams: list  # polylines
     details: dict  # detail name -> box where it is drawn
+    #: (detail, place) -> box, for the details that can sit at either of :data:`DETAIL_PLACES`
+    placed: dict = None
 
 
 def garment_shape(look: ItemLook) -> Shape:
     """The geometry of ``look``'s garment in unit-square coordinates (0..1, x right, y down; scaled to pixels later).
 
     Sleeve and length change the geometry; ``details`` holds a box ``(x0, y0, x1, y1)`` for every name in
-    :data:`DETAILS`.
+    :data:`DETAILS`, at the place ``look.detail_place`` names for a placed detail (``placed`` holds both places).
 
     Raises
     ------
@@ -139,6 +148,7 @@ def garment_shape(look: ItemLook) -> Shape:
         details = {"pocket": (0.33, 0.33, 0.45, 0.45), "logo": (0.55, 0.32, 0.67, 0.44),
                    "buttons": (0.47, 0.32, 0.53, 0.80), "zipper": (0.47, 0.26, 0.53, 0.84),
                    "bow": (0.42, 0.22, 0.58, 0.32)}
+        placed = {("pocket", "lower"): (0.31, 0.62, 0.43, 0.74), ("logo", "lower"): (0.57, 0.62, 0.69, 0.74)}
     elif c == "dress":
         hem = _DRESS_HEM.get(length or "midi", 0.80)
         sleeveless = sleeve in (None, "sleeveless")
@@ -151,6 +161,8 @@ def garment_shape(look: ItemLook) -> Shape:
         details = {"pocket": (0.30, 0.55, 0.42, 0.66), "logo": (0.53, 0.26, 0.63, 0.36),
                    "buttons": (0.47, 0.22, 0.53, 0.44), "zipper": (0.47, 0.20, 0.53, 0.44),
                    "bow": (0.42, 0.41, 0.58, 0.51)}
+        placed = {("pocket", "upper"): (0.38, 0.27, 0.48, 0.37), ("pocket", "lower"): details["pocket"],
+                  ("logo", "lower"): (0.53, hem - 0.18, 0.63, hem - 0.08)}
     elif c in ("jacket", "coat"):
         hem = _COAT_HEM.get(length or ("short" if c == "jacket" else "long"))
         polygons = [_top_body(hem=hem, width=0.26, shoulder_y=0.20)] + _sleeves("long", shoulder_y=0.20, width=0.26)
@@ -161,6 +173,8 @@ def garment_shape(look: ItemLook) -> Shape:
         details = {"pocket": (0.30, hem - 0.20, 0.44, hem - 0.09), "logo": (0.56, 0.28, 0.67, 0.39),
                    "buttons": (0.41, 0.44, 0.47, hem - 0.04), "zipper": (0.47, 0.42, 0.53, hem - 0.02),
                    "bow": (0.42, 0.48, 0.58, 0.58)}
+        placed = {("pocket", "upper"): (0.30, 0.26, 0.40, 0.36), ("pocket", "lower"): details["pocket"],
+                  ("logo", "lower"): (0.56, hem - 0.20, 0.68, hem - 0.09)}
     elif c in ("trousers", "shorts"):
         hem = (_TROUSER_HEM if c == "trousers" else _SHORTS_HEM).get(length or "long")
         spread = 0.06 if c == "trousers" else 0.10
@@ -170,6 +184,8 @@ def garment_shape(look: ItemLook) -> Shape:
         details = {"pocket": (0.33, 0.19, 0.44, 0.30), "logo": (0.58, 0.22, 0.68, 0.32),
                    "buttons": (0.47, 0.10, 0.53, 0.16), "zipper": (0.47, 0.16, 0.53, 0.34),
                    "bow": (0.56, 0.07, 0.70, 0.19)}
+        low = max(hem - 0.16, 0.33)  # near the hem, below the hip even on short shorts
+        placed = {("pocket", "lower"): (0.31, low, 0.42, low + 0.11), ("logo", "lower"): (0.58, low, 0.68, low + 0.10)}
     elif c == "skirt":
         hem = _SKIRT_HEM.get(length or "midi")
         polygons = [[(0.34, 0.10), (0.66, 0.10), (0.66, 0.16), (0.78, hem), (0.22, hem), (0.34, 0.16)]]
@@ -177,6 +193,8 @@ def garment_shape(look: ItemLook) -> Shape:
         details = {"pocket": (0.30, 0.22, 0.42, 0.33), "logo": (0.56, 0.22, 0.66, 0.32),
                    "buttons": (0.47, 0.18, 0.53, hem - 0.04), "zipper": (0.47, 0.16, 0.53, min(hem - 0.04, 0.42)),
                    "bow": (0.42, 0.07, 0.58, 0.19)}
+        placed = {("pocket", "lower"): (0.30, hem - 0.15, 0.42, hem - 0.04),
+                  ("logo", "lower"): (0.57, hem - 0.15, 0.67, hem - 0.05)}
     elif c == "sneakers":
         polygons = [[(0.14, 0.56), (0.20, 0.42), (0.40, 0.40), (0.52, 0.50), (0.74, 0.54), (0.86, 0.60),
                      (0.88, 0.66), (0.14, 0.66)]]
@@ -214,7 +232,17 @@ def garment_shape(look: ItemLook) -> Shape:
                    "zipper": (0.33, 0.47, 0.67, 0.52)}
     else:
         raise ValueError(f"No drawing is defined for category '{c}'.")
-    return Shape(polygons=polygons, cutouts=cutouts, ellipses=ellipses, seams=seams, details=details)
+    # The usual boxes above are each detail's other place: upper but for the dress's and outerwear's pockets.
+    placed = ({(d, w): placed.get((d, w), details[d]) for d in PLACED_DETAILS for w in DETAIL_PLACES}
+              if c in PLACED_CATEGORIES else {})
+    if (look.detail, look.detail_place) in placed:
+        details = details | {look.detail: placed[(look.detail, look.detail_place)]}
+    return Shape(polygons=polygons, cutouts=cutouts, ellipses=ellipses, seams=seams, details=details, placed=placed)
+
+
+#: The categories (garments) whose :data:`PLACED_DETAILS` sit at either of :data:`DETAIL_PLACES`.
+PLACED_CATEGORIES = ("tshirt", "shirt", "sweater", "tanktop", "hoodie", "dress", "jacket", "coat", "trousers",
+                     "shorts", "skirt")
 
 
 # ---------------------------------------------------------------- fills

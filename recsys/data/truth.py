@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.catalog import Catalog, CatalogError
-from recsys.data.render import COLORS, DETAILS, MATERIALS, PATTERNS
+from recsys.data.render import COLORS, DETAIL_PLACES, DETAILS, MATERIALS, PATTERNS, PLACED_DETAILS
 
 # ====================================================================== vocabulary
 STYLES = ("casual", "formal", "sporty", "street", "boho")
@@ -26,6 +26,9 @@ NEUTRALS = ("black", "white", "grey", "navy", "beige", "brown")
 #: Order of the chromatic colours on the colour wheel used by the harmony rule.
 HUE_WHEEL = ("red", "orange", "yellow", "green", "blue", "purple", "pink")
 DETAIL_VALUES = DETAILS + ("none",)
+#: A detail at a place (``"pocket@lower"``): what a taste for a detail at a place is over (VECF's setting, where
+#: the liked part of an item is a region of its image).
+DETAIL_AT_VALUES = tuple(f"{d}@{p}" for d in PLACED_DETAILS for p in DETAIL_PLACES)
 FASCODE_SLOTS = ("outer", "top", "bottom", "shoes")
 
 
@@ -164,18 +167,30 @@ RULE_WEIGHTS = _rule_weights()
 SLOT_RULE_SCALE = 2.0
 
 FEATURE_GROUPS = (("style", STYLES), ("color", COLOR_NAMES), ("pattern", PATTERNS), ("material", MATERIALS),
-                  ("detail", DETAIL_VALUES))
+                  ("detail", DETAIL_VALUES), ("detail_at", DETAIL_AT_VALUES))
 FEATURE_NAMES = tuple(f"{group}={value}" for group, values in FEATURE_GROUPS for value in values)
 
 
+def detail_at(items: pd.DataFrame) -> pd.Series:
+    """Each item's detail at its place (``"pocket@upper"``), empty where its detail has no place; an items table
+    without a ``detail_place`` column has none."""
+    if "detail_place" not in items.columns:
+        return pd.Series("", index=items.index, dtype=object)
+    place = items["detail_place"].fillna("").astype(str)
+    return (items["detail"].fillna("none").astype(str) + "@" + place).where(place != "", "")
+
+
 def item_features(items: pd.DataFrame) -> np.ndarray:
-    """One-hot features of the attributes that users have tastes over, shape ``(n_items, n_features)``."""
+    """One-hot features of the attributes that users have tastes over, shape ``(n_items, n_features)``; an item
+    without a value of a group (no placed detail) has zeros in that group."""
     blocks = []
     for group, values in FEATURE_GROUPS:
-        column = items[group].fillna("none") if group == "detail" else items[group]
+        column = (detail_at(items) if group == "detail_at" else items[group].fillna("none") if group == "detail"
+                  else items[group])
         codes = pd.Categorical(column, categories=values).codes
         block = np.zeros((len(items), len(values)), dtype=np.float32)
-        block[np.arange(len(items)), codes] = 1.0
+        has = codes >= 0
+        block[np.flatnonzero(has), codes[has]] = 1.0
         blocks.append(block)
     return np.concatenate(blocks, axis=1)
 

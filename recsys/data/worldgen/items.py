@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys.data.render import MATERIALS, PATTERNS, ItemLook
+from recsys.data.render import DETAIL_PLACES, MATERIALS, PATTERNS, PLACED_CATEGORIES, PLACED_DETAILS, ItemLook
 from recsys.data.truth import CATEGORIES, COLOR_LIGHTNESS, COLOR_NAMES, DETAIL_VALUES
 
 # Priors of each style; unlisted values get a small floor weight.
@@ -72,9 +72,9 @@ def _attribute(rng, style: str, priors: dict, values) -> str:
 def sample_item(rng: np.random.Generator, style: str, category: str | None = None) -> dict:
     """The attributes of a new item of ``style`` (and ``category``, else drawn from the style's prior).
 
-    Returns a record with category, slot, style, colour, pattern, material, sleeve, length, detail and the
-    drawing's scale and shift; each attribute follows the style's prior, except a ``_ATTRIBUTE_NOISE`` share
-    drawn uniformly so a look does not give its style away.
+    Returns a record with category, slot, style, colour, pattern, material, sleeve, length, detail, the detail's
+    place (:func:`draw_place`) and the drawing's scale and shift; each attribute follows the style's prior, except
+    a ``_ATTRIBUTE_NOISE`` share drawn uniformly so a look does not give its style away.
 
     Raises
     ------
@@ -97,15 +97,22 @@ def sample_item(rng: np.random.Generator, style: str, category: str | None = Non
         "sleeve": spec.sleeves[rng.integers(len(spec.sleeves))] if spec.sleeves else None,
         "length": spec.lengths[rng.integers(len(spec.lengths))] if spec.lengths else None,
         "detail": detail,
+        "detail_place": draw_place(rng, category, detail),
         "scale": float(rng.uniform(0.86, 1.0)),
         "shift_x": float(rng.uniform(-0.04, 0.04)),
         "shift_y": float(rng.uniform(-0.04, 0.04)),
     }
 
 
+def draw_place(rng: np.random.Generator, category: str, detail: str) -> str | None:
+    """Where a detail sits: upper or lower part, drawn evenly, for a pocket or a logo on a garment; None otherwise
+    (the detail's one place for the category)."""
+    if detail not in PLACED_DETAILS or category not in PLACED_CATEGORIES:
+        return None
+    return DETAIL_PLACES[rng.integers(len(DETAIL_PLACES))]
+
+
 _PLURAL_LABELS = ("trousers", "shorts", "sneakers", "boots", "heels")
-_DETAIL_PLACES = {"top": "on the chest", "bottom": "at the hip", "onepiece": "on the bodice", "outer": "on the front",
-                  "shoes": "on the side", "accessory": "on the front"}
 
 
 def describe(item: dict) -> tuple[str, str]:
@@ -139,8 +146,10 @@ def describe(item: dict) -> tuple[str, str]:
         extras.append("no sleeves" if item["sleeve"] == "sleeveless" else f"{item['sleeve']} sleeves")
     if item["length"]:
         extras.append(f"a {item['length']} length")
+    # Where a detail sits is seen, not written (as in most shops' copy): only the image tells a pocket on the chest
+    # from one near the hem, so a taste for a detail at a place is for models that look at regions.
     if item["detail"] != "none":
-        extras.append(f"{'a ' if item['detail'] not in ('buttons',) else ''}{item['detail']} {_DETAIL_PLACES[spec.slot]}")
+        extras.append(_a(item["detail"]))
     if extras:
         parts.append(" with " + (", ".join(extras[:-1]) + " and " + extras[-1] if len(extras) > 1 else extras[0]))
     return title, "".join(parts) + "."
@@ -293,6 +302,8 @@ def vary(rng: np.random.Generator, item: dict) -> tuple[dict, dict]:
         new = candidates[rng.integers(len(candidates))]
         target[attr] = new
         changes[attr] = (item[attr], new)
+    if "detail" in changes:
+        target["detail_place"] = draw_place(rng, item["category"], target["detail"])
     target["scale"] = float(rng.uniform(0.86, 1.0))
     target["shift_x"] = float(rng.uniform(-0.04, 0.04))
     target["shift_y"] = float(rng.uniform(-0.04, 0.04))
@@ -306,17 +317,22 @@ CHANGEABLE = ("color", "pattern", "material", "detail", "sleeve", "length")
 def mined_pairs(rng: np.random.Generator, records: list[dict], count: int, max_changes: int = 2) -> list[tuple]:
     """``count`` ordered pairs of existing items of one category that differ in 1 to ``max_changes`` of
     :data:`CHANGEABLE`, drawn uniformly among all such pairs: ``[(reference, target, {attr: (old, new)})]``
-    (indices into ``records``). FashionIQ's triples are pairs of existing products found this way and then
+    (indices into ``records``). A pair that keeps its detail keeps its place too (a caption does not word a moved
+    pocket). FashionIQ's triples are pairs of existing products found this way and then
     captioned (Wu et al., CVPR 2021, section 3), so they cost no new images. Fewer when fewer pairs exist.
     """
     categories = np.array([r["category"] for r in records])
     codes = np.stack([np.unique(np.array([str(r[a]) for r in records]), return_inverse=True)[1] for a in CHANGEABLE],
                      axis=1)
+    same_detail = codes[:, CHANGEABLE.index("detail")]
+    place = np.array([str(r.get("detail_place")) for r in records])
     pairs = []
     for category in sorted(set(categories.tolist())):
         rows = np.flatnonzero(categories == category)
         differ = (codes[rows][:, None, :] != codes[rows][None, :, :]).sum(axis=2)
-        ref, tgt = np.nonzero((differ >= 1) & (differ <= max_changes))
+        detail, where = same_detail[rows], place[rows]
+        moved = (detail[:, None] == detail[None, :]) & (where[:, None] != where[None, :])
+        ref, tgt = np.nonzero((differ >= 1) & (differ <= max_changes) & ~moved)
         pairs.append(np.stack([rows[ref], rows[tgt]], axis=1))
     pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
     chosen = pairs[np.sort(rng.choice(len(pairs), size=min(count, len(pairs)), replace=False))]
@@ -331,6 +347,11 @@ def item_look(record) -> ItemLook:
     """The :class:`recsys.data.render.ItemLook` the renderer draws for an item record."""
     return ItemLook(category=record["category"], color=record["color"], pattern=record["pattern"],
                     material=record["material"], sleeve=record["sleeve"], length=record["length"],
-                    detail=record["detail"], scale=record["scale"], shift_x=record["shift_x"],
-                    shift_y=record["shift_y"])
+                    detail=record["detail"], detail_place=_place_of(record), scale=record["scale"],
+                    shift_x=record["shift_x"], shift_y=record["shift_y"])
 
+
+
+def _place_of(record) -> str | None:
+    place = record.get("detail_place") if hasattr(record, "get") else None
+    return place if isinstance(place, str) and place else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.data.render import DETAILS, MATERIALS, PATTERNS
+from recsys.data.render import DETAIL_PLACES, DETAILS, MATERIALS, PATTERNS, PLACED_DETAILS
 from recsys.data.truth import CATEGORIES, COLOR_NAMES, FASCODE_SLOTS, FEATURE_NAMES, STYLES, WorldTruth
 from recsys.data.worldgen.items import STYLE_CATEGORIES, STYLE_COLORS, weighted_choice
 
@@ -38,7 +38,10 @@ def sample_taste(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """A user's latent taste: ``(weights over FEATURE_NAMES as float32 (n_features,), readable likes/dislikes)``.
 
     One or two liked styles, three liked and one or two disliked colours, a liked (and maybe a disliked)
-    pattern, often a liked detail, and a liked material.
+    pattern, often a liked detail, and a liked material. A liked pocket or logo is liked at one place
+    (``liked_place``: upper or lower part, :data:`recsys.data.render.DETAIL_PLACES`): the taste is then over
+    ``detail_at=pocket@lower`` and a pocket elsewhere (or on a shoe) earns nothing -- the regions VECF's attention
+    is meant to find (Chen et al., SIGIR 2019).
     """
     weights = {name: 0.0 for name in FEATURE_NAMES}
     styles = list(rng.choice(STYLES, size=1 + int(rng.random() < 0.4), replace=False))
@@ -48,6 +51,7 @@ def sample_taste(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     liked_patterns, disliked_patterns = patterns[:1], patterns[1:] if rng.random() < 0.5 else []
     liked_detail = [str(rng.choice(DETAILS))] if rng.random() < 0.75 else []
     liked_material = [str(rng.choice(MATERIALS))]
+    liked_place = [str(DETAIL_PLACES[rng.integers(len(DETAIL_PLACES))]) for d in liked_detail if d in PLACED_DETAILS]
     for k, s in enumerate(styles):
         weights[f"style={s}"] = 1.2 if k == 0 else 0.6
     for c in liked_colors:
@@ -59,14 +63,14 @@ def sample_taste(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     for p in disliked_patterns:
         weights[f"pattern={p}"] = -0.7
     for d in liked_detail:
-        weights[f"detail={d}"] = 1.0
+        weights[f"detail_at={d}@{liked_place[0]}" if liked_place else f"detail={d}"] = 1.0
     for m in liked_material:
         weights[f"material={m}"] = 0.4
     readable = {
         "liked_styles": ",".join(map(str, styles)), "liked_colors": ",".join(map(str, liked_colors)),
         "disliked_colors": ",".join(map(str, disliked_colors)), "liked_patterns": ",".join(map(str, liked_patterns)),
         "disliked_patterns": ",".join(map(str, disliked_patterns)), "liked_detail": ",".join(liked_detail),
-        "liked_material": ",".join(liked_material),
+        "liked_place": ",".join(liked_place), "liked_material": ",".join(liked_material),
     }
     return np.array([weights[n] for n in FEATURE_NAMES], dtype=np.float32), readable
 
@@ -76,6 +80,9 @@ def sample_review(rng: np.random.Generator, item, readable: dict) -> str:
     liked = {"style": readable["liked_styles"].split(","), "color": readable["liked_colors"].split(","),
              "pattern": readable["liked_patterns"].split(","), "material": readable["liked_material"].split(","),
              "detail": readable["liked_detail"].split(",")}
+    place = readable.get("liked_place", "")
+    if place and item.get("detail_place") != place:  # a liked pocket, but not where it is liked
+        liked["detail"] = []
     mentions = [_REVIEW_TEMPLATES[attr].format(value=item[attr]) for attr in liked if item[attr] in liked[attr]]
     if not mentions:
         return str(rng.choice(_GENERIC_REVIEWS))

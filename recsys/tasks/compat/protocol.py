@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from recsys.catalog import Catalog
-from recsys.metrics import auc, auc_standard_error, defined_errors, fitb_hits, standard_error
+from recsys.metrics import PER_QUERY, auc, auc_standard_error, defined_errors, fitb_hits, standard_error
 from recsys.models.compat import category_pools, triplets_from_outfits
 from recsys.models.registry import get_model, list_models, model_info
 from recsys.tasks.compat.data import (
@@ -53,12 +53,15 @@ def _score(scorer, triplets: np.ndarray, fitb, compat) -> dict:
     set_scores = np.array([scorer.outfit_score(s) for s in sets])
     # Higher compatibility = smaller distance: a triplet is a hit when the positive scores above the negative (a tie
     # is a miss).
-    triplet_acc, triplet_se = _share(np.asarray(positive > negative))
-    fitb_acc, fitb_se = _share(fitb_hits(fitb_scores, answers))
+    triplet_hits = np.asarray(positive > negative, dtype=np.float64)
+    hits = np.asarray(fitb_hits(fitb_scores, answers), dtype=np.float64)
+    triplet_acc, triplet_se = _share(triplet_hits)
+    fitb_acc, fitb_se = _share(hits)
     n_pos, n_neg = int((labels == 1).sum()), int((labels == 0).sum())
     set_auc = auc(set_scores[labels == 1], set_scores[labels == 0])
     return defined_errors({"triplet_acc": triplet_acc, "triplet_acc_se": triplet_se, "FITB": fitb_acc,
-                           "FITB_se": fitb_se, "AUC": set_auc, "AUC_se": auc_standard_error(set_auc, n_pos, n_neg)})
+                           "FITB_se": fitb_se, "AUC": set_auc, "AUC_se": auc_standard_error(set_auc, n_pos, n_neg)}
+                          ) | {PER_QUERY: {"FITB": (hits, None), "triplet_acc": (triplet_hits, None)}}
 
 
 def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None,

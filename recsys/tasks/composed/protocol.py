@@ -26,7 +26,7 @@ import numpy as np
 
 from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
-from recsys.metrics import defined_errors, rank_of, recall_at_k, standard_error
+from recsys.metrics import PER_QUERY, defined_errors, rank_of, recall_at_k, standard_error
 from recsys.models.registry import get_model, list_models, model_info
 from recsys.store import ModelStore
 from recsys.tasks.composed import data
@@ -59,7 +59,9 @@ def recall_report(ranks: np.ndarray, categories: list[str]) -> dict:
         report[f"R@{k}"] = float(np.mean(per_k[k])) if per_k[k] else float("nan")
         combined = float(np.sqrt(np.sum(np.square(errors[k])))) / len(errors[k]) if errors[k] else float("nan")
         report[f"R@{k}_se"] = combined
-    return defined_errors(report | per_category)
+    # Per triple, with its category: two rows' recalls pair triple by triple, within categories.
+    per_query = {f"R@{k}": ((ranks < k).astype(np.float64), categories) for k in KS}
+    return defined_errors(report | per_category) | {PER_QUERY: per_query}
 
 
 def _ranker(catalog: Catalog, name: str, seed: int):

@@ -63,6 +63,8 @@ def mean_wkt(score_lists: Sequence[np.ndarray], true_ranks: Sequence[np.ndarray]
                                      "top1_acc_se": metrics.standard_error(hits), "dialogues": len(taus)})
     if undefined:
         result["undefined"] = undefined
+    result[metrics.PER_QUERY] = {"WKT": (np.asarray(taus, dtype=np.float64), None),
+                                 "top1_acc": (np.asarray(hits, dtype=np.float64), None)}
     return result
 
 

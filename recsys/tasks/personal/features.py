@@ -187,5 +187,12 @@ def attribute_features(catalog: Catalog) -> np.ndarray | None:
     columns = [c for c in ATTRIBUTE_COLUMNS if c in catalog.items.columns and catalog.items[c].notna().any()]
     if not columns:
         return None
-    codes = pd.get_dummies(catalog.items[columns].astype("string"), dummy_na=False)
+    table = catalog.items[columns].astype("string")
+    if "detail_place" in catalog.items.columns:
+        # Where a detail sits is part of what a taste can be over; it is one attribute with the detail, so a linear
+        # model can like a pocket near the hem and not one on the chest.
+        from recsys.data.truth import detail_at
+
+        table["detail_at"] = detail_at(catalog.items).replace("", pd.NA).astype("string")
+    codes = pd.get_dummies(table, dummy_na=False)
     return codes.to_numpy(dtype=np.float32)

@@ -15,9 +15,11 @@ Protocol (DVBPR / VECF / MMRec):
   on a thousand validation users moves more between epochs by chance than by learning; the test items are looked
   at once;
 * on the built-in world, the pointing game of every model that can point: for users whose true taste includes
-  a detail (logo, pocket, ...), does the peak of the region map of a top-10 item with that detail fall inside
-  the detail's box, against the box's share of the grid (chance); and every warm figure again over those users
-  alone (``detail/NDCG@10``, ...), the subgroup region attention is meant for (VECF, Chen et al. 2019).
+  a detail (logo, pocket, ...), does the peak of the region map of a top-10 item with that detail (at the liked
+  place, when the taste names one) fall inside the detail's box, against the box's share of the grid (chance);
+  and every warm figure again over the users whose taste is a detail at a place (``detail/NDCG@10``, ...): a
+  pocket near the hem, which the description does not say and a pooled image vector hardly tells from one on
+  the chest -- the subgroup region attention is meant for (VECF, Chen et al. 2019).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ AUC_NEGATIVES = 100
 #: user is left out of the means and counted (``skipped_small_pool``), never scored a perfect 1.
 MIN_POOL = 2
 SELECTION_CUTOFF = 50
-#: Prefix of the figures over the users whose true taste includes a detail (built-in world only).
+#: Prefix of the figures over the users whose true taste is a detail at a place (built-in world only).
 DETAIL_PREFIX = "detail/"
 
 
@@ -128,12 +130,27 @@ def summarize_subgroup(ranked: dict, mask: np.ndarray, prefix: str) -> dict:
             and key != "skipped_small_pool"}
 
 
+def per_user_figures(ranked: dict, subgroup: np.ndarray | None = None) -> dict:
+    """Each warm test user's AUC, NDCG@10 and HR@10 (NaN for cold or unranked targets), as
+    :data:`recsys.metrics.PER_QUERY` holds them: the same users in the same order for every row, so two rows'
+    figures pair. With ``subgroup`` (a mask over the users) also the ``detail/`` figures (NaN outside it)."""
+    warm = ~ranked["cold"] & ranked.get("ranked", np.ones(len(ranked["rank"]), dtype=bool))
+    r = ranked["rank"]
+    figures = {"AUC": np.asarray(ranked["auc"], dtype=np.float64),
+               "NDCG@10": np.where(r < 10, 1.0 / np.log2(r + 2.0), 0.0), "HR@10": (r < 10).astype(np.float64)}
+    out = {metric: (np.where(warm, values, np.nan), None) for metric, values in figures.items()}
+    if subgroup is not None:
+        out |= {DETAIL_PREFIX + metric: (np.where(subgroup, values, np.nan), None)
+                for metric, (values, _) in out.items()}
+    return out
+
+
 def detail_users(truth, data: PersonalData, users: np.ndarray) -> np.ndarray | None:
-    """Boolean mask over ``users``: whose true taste includes a detail (the users region attention is for), None
-    when the truth has no readable detail tastes."""
-    if truth is None or "liked_detail" not in truth.user_table.columns:
+    """Boolean mask over ``users``: whose true taste is a detail at a place (the users region attention is for),
+    None when the truth has no readable tastes for a place."""
+    if truth is None or "liked_place" not in truth.user_table.columns:
         return None
-    liked = truth.user_table.set_index("user_id")["liked_detail"].reindex(data.user_ids).fillna("").astype(str)
+    liked = truth.user_table.set_index("user_id")["liked_place"].reindex(data.user_ids).fillna("").astype(str)
     return liked.to_numpy()[users] != ""
 
 
@@ -168,7 +185,7 @@ def detail_boxes(catalog: Catalog) -> np.ndarray | None:
 
 def pointing(model, artifacts, data: PersonalData, truth, catalog: Catalog, users: np.ndarray,
              user_vectors: np.ndarray, top_lists: np.ndarray) -> tuple[float, float, int] | None:
-    """Pointing game over users whose true taste includes a detail and their top items having that detail.
+    """Pointing game over users whose true taste includes a detail and their top items having it (where liked).
 
     Returns ``(hit rate, chance, number of maps)``, or None when no top item has a liked detail.
     """
@@ -176,16 +193,19 @@ def pointing(model, artifacts, data: PersonalData, truth, catalog: Catalog, user
     if boxes is None or "detail" not in catalog.items.columns:
         return None
     details = catalog.items["detail"].fillna("none").to_numpy()
+    places = (catalog.items["detail_place"].fillna("").astype(str).to_numpy() if "detail_place" in catalog.items
+              else np.full(len(details), ""))
     image_size = catalog.load_image(catalog.items["item_id"].iat[0]).size[0]
     maps, chosen = [], []
     for row, u in enumerate(users):
         try:
-            liked = truth.tastes_of(data.user_ids[u]).get("liked_detail", "")
+            tastes = truth.tastes_of(data.user_ids[u])
         except KeyError:
             continue
-        liked = [d for d in str(liked).split(",") if d]
+        liked = [d for d in str(tastes.get("liked_detail", "")).split(",") if d]
+        place = str(tastes.get("liked_place", "") or "")
         for i in top_lists[row]:
-            if details[i] in liked and boxes[i, 2] > boxes[i, 0] >= 0:
+            if details[i] in liked and (not place or places[i] == place) and boxes[i, 2] > boxes[i, 0] >= 0:
                 maps.append(model.region_scores(user_vectors[row], int(i), artifacts))
                 chosen.append(boxes[i])
     if not maps:
@@ -236,8 +256,10 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
     def record(name: str, score_users, extra: dict | None = None) -> None:
         ranked = rank_targets(score_users, data, test_users, targets, exclude_valid=True, seed=seed)
         results[name] = summarize(ranked) | (extra or {})
-        if likes_detail is not None and likes_detail.any():
+        subgroup = likes_detail is not None and likes_detail.any()
+        if subgroup:
             results[name] |= summarize_subgroup(ranked, likes_detail, DETAIL_PREFIX)
+        results[name][metrics.PER_QUERY] = per_user_figures(ranked, likes_detail if subgroup else None)
 
     report(0.0, "Baselines")
     random_scores = get_model(TASK, "random", random_state=seed + 1).fit(data.train)

@@ -16,7 +16,7 @@ import numpy as np
 
 from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
-from recsys.metrics import defined_errors, precision_at_k, standard_error
+from recsys.metrics import PER_QUERY, defined_errors, precision_at_k, standard_error
 from recsys.models.registry import get_model
 from recsys.tasks.similar import data
 from recsys.tasks.similar.models import TASK
@@ -36,17 +36,19 @@ def judge(items, queries: np.ndarray, neighbours: np.ndarray) -> dict:
     category = items["category"].to_numpy()
     found = neighbours >= 0  # a model may find fewer than k items (a small category): the gap counts as a miss
     same = (category[neighbours] == category[queries][:, None]) & found
+    per_query = {"P@5": same[:, :5].mean(axis=1), "P@10": same[:, :10].mean(axis=1)}
     result["P@5"] = precision_at_k(same, 5)
-    result["P@5_se"] = standard_error(same[:, :5].mean(axis=1))
+    result["P@5_se"] = standard_error(per_query["P@5"])
     result["P@10"] = precision_at_k(same, 10)
-    result["P@10_se"] = standard_error(same[:, :10].mean(axis=1))
+    result["P@10_se"] = standard_error(per_query["P@10"])
     for column in AGREEMENT_COLUMNS:
         if column in items.columns and items[column].notna().all():
             values = items[column].to_numpy()
             agree = (values[neighbours] == values[queries][:, None]) & found
+            per_query[f"{column}@10"] = agree[:, :10].mean(axis=1)
             result[f"{column}@10"] = precision_at_k(agree, 10)
-            result[f"{column}@10_se"] = standard_error(agree[:, :10].mean(axis=1))
-    return defined_errors(result)
+            result[f"{column}@10_se"] = standard_error(per_query[f"{column}@10"])
+    return defined_errors(result) | {PER_QUERY: {m: (v.astype(np.float64), None) for m, v in per_query.items()}}
 
 
 def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress=None, models=None,
