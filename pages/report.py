@@ -69,8 +69,9 @@ else:
             shown = table.rename(index=titles)
             st.dataframe(reports.display_table(report[task]).rename(index=titles), width="stretch")
             if not reports.standard_errors(report[task]).empty:
-                st.caption("± one standard error over the test queries (Hanley & McNeil's for an AUC over sets): two "
-                           "models whose figures are within two standard errors of each other are not told apart.")
+                st.caption("± one standard error over the test queries (Hanley & McNeil's for an AUC over sets). The "
+                           "verdicts below compare two rows by the standard error of their difference, paired over "
+                           "the queries both answered: within two of it, they are not told apart.")
             if table.isna().to_numpy().any():
                 st.caption("n/a: a figure that could not be computed on this catalog (every query it averages was "
                            "undefined, e.g. a pool with nothing to rank against)"

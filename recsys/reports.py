@@ -2,9 +2,8 @@
 closes.
 
 A report is ``{task: {model: {metric: value}}}`` as ``scripts/evaluate.py`` writes it (plus ``_skipped``, and
-``_paired``: ``{task: [paired claim]}``, :func:`pop_paired_claims`). Rows
-are keyed by the registry's model names and labelled with the registry's titles (:func:`row_title`); the notes
-below only explain rows, they do not name them.
+``_paired``: ``{task: [paired claim]}``, :func:`pop_paired_claims`). Rows are keyed by the registry's model names and
+labelled with the registry's titles (:func:`row_title`); the notes below only explain rows, they do not name them.
 """
 
 from __future__ import annotations

@@ -318,8 +318,8 @@ def mined_pairs(rng: np.random.Generator, records: list[dict], count: int, max_c
     """``count`` ordered pairs of existing items of one category that differ in 1 to ``max_changes`` of
     :data:`CHANGEABLE`, drawn uniformly among all such pairs: ``[(reference, target, {attr: (old, new)})]``
     (indices into ``records``). A pair that keeps its detail keeps its place too (a caption does not word a moved
-    pocket). FashionIQ's triples are pairs of existing products found this way and then
-    captioned (Wu et al., CVPR 2021, section 3), so they cost no new images. Fewer when fewer pairs exist.
+    pocket). FashionIQ's triples are pairs of existing products found this way and then captioned (Wu et al., CVPR
+    2021, section 3), so they cost no new images. Fewer when fewer pairs exist.
     """
     categories = np.array([r["category"] for r in records])
     codes = np.stack([np.unique(np.array([str(r[a]) for r in records]), return_inverse=True)[1] for a in CHANGEABLE],
@@ -351,7 +351,6 @@ def item_look(record) -> ItemLook:
                     shift_x=record["shift_x"], shift_y=record["shift_y"])
 
 
-
 def _place_of(record) -> str | None:
-    place = record.get("detail_place") if hasattr(record, "get") else None
+    place = record.get("detail_place")  # None or NaN in a table without placed details
     return place if isinstance(place, str) and place else None
