@@ -165,9 +165,9 @@ def f1_at_k(ranks, k: int, n_relevant: int = 1) -> float:
     return float(f1.mean())
 
 
-def ndcg_at_k(ranks, k: int) -> float:
-    """NDCG@K with one relevant item per query, from its 0-based rank: ``1 / log2(rank + 2)`` inside the top k, else 0;
-    averaged over queries, NaN for no query.
+def ndcg_gains(ranks, k: int) -> np.ndarray:
+    """Each query's NDCG@K ``(n,)`` with one relevant item, from its 0-based rank: ``1 / log2(rank + 2)`` inside the
+    top k, else 0 (what :func:`ndcg_at_k` averages, and what a standard error or a paired difference is over).
 
     Raises
     ------
@@ -176,7 +176,18 @@ def ndcg_at_k(ranks, k: int) -> float:
     """
     _check_cutoff(k)
     ranks = np.asarray(ranks, dtype=np.float64)
-    return _mean(np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0))
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
+def ndcg_at_k(ranks, k: int) -> float:
+    """NDCG@K with one relevant item per query (:func:`ndcg_gains`) averaged over queries, NaN for no query.
+
+    Raises
+    ------
+    ValueError
+        When ``k`` is below 1.
+    """
+    return _mean(ndcg_gains(ranks, k))
 
 
 def ndcg_from_scores(relevance: np.ndarray, scores: np.ndarray, k: int) -> float:

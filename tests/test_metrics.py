@@ -85,6 +85,12 @@ def test_standard_error_by_hand():
     assert metrics.standard_error([0.3, 0.3, 0.3]) == 0.0
 
 
+def test_ndcg_gains_by_hand():
+    # ranks 0, 2, 10 at k = 10: 1 / log2(2) = 1, 1 / log2(4) = 0.5, outside the top 10 -> 0; their mean is NDCG@10.
+    assert metrics.ndcg_gains([0, 2, 10], 10).tolist() == [1.0, 0.5, 0.0]
+    assert metrics.ndcg_at_k([0, 2, 10], 10) == pytest.approx(0.5)
+
+
 def test_paired_difference_by_hand():
     # Differences [1, 0, 0, 1] -> mean 0.5, SE std([1, 0, 0, 1], ddof=1) / 2 = 0.57735 / 2; two independent shares
     # (0.75 and 0.25 over four queries, SE 0.25 each) would give 0.3536.

@@ -113,7 +113,7 @@ def summarize(ranked: dict) -> dict:
         # differences between models a thousand users can tell apart.
         if mask.sum() > 1:
             out[f"{prefix}AUC_se"] = metrics.standard_error(ranked["auc"][mask])
-            out[f"{prefix}NDCG@10_se"] = metrics.standard_error(np.where(r < 10, 1.0 / np.log2(r + 2.0), 0.0))
+            out[f"{prefix}NDCG@10_se"] = metrics.standard_error(metrics.ndcg_gains(r, 10))
             out[f"{prefix}HR@10_se"] = metrics.standard_error((r < 10).astype(np.float64))
         out[f"{prefix}n_users"] = int(mask.sum())
     skipped = int((~usable).sum())
@@ -137,7 +137,7 @@ def per_user_figures(ranked: dict, subgroup: np.ndarray | None = None) -> dict:
     warm = ~ranked["cold"] & ranked.get("ranked", np.ones(len(ranked["rank"]), dtype=bool))
     r = ranked["rank"]
     figures = {"AUC": np.asarray(ranked["auc"], dtype=np.float64),
-               "NDCG@10": np.where(r < 10, 1.0 / np.log2(r + 2.0), 0.0), "HR@10": (r < 10).astype(np.float64)}
+               "NDCG@10": metrics.ndcg_gains(r, 10), "HR@10": (r < 10).astype(np.float64)}
     out = {metric: (np.where(warm, values, np.nan), None) for metric, values in figures.items()}
     if subgroup is not None:
         out |= {DETAIL_PREFIX + metric: (np.where(subgroup, values, np.nan), None)
