@@ -62,7 +62,7 @@ def choose_upload_query(catalog, service, model_name):
     except ValueError as exc:  # a photo the reader cannot read (e.g. too small to tell a garment): its sentence
         st.error(str(exc), icon=":material/broken_image:")
         return None, None, None
-    options = list(reading.category.shares) + [c for c in catalog.categories if c not in reading.category.shares]
+    options = reading.category_choices(catalog.categories)
     # A letterboxed square: Streamlit scales to the width, and a 2048 x 1 photo would scale to no height.
     preview = services.viz.square_thumbnail(image, 2 * services.THUMBNAIL_SIZE)
     st.image(preview, width=180)

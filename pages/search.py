@@ -94,8 +94,7 @@ def upload_reference(arts, search):
         return None, None
     (st.warning if reading.unsure else st.success)(reading.sentence(), icon=":material/help:" if reading.unsure
                                                    else ":material/check_circle:")
-    categories = catalog.categories
-    category = st.selectbox("Category of the reference", categories, index=categories.index(reading.category.category),
+    category = st.selectbox("Category of the reference", reading.category_choices(catalog.categories), index=0,
                             key=f"search_upload_category_{upload.file_id}",
                             help="Correct it if it is wrong: with 'Same category' on, results stay inside it.")
     return vector[None, :], category

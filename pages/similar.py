@@ -89,9 +89,8 @@ def upload_query(catalog, similar):
         st.warning(reading.sentence(), icon=":material/help:")
     else:
         st.success(reading.sentence(), icon=":material/check_circle:")
-    categories = catalog.categories
     left, right = st.columns(2)
-    category = left.selectbox("Category", categories, index=categories.index(reading.category.category),
+    category = left.selectbox("Category", reading.category_choices(catalog.categories), index=0,
                               key="similar_upload_category",
                               help="Correct the category if it is wrong: the search stays inside it.")
     colour = None

@@ -8,7 +8,8 @@ from PIL import Image
 
 from recsys.colour import ColourNamer, colour_shares, garment_weights, to_lab
 from recsys.encoders.base import cached_text_vectors
-from recsys.photo import PhotoReader, category_texts, place_on_image
+from recsys.photo import PROMPT_TEMPLATES, PhotoReader, category_spellings, category_texts
+from recsys.photo_store import place_on_image
 
 
 def test_lab_of_reference_colours():
@@ -178,3 +179,97 @@ def test_text_vectors_are_encoded_once_and_read_back_from_the_cache(tmp_path):
     assert Counting.calls == 1 and len(list(tmp_path.glob("label-vectors-*.npy"))) == 1
     cached_text_vectors(Counting(), "other spec", texts, cache_dir=tmp_path)  # another encoder: another entry
     assert Counting.calls == 2
+
+
+def test_category_spellings_put_the_name_first():
+    assert category_spellings(["tshirt", "tshirt", "dress_long"], ["Red t-shirt", "Blue T-Shirt", "Green dress"]) == \
+        {"tshirt": ["tshirt", "t-shirt"], "dress_long": ["dress long"]}
+
+
+class JointWords(WordEncoder):
+    """A joint encoder over two axes: a text's vector is where its words point, so a prompt about a shirt lands on
+    the first axis and one about a skirt on the second, where the catalog's shirt and skirt images are."""
+
+    spec, modality = "joint-words", "joint"
+    VOCABULARY = ("shirt", "skirt")
+
+    def __init__(self, dim=2):
+        self.dim = dim
+        self.prompts = []
+
+    def encode_text(self, texts):
+        self.prompts.extend(texts)
+        rows = np.array([[float(w in t) for w in self.VOCABULARY] for t in texts], dtype=np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_the_image_text_expert_and_the_three_way_product_by_hand():
+    vectors = np.array([[1, 0], [0.9, 0.436], [0, 1], [0.1, 0.995]], dtype=np.float32)
+    joint = JointWords()
+    reader = PhotoReader(zero_shot_weight=0.5, label_temperature=0.1, garment_threshold=0.5, neighbours=2,
+                         neighbour_temperature=0.1, image_text_weight=0.5, image_text_temperature=0.5)
+    reader.fit(vectors, ["shirt", "shirt", "skirt", "skirt"], ["top", "top", "bottom", "bottom"],
+               ["a shirt", "b shirt", "a skirt", "b skirt"], text_encoder=WordEncoder(),
+               label_texts=["jersey, shirt: a garment", "miniskirt, skirt: short", "dog: an animal"], joint_encoder=joint)
+    # Every template over every spelling, per category; the prompts' mean is each category's axis.
+    assert len(joint.prompts) == 2 * len(PROMPT_TEMPLATES) and "a photo of a skirt." in joint.prompts
+    np.testing.assert_allclose(reader.prompt_vectors_, np.eye(2), atol=1e-6)
+    photo = np.array([0.6, 0.8], dtype=np.float32)
+    # By hand: cosines 0.6 and 0.8 at temperature 0.5 -> softmax of (1.2, 1.6).
+    by_hand = np.exp([1.2, 1.6]) / np.exp([1.2, 1.6]).sum()
+    np.testing.assert_allclose(reader.image_text_proba(photo), by_hand, rtol=1e-6)
+    labels = np.array([0.2, 0.1, 0.7])
+    product = (reader.zero_shot_proba(labels) ** 0.25 * reader.neighbour_proba(photo) ** 0.25
+               * reader.image_text_proba(photo) ** 0.5)
+    np.testing.assert_allclose(reader.predict_proba(photo, labels), product / product.sum(), rtol=1e-6)
+    # Without the classifier's labels: the neighbours and the image-text expert, half and half.
+    two = np.sqrt(reader.neighbour_proba(photo) * reader.image_text_proba(photo))
+    np.testing.assert_allclose(reader.predict_proba(photo), two / two.sum(), rtol=1e-6)
+    with pytest.raises(ValueError, match="3 dimensions"):
+        PhotoReader().fit(vectors, ["shirt"] * 4, ["top"] * 4, ["a"] * 4, joint_encoder=JointWords(dim=3))
+    with pytest.raises(ValueError, match="without a joint"):
+        PhotoReader().fit(vectors, ["shirt"] * 4, ["top"] * 4, ["a"] * 4).image_text_proba(photo)
+
+
+def test_the_page_lists_the_most_probable_categories_first():
+    vectors = np.array([[1, 0], [0.9, 0.436], [0, 1]], dtype=np.float32)
+    reader = PhotoReader(neighbours=2, neighbour_temperature=0.1).fit(
+        vectors, ["shirt", "shirt", "skirt"], ["top", "top", "bottom"], ["a", "b", "c"])
+    reading = reader.read(vectors[2])
+    assert reading.category.category == "skirt"
+    assert reading.category_choices(["dress", "shirt", "skirt"]) == ["skirt", "shirt", "dress"]
+
+
+def test_a_catalog_embedded_by_a_joint_encoder_reads_photos_with_its_prompts(tmp_path):
+    open_clip = pytest.importorskip("open_clip")
+    import json
+
+    import torch
+
+    from _synthetic import write_synthetic_catalog
+    from recsys.artifacts import load_artifacts
+    from recsys.photo_store import photo_reader
+    from recsys.precompute import precompute
+    from recsys.store import ModelStore
+
+    config = {"embed_dim": 16,
+              "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+              "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    (tmp_path / "RecsysPhotoTiny.json").write_text(json.dumps(config))
+    open_clip.add_model_config(tmp_path / "RecsysPhotoTiny.json")
+    torch.manual_seed(0)
+    torch.save(open_clip.create_model("RecsysPhotoTiny").state_dict(), tmp_path / "tiny.pt")
+    spec = f"open_clip:RecsysPhotoTiny:{tmp_path / 'tiny.pt'}"
+    catalog = write_synthetic_catalog(tmp_path / "joint", n_items=12)
+    precompute(catalog, spec, num_workers=0, progress=False)
+    artifacts = load_artifacts(catalog, image_encoder=spec, text_encoder=spec)
+
+    reader = photo_reader(ModelStore(catalog, artifacts), "cpu")
+    assert reader.prompt_vectors_.shape == (len(reader.classes_), 16)
+    np.testing.assert_allclose(np.linalg.norm(reader.prompt_vectors_, axis=1), 1.0, rtol=1e-5)
+    # The tiny model's weights are random: the expert is wired in, not good; its probabilities enter the product.
+    proba = reader.predict_proba(artifacts.image[0])
+    assert proba.shape == (len(reader.classes_),) and proba.sum() == pytest.approx(1.0)
+    neighbours_only = PhotoReader().fit(artifacts.image, catalog.items["category"], catalog.items["slot"],
+                                        catalog.items["title"]).predict_proba(artifacts.image[0])
+    assert not np.allclose(proba, neighbours_only)

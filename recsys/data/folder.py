@@ -106,7 +106,7 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
     Photos are stored as JPEG, at most 512 pixels on the longer side; unreadable ones are skipped and reported. Every
     photo gets a unique, stable id (:func:`item_id_for`) and its file name as its title. A class's slot comes from
     ``slot_map`` (``{category: slot}`` or a JSON file of it), else from the words of its name (:func:`slot_for`), else
-    from its photos (:func:`recsys.photo.predict_slot`), which the report then says in a note.
+    from its photos (:func:`predict_slot`), which the report then says in a note.
 
     Returns
     -------
@@ -234,7 +234,8 @@ def _slot_experts(device: str | None):
     """
     from recsys.config import DEFAULT_TEXT_ENCODER
     from recsys.encoders import create_encoder
-    from recsys.photo import CLASSIFIER_SPEC, imagenet_label_texts
+    from recsys.photo import imagenet_label_texts
+    from recsys.photo_store import CLASSIFIER_SPEC
 
     classifier_model = create_encoder(CLASSIFIER_SPEC, device)
     text_encoder = create_encoder(DEFAULT_TEXT_ENCODER, device)

@@ -11,7 +11,7 @@ import threading
 
 from recsys.artifacts import load_artifacts
 from recsys.models.registry import list_models, model_title
-from recsys.photo import photo_reader, read_photo
+from recsys.photo_store import photo_reader, read_photo
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class TaskService:
         """The :class:`recsys.photo.PhotoReading` of an uploaded photo: category (with confidence and runner-up),
         slot and colour in this catalog's vocabulary, from its ``(d,)`` catalog embedding and, when given, the decoded
         ``image`` (the classifier's evidence and the colour need the pixels). The one reader every upload goes
-        through (:func:`recsys.photo.read_photo`).
+        through (:func:`recsys.photo_store.read_photo`).
 
         Raises
         ------

@@ -19,7 +19,8 @@ import numpy as np
 from recsys.artifacts import ArtifactError
 from recsys.encoders import EncoderError
 from recsys.imageio import ImageInputError
-from recsys.photo import CategoryGuess, PhotoReading, classifier, photo_reader
+from recsys.photo import CategoryGuess, PhotoReading
+from recsys.photo_store import classifier, photo_reader
 from recsys.tasks.base import TaskService
 from recsys.tasks.similar import data
 from recsys.tasks.similar.models import TASK
