@@ -82,9 +82,10 @@ def shared_sidebar(catalog: Catalog, config: Settings) -> None:
                 st.caption(f"{role.capitalize()}: `{spec}`")
             if artifacts.created:
                 st.caption(f"Computed {artifacts.created}")
-        st.markdown("**Encoders in use**")
+        st.markdown("**Encoders for new embeddings**")
         st.caption(f"Image encoder: `{config.image_encoder}`")
-        st.caption(f"Text encoder: `{config.text_encoder}`")
+        text = f"`{config.text_encoder}`" if config.text_encoder else "the image encoder's when joint, else `minilm`"
+        st.caption(f"Text encoder: {text}")
         if not artifacts.present:
             st.caption("No precomputed embeddings yet (`scripts/precompute.py`).")
 

@@ -32,8 +32,11 @@ class Settings:
         The catalog the app shows (``RECSYS_CATALOG``, default ``<data_dir>/demo``, the built-in world).
     catalog_is_builtin : bool
         True when no ``RECSYS_CATALOG`` was given, so the app may build the demo world on first start.
-    image_encoder, text_encoder : str
-        Encoder specs (``RECSYS_IMAGE_ENCODER``, ``RECSYS_TEXT_ENCODER``).
+    image_encoder : str
+        The image encoder spec the set-up embeds a catalog with (``RECSYS_IMAGE_ENCODER``).
+    text_encoder : str or None
+        The text encoder spec (``RECSYS_TEXT_ENCODER``); None, the default, is the image encoder's own text side
+        when it is a joint image-text encoder (an open_clip model), else ``minilm``.
     device : str
         ``auto``, ``cpu`` or ``cuda`` (``RECSYS_DEVICE``).
     index_backend : str
@@ -51,7 +54,7 @@ class Settings:
     catalog_dir: Path
     catalog_is_builtin: bool
     image_encoder: str = DEFAULT_IMAGE_ENCODER
-    text_encoder: str = DEFAULT_TEXT_ENCODER
+    text_encoder: str | None = None
     device: str = "auto"
     index_backend: str = "faiss"
     milvus_uri: str = ""
@@ -73,7 +76,7 @@ def get_settings(environ: dict | None = None) -> Settings:
         catalog_dir=Path(catalog).expanduser() if catalog else data_dir / "demo",
         catalog_is_builtin=not catalog,
         image_encoder=env.get("RECSYS_IMAGE_ENCODER") or DEFAULT_IMAGE_ENCODER,
-        text_encoder=env.get("RECSYS_TEXT_ENCODER") or DEFAULT_TEXT_ENCODER,
+        text_encoder=env.get("RECSYS_TEXT_ENCODER") or None,
         device=env.get("RECSYS_DEVICE") or "auto",
         index_backend=(env.get("RECSYS_INDEX_BACKEND") or "faiss").strip().lower(),
         milvus_uri=env.get("RECSYS_MILVUS_URI")

@@ -21,10 +21,10 @@ shared clothing-small *validation* photos into the built-in world (category accu
 neighbours alone 0.469, product 0.622); on the Myntra product photos, held out, the product scores 0.739 and
 zero-shot alone 0.752 (within one standard error, 0.02). No weighting of these experts can place 0.85 of those
 photos right: the share that at least one of them -- or a linear head trained on domain-randomised catalog images --
-places right is 0.78 on clothing-small and 0.91 on Myntra (DESIGN section 13). ``image_text_weight`` (0.5: the two others agreeing
-overrule it, neither alone does) is not validated here -- no joint model with photo-domain weights ships offline.
-Category texts come from the catalog -- the category name and the ways its titles spell it -- so
-any catalog (``ingest.py --format folder``) works without a table written for it.
+places right is 0.78 on clothing-small and 0.91 on Myntra (DESIGN section 13). ``image_text_weight`` (0.5: the
+two others agreeing overrule it, neither alone does) is not validated here -- no joint model with photo-domain
+weights ships offline. Category texts come from the catalog -- the category name and the ways its titles spell
+it -- so any catalog (``ingest.py --format folder``) works without a table written for it.
 The garment's colour is named by :class:`recsys.colour.ColourNamer` with the classifier's activation map of the
 garment labels as the garment prior. Measured on real photos with ``scripts/evaluate.py --task upload``.
 """

@@ -352,7 +352,9 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     report : bool
         Write the quick evaluation report when the catalog has no report.
     device : str, optional
-        Where the embeddings are computed (default: the ``RECSYS_DEVICE`` setting).
+        Where the embeddings are computed (default: the ``RECSYS_DEVICE`` setting). They are computed with the
+        ``RECSYS_IMAGE_ENCODER`` and ``RECSYS_TEXT_ENCODER`` settings, again when the catalog's were computed with
+        other encoders.
     progress : callable, optional
         ``progress(fraction in [0, 1], message)``.
     workers : int, optional
@@ -366,8 +368,9 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     recsys.artifacts.ArtifactError
         When the embeddings cannot be computed or loaded.
     """
-    from recsys.artifacts import load_artifacts, read_manifest
+    from recsys.artifacts import load_artifacts, needs_embedding, read_manifest
     from recsys.catalog import Catalog
+    from recsys.config import get_settings
     from recsys.store import ModelStore
     from recsys.tasks import TASKS
 
@@ -395,12 +398,15 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
         report_progress(0.0, "Building the built-in world")
         timed("build", lambda: build_demo_catalog(folder, preset=preset, seed=seed))
     catalog = Catalog.load(folder)
-    if read_manifest(folder / "artifacts") is None:
+    config = get_settings()
+    manifest = read_manifest(folder / "artifacts")
+    if needs_embedding(manifest, config.image_encoder, config.text_encoder):
         from recsys.artifacts import precompute
 
-        report_progress(0.05, "Computing the embeddings")
-        timed("precompute", lambda: precompute(catalog, device=device, progress=False,
-                                               callback=lambda f, m: report_progress(0.05 + 0.3 * f, m)))
+        report_progress(0.05, "Computing the embeddings" if manifest is None else
+                        f"Computing the embeddings again with {config.image_encoder}")  # the settings changed
+        timed("precompute", lambda: precompute(catalog, config.image_encoder, config.text_encoder, device=device,
+                                               progress=False, callback=lambda f, m: report_progress(0.05 + .3 * f, m)))
     store = ModelStore(catalog, load_artifacts(catalog), seed=seed)
     first = [(t, n) for t, n in page_models() if not store.model_status(t, n).ready]
     rest = [(t, n) for t, n in other_models() if not store.model_status(t, n).ready] if all_models else []

@@ -218,11 +218,13 @@ def artifacts(catalog: Catalog):
 
 
 def compute_artifacts(catalog: Catalog, progress: ProgressCallback | None = None) -> None:
-    """Precompute the catalog's embeddings with the default encoders on the ``RECSYS_DEVICE`` device (what
+    """Precompute the catalog's embeddings with the settings' encoders on the ``RECSYS_DEVICE`` device (what
     ``scripts/precompute.py`` does)."""
     from recsys.artifacts import precompute
 
-    precompute(catalog, device=settings().device, progress=False, callback=progress)
+    config = settings()
+    precompute(catalog, config.image_encoder, config.text_encoder, device=config.device, progress=False,
+               callback=progress)
 
 
 @st.cache_resource(show_spinner="Loading the encoder ...", max_entries=4)

@@ -167,3 +167,30 @@ def test_a_built_in_world_of_an_older_generator_is_outdated(tiny_catalog_dir, tm
     assert not outdated_world(folder)  # never another catalog
     (folder / "catalog.json").write_text("{not json", encoding="utf-8")
     assert not outdated_world(folder) and not outdated_world(tmp_path / "missing")
+
+
+def test_the_encoder_settings_choose_the_embeddings(tiny_catalog_dir, tiny_artifacts, tmp_path, monkeypatch):
+    from recsys.artifacts import needs_embedding, read_manifest
+    from recsys.config import get_settings
+
+    manifest = read_manifest(tiny_catalog_dir / "artifacts")  # effnet-lite0 and minilm, the defaults
+    assert needs_embedding(None, "effnet-lite0", None)
+    assert not needs_embedding(manifest, "effnet-lite0", None) and not needs_embedding(manifest, "effnet-lite0", "minilm")
+    assert needs_embedding(manifest, "open_clip:RN50:openai", None) and needs_embedding(manifest, "effnet-lite0", "x")
+    # No text encoder named: the joint image encoder's own text side, else minilm (precompute decides).
+    assert get_settings({}).text_encoder is None and get_settings({}).image_encoder == "effnet-lite0"
+    assert get_settings({"RECSYS_TEXT_ENCODER": "minilm"}).text_encoder == "minilm"
+
+    class Called(Exception):
+        pass
+
+    def fake_precompute(catalog, image_encoder, text_encoder, **kwargs):
+        raise Called(image_encoder, text_encoder)
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models", "report.json"))
+    monkeypatch.setattr("recsys.precompute.precompute", fake_precompute)
+    monkeypatch.setenv("RECSYS_IMAGE_ENCODER", "open_clip:RN50:openai")
+    with pytest.raises(Called) as called:  # embedded with effnet-lite0: computed again with the setting's encoder
+        prepare(folder, report=False)
+    assert called.value.args == ("open_clip:RN50:openai", None)
