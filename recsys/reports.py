@@ -232,7 +232,8 @@ def catalog_claims(catalog_root: str | os.PathLike, task: str) -> list[str]:
 
 
 #: The upload protocol's figures, as the report's columns.
-UPLOAD_FIGURES = ("category_accuracy", "category@5", "colour_accuracy", "colour@5")
+UPLOAD_FIGURES = ("category_accuracy", "category@5", "colour_accuracy", "colour@5", "category_sure",
+                  "category_accuracy_sure", "category_top3")
 
 
 def upload_table(uploads: dict) -> pd.DataFrame:

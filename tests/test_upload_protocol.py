@@ -72,6 +72,12 @@ def test_catalog_images_are_placed_and_counted(tiny_catalog, tiny_artifacts, pho
     p, n = report["category_accuracy"], report["n_category"]
     assert report["category_accuracy_se"] == pytest.approx((p * (1 - p) / (n - 1)) ** 0.5)  # of a share, by hand
     assert report["n_colour"] == 0 and report["colour_accuracy"] is None  # a folder carries no colours
+    # The page states the category of its own catalog's images without asking, and the first of its choices is the
+    # prediction, so the label's category is among the first three at least as often as it is predicted.
+    assert report["category_sure"] >= 0.9 and report["category_top3"] >= report["category_accuracy"]
+    sure = round(report["category_sure"] * n)
+    hits_when_sure = round(report["category_accuracy_sure"] * sure)
+    assert hits_when_sure <= round(p * n) <= hits_when_sure + (n - sure)
 
 
 def test_the_command_line_writes_the_figures_and_adds_them_to_the_report(tiny_catalog_dir, tiny_artifacts,

@@ -14,7 +14,10 @@ searches (the predicted category and colour, the page model's default colour wei
 ``category_accuracy`` (the predicted category is one the label accepts), ``colour_accuracy``, ``category@5`` and
 ``colour@5`` (share of the top 5 whose catalog category / colour the label accepts), each with its standard error
 (``*_se``, over photos) and its chance level (``*_chance``: a uniformly random category or colour of the catalog's
-vocabulary, or 5 random catalog items).
+vocabulary, or 5 random catalog items). How the page states it: ``category_sure`` (share of photos whose category
+the page states without asking), ``category_accuracy_sure`` (the accuracy of those statements: one minus it is how
+often a wrong category is shown as certain) and ``category_top3`` (the label's category is among the first three
+of the page's category list, the choices a user sees first).
 """
 
 from __future__ import annotations
@@ -156,8 +159,10 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
     item_categories = items["category"].astype(str).to_numpy()
     item_colours = items["color"].astype(str).to_numpy() if colours else None
     figures: dict[str, list[float]] = {k: [] for k in ("category_accuracy", "category@5", "colour_accuracy",
-                                                        "colour@5", "category_accuracy_chance", "category@5_chance",
-                                                        "colour_accuracy_chance", "colour@5_chance")}
+                                                        "colour@5", "category_sure", "category_accuracy_sure",
+                                                        "category_top3", "category_accuracy_chance",
+                                                        "category@5_chance", "colour_accuracy_chance",
+                                                        "colour@5_chance")}
     counts = {"unreadable": 0, "category_not_applicable": 0, "colour_not_applicable": 0}
     evaluated = 0
     for number, record in enumerate(records):
@@ -183,6 +188,11 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
         top = np.asarray(result.positions)
         if category_ok:
             figures["category_accuracy"].append(float(reading.category.category in category_ok))
+            figures["category_sure"].append(float(not reading.unsure))
+            if not reading.unsure:
+                figures["category_accuracy_sure"].append(float(reading.category.category in category_ok))
+            figures["category_top3"].append(float(bool(set(reading.category_choices(catalog.categories)[:3])
+                                                       & category_ok)))
             figures["category@5"].append(float(np.isin(item_categories[top], list(category_ok)).mean()))
             figures["category_accuracy_chance"].append(len(category_ok) / len(catalog.categories))
             figures["category@5_chance"].append(float(np.isin(item_categories, list(category_ok)).mean()))
