@@ -75,10 +75,6 @@ def upload_query(catalog, similar):
         return None, None, None
     # A letterboxed square: Streamlit scales to the width, and a 2048 x 1 photo would scale to no height.
     st.image(services.viz.square_thumbnail(image, 2 * services.THUMBNAIL_SIZE), width=220, caption=upload.name)
-    if st.session_state.get("similar_upload_file") != upload.file_id:  # a new photo: its own reading, not the last one's
-        st.session_state["similar_upload_file"] = upload.file_id
-        for key in ("similar_upload_category", "similar_upload_colour"):
-            st.session_state.pop(key, None)
     try:
         with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
             reading = similar.read_photo(vector, image)
@@ -91,12 +87,12 @@ def upload_query(catalog, similar):
         st.success(reading.sentence(), icon=":material/check_circle:")
     left, right = st.columns(2)
     category = left.selectbox("Category", reading.category_choices(catalog.categories), index=0,
-                              key="similar_upload_category",
+                              key=f"similar_upload_category_{upload.file_id}",
                               help="Correct the category if it is wrong: the search stays inside it.")
     colour = None
     if reading.colour is not None:
         colours = list(reading.colour.shares)
-        colour = right.selectbox("Colour", colours, index=0, key="similar_upload_colour",
+        colour = right.selectbox("Colour", colours, index=0, key=f"similar_upload_colour_{upload.file_id}",
                                  help=f"Read from the garment's pixels ({reading.colour.confidence:.0%} of them); "
                                       "correct it if it is wrong: items of this colour rank first.")
     return vector, category, colour
@@ -108,7 +104,8 @@ def result_card(catalog, item, score: float, reasons: list[str]) -> None:
         chips = "".join(f'<span class="chip">{escape(reason)}</span>' for reason in reasons)
         st.markdown(f'<div class="card-title" title="{escape(item.title)}">{escape(item.title)}</div>'
                     f'<div class="card-details">{escape(item.category)} · look {score:.3f}</div>'
-                    f'<div class="card-chips">{chips}</div>', unsafe_allow_html=True)
+                    f'<div class="card-chips" title="{escape(", ".join(reasons))}">{chips}</div>',
+                    unsafe_allow_html=True)
         st.button("Find similar", key=f"similar_pivot_{item.item_id}", icon=":material/image_search:",
                   width="stretch", on_click=use_as_query, args=(item.item_id,))
 

@@ -35,14 +35,15 @@ def test_gap_closed_leaves_out_figures_that_were_not_computed():
 def test_standard_errors_sit_beside_their_figures():
     from recsys.reports import display_table, standard_errors
 
-    report = {"triplet": {"FITB": 0.6439, "FITB_se": 0.0288, "AUC": 0.9441},
-              "oracle": {"FITB": 0.7338, "FITB_se": 0.0266, "AUC": None}}
-    assert list(report_table(report).columns) == ["FITB", "AUC"]  # the SE is not a metric of its own
+    report = {"triplet": {"FITB": 0.6439, "FITB_se": 0.0288, "AUC": 0.9441, "questions": 470},
+              "oracle": {"FITB": 0.7338, "FITB_se": 0.0266, "AUC": None, "questions": 470}}
+    assert list(report_table(report).columns) == ["FITB", "AUC", "questions"]  # the SE is not a metric of its own
     assert standard_errors(report).loc["oracle", "FITB"] == 0.0266
     shown = display_table(report)
     assert shown.loc["triplet", "FITB"] == "0.6439 ± 0.0288"
     assert shown.loc["triplet", "AUC"] == "0.9441"  # no SE reported: the value alone
     assert shown.loc["oracle", "AUC"] == "n/a"
+    assert shown.loc["oracle", "questions"] == "470"  # a count, not "470.0000"
 
 
 def test_a_page_reads_its_tasks_claims_from_the_catalogs_report(tmp_path):

@@ -258,7 +258,7 @@ def test_uploads_get_results_or_one_clear_sentence(app, tiny_catalog, case):
         assert not app.subheader
     else:
         assert not app.error
-        assert app.selectbox(key="similar_upload_category").value in tiny_catalog.categories
+        assert _upload_box(app, "Category").value in tiny_catalog.categories
         assert any("most similar items" in s.value for s in app.subheader)
 
 
@@ -268,9 +268,32 @@ def test_upload_of_a_catalog_image_predicts_its_category(app, tiny_catalog):
     app.segmented_control(key="similar_source").set_value("Upload a photo").run()
     app.file_uploader(key="similar_upload").set_value(("mine.png", data, "image/png")).run()
     assert not app.exception
-    assert app.selectbox(key="similar_upload_category").value == item["category"]
+    assert _upload_box(app, "Category").value == item["category"]
     verdict = (app.success or app.warning)[0].value
     assert item["category"] in verdict
+
+
+def _upload_box(app, label):
+    return next(box for box in app.selectbox if box.label == label)
+
+
+def test_a_new_photo_shows_its_own_reading_not_the_corrections_of_the_last(app, tiny_catalog):
+    # The trial of a new user: a photo dropped over another kept the last photo's category and colour in the boxes
+    # (the boxes' state outlived the photo), and the next rerun searched with them.
+    items = tiny_catalog.items
+    first = items.iloc[3]
+    second = items[(items["category"] != first["category"]) & (items["color"] != first["color"])].iloc[0]
+    app.segmented_control(key="similar_source").set_value("Upload a photo").run()
+    app.file_uploader(key="similar_upload").set_value(
+        ("first.png", tiny_catalog.image_path(first["item_id"]).read_bytes(), "image/png")).run()
+    wrong = next(c for c in _upload_box(app, "Category").options if c not in (first["category"], second["category"]))
+    _upload_box(app, "Category").set_value(wrong).run()  # the user corrects the first photo's category
+    assert _upload_box(app, "Category").value == wrong
+    app.file_uploader(key="similar_upload").set_value(
+        ("second.png", tiny_catalog.image_path(second["item_id"]).read_bytes(), "image/png")).run()
+    assert not app.exception
+    assert _upload_box(app, "Category").value == second["category"]
+    assert _upload_box(app, "Colour").value == second["color"]
 
 
 def test_encoders_and_precompute_use_the_configured_device(monkeypatch, tiny_catalog):

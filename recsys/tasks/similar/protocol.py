@@ -76,5 +76,5 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress=N
     report = {}
     for name, model in models.items():
         report[name] = judge(items, queries, model.neighbours(queries, K))
-        logger.info("similar %s: %s", name, report[name])
+        logger.info("similar %s: %s", name, {k: v for k, v in report[name].items() if k != PER_QUERY})
     return report
