@@ -303,14 +303,16 @@ def test_encoders_and_precompute_use_the_configured_device(monkeypatch, tiny_cat
 
     seen = []
     monkeypatch.setattr(recsys.encoders, "create_encoder", lambda spec, device: seen.append(("encoder", device)))
-    monkeypatch.setattr(recsys.precompute, "precompute", lambda catalog, device, **kw: seen.append(("precompute", device)))
+    monkeypatch.setattr(recsys.precompute, "precompute", lambda catalog, image_encoder, text_encoder, device, **kw:
+                        seen.append(("precompute", image_encoder, text_encoder, device)))
     monkeypatch.setenv("RECSYS_DEVICE", "cpu")
+    monkeypatch.setenv("RECSYS_IMAGE_ENCODER", "effnet-lite0")  # and the settings' encoders
     try:
         services.encoder("minilm")
         services.compute_artifacts(tiny_catalog)
     finally:
         services._encoder.clear()  # the fake encoder must not stay cached for other tests
-    assert seen == [("encoder", "cpu"), ("precompute", "cpu")]
+    assert seen == [("encoder", "cpu"), ("precompute", "effnet-lite0", None, "cpu")]
 
 
 def test_judge_reports_per_query_standard_errors_by_hand():
