@@ -138,7 +138,9 @@ def result_grid(search, catalog, result, reference_id: str | None) -> None:
     if not result.item_ids:
         return
     st.subheader("Results", anchor=False)
-    st.caption(f"Ranked by {result.model}" + (f" for: {' → '.join(result.used_captions)}" if result.used_captions else ""))
+    # A caption can be 2,000 characters: each is shortened here (the chips above hold them whole).
+    shown = [c if len(c) <= 80 else c[:79] + "…" for c in result.used_captions]
+    st.caption(f"Ranked by {result.model}" + (f" for: {' → '.join(shown)}" if shown else ""))
     for start in range(0, len(result.item_ids), GRID_COLUMNS):
         row = list(zip(result.item_ids, result.scores))[start : start + GRID_COLUMNS]
         for column, (item_id, score) in zip(st.columns(GRID_COLUMNS), row):
@@ -199,8 +201,8 @@ with caption_column:
     with st.form("search_caption_form", clear_on_submit=False, border=False):
         st.text_input("Modification caption", key="search_caption", placeholder="e.g. is red and has long sleeves")
         st.form_submit_button("Apply caption", icon=":material/add:", on_click=apply_caption)
-    for note in st.session_state.pop("search_caption_feedback", []):
-        st.warning(note, icon=":material/info:")
+    feedback = st.session_state.pop("search_caption_feedback", [])
+    show_notes(feedback)
     caption_chips()
     model = st.selectbox("Composition model", search.composition_choices(), format_func=search.title,
                          key="search_model")
@@ -222,5 +224,5 @@ try:
 except composed.SearchUnavailable as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
-show_notes(result.notes)
+show_notes([n for n in result.notes if n not in feedback])  # the applied caption's notes are shown above
 result_grid(search, catalog, result, reference_id)

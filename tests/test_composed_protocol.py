@@ -130,6 +130,8 @@ def test_saved_models_load_through_the_store_and_search(trained, tiny_catalog, t
     assert result.scores == sorted(result.scores, reverse=True)
     fallback = search.search(search.reference_features(reference_id), ["", "?!"], k=3)
     assert fallback.model == "image-only" and any("image similarity" in n for n in fallback.notes)
+    plain = search.search(search.reference_features(reference_id), [], k=3)  # no caption given: nothing to explain
+    assert plain.model == "image-only" and not plain.notes
     free = search.search_text("red floral dress", k=4)
     assert free.model == "text-only" and len(free.item_ids) == 4
     nothing = search.search(None, ["   "], k=4)

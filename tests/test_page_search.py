@@ -45,8 +45,9 @@ def warnings(app: AppTest) -> str:
 def test_reference_and_stacked_captions(monkeypatch, tiny_ready_dir, tiny_artifacts):
     app = open_page(monkeypatch, tiny_ready_dir)
     assert "Text-guided search" in [t.value for t in app.title]
-    # no caption yet: ranked by image similarity, and the page says so
-    assert "image similarity" in warnings(app)
+    # no caption yet: ranked by image similarity, and the page says so once, as a caption, not also as a warning
+    assert any("No caption applied yet" in c.value and "image similarity" in c.value for c in app.caption)
+    assert "image similarity" not in warnings(app)
     assert result_titles(app)
     apply(app, "is red")
     assert chips(app) == ["is red"]
@@ -83,6 +84,8 @@ def test_bad_captions_get_a_sentence_not_a_traceback(monkeypatch, tiny_ready_dir
     apply(app, caption)
     assert says in warnings(app)
     assert result_titles(app)
+    shown = [w.value for w in app.warning]
+    assert len(shown) == len(set(shown))  # each note once (the long caption's was shown twice on a new user's trial)
 
 
 def test_free_text_mode(monkeypatch, tiny_ready_dir, tiny_artifacts):

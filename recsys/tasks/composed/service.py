@@ -318,7 +318,9 @@ class SearchService(TaskService):
             query = self._model(name).compose(None, encoder.encode_text([" ".join(used)]))
         elif not used:
             name = IMAGE_ONLY
-            notes.append("No usable caption, so the results are ranked by image similarity to the reference alone.")
+            if captions:  # with none given, the page already says the ranking is by image similarity
+                notes.append("No usable caption, so the results are ranked by image similarity to the reference "
+                             "alone.")
             query = self._model(name).gallery_vectors(reference)
         else:
             choices = self.composition_choices()
