@@ -120,16 +120,20 @@ def load_upload(
     width, height = image.size
     if width < 1 or height < 1:
         raise ImageInputError(f"{label} declares an empty {width} x {height} image.")
-    if width * height > max_pixels:
+    if max_side and image.format in ("JPEG", "MPO"):
+        # JPEG can decode straight at 1/2, 1/4 or 1/8 scale: far less memory and time for huge photos, so the limit
+        # is on the pixels decoded (a 64-megapixel phone photo decodes at a quarter of its side).
+        try:
+            image.draft("RGB" if image.mode == "RGB" else None, (max_side, max_side))
+        except (OSError, SyntaxError, ValueError) as exc:  # then decoded whole, and limited as a whole
+            logger.info("no reduced JPEG decoding for %s: %s", label, exc)
+    if image.size[0] * image.size[1] > max_pixels:
         raise ImageInputError(
             f"{label} is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), "
             f"above the limit of {max_pixels / 1e6:.0f} megapixels; upload a smaller image."
         )
 
     try:
-        if max_side and image.format in ("JPEG", "MPO"):
-            # JPEG can decode straight at 1/2, 1/4 or 1/8 scale: far less memory and time for huge photos.
-            image.draft("RGB" if image.mode == "RGB" else None, (max_side, max_side))
         image.load()  # only the first frame of an animation
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         _refuse_metadata_bomb(exc, label)  # text chunks after the pixel data are read by load()

@@ -76,6 +76,17 @@ def test_oversized_header_below_pils_own_limit_is_refused_by_ours():
         load_upload(huge_png_header(9000, 9000))  # 81 Mpx: PIL would only warn, the studio's limit is 50 Mpx
 
 
+def test_a_huge_jpeg_decodes_at_a_reduced_scale_within_the_limit():
+    # The trial of a new user: a 64-megapixel photo (phones take them) was refused. A JPEG decodes at 1/2, 1/4 or 1/8
+    # of its side, so the limit is on the pixels decoded; a PNG of that size still decodes whole and is refused.
+    big = Image.new("RGB", (8000, 8000), (200, 30, 40))
+    image = load_upload(encode(big, "JPEG", quality=50), name="phone.jpg")
+    assert max(image.size) <= 2048 and image.size[0] == image.size[1]
+    assert image.getpixel((10, 10))[0] > 150  # the red survived the reduced decoding
+    with pytest.raises(ImageInputError, match="8000 x 8000 pixels"):
+        load_upload(huge_png_header(8000, 8000))
+
+
 def test_max_pixels_is_configurable():
     data = encode(Image.new("RGB", (100, 100)), "PNG")
     with pytest.raises(ImageInputError, match="megapixels"):
