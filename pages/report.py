@@ -87,8 +87,9 @@ else:
             baselines = [titles[m] for m in table.index if m in reports.baseline_names()]
             if baselines:
                 st.caption(f"Baselines: {', '.join(baselines)}.")
-            for row in table.index.intersection(list(reports.ROW_NOTES)):
-                st.caption(reports.ROW_NOTES[row])
+            for row in table.index:
+                if (task, row) in reports.ROW_NOTES:
+                    st.caption(reports.ROW_NOTES[task, row])
             for claim in reports.claims(task, report[task], report.get(reports.PAIRED, {}).get(task)):
                 st.markdown(reports.claim_sentence(claim, titles))
             reported = reports.paper_table(task)

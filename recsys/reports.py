@@ -29,10 +29,19 @@ BENCH_NAME = "bench.json"
 BASELINES = ("random", "popularity", "visual-similarity", "image-only", "text-only", "zero-shot")
 ORACLE = "oracle"
 #: Rows that are neither baselines nor models a page offers, and what they show.
+#: What a row is, where its title cannot say it, per ``(task, row)``.
 ROW_NOTES = {
-    "vbpr-attributes": "vbpr-attributes is VBPR fitted on the catalog's labelled attributes instead of image "
-                       "features: on the built-in world the true tastes are linear in them, so it is the ceiling "
-                       "an image encoder's features could reach, not a model the For you page offers.",
+    ("personal", "vbpr-attributes"): "vbpr-attributes is VBPR fitted on the catalog's labelled attributes instead of "
+                                     "image features: on the built-in world the true tastes are linear in them, so it "
+                                     "is the ceiling an image encoder's features could reach, not a model the For you "
+                                     "page offers.",
+    ("compat", ORACLE): "The oracle scores a set by its items' true pairwise compatibility alone. The world draws each "
+                        "outfit from a style as well (every item by its match to the outfit's style plus its "
+                        "compatibility with the items already chosen), so items of one outfit also share a style, "
+                        "which the learned models pick up and the oracle ignores: it is not a ceiling here, and a "
+                        "model may close more than 100% of the gap.",
+    ("similar", ORACLE): "The oracle ranks by the true attributes the query shares, category first and every other "
+                         "attribute alike: the ceiling of P@k, not of colour@10, which the shopper ranking puts first.",
 }
 
 

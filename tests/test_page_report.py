@@ -52,7 +52,8 @@ def test_report_shows_the_table_the_gap_closed_and_what_the_ceiling_row_is(monke
     # AUC: (0.72 - 0.65) / (0.86 - 0.65) = 33%, the best baseline being popularity.
     assert f"{row_title('personal', 'vbpr-mm')} 33%" in gap
     captions = [c.value for c in app.caption]
-    assert ROW_NOTES["vbpr-attributes"] in captions
+    assert ROW_NOTES["personal", "vbpr-attributes"] in captions
+    assert ROW_NOTES["compat", "oracle"] not in captions  # a note is the task's: this tab is For you's
     assert f"Baselines: {row_title('personal', 'random')}, {row_title('personal', 'popularity')}." in captions
 
 
