@@ -1,7 +1,7 @@
 """One :class:`recsys.photo.PhotoReader` per catalog: the shipped image classifier, the reader fitted on a store's
 artifacts, and the reading of an uploaded photo -- what every page that takes a photo and the upload protocol call.
 
-:mod:`recsys.photo` holds the reader itself (numpy only); this module wires it to a catalog's
+:mod:`recsys.photo` holds the reader itself (it loads no encoder); this module wires it to a catalog's
 :class:`recsys.store.ModelStore` and the registry's encoders.
 """
 
