@@ -83,7 +83,8 @@ def shared_sidebar(catalog: Catalog, config: Settings) -> None:
             if artifacts.created:
                 st.caption(f"Computed {artifacts.created}")
         st.markdown("**Encoders for new embeddings**")
-        st.caption(f"Image encoder: `{config.image_encoder}`")
+        image = f"`{config.image_encoder}`" if config.image_encoder else "the catalog's, else `effnet-lite0`"
+        st.caption(f"Image encoder: {image}")
         text = f"`{config.text_encoder}`" if config.text_encoder else "the image encoder's when joint, else `minilm`"
         st.caption(f"Text encoder: {text}")
         if not artifacts.present:

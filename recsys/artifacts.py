@@ -156,12 +156,12 @@ def default_artifacts_dir(catalog: Catalog) -> Path:
     return Path(catalog.root) / ARTIFACTS_DIRNAME
 
 
-def needs_embedding(manifest: dict | None, image_encoder: str, text_encoder: str | None) -> bool:
+def needs_embedding(manifest: dict | None, image_encoder: str | None, text_encoder: str | None) -> bool:
     """True when a catalog has no artifact ``manifest``, or its embeddings come from another image encoder than
-    ``image_encoder`` or another text encoder than ``text_encoder`` (None: whichever goes with the image encoder)."""
+    ``image_encoder`` or another text encoder than ``text_encoder`` (None: any, as the settings leave it open)."""
     if not manifest:
         return True
-    return manifest["image_encoder"]["spec"] != image_encoder or (
+    return (image_encoder is not None and manifest["image_encoder"]["spec"] != image_encoder) or (
         text_encoder is not None and manifest["text_encoder"]["spec"] != text_encoder)
 
 

@@ -32,8 +32,10 @@ class Settings:
         The catalog the app shows (``RECSYS_CATALOG``, default ``<data_dir>/demo``, the built-in world).
     catalog_is_builtin : bool
         True when no ``RECSYS_CATALOG`` was given, so the app may build the demo world on first start.
-    image_encoder : str
-        The image encoder spec the set-up embeds a catalog with (``RECSYS_IMAGE_ENCODER``).
+    image_encoder : str or None
+        The image encoder spec the set-up embeds a catalog with (``RECSYS_IMAGE_ENCODER``); a catalog embedded by
+        another is embedded again. None, the default: the catalog's embeddings stay whatever made them, and a catalog
+        without embeddings gets ``effnet-lite0``'s.
     text_encoder : str or None
         The text encoder spec (``RECSYS_TEXT_ENCODER``); None, the default, is the image encoder's own text side
         when it is a joint image-text encoder (an open_clip model), else ``minilm``.
@@ -53,7 +55,7 @@ class Settings:
     data_dir: Path
     catalog_dir: Path
     catalog_is_builtin: bool
-    image_encoder: str = DEFAULT_IMAGE_ENCODER
+    image_encoder: str | None = None
     text_encoder: str | None = None
     device: str = "auto"
     index_backend: str = "faiss"
@@ -75,7 +77,7 @@ def get_settings(environ: dict | None = None) -> Settings:
         data_dir=data_dir,
         catalog_dir=Path(catalog).expanduser() if catalog else data_dir / "demo",
         catalog_is_builtin=not catalog,
-        image_encoder=env.get("RECSYS_IMAGE_ENCODER") or DEFAULT_IMAGE_ENCODER,
+        image_encoder=env.get("RECSYS_IMAGE_ENCODER") or None,
         text_encoder=env.get("RECSYS_TEXT_ENCODER") or None,
         device=env.get("RECSYS_DEVICE") or "auto",
         index_backend=(env.get("RECSYS_INDEX_BACKEND") or "faiss").strip().lower(),

@@ -353,8 +353,8 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
         Write the quick evaluation report when the catalog has no report.
     device : str, optional
         Where the embeddings are computed (default: the ``RECSYS_DEVICE`` setting). They are computed with the
-        ``RECSYS_IMAGE_ENCODER`` and ``RECSYS_TEXT_ENCODER`` settings, again when the catalog's were computed with
-        other encoders.
+        ``RECSYS_IMAGE_ENCODER`` and ``RECSYS_TEXT_ENCODER`` settings, and again when those are set and the
+        catalog's were computed with other encoders.
     progress : callable, optional
         ``progress(fraction in [0, 1], message)``.
     workers : int, optional
@@ -370,7 +370,7 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     """
     from recsys.artifacts import load_artifacts, needs_embedding, read_manifest
     from recsys.catalog import Catalog
-    from recsys.config import get_settings
+    from recsys.config import DEFAULT_IMAGE_ENCODER, get_settings
     from recsys.store import ModelStore
     from recsys.tasks import TASKS
 
@@ -403,9 +403,10 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     if needs_embedding(manifest, config.image_encoder, config.text_encoder):
         from recsys.artifacts import precompute
 
+        image_encoder = config.image_encoder or DEFAULT_IMAGE_ENCODER
         report_progress(0.05, "Computing the embeddings" if manifest is None else
-                        f"Computing the embeddings again with {config.image_encoder}")  # the settings changed
-        timed("precompute", lambda: precompute(catalog, config.image_encoder, config.text_encoder, device=device,
+                        f"Computing the embeddings again with {image_encoder}")  # the settings changed
+        timed("precompute", lambda: precompute(catalog, image_encoder, config.text_encoder, device=device,
                                                progress=False, callback=lambda f, m: report_progress(0.05 + .3 * f, m)))
     store = ModelStore(catalog, load_artifacts(catalog), seed=seed)
     first = [(t, n) for t, n in page_models() if not store.model_status(t, n).ready]

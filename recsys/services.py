@@ -20,7 +20,7 @@ from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError
 from recsys.browse import (  # noqa: F401  (re-exported for the pages)
     FILTER_COLUMNS, ArtifactSummary, filter_columns, filter_items, filter_options, page_count, page_of, title_search,
 )
-from recsys.config import PROJECT_ROOT, Settings, get_settings
+from recsys.config import DEFAULT_IMAGE_ENCODER, PROJECT_ROOT, Settings, get_settings
 from recsys.context import StudioContext
 from recsys.jobs import evaluation_work, job_key, setup_work, training_work
 
@@ -223,8 +223,8 @@ def compute_artifacts(catalog: Catalog, progress: ProgressCallback | None = None
     from recsys.artifacts import precompute
 
     config = settings()
-    precompute(catalog, config.image_encoder, config.text_encoder, device=config.device, progress=False,
-               callback=progress)
+    precompute(catalog, config.image_encoder or DEFAULT_IMAGE_ENCODER, config.text_encoder, device=config.device,
+               progress=False, callback=progress)
 
 
 @st.cache_resource(show_spinner="Loading the encoder ...", max_entries=4)

@@ -25,7 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from recsys.artifacts import ArtifactError, default_num_workers, precompute  # noqa: E402
 from recsys.precompute import EngineError, create_engine, list_engines  # noqa: E402
 from recsys.catalog import Catalog, CatalogError  # noqa: E402
-from recsys.config import get_settings  # noqa: E402
+from recsys.config import DEFAULT_IMAGE_ENCODER, get_settings  # noqa: E402
 from recsys.encoders import EncoderError  # noqa: E402
 
 
@@ -33,7 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     settings = get_settings()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--catalog", type=Path, default=settings.catalog_dir, help="catalog folder (default: %(default)s)")
-    parser.add_argument("--image-encoder", default=settings.image_encoder, help="image encoder spec (default: %(default)s)")
+    parser.add_argument("--image-encoder", default=settings.image_encoder or DEFAULT_IMAGE_ENCODER,
+                        help="image encoder spec (default: %(default)s)")
     parser.add_argument(
         "--text-encoder",
         default=None,

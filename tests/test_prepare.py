@@ -177,8 +177,10 @@ def test_the_encoder_settings_choose_the_embeddings(tiny_catalog_dir, tiny_artif
     assert needs_embedding(None, "effnet-lite0", None)
     assert not needs_embedding(manifest, "effnet-lite0", None) and not needs_embedding(manifest, "effnet-lite0", "minilm")
     assert needs_embedding(manifest, "open_clip:RN50:openai", None) and needs_embedding(manifest, "effnet-lite0", "x")
-    # No text encoder named: the joint image encoder's own text side, else minilm (precompute decides).
-    assert get_settings({}).text_encoder is None and get_settings({}).image_encoder == "effnet-lite0"
+    # Nothing set: a catalog keeps the embeddings it has, whatever made them (scripts/precompute.py --image-encoder).
+    assert not needs_embedding({"image_encoder": {"spec": "open_clip:RN50:openai"},
+                                "text_encoder": {"spec": "open_clip:RN50:openai"}}, None, None)
+    assert get_settings({}).text_encoder is None and get_settings({}).image_encoder is None
     assert get_settings({"RECSYS_TEXT_ENCODER": "minilm"}).text_encoder == "minilm"
 
     class Called(Exception):
