@@ -84,3 +84,21 @@ def write_synthetic_catalog(out_dir: str | Path, n_items: int = 40, seed: int = 
                 }
             )
         return writer.finish(items=pd.DataFrame(rows), meta={"name": Path(out_dir).name, "seed": seed, "source": "synthetic"})
+
+
+def tiny_open_clip_spec(folder: Path, name: str) -> str:
+    """The spec of a one-layer open_clip model (16-dimensional joint space, random weights) saved in ``folder``
+    under the architecture ``name``: the real loading code, a checkpoint small enough for a unit test."""
+    import json
+
+    import open_clip
+    import torch
+
+    config = {"embed_dim": 16,
+              "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+              "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    (folder / f"{name}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(folder / f"{name}.json")
+    torch.manual_seed(0)
+    torch.save(open_clip.create_model(name).state_dict(), folder / "tiny.pt")
+    return f"open_clip:{name}:{folder / 'tiny.pt'}"

@@ -9,9 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
-from _synthetic import single_threaded, write_synthetic_catalog
+from _synthetic import single_threaded, tiny_open_clip_spec, write_synthetic_catalog
 from recsys.artifacts import ArtifactError, load_artifacts
 from recsys.catalog import Catalog
 from recsys.config import PROJECT_ROOT
@@ -216,16 +215,8 @@ def test_an_encoder_that_gives_nan_never_reaches_the_artifacts(encoders, tmp_pat
 
 
 def test_joint_encoder_gives_text_from_the_same_model(tmp_path):
-    open_clip = pytest.importorskip("open_clip")
-    config = {
-        "embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
-        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-    }
-    (tmp_path / "RecsysArtifactTiny.json").write_text(json.dumps(config))
-    open_clip.add_model_config(tmp_path / "RecsysArtifactTiny.json")
-    torch.save(open_clip.create_model("RecsysArtifactTiny").state_dict(), tmp_path / "tiny.pt")
-    spec = f"open_clip:RecsysArtifactTiny:{tmp_path / 'tiny.pt'}"
+    pytest.importorskip("open_clip")
+    spec = tiny_open_clip_spec(tmp_path, "RecsysArtifactTiny")
     catalog = write_synthetic_catalog(tmp_path / "joint", n_items=10)
 
     manifest = precompute(catalog, spec, num_workers=0, progress=False)

@@ -241,25 +241,14 @@ def test_the_page_lists_the_most_probable_categories_first():
 
 
 def test_a_catalog_embedded_by_a_joint_encoder_reads_photos_with_its_prompts(tmp_path):
-    open_clip = pytest.importorskip("open_clip")
-    import json
-
-    import torch
-
-    from _synthetic import write_synthetic_catalog
+    pytest.importorskip("open_clip")
+    from _synthetic import tiny_open_clip_spec, write_synthetic_catalog
     from recsys.artifacts import load_artifacts
     from recsys.photo_store import photo_reader
     from recsys.precompute import precompute
     from recsys.store import ModelStore
 
-    config = {"embed_dim": 16,
-              "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
-              "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
-    (tmp_path / "RecsysPhotoTiny.json").write_text(json.dumps(config))
-    open_clip.add_model_config(tmp_path / "RecsysPhotoTiny.json")
-    torch.manual_seed(0)
-    torch.save(open_clip.create_model("RecsysPhotoTiny").state_dict(), tmp_path / "tiny.pt")
-    spec = f"open_clip:RecsysPhotoTiny:{tmp_path / 'tiny.pt'}"
+    spec = tiny_open_clip_spec(tmp_path, "RecsysPhotoTiny")
     catalog = write_synthetic_catalog(tmp_path / "joint", n_items=12)
     precompute(catalog, spec, num_workers=0, progress=False)
     artifacts = load_artifacts(catalog, image_encoder=spec, text_encoder=spec)

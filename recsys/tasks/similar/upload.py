@@ -187,10 +187,11 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
         result = service.similar(photo=vector, k=TOP_K, category=reading.category.category, colour=colour)
         top = np.asarray(result.positions)
         if category_ok:
-            figures["category_accuracy"].append(float(reading.category.category in category_ok))
+            hit = float(reading.category.category in category_ok)
+            figures["category_accuracy"].append(hit)
             figures["category_sure"].append(float(not reading.unsure))
             if not reading.unsure:
-                figures["category_accuracy_sure"].append(float(reading.category.category in category_ok))
+                figures["category_accuracy_sure"].append(hit)
             figures["category_top3"].append(float(bool(set(reading.category_choices(catalog.categories)[:3])
                                                        & category_ok)))
             figures["category@5"].append(float(np.isin(item_categories[top], list(category_ok)).mean()))
