@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from recsys.tables import TableError, read_parquet_table
+
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -46,9 +48,27 @@ class CatalogError(ValueError):
 
 
 def _is_text_column(series: pd.Series) -> bool:
+    # A categorical of strings is text too (pandas' category, another tool's dictionary-encoded column).
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.cat.categories.to_series()
     if pd.api.types.is_string_dtype(series.dtype):
         return all(isinstance(v, str) for v in series.head(1000))
     return False
+
+
+def _dtype_name(series: pd.Series) -> str:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return f"categories of {series.cat.categories.dtype}"
+    if any(isinstance(v, bytes) for v in series.head(1000)):
+        return "bytes that are not UTF-8 text"
+    return str(series.dtype)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        return read_parquet_table(path)  # any tool's encoding of text (recsys.tables)
+    except TableError as exc:
+        raise CatalogError(str(exc)) from None
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -67,13 +87,6 @@ def _read_jsonl(path: Path) -> list[dict]:
     return records
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
-        raise CatalogError(f"{path.name} in {path.parent} cannot be read as a parquet table ({exc}).") from None
-
-
 def validate_items(items: pd.DataFrame, source: str = "items.parquet") -> None:
     """Check the items table's columns, types and values; raise :class:`CatalogError` on the first problem."""
     missing = [c for c in REQUIRED_ITEM_COLUMNS if c not in items.columns]
@@ -89,7 +102,7 @@ def validate_items(items: pd.DataFrame, source: str = "items.parquet") -> None:
             if values.isna().any():
                 raise CatalogError(f"{source} column '{column}' has empty values.")
         if len(values) and not _is_text_column(values):
-            raise CatalogError(f"{source} column '{column}' must hold text, but it holds {items[column].dtype}.")
+            raise CatalogError(f"{source} column '{column}' must hold text, but it holds {_dtype_name(items[column])}.")
     duplicated = items["item_id"][items["item_id"].duplicated()]
     if len(duplicated):
         raise CatalogError(f"{source} repeats item_id '{duplicated.iloc[0]}'.")
@@ -120,7 +133,7 @@ def validate_interactions(interactions: pd.DataFrame, item_ids: set[str]) -> Non
     for column in ("user_id", "item_id"):
         if len(interactions) and not _is_text_column(interactions[column]):
             raise CatalogError(
-                f"interactions.parquet column '{column}' must hold text, but it holds {interactions[column].dtype}."
+                f"interactions.parquet column '{column}' must hold text, but it holds {_dtype_name(interactions[column])}."
             )
     ts = interactions["timestamp"]
     if not (pd.api.types.is_numeric_dtype(ts) or pd.api.types.is_datetime64_any_dtype(ts)):
@@ -172,13 +185,13 @@ class Catalog:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
             except json.JSONDecodeError as exc:
                 raise CatalogError(f"catalog.json in {root} is not valid JSON ({exc.msg}).") from None
-        items = _read_parquet(items_path)
+        items = _read_table(items_path)
         validate_items(items)
         items = items.reset_index(drop=True)
         catalog = cls(root=root.resolve(), items=items, meta=meta)
         interactions_path = root / "interactions.parquet"
         if interactions_path.is_file():
-            interactions = _read_parquet(interactions_path)
+            interactions = _read_table(interactions_path)
             validate_interactions(interactions, set(items["item_id"]))
             catalog.interactions = interactions
         for name in OPTIONAL_JSONL:

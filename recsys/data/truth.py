@@ -18,6 +18,7 @@ import pandas as pd
 
 from recsys.catalog import Catalog, CatalogError
 from recsys.data.render import COLORS, DETAIL_PLACES, DETAILS, MATERIALS, PATTERNS, PLACED_DETAILS
+from recsys.tables import read_parquet_table
 
 # ====================================================================== vocabulary
 STYLES = ("casual", "formal", "sporty", "street", "boho")
@@ -259,14 +260,16 @@ class WorldTruth:
         CatalogError
             When the catalog has no ``truth/`` folder (it is not a generated world) or was written by a generator
             with other taste features.
+        recsys.tables.TableError
+            When a truth table cannot be read (one sentence naming it).
         OSError, KeyError
-            When a truth file is missing or damaged.
+            When another truth file is missing or damaged.
         """
         truth_dir = catalog.root / "truth"
         if not truth_dir.is_dir():
             raise CatalogError(f"The catalog {catalog.name} is not a generated world: it has no truth/ folder.")
-        users = pd.read_parquet(truth_dir / "users.parquet")
-        pop = pd.read_parquet(truth_dir / "items.parquet").set_index("item_id")["popularity"]
+        users = read_parquet_table(truth_dir / "users.parquet")
+        pop = read_parquet_table(truth_dir / "items.parquet").set_index("item_id")["popularity"]
         params = json.loads((truth_dir / "world.json").read_text(encoding="utf-8"))
         if tuple(params["feature_names"]) != FEATURE_NAMES:
             raise CatalogError("The world's truth/ was written by another version of the generator; rebuild it.")

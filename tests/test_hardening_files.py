@@ -1,0 +1,137 @@
+"""Issue 27, files written by other tools: every catalog column read with every Arrow encoding pandas, polars and
+pyarrow write (plain, dictionary, large, view, UTF-8 binary), and the refusals that stay one sentence."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError, validate_items
+
+ITEM_TEXT = ("item_id", "category", "slot", "title", "description", "image_path") + ATTRIBUTE_COLUMNS + ("split",)
+
+
+def _items() -> pd.DataFrame:
+    rows = []
+    for k in range(6):
+        category, slot = (("shirt", "top"), ("skirt", "bottom"), ("hat", "accessory"))[k % 3]
+        rows.append({"item_id": f"i{k}", "category": category, "slot": slot, "title": f"Thing {k}",
+                     "description": None if k == 4 else f"A thing number {k}", "image_path": f"images/i{k}.png",
+                     "color": ("red", "blue")[k % 2], "pattern": "plain", "sleeve": None if k == 2 else "long", "length": "short",
+                     "detail": "none", "style": "casual", "material": "cotton", "split": ("train", "test")[k % 2]})
+    return pd.DataFrame(rows)
+
+
+def _interactions() -> pd.DataFrame:
+    return pd.DataFrame({"user_id": ["u1", "u1", "u2", "u3"], "item_id": ["i0", "i1", "i2", "i0"],
+                         "timestamp": [1, 2, 3, 4], "review": ["nice", None, "good", "ok"]})
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("encodings")
+    (root / "images").mkdir()
+    for k in range(6):
+        Image.new("RGB", (8, 8), (40 * k, 20, 200)).save(root / "images" / f"i{k}.png")
+    return root
+
+
+def _arrow_text(values: pd.Series, encoding: str) -> pa.Array:
+    values = [None if pd.isna(v) else v for v in values]
+    plain = pa.array(values, type=pa.string())
+    if encoding == "plain":
+        return plain
+    if encoding == "dictionary":
+        return plain.dictionary_encode()
+    if encoding == "large":
+        return plain.cast(pa.large_string())
+    if encoding == "view":
+        return plain.cast(pa.string_view())
+    if encoding == "binary":  # Impala and old Hive: text as BYTE_ARRAY without the UTF-8 annotation
+        return pa.array([None if v is None else v.encode() for v in values], type=pa.binary())
+    raise AssertionError(encoding)
+
+
+def _write(frame: pd.DataFrame, path, writer: str, encoding: str, text_columns) -> None:
+    if writer == "pyarrow":
+        columns = {c: _arrow_text(frame[c], encoding) if c in text_columns else pa.array(frame[c])
+                   for c in frame.columns}
+        pq.write_table(pa.table(columns), path)
+    elif writer == "pandas":
+        dtype = {"category": "category", "string": "string", "pyarrow": "string[pyarrow]",
+                 "arrow-large": pd.ArrowDtype(pa.large_string())}[encoding]
+        frame.astype({c: dtype for c in text_columns}).to_parquet(path, index=encoding != "string")
+    else:
+        pl = pytest.importorskip("polars", reason="polars is not installed")
+        table = pl.from_pandas(frame)
+        if encoding == "categorical":
+            table = table.with_columns([pl.col(c).cast(pl.Categorical) for c in text_columns])
+        table.write_parquet(path)
+
+
+ENCODINGS = ([("pyarrow", e) for e in ("plain", "dictionary", "large", "view", "binary")]
+             + [("pandas", e) for e in ("category", "string", "pyarrow", "arrow-large")]
+             + [("polars", e) for e in ("plain", "categorical")])
+
+
+@pytest.mark.parametrize("writer,encoding", ENCODINGS, ids=[f"{w}-{e}" for w, e in ENCODINGS])
+def test_every_column_in_every_encoding_reads_as_text(folder, writer, encoding):
+    items, interactions = _items(), _interactions()
+    _write(items, folder / "items.parquet", writer, encoding, ITEM_TEXT)
+    _write(interactions, folder / "interactions.parquet", writer, encoding, ("user_id", "item_id", "review"))
+    catalog = Catalog.load(folder)
+    for column in ITEM_TEXT:
+        assert catalog.items[column].dtype == "str", (column, catalog.items[column].dtype)
+        assert catalog.items[column].tolist() == pd.Series(items[column], dtype="str").tolist(), column
+    for column in ("user_id", "item_id", "review"):
+        assert catalog.interactions[column].dtype == "str"
+        assert catalog.interactions[column].tolist() == pd.Series(interactions[column], dtype="str").tolist()
+    assert catalog.categories == ["hat", "shirt", "skirt"]
+
+
+def test_the_reported_instance_a_categorical_category_column(folder):
+    """The issue's instance: pandas' ``category`` dtype (a dictionary column) in items and interactions."""
+    items = _items().astype({"category": "category"})
+    items.to_parquet(folder / "items.parquet")
+    _interactions().astype({"user_id": "category", "item_id": "category"}).to_parquet(folder / "interactions.parquet")
+    catalog = Catalog.load(folder)
+    assert list(catalog.items["category"]) == list(_items()["category"])
+    assert set(catalog.interactions["user_id"]) == {"u1", "u2", "u3"}
+
+
+def test_dates_from_spark_are_timestamps(folder):
+    _items().to_parquet(folder / "items.parquet")
+    frame = _interactions()
+    table = pa.table({"user_id": frame["user_id"], "item_id": frame["item_id"],
+                      "timestamp": pa.array([pd.Timestamp("2020-01-0%d" % d).date() for d in (1, 2, 3, 4)],
+                                            type=pa.date32())})
+    pq.write_table(table, folder / "interactions.parquet")
+    catalog = Catalog.load(folder)
+    assert pd.api.types.is_datetime64_any_dtype(catalog.interactions["timestamp"])
+
+
+@pytest.mark.parametrize("column,values,says", [
+    ("slot", pa.array([1, 2, 1, 2, 1, 2]).dictionary_encode(), "column 'slot' must hold text, but it holds int64"),
+    ("category", pa.array([b"\xff\xfe"] * 6, type=pa.binary()), "column 'category' must hold text, but it holds "
+                                                                  "bytes that are not UTF-8 text"),
+])
+def test_what_is_not_text_in_any_encoding_is_refused_in_one_sentence(folder, column, values, says):
+    items = _items()
+    columns = {c: values if c == column else pa.array([None if pd.isna(v) else v for v in items[c]])
+               for c in items.columns}
+    pq.write_table(pa.table(columns), folder / "items.parquet")
+    (folder / "interactions.parquet").unlink(missing_ok=True)
+    with pytest.raises(CatalogError, match=says) as caught:
+        Catalog.load(folder)
+    assert str(caught.value).count(". ") == 0 and "\n" not in str(caught.value)
+
+
+def test_a_categorical_that_is_not_text_is_named_so_before_it_is_written():
+    items = _items().astype({"slot": "category"})
+    items["slot"] = pd.Categorical([1, 2, 1, 2, 1, 2])
+    with pytest.raises(CatalogError, match="column 'slot' must hold text, but it holds categories of int64"):
+        validate_items(items)
+    validate_items(_items().astype({c: "category" for c in ITEM_TEXT}))  # categorical text passes
