@@ -1,7 +1,11 @@
 """Issue 27, files written by other tools: every catalog column read with every Arrow encoding pandas, polars and
-pyarrow write (plain, dictionary, large, view, UTF-8 binary), and the refusals that stay one sentence."""
+pyarrow write (plain, dictionary, large, view, UTF-8 binary), the photo lists and label maps a spreadsheet or an
+editor saves, and the refusals that stay one sentence naming the file (and the row)."""
 
 from __future__ import annotations
+
+import json
+import shutil
 
 import pandas as pd
 import pyarrow as pa
@@ -10,6 +14,7 @@ import pytest
 from PIL import Image
 
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError, validate_items
+from recsys.tasks.similar.upload import UploadSourceError, evaluate_upload, read_label_map, read_photos
 
 ITEM_TEXT = ("item_id", "category", "slot", "title", "description", "image_path") + ATTRIBUTE_COLUMNS + ("split",)
 
@@ -135,3 +140,81 @@ def test_a_categorical_that_is_not_text_is_named_so_before_it_is_written():
     with pytest.raises(CatalogError, match="column 'slot' must hold text, but it holds categories of int64"):
         validate_items(items)
     validate_items(_items().astype({c: "category" for c in ITEM_TEXT}))  # categorical text passes
+
+
+# ---------------------------------------------------------------------- spreadsheet CSVs for --task upload --photos
+@pytest.fixture()
+def photos(tmp_path):
+    """``tops/a.jpg``, ``tops/é.jpg`` and ``shoes/b.png`` under ``tmp_path/set``: (folder, paths)."""
+    folder = tmp_path / "set"
+    for name in ("tops/a.jpg", "tops/\u00e9.jpg", "shoes/b.png"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (200, 10, 10)).save(folder / name)
+    return folder
+
+
+def test_excel_unicode_text_with_windows_paths_is_read(photos):
+    """The issue's instance: Excel's "Unicode Text" (UTF-16 with a mark, tab separated, CRLF) whose paths use
+    Windows separators: every photo is found and labelled."""
+    text = "path\tcategory\tcolour\r\ntops\\a.jpg\tshirt\tred\r\nshoes\\b.png\tsneakers\tRed\r\n"
+    (photos / "labels.txt").write_bytes(text.encode("utf-16"))
+    read = read_photos(photos / "labels.txt")
+    assert [(p.path, p.category, p.colour) for p in read] == [
+        (photos / "tops" / "a.jpg", "shirt", "red"), (photos / "shoes" / "b.png", "sneakers", "Red")]
+
+
+@pytest.mark.parametrize("encoding,delimiter", [("utf-8-sig", ","), ("cp1252", ";"), ("utf-16-be", "\t"),
+                                                ("utf-16-le", ","), ("utf-8", "|")])
+def test_what_a_spreadsheet_saves_is_read(photos, encoding, delimiter):
+    # Column names in another case and with spaces, a decomposed accent (macOS), an absolute Windows path from the
+    # machine the sheet was made on, and the blank rows a spreadsheet leaves at the end.
+    rows = [" Path ", "Category", "COLOR"], ["tops/e\u0301.jpg", "shirt", "red"], \
+        ["C:\\Users\\me\\set\\shoes\\b.png", "sneakers", ""], ["", "", ""]
+    text = "\r\n".join(delimiter.join(r) for r in rows) + "\r\n"
+    data = text.encode(encoding) if encoding != "cp1252" else text.replace("e\u0301", "\u00e9").encode(encoding)
+    (photos / "labels.csv").write_bytes(data)
+    read = read_photos(photos / "labels.csv")
+    assert [p.path.name for p in read] == ["\u00e9.jpg", "b.png"]
+    assert [(p.category, p.colour) for p in read] == [("shirt", "red"), ("sneakers", "")]
+
+
+@pytest.mark.parametrize("content,says", [
+    (b"path,category\r\ntops/a.jpg,shirt\r\nshoes/c.png,sneakers\r\nshoes/d.png,x\r\n",
+     r"labels.csv row 3 names the photo 'shoes/c.png', which is not in .*set \(and 1 other row\)"),
+    (b"path,category\r\ntops/a.jpg,shirt\r\n,sneakers\r\n", r"labels.csv row 3 has no path\."),
+    (b"file;category\r\na.jpg;x\r\n", r"no 'path' column \(its columns, read as semicolon-separated: 'file', 'category'\)"),
+    (b"PK\x03\x04\x14\x00\x06\x00" + bytes(64), r"labels.csv is a spreadsheet workbook \(.xlsx or .ods\), not a text "
+                                                 r"table; save it as CSV"),
+    (b"\xff\xfepath,\x00\xd8", r"labels.csv starts as utf-16-le text but byte \d+ is not utf-16-le"),
+    (b"", r"labels.csv is empty"),
+])
+def test_a_sheet_that_cannot_be_used_says_which_file_row_and_what(photos, content, says):
+    (photos / "labels.csv").write_bytes(content)
+    with pytest.raises(UploadSourceError, match=says) as caught:
+        read_photos(photos / "labels.csv")
+    assert "\n" not in str(caught.value)
+
+
+def test_the_label_map_an_editor_saved_is_read_and_a_wrong_value_is_one_sentence(tmp_path):
+    path = tmp_path / "map.json"
+    path.write_bytes(json.dumps({"category": {"T\u00e9e": ["shirt"]}, "colour": {}}).encode("utf-16"))
+    assert read_label_map(path, ["shirt"], [])["category"] == {"T\u00e9e": {"shirt"}}
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"category": {"tee": "shirt"}, "colour": {}}).encode())
+    assert read_label_map(path, ["shirt"], [])["category"] == {"tee": {"shirt"}}
+    for value in (5, None, {"a": 1}, ["shirt", 3]):
+        path.write_text(json.dumps({"category": {"tee": value}, "colour": {}}))
+        with pytest.raises(UploadSourceError, match=r"maps 'tee' to .*; give a category name or a list of names"):
+            read_label_map(path, ["shirt"], [])
+
+
+def test_the_upload_protocol_runs_on_a_unicode_text_sheet(tiny_catalog, tiny_artifacts, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    lines = ["path\tcategory"]
+    for item_id, category in zip(tiny_catalog.items["item_id"][:4], tiny_catalog.items["category"][:4]):
+        (folder / "sub").mkdir(exist_ok=True)
+        shutil.copy(tiny_catalog.image_path(item_id), folder / "sub" / f"{item_id}.png")
+        lines.append(f"sub\\{item_id}.png\t{category}")
+    (folder / "labels.txt").write_bytes("\r\n".join(lines).encode("utf-16"))
+    report = evaluate_upload(tiny_catalog, folder / "labels.txt")
+    assert report["n"] == 4 and report["unreadable"] == 0 and report["n_category"] == 4

@@ -22,7 +22,6 @@ of the page's category list, the choices a user sees first).
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import re
@@ -33,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 from recsys.catalog import Catalog
+from recsys.tables import TableError, decode_text, read_text_table
 
 logger = logging.getLogger(__name__)
 
@@ -56,29 +56,88 @@ class LabelledPhoto:
 def read_photos(source: str | Path) -> list[LabelledPhoto]:
     """The photos of a folder of class sub-folders or of a CSV (see the module docstring), in a stable order.
 
+    The CSV may be what a spreadsheet saves (:func:`recsys.tables.read_text_table`: UTF-8 or UTF-16 "Unicode
+    Text", comma, semicolon or tab separated, column names in any case); a path may use Windows separators
+    (``tops\\a.jpg``), and an absolute path from another machine is looked for under the CSV's folder by its
+    trailing parts. Hidden files (``.DS_Store``, macOS ``._`` copies) in a folder source are not photos.
+
     Raises
     ------
     UploadSourceError
-        When the source does not exist, the CSV has no ``path`` column, or no photo is found.
+        One sentence naming the file and, for a CSV, the row: the source does not exist, cannot be read, has no
+        ``path`` column, a row has no path or names a photo that is not there, or no photo is found.
     """
     source = Path(source)
     if source.is_dir():
         photos = [LabelledPhoto(path, category=folder.name)
-                  for folder in sorted(p for p in source.iterdir() if p.is_dir())
-                  for path in sorted(folder.iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES]
+                  for folder in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
+                  for path in sorted(folder.iterdir())
+                  if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")]
     elif source.is_file():
-        with source.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            if "path" not in (reader.fieldnames or []):
-                raise UploadSourceError(f"The CSV {source} has no 'path' column (its columns: "
-                                        f"{', '.join(reader.fieldnames or [])}).")
-            photos = [LabelledPhoto(source.parent / row["path"], category=(row.get("category") or "").strip(),
-                                    colour=(row.get("colour") or row.get("color") or "").strip()) for row in reader]
+        photos = _read_photo_table(source)
     else:
         raise UploadSourceError(f"The photo source {source} is neither a folder nor a CSV file.")
     if not photos:
         raise UploadSourceError(f"No photo was found in {source} (a folder of class sub-folders or a CSV).")
     return photos
+
+
+def _read_photo_table(source: Path) -> list[LabelledPhoto]:
+    try:
+        table = read_text_table(source)
+    except TableError as exc:
+        raise UploadSourceError(str(exc)) from None
+    if "path" not in table.columns:
+        shown = ", ".join(repr(c) for c in table.columns if c) or "none"
+        raise UploadSourceError(f"The CSV {source} has no 'path' column (its columns, read as "
+                                f"{_SEPARATORS.get(table.delimiter, table.delimiter)}-separated: {shown}).")
+    photos, missing = [], []
+    for line, row in zip(table.line_numbers, table.rows):
+        written = row.get("path", "")
+        if not written:
+            raise UploadSourceError(f"The CSV {source} row {line} has no path.")
+        path = photo_path(source.parent, written)
+        if path is None:
+            missing.append((line, written))
+            continue
+        photos.append(LabelledPhoto(path, category=row.get("category", ""),
+                                    colour=row.get("colour") or row.get("color") or ""))
+    if missing:
+        (line, written), others = missing[0], len(missing) - 1
+        more = f" (and {others} other row{'s' if others != 1 else ''})" if others else ""
+        raise UploadSourceError(f"The CSV {source} row {line} names the photo '{written}', which is not in "
+                                f"{source.parent}{more}; paths are relative to the CSV's folder.")
+    return photos
+
+
+_SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "bar"}
+
+
+def photo_path(folder: Path, written: str) -> Path | None:
+    """The existing file a spreadsheet cell names, relative to ``folder``, or None.
+
+    Tried in turn: the cell as written; with Windows separators (``\\``) as ``/``; in both Unicode forms of its
+    accents (macOS stores decomposed names); and, for an absolute path (``C:\\Users\\me\\photos\\tops\\a.jpg``,
+    ``/home/me/photos/tops/a.jpg``) that is not on this machine, its trailing parts under ``folder``, longest
+    first (``tops/a.jpg``, then ``a.jpg``).
+    """
+    import unicodedata
+
+    text = written.strip().strip('"').strip()
+    candidates = [text, text.replace("\\", "/")]
+    candidates += [unicodedata.normalize(form, c) for c in list(candidates) for form in ("NFC", "NFD")]
+    for candidate in dict.fromkeys(candidates):
+        path = Path(candidate) if Path(candidate).is_absolute() else folder / candidate
+        if path.is_file():
+            return path
+    parts = [p for p in re.split(r"[\\/]+", text) if p]
+    if re.match(r"^([A-Za-z]:|[\\/])", text):  # absolute here or on Windows: try its tails under the folder
+        for start in range(1, len(parts)):
+            for form in ("NFC", "NFD"):
+                path = folder.joinpath(*(unicodedata.normalize(form, p) for p in parts[start:]))
+                if path.is_file():
+                    return path
+    return None
 
 
 def _key(text: str) -> str:
@@ -98,8 +157,12 @@ def read_label_map(path: str | Path | None, categories, colours) -> dict:
         return {"category": {_key(c): {c} for c in categories}, "colour": {_key(c): {c} for c in colours},
                 "by_key": True}
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        raw = json.loads(decode_text(Path(path).read_bytes(), path))  # an editor's UTF-16 or BOM is still JSON
+    except TableError as exc:
+        raise UploadSourceError(str(exc)) from None
+    except OSError as exc:
+        raise UploadSourceError(f"The label map {path} cannot be read ({exc.strerror or exc}).") from None
+    except ValueError as exc:
         raise UploadSourceError(f"The label map {path} cannot be read as JSON ({exc}).") from None
     known = {"category": set(categories), "colour": set(colours)}
     out: dict = {"by_key": False}
@@ -109,7 +172,10 @@ def read_label_map(path: str | Path | None, categories, colours) -> dict:
             raise UploadSourceError(f"The label map {path} needs a '{part}' object of label -> list of names.")
         out[part] = {}
         for label, names in mapping.items():
-            names = [names] if isinstance(names, str) else list(names)
+            names = [names] if isinstance(names, str) else names
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise UploadSourceError(f"The label map {path} maps {label!r} to {json.dumps(names)}; give a "
+                                        f"{part} name or a list of names.")
             unknown = sorted(set(names) - known[part])
             if unknown:
                 raise UploadSourceError(f"The label map {path} maps {label!r} to {', '.join(unknown)}, which the "
