@@ -25,6 +25,8 @@ from recsys.tasks.base import TaskService
 from recsys.tasks.composed import data
 from recsys.tasks.composed.models import PAGE_MODELS
 from recsys.text import clean_text, has_words, quote
+from recsys.understand import Vocabulary, understand
+from recsys.understand import apply as constraints_at_work
 from recsys.utils import l2_normalize
 
 logger = logging.getLogger(__name__)
@@ -116,6 +118,10 @@ class SearchResult:
     model: str
     notes: list[str] = field(default_factory=list)
     used_captions: list[str] = field(default_factory=list)
+    #: What was understood (:meth:`recsys.understand.Understanding.summary`), "" when nothing.
+    understood: str = ""
+    #: ``(key, label)`` of each understood part, for the page's removable chips.
+    parts: list = field(default_factory=list)
 
 
 class SearchService(TaskService):
@@ -146,6 +152,8 @@ class SearchService(TaskService):
         self._models: dict[str, ComposedModel] | None = None
         self._saved_at_load: frozenset = frozenset()
         self._indexes: dict[str, object] = {}
+        self._galleries: dict[str, np.ndarray] = {}
+        self._vocabulary: Vocabulary | None = None
         self._unavailable: dict[str, str] = {}
 
     # ------------------------------------------------------------------ what it works on
@@ -247,6 +255,33 @@ class SearchService(TaskService):
                 self._indexes[name] = self._index_factory(vectors, categories=self.catalog.items["category"].to_numpy())
             return self._indexes[name]
 
+    def _gallery(self, name: str) -> np.ndarray:
+        with self._lock:
+            if name not in self._galleries:
+                self._galleries[name] = np.asarray(self._model(name).gallery_vectors(self.require_artifacts().image),
+                                                   dtype=np.float32)
+            return self._galleries[name]
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The catalog's words (:class:`recsys.understand.Vocabulary`), built on first use. Never raises."""
+        with self._lock:
+            if self._vocabulary is None:
+                self._vocabulary = Vocabulary.from_items(self.catalog.items)
+            return self._vocabulary
+
+    def reference_attributes(self, item_id: str) -> dict:
+        """``{attribute: value}`` of a catalog item (category and attribute columns; missing values left out).
+
+        Raises
+        ------
+        KeyError
+            For an item id the catalog does not have.
+        """
+        item = self.catalog.item(item_id)
+        return {a: str(item[a]) for a in self.vocabulary.values if a in item.index and item[a] == item[a]
+                and item[a] is not None}
+
     def load(self) -> "SearchService":
         """Build the text encoder and load the models now (they load lazily otherwise), so that a problem raises
         here rather than in the middle of a search; returns ``self``.
@@ -258,6 +293,7 @@ class SearchService(TaskService):
         """
         self.text_encoder  # builds it (cached)
         self.models()
+        self.vocabulary
         return self
 
     def _warm(self) -> None:
@@ -277,7 +313,8 @@ class SearchService(TaskService):
         return attribute_moves(self.catalog, reference_id, item_id)
 
     def search(self, reference: np.ndarray | None, captions: Sequence[str], model: str = DEFAULT_MODEL, k: int = 24,
-               category: str | None = None, exclude: Sequence[str] = ()) -> SearchResult:
+               category: str | None = None, exclude: Sequence[str] = (), *, reference_attributes: dict | None = None,
+               understood: bool = True, ignore: Sequence[str] = ()) -> SearchResult:
         """Rank the gallery for a reference and captions applied in order.
 
         Parameters
@@ -295,6 +332,15 @@ class SearchService(TaskService):
             Only items of this category.
         exclude : sequence of str
             Item ids never returned (the reference itself).
+        reference_attributes : dict, optional
+            ``{attribute: value}`` of the reference (:meth:`reference_attributes` for a catalog item; the photo
+            reader's category and colour for an upload): what the captions change is read against it, and what they
+            leave alone is kept (DESIGN section 14).
+        understood : bool
+            Read the captions into constraints and rank what meets them first (the page); False ranks by the
+            model alone (the report's rows without understanding).
+        ignore : sequence of str
+            Keys of understood parts the user removed (:meth:`recsys.understand.Understanding.parts`).
 
         Raises
         ------
@@ -313,6 +359,21 @@ class SearchService(TaskService):
         if reference is None and not used:
             return SearchResult([], [], model, notes + ["Type a description or pick a reference image to search."])
         encoder = self.text_encoder
+        constraints, keep, parts, summary = [], {}, [], ""
+        if understood and used:
+            readings = [understand(c, self.vocabulary).without(ignore) for c in used]
+            for reading in readings:
+                notes += reading.notes
+            if reference is None:
+                constraints = [c for reading in readings for c in reading.constraints if not c.direction]
+            else:
+                constraints, keep, more = constraints_at_work.resolve_captions(
+                    [r.constraints for r in readings], dict(reference_attributes or {}), self.vocabulary)
+                notes += more
+            parts = [p for reading in readings for p in reading.parts()]
+            summary = "; ".join(r.summary() for r in readings if r.summary())
+            if category is not None and any(c.attribute == "category" and not c.negated for c in constraints):
+                category = None  # the caption names the category it wants
         if reference is None:
             name = TEXT_ONLY
             query = self._model(name).compose(None, encoder.encode_text([" ".join(used)]))
@@ -331,12 +392,33 @@ class SearchService(TaskService):
             turns = [encoder.encode_text([c]) for c in used]
             query = compose_turns(self._model(name), reference, turns)
         excluded = self.catalog.indices(list(exclude)).tolist() if exclude else None
+        if constraints or keep:
+            ids, scores, unmet = self._constrained(name, query, k, category, excluded, constraints, keep)
+            return SearchResult(ids, scores, name, notes + ([unmet] if unmet else []), used, summary, parts)
         # Unit queries: the ranking is unchanged (gallery rows are unit vectors) and the scores read as cosines.
         scores, rows = self._index(name).search(l2_normalize(query), k, categories=category, exclude=excluded)
         ids = self.catalog.items["item_id"].to_numpy()[rows[0]].tolist()
-        return SearchResult(ids, [float(s) for s in scores[0]], name, notes, used)
+        return SearchResult(ids, [float(s) for s in scores[0]], name, notes, used, summary, parts)
 
-    def search_text(self, text: str, k: int = 24, category: str | None = None) -> SearchResult:
+    def _constrained(self, name: str, query: np.ndarray, k: int, category: str | None, excluded, constraints,
+                     keep: dict) -> tuple[list[str], list[float], str | None]:
+        # Every item is scored (a matrix product: milliseconds on a catalog of thousands) so that what meets the
+        # request ranks first in the model's own order (recsys.understand.apply.rank).
+        items = self.catalog.items
+        cosines = self._gallery(name) @ l2_normalize(query)[0]
+        allowed = np.ones(len(items), dtype=bool)
+        if category is not None:
+            allowed &= (items["category"] == category).to_numpy()
+        if excluded:
+            allowed[excluded] = False
+        bonus = constraints_at_work.preference_bonus(items, constraints, self.vocabulary, keep)
+        rows = constraints_at_work.rank(cosines, items, constraints, k=k, allowed=allowed, bonus=bonus)
+        unmet = constraints_at_work.unmet_sentence(items, constraints, allowed,
+                                                   where=f"among the {category} items" if category else "in this catalog")
+        return items["item_id"].to_numpy()[rows].tolist(), [float(cosines[r]) for r in rows], unmet
+
+    def search_text(self, text: str, k: int = 24, category: str | None = None, *, understood: bool = True,
+                    ignore: Sequence[str] = ()) -> SearchResult:
         """Free-text search: the items the description ``text`` fits best (see :meth:`search`; same errors).
 
         A description that is empty once cleaned (:func:`recsys.text.clean_text`: only spaces or invisible
@@ -347,4 +429,4 @@ class SearchService(TaskService):
                                    "are looking for, e.g. \u201cred floral dress\u201d.")
         if not cleaned.usable:
             return SearchResult([], [], TEXT_ONLY, [cleaned.problem])
-        return self.search(None, [text], k=k, category=category)
+        return self.search(None, [text], k=k, category=category, understood=understood, ignore=ignore)
