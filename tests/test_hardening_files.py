@@ -218,3 +218,11 @@ def test_the_upload_protocol_runs_on_a_unicode_text_sheet(tiny_catalog, tiny_art
     (folder / "labels.txt").write_bytes("\r\n".join(lines).encode("utf-16"))
     report = evaluate_upload(tiny_catalog, folder / "labels.txt")
     assert report["n"] == 4 and report["unreadable"] == 0 and report["n_category"] == 4
+
+
+def test_the_slot_map_an_editor_saved_is_read(tmp_path):
+    from recsys.data.folder import read_slot_map
+
+    path = tmp_path / "slots.json"
+    path.write_bytes(json.dumps({"Robe": "onepiece"}).encode("utf-16"))
+    assert read_slot_map(path) == {"robe": "onepiece"}

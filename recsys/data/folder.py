@@ -77,9 +77,12 @@ def read_slot_map(path) -> dict[str, str]:
     import json
 
     from recsys.catalog import SLOTS
+    from recsys.tables import TableError, decode_text
 
     try:
-        mapping = json.loads(Path(path).read_text(encoding="utf-8"))
+        mapping = json.loads(decode_text(Path(path).read_bytes(), path))  # an editor's UTF-16 or BOM is still JSON
+    except TableError as exc:
+        raise CatalogError(str(exc)) from None
     except (OSError, ValueError) as exc:
         raise CatalogError(f"The slot map {path} cannot be read as JSON ({exc}).") from None
     if not isinstance(mapping, dict):
