@@ -226,3 +226,45 @@ def test_the_slot_map_an_editor_saved_is_read(tmp_path):
     path = tmp_path / "slots.json"
     path.write_bytes(json.dumps({"Robe": "onepiece"}).encode("utf-16"))
     assert read_slot_map(path) == {"robe": "onepiece"}
+
+
+# ---------------------------------------------------------------------- FashionIQ as released
+def _fashioniq_release(root, test_records):
+    """A FashionIQ folder laid out as the release: val triples with targets, test triples without (withheld)."""
+    (root / "captions").mkdir(parents=True)
+    (root / "image_splits").mkdir()
+    (root / "images").mkdir()
+    val = [{"target": f"V{k + 1}", "candidate": f"V{k}", "captions": ["is red", "longer"]} for k in range(0, 6, 2)]
+    (root / "captions" / "cap.dress.val.json").write_text(json.dumps(val))
+    (root / "captions" / "cap.dress.test.json").write_text(json.dumps(test_records))
+    (root / "image_splits" / "split.dress.val.json").write_text(json.dumps([f"V{k}" for k in range(6)]))
+    (root / "image_splits" / "split.dress.test.json").write_text(json.dumps(["T0", "T1", "T2"]))
+    for asin in [f"V{k}" for k in range(6)] + ["T0", "T1", "T2"]:
+        Image.new("RGB", (20, 30), (120, 20, 60)).save(root / "images" / f"{asin}.jpg")
+    return root
+
+
+def test_fashioniq_as_released_ingests_the_splits_with_answers(tmp_path):
+    """The issue's instance: cap.<cat>.test.json has no target; the rest is ingested and the file named."""
+    from recsys.data.fashioniq import ingest_fashioniq
+
+    withheld = [{"candidate": f"T{k}", "captions": ["is blue", "has no sleeves"]} for k in range(3)]
+    catalog, report = ingest_fashioniq(_fashioniq_release(tmp_path / "fiq", withheld), tmp_path / "out")
+    assert [(c["reference_id"], c["target_id"], c["split"]) for c in catalog.captions] == [
+        ("V0", "V1", "val"), ("V2", "V3", "val"), ("V4", "V5", "val")]
+    assert set(catalog.items["split"]) == {"val", "test"}  # the test images stay a gallery
+    assert report.notes == ["cap.dress.test.json: left out 3 triple(s) without a target (their answers are withheld, "
+                            "as in FashionIQ's public test split); 0 triple(s) of it kept"]
+    assert catalog.meta["left_out_triples"] == {"cap.dress.test.json": 3}
+
+
+def test_fashioniq_entries_that_are_no_triple_are_counted_not_fatal(tmp_path):
+    from recsys.data.fashioniq import ingest_fashioniq
+
+    records = [{"target": "T1", "candidate": "T0", "captions": "is blue"}, ["not", "a", "dict"],
+               {"target": "T2", "candidate": "T1"}, {"target": "", "candidate": "T2", "captions": ["x"]}]
+    catalog, report = ingest_fashioniq(_fashioniq_release(tmp_path / "fiq", records), tmp_path / "out")
+    assert ("T0", "T1", ["is blue"]) in [(c["reference_id"], c["target_id"], c["captions"]) for c in catalog.captions]
+    assert report.notes == ["cap.dress.test.json: left out 1 triple(s) without a target (their answers are withheld, "
+                            "as in FashionIQ's public test split) and 2 entries that are no triple (e.g. entry 1: no "
+                            "candidate or captions); 1 triple(s) of it kept"]

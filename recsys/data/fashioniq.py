@@ -6,8 +6,10 @@ The layout of the dataset's release::
     SRC/image_splits/split.<category>.<split>.json  [ASIN, ...]   the images of each category and split
     SRC/images/<ASIN>.jpg|png|...                   the product photos (downloaded separately; often incomplete)
 
-Categories are ``dress``, ``shirt`` and ``toptee``; splits ``train``, ``val`` and ``test`` (the test
-captions are not public, so a split without a file is simply absent). Every image is decoded with the
+Categories are ``dress``, ``shirt`` and ``toptee``; splits ``train``, ``val`` and ``test``. The release's test
+captions have no ``target`` (the answers are withheld): a triple without a target cannot be evaluated, so it is left
+out and counted per file, as is an entry that is no triple at all, and the rest is ingested; a split without a
+file is simply absent. Every image is decoded with the
 upload guards (:func:`recsys.imageio.load_upload`); a missing or unreadable photo is reported and its item
 skipped, and so is every triple that names a skipped item. Items keep their split in an extra ``split``
 column, which the composed-retrieval protocol uses as the gallery of the split.
@@ -58,6 +60,37 @@ def _listed(folder: Path, kind: str) -> list[tuple[str, str, Path]]:
     return found
 
 
+def _triples(records: list) -> tuple[list[dict], int, list[int]]:
+    """``(triples, withheld, malformed)`` of a caption file's entries: the complete triples (captions as a list of
+    strings), the count of entries without a ``target`` (a split whose answers are withheld), and the positions of
+    entries that are no triple (not an object, or without ``candidate`` or captions)."""
+    kept, withheld, malformed = [], 0, []
+    for number, record in enumerate(records):
+        if not isinstance(record, dict) or not record.get("candidate") or record.get("captions") in (None, "", []):
+            malformed.append(number)
+        elif not record.get("target"):
+            withheld += 1
+        else:
+            captions = record["captions"]
+            captions = [captions] if isinstance(captions, str) else list(captions) if isinstance(captions, list) else None
+            if captions is None:
+                malformed.append(number)
+                continue
+            kept.append({**record, "captions": [str(c) for c in captions]})
+    return kept, withheld, malformed
+
+
+def _left_out_note(name: str, kept: int, withheld: int, malformed: list[int]) -> str:
+    parts = []
+    if withheld:
+        parts.append(f"{withheld} triple(s) without a target (their answers are withheld, as in FashionIQ's public "
+                     f"test split)")
+    if malformed:
+        parts.append(f"{len(malformed)} entr{'y' if len(malformed) == 1 else 'ies'} that are no triple (e.g. entry "
+                     f"{malformed[0]}: no candidate or captions)")
+    return f"{name}: left out {' and '.join(parts)}; {kept} triple(s) of it kept"
+
+
 def ingest_fashioniq(src, out, overwrite: bool = False, progress: Callable[[float, str], None] | None = None,
                      images: str | Path | None = None, name: str | None = None) -> tuple[Catalog, IngestReport]:
     """Turn a FashionIQ folder into a catalog at ``out`` (Wu et al., CVPR 2021; see the module docstring).
@@ -81,9 +114,9 @@ def ingest_fashioniq(src, out, overwrite: bool = False, progress: Callable[[floa
     Raises
     ------
     CatalogError
-        When ``src`` does not exist or has no caption or split files, a file is not a JSON list, a caption entry lacks
-        ``target``, ``candidate`` or ``captions``, no photo is found, ``out`` exists without ``overwrite``, or the
-        written catalog does not validate.
+        When ``src`` does not exist or has no caption or split files, a file is not a JSON list, no photo is found,
+        ``out`` exists without ``overwrite``, or the written catalog does not validate. Caption entries without a
+        target, and entries that are no triple, are left out and counted in the report's notes, not refused.
     """
     src = Path(src).expanduser()
     if not src.is_dir():
@@ -99,16 +132,20 @@ def ingest_fashioniq(src, out, overwrite: bool = False, progress: Callable[[floa
     for category, split, path in split_files:
         for asin in _read_json_list(path):
             wanted.setdefault(str(asin), (category, split))
-    raw_triples = []
+    report = IngestReport()
+    raw_triples, left_out = [], {}
     for category, split, path in caption_files:
-        for number, record in enumerate(_read_json_list(path)):
-            if not isinstance(record, dict) or not {"target", "candidate", "captions"} <= set(record):
-                raise CatalogError(f"{path.name} entry {number} lacks target, candidate or captions.")
-            raw_triples.append((category, split, record))
+        kept, withheld, malformed = _triples(_read_json_list(path))
+        raw_triples += [(category, split, record) for record in kept]
+        for record in kept:
             for asin in (record["candidate"], record["target"]):
                 wanted.setdefault(str(asin), (category, split))
-
-    report = IngestReport()
+        if withheld or malformed:
+            left_out[path.name] = withheld + len(malformed)
+            report.notes.append(_left_out_note(path.name, len(kept), withheld, malformed))
+    if not wanted:
+        raise CatalogError(f"The FashionIQ folder {src} lists no image: it has no image_splits and no caption "
+                           f"file holds a triple with a target.")
     rows = []
     with CatalogWriter(out, overwrite=overwrite) as writer:
         for k, (asin, (category, split)) in enumerate(wanted.items()):
@@ -138,10 +175,11 @@ def ingest_fashioniq(src, out, overwrite: bool = False, progress: Callable[[floa
                 report.skipped.append((f"{category}.{split} {ref}->{tgt}", "a triple whose image is missing"))
                 continue
             captions.append({"reference_id": ref, "target_id": tgt, "split": split, "category": category,
-                             "captions": [str(c) for c in record["captions"]]})
+                             "captions": record["captions"]})
         report.items = len(rows)
         meta = {"name": name or f"fashioniq-{src.name}", "source": "fashioniq", "source_path": str(src.resolve()),
-                "missing_images": missing_images, "skipped_triples": len(report.skipped) - missing_images}
+                "missing_images": missing_images, "skipped_triples": len(report.skipped) - missing_images,
+                "left_out_triples": left_out}
         catalog = writer.finish(items=pd.DataFrame(rows), meta=meta, captions=captions)
     if progress:
         progress(1.0, "Done")
