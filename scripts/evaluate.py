@@ -2,11 +2,16 @@
 
     python scripts/evaluate.py --catalog DIR --task similar|compat|personal|dialogue|composed|all --json OUT
     python scripts/evaluate.py --catalog DIR --task upload --photos SRC [--label-map MAP.json] --json OUT
+    python scripts/evaluate.py --catalog DIR --task requests --requests FILE.json --json OUT
 
 ``upload`` reads your own labelled photos (a folder of class sub-folders, or a CSV with a ``path`` column and
 optional ``category`` and ``colour`` columns) as the Similar items page reads an upload, and writes its figures under
 ``"upload"`` (recsys.tasks.similar.upload); they are also added to the catalog's report, which the Model report page
 shows.
+
+``requests`` runs people's own words -- free-text searches, captions on a reference, chat messages -- through the
+pages (recsys.request_protocol) and writes, under ``"requests"``, each kind's and model's score with its standard
+error and chance level; they are also added to the catalog's report.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ def format_report(report: dict) -> str:
             continue
         if task.startswith("_"):
             continue
+        if task == "requests":
+            lines += format_requests(models)
+            continue
         if not all(isinstance(values, dict) for values in models.values()):  # flat figures (the upload protocol)
             lines.append(f"== {task} ==")
             lines += [f"{name:<28} {value:.4f}" if isinstance(value, float) else f"{name:<28} {value}"
@@ -48,10 +56,30 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def format_requests(figures: dict) -> list[str]:
+    """The request protocol's figures as text lines: one per kind and row."""
+    lines = ["== requests == (hits in the top 10 / what the catalog allows, ± standard error over requests)"]
+    for kind, rows in figures.items():
+        if kind == "_skipped":
+            lines += [f"[{name}] skipped: {reason}" for name, reason in rows.items()]
+            continue
+        for row, f in rows.items():
+            if row == "_skipped":
+                lines += [f"{kind:<9} {name:<34} skipped: {reason}" for name, reason in f.items()]
+                continue
+            score = "n/a" if f.get("score") is None else f"{f['score']:.3f}"
+            se = "" if f.get("score_se") is None else f" ± {f['score_se']:.3f}"
+            chance = "n/a" if f.get("chance") is None else f"{f['chance']:.3f}"
+            lines.append(f"{kind:<9} {row:<34} n={f['n']:<4} score {score}{se}  (chance {chance})")
+    lines.append("")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--catalog", type=Path, required=True)
-    parser.add_argument("--task", default="all", choices=("all",) + TASKS + ("upload",))
+    parser.add_argument("--task", default="all", choices=("all",) + TASKS + ("upload", "requests"))
+    parser.add_argument("--requests", type=Path, help="requests task: a JSON file of requests (requests v1 format)")
     parser.add_argument("--photos", type=Path, help="upload task: a folder of class sub-folders or a CSV of photos")
     parser.add_argument("--label-map", type=Path, help="upload task: JSON mapping photo labels to catalog names")
     parser.add_argument("--json", type=Path, help="write the report here")
@@ -61,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.task == "upload" and args.photos is None:
         parser.error("--task upload needs --photos SRC (a folder of class sub-folders or a CSV)")
+    if args.task == "requests" and args.requests is None:
+        parser.error("--task requests needs --requests FILE.json (see ../shared/requests/dev-requests.json)")
     try:
         catalog = Catalog.load(args.catalog)
         started = time.perf_counter()
@@ -69,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
 
             report = {"upload": evaluate_upload(catalog, args.photos, args.label_map)}
             add_upload_figures(catalog, report["upload"], source=args.photos, label_map=args.label_map)
+        elif args.task == "requests":
+            from recsys.request_protocol import add_request_figures, evaluate_requests, load_requests
+
+            report = {"requests": evaluate_requests(catalog, load_requests(args.requests))}
+            add_request_figures(catalog, report["requests"], source=args.requests)
         else:
             tasks = TASKS if args.task == "all" else (args.task,)
             report = evaluate(catalog, tasks=tasks, seed=args.seed, quick=args.quick)

@@ -151,7 +151,8 @@ NEGATION_CUES = ("not", "no", "non", "without", "except", "excluding", "exclude"
                  "losing", "lost", "drop", "drops", "remove", "removes", "ditch", "minus", "free of", "hate",
                  "dislike", "no more", "not a fan of", "swap", "swaps", "swap the", "replace", "replaces",
                  "get rid of", "neither", "nor", "anything not", "won't", "wont", "can't", "cannot", "shouldn't",
-                 "mustn't", "but no")
+                 "mustn't", "but no", "any colour but", "any color but", "any colour except", "any color except",
+                 "any colour other than", "any pattern but", "any material but", "everything but", "all but")
 #: Words that close a negation scope once it has taken a value ("no stripes, in red": red is wanted).
 SCOPE_ENDS = ("and", "but", "with", "in", "for", "to", "into", "then", "please", "that", "which", "made", "instead",
               "now", "so", "by", "as", "while", "though", "although", "yet", "make", "same", "keep", "add", "is",

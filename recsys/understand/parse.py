@@ -184,6 +184,8 @@ def _mark_negations(mentions: list[_Mention]) -> None:
             negating = False
         elif m.kind == "negation":
             negating, taken, since = True, 0, 0
+        elif negating and m.meanings and m.is_anchor and taken:
+            negating = False  # "not white sneakers": the garment after a ruled-out value is still wanted
         elif negating and m.meanings:
             m.negated, taken, since = True, taken + 1, 0
         elif negating:

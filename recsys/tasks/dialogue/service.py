@@ -20,7 +20,7 @@ import numpy as np
 from recsys.catalog import Catalog
 from recsys.encoders import EncoderError
 from recsys.metrics import weighted_kendall_tau
-from recsys.models.dialogue import FASCODE_SLOTS, DialogueCoordiRecommender
+from recsys.models.dialogue import CATALOG_TO_FASCODE, FASCODE_SLOTS, DialogueCoordiRecommender
 from recsys.tasks.base import TaskService
 from recsys.tasks.dialogue.data import (
     DialogueTaskError,
@@ -30,6 +30,9 @@ from recsys.tasks.dialogue.data import (
     text_encoder,
 )
 from recsys.tasks.dialogue.messages import MessageCheck, check_message, dialogue_vectors, encoder_reads_only_english
+from recsys.tasks.dialogue.requests import SlotRequest, conversation_request
+from recsys.understand import Vocabulary
+from recsys.understand import apply as constraints_at_work
 
 __all__ = ["FASCODE_SLOTS", "DialogueTaskError", "EncoderError", "MessageCheck", "ModelNotTrained", "Proposal",
            "Reply", "Stylist", "StylistService", "check_message", "weighted_kendall_tau"]
@@ -66,6 +69,8 @@ class Proposal:
     coordi: dict
     candidates: list
     seconds: float
+    #: One sentence per slot whose stated request no item meets (the closest item is proposed instead).
+    unmet: list = field(default_factory=list)
 
 
 class Stylist:
@@ -81,17 +86,39 @@ class Stylist:
         ``compatibility(item rows) -> float`` for the set score (used when ``model.compat_weight`` is set).
     """
 
-    def __init__(self, model: DialogueCoordiRecommender, encoder, compatibility=None):
+    def __init__(self, model: DialogueCoordiRecommender, encoder, compatibility=None, items=None):
         self.model = model
         self.encoder = encoder
         self.compatibility = compatibility
+        self.items = items
+
+    def _nearest(self, vector: np.ndarray, k: int, request: SlotRequest | None) -> tuple[dict, list[str]]:
+        # The model's nearest items of each slot, within what the conversation asked for that slot (DESIGN
+        # section 14): items meeting it first, in the model's order; the closest ones, with a sentence, otherwise.
+        if request is None or self.items is None or request.empty:
+            return self.model.propose(vector, k=k), []
+        scores = self.model.score(vector)[0]
+        nearest, unmet = {}, []
+        for s, slot in enumerate(FASCODE_SLOTS):
+            allowed = self.model.item_slot_ == s
+            mine = request.for_slot(slot)
+            bonus = constraints_at_work.preference_bonus(self.items, mine)
+            nearest[slot] = [int(r) for r in constraints_at_work.rank(scores, self.items, mine, k=k, allowed=allowed,
+                                                                        bonus=bonus)]
+            sentence = constraints_at_work.unmet_sentence(self.items, mine, allowed, where=f"in the {slot} slot")
+            if sentence:
+                unmet.append(sentence)
+        return nearest, unmet
 
     def respond(self, turns: Sequence[dict], candidates: np.ndarray | None = None,
-                true_ranks: Sequence[int] | None = None, n_alternatives: int = 3) -> Proposal:
+                true_ranks: Sequence[int] | None = None, n_alternatives: int = 3,
+                request: SlotRequest | None = None) -> Proposal:
         """Propose a set for the dialogue so far and rank ``candidates`` (``(c, 4)`` item rows, -1 empty).
 
         Without candidates, the ``n_alternatives`` sets made of the 1st, 2nd, ... nearest item of every slot
-        are ranked.
+        are ranked. ``request`` (what the conversation asked for, :func:`recsys.tasks.dialogue.requests.
+        conversation_request`) limits each slot's nearest items to those meeting it where the catalog has any;
+        the candidate sets of an evaluation dialogue are ranked by the model alone, as the protocol ranks them.
 
         Raises
         ------
@@ -100,7 +127,7 @@ class Stylist:
         """
         started = time.perf_counter()
         vector = dialogue_vectors(self.encoder, [list(turns)])
-        nearest = self.model.propose(vector, k=n_alternatives)
+        nearest, unmet = self._nearest(vector, n_alternatives, request)
         coordi = {slot: rows[0] for slot, rows in nearest.items() if rows}
         if candidates is None:
             width = min(len(rows) for rows in nearest.values())
@@ -112,7 +139,7 @@ class Stylist:
                    "score": float(scores[j]), "rank": rank + 1,
                    "true_rank": int(true_ranks[j]) if true_ranks is not None else None}
                   for rank, j in enumerate(order)]
-        return Proposal(coordi=coordi, candidates=ranked, seconds=time.perf_counter() - started)
+        return Proposal(coordi=coordi, candidates=ranked, seconds=time.perf_counter() - started, unmet=unmet)
 
 
 @dataclass
@@ -132,6 +159,10 @@ class Reply:
     proposal: Proposal | None
     turns: list
     notes: list = field(default_factory=list)
+    #: What the conversation asked for, in the catalog's words ("black · jacket → outer"), "" when nothing.
+    understood: str = ""
+    #: ``(key, label)`` of each understood part, for the page's removable chips.
+    parts: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -169,6 +200,7 @@ class StylistService(TaskService):
         self._data = None
         self._encoders: dict[str, object] = {}
         self._stylists: dict[str, tuple[Stylist, str]] = {}
+        self._vocabulary: Vocabulary | None = None
 
     # ------------------------------------------------------------------ the catalog's dialogues
     def has_dialogues(self) -> bool:
@@ -287,7 +319,7 @@ class StylistService(TaskService):
                                           f"train it with {self.train_command()}.")
                 encoder = self._encoder(model.text_encoder or artifacts.text_encoder_spec)
                 compatibility, compat_name = compatibility_scorer(self.catalog, artifacts, store=self.store)
-                self._stylists[name] = (Stylist(model, encoder, compatibility), compat_name)
+                self._stylists[name] = (Stylist(model, encoder, compatibility, self.catalog.items), compat_name)
             return self._stylists[name]
 
     def summary(self, name: str | None = None) -> ModelSummary:
@@ -300,6 +332,20 @@ class StylistService(TaskService):
     def _warm(self) -> None:
         self.evaluation_ids()
         self.summary()  # the default model, its text encoder and the compatibility model
+        self.vocabulary
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The catalog's words (:class:`recsys.understand.Vocabulary`), built on first use. Never raises."""
+        with self._lock:
+            if self._vocabulary is None:
+                self._vocabulary = Vocabulary.from_items(self.catalog.items)
+            return self._vocabulary
+
+    def understand(self, turns: Sequence[dict], ignore: Sequence[str] = ()) -> SlotRequest:
+        """What the user turns of ``turns`` ask for, slot by slot (:func:`conversation_request`), without the parts
+        whose keys are in ``ignore``. Never raises."""
+        return conversation_request(turns, self.vocabulary, ignore=ignore)
 
     # ------------------------------------------------------------------ the chat
     def check_message(self, text: str | None) -> MessageCheck:
@@ -324,11 +370,13 @@ class StylistService(TaskService):
         return self.stylist(model).respond(turns, candidates=rows, true_ranks=true_ranks)
 
     def reply(self, message: str | None, history: Sequence[dict] = (), *, model: str | None = None,
-              evaluation_id: str | None = None) -> Reply:
+              evaluation_id: str | None = None, ignore: Sequence[str] = (), understood: bool = True) -> Reply:
         """One chat step: check ``message``, add it to ``history``, propose a set and answer.
 
         ``message`` None answers ``history`` as it is (a loaded evaluation dialogue). With ``evaluation_id``,
-        that dialogue's candidate sets are ranked; otherwise alternatives made of the nearest items are.
+        that dialogue's candidate sets are ranked; otherwise alternatives made of the nearest items are. The
+        proposal meets what the conversation asked for (:meth:`understand`, less the parts in ``ignore``) where the
+        catalog can; ``understood`` False proposes by the model alone (the report's rows without understanding).
 
         Raises
         ------
@@ -347,12 +395,22 @@ class StylistService(TaskService):
             turns.append({"speaker": "US", "text": check.text, "tags": []})
         if not turns:
             return Reply(None, turns, notes)
+        request = self.understand(turns, ignore) if understood else None
+        if request is not None:
+            if any(c.slot for c in request.constraints):  # a follow-up about a garment named before
+                notes = [n for n in notes if not n.startswith("The message names no slot")]
+            notes += [n for n in request.notes if n not in notes]
         if evaluation_id:
-            proposal = self.rank_candidates(turns, evaluation_id, model)
+            record, rows = self._evaluation(evaluation_id)
+            true_ranks = [int(c["rank"]) for c in record["candidates"]]
+            proposal = self.stylist(model).respond(turns, candidates=rows, true_ranks=true_ranks, request=request)
         else:
-            proposal = self.stylist(model).respond(turns)
+            proposal = self.stylist(model).respond(turns, request=request)
         if turns[-1].get("speaker") == "US":
             titles = [self.catalog.items.iloc[r].title for r in proposal.coordi.values() if r >= 0]
-            turns.append({"speaker": "CO", "text": "How about this coordi: " + ", ".join(titles) + "?",
-                          "tags": ["SUGGEST"]})
-        return Reply(proposal, turns, notes)
+            text = "How about this coordi: " + ", ".join(titles) + "?"
+            if proposal.unmet:
+                text = " ".join(proposal.unmet) + " " + text
+            turns.append({"speaker": "CO", "text": text, "tags": ["SUGGEST"]})
+        summary = request.summary() if request is not None else ""
+        return Reply(proposal, turns, notes, summary, request.parts() if request is not None else [])
