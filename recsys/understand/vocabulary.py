@@ -179,11 +179,15 @@ class Vocabulary:
         # built-in world "mini", "maxi", "cropped", "ankle"): the catalog's own name for that value.
         words = items["title"].fillna("").astype(str).map(lambda t: sorted(set(tokens(t))))
         exploded = pd.DataFrame({"row": np.arange(len(items)), "word": words.to_numpy()}).explode("word").dropna()
+        if exploded.empty:
+            return
         exploded = exploded[exploded["word"].str.len() >= 3]
-        exploded = exploded[~exploded["word"].map(lambda w: (w,) in self.phrases or w in _LEXICON_WORDS
-                                                  or w in lexicon.COMMON_WORDS)]
+        known = exploded["word"].map(lambda w: (w,) in self.phrases or w in _LEXICON_WORDS or w in lexicon.COMMON_WORDS)
+        exploded = exploded[~known.to_numpy(dtype=bool)]
         counts = exploded["word"].value_counts()
         exploded = exploded[exploded["word"].isin(counts[counts >= TITLE_MIN_ITEMS].index)]
+        if exploded.empty:
+            return
         for attribute in self.values:
             column = items[attribute].to_numpy()
             frame = exploded.assign(value=column[exploded["row"].to_numpy()]).dropna(subset=["value"])
