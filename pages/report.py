@@ -110,6 +110,16 @@ else:
                    "photo's label accepts, and what share of the top 5 similar items is; chance beside each.")
         st.dataframe(reports.upload_table(uploads), width="stretch")
 
+    own_words = report.get("_requests", {})
+    if own_words:
+        st.subheader("Requests in people's own words", anchor=False)
+        st.caption("Free-text searches, captions on a reference and chat messages run through the pages "
+                   "(`scripts/evaluate.py --task requests --requests FILE.json`): hits in the top 10 over what the "
+                   "catalog allows (for the Stylist: proposed slots that meet the request), ± one standard error over "
+                   "the requests, beside chance; each model as the page runs it (understanding the words) and by the "
+                   "model alone.")
+        st.dataframe(reports.requests_table(own_words), width="stretch", hide_index=True)
+
 st.subheader("Benchmarks", anchor=False)
 if bench_path.is_file():
     try:

@@ -42,6 +42,7 @@ def remove_caption(position: int) -> None:
 
 def clear_captions() -> None:
     st.session_state["search_captions"] = []
+    st.session_state.pop("search_caption_ignored", None)
 
 
 def use_as_reference(item_id: str) -> None:
@@ -119,6 +120,25 @@ def show_notes(notes) -> None:
         st.warning(note, icon=":material/info:")
 
 
+def forget_part(store: str, key: str) -> None:
+    st.session_state.setdefault(store, []).append(key)
+
+
+def understood_chips(result, store: str) -> None:
+    """What the search understood, one removable chip per part (removing one searches again without it)."""
+    if not result.understood and not st.session_state.get(store):
+        return
+    if result.understood:
+        st.caption(f"Understood: {result.understood}")
+    with st.container(horizontal=True):
+        for position, (key, label) in enumerate(result.parts):
+            st.button(label, key=f"{store}_{position}", icon=":material/close:", type="tertiary",
+                      on_click=forget_part, args=(store, key), help="Search without this part")
+        if st.session_state.get(store):
+            st.button("Restore all", key=f"{store}_restore", icon=":material/undo:", type="tertiary",
+                      on_click=st.session_state.pop, args=(store, None))
+
+
 def result_card(search, catalog, item_id: str, score: float, reference_id: str | None) -> None:
     item = catalog.item(item_id)
     with st.container(border=True):
@@ -178,8 +198,12 @@ k = st.sidebar.slider("How many results", 6, 48, 12, step=6, key="search_k")
 if mode == FREE_TEXT:
     query = st.text_input("Describe what you are looking for", key="search_free_text",
                           placeholder="e.g. red floral midi dress")
+    if st.session_state.get("search_free_text_read") != query:  # a new search forgets the parts removed before
+        st.session_state["search_free_text_read"] = query
+        st.session_state.pop("search_text_ignored", None)
     if query.strip():
-        result = search.search_text(query, k=k)
+        result = search.search_text(query, k=k, ignore=st.session_state.get("search_text_ignored", []))
+        understood_chips(result, "search_text_ignored")
         show_notes(result.notes)
         result_grid(search, catalog, result, None)
     else:
@@ -218,11 +242,18 @@ if reference is None:
 captions = st.session_state.get("search_captions", [])
 reference_category = catalog.item(reference_id)["category"] if reference_id is not None else upload_category
 category = reference_category if same_category else None
+if reference_id is not None:
+    known = search.reference_attributes(reference_id)
+else:  # an upload: what the photo reader (or the user's correction) says it is
+    known = {"category": upload_category} if upload_category else {}
 try:
     result = search.search(reference, captions, model=model, k=k, category=category,
-                           exclude=[reference_id] if reference_id is not None else [])
+                           exclude=[reference_id] if reference_id is not None else [], reference_attributes=known,
+                           ignore=st.session_state.get("search_caption_ignored", []))
 except composed.SearchUnavailable as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
+with caption_column:
+    understood_chips(result, "search_caption_ignored")
 show_notes([n for n in result.notes if n not in feedback])  # the applied caption's notes are shown above
 result_grid(search, catalog, result, reference_id)

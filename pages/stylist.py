@@ -12,7 +12,8 @@ SLOT_ICONS = {"outer": ":material/apparel:", "top": ":material/checkroom:", "bot
 
 
 def reset() -> None:
-    for key in ("stylist_turns", "stylist_proposal", "stylist_eval_id", "stylist_notes"):
+    for key in ("stylist_turns", "stylist_proposal", "stylist_eval_id", "stylist_notes", "stylist_ignored",
+                "stylist_understood", "stylist_parts"):
         st.session_state.pop(key, None)
 
 
@@ -23,6 +24,23 @@ def load_evaluation_dialogue(chat) -> None:
         st.session_state["stylist_eval_id"] = dialogue_id
         st.session_state["stylist_turns"] = chat.evaluation_turns(dialogue_id)
         st.session_state["stylist_pending"] = True
+
+
+def forget_part(key: str) -> None:
+    """Drop an understood part of the conversation and answer again without it."""
+    st.session_state.setdefault("stylist_ignored", []).append(key)
+    st.session_state["stylist_pending"] = True
+
+
+def understood_chips() -> None:
+    understood = st.session_state.get("stylist_understood")
+    if not understood:
+        return
+    st.caption(f"Understood so far: {understood}")
+    with st.container(horizontal=True):
+        for position, (key, label) in enumerate(st.session_state.get("stylist_parts", [])):
+            st.button(label, key=f"stylist_part_{position}", icon=":material/close:", type="tertiary",
+                      on_click=forget_part, args=(key,), help="Leave this out of the proposal")
 
 
 def item_tile(catalog, row: int, caption_prefix: str = "") -> None:
@@ -121,7 +139,8 @@ message = st.chat_input("Tell the stylist what you are looking for", key="stylis
 pending = st.session_state.pop("stylist_pending", False)
 if message is not None or (pending and turns):
     try:
-        reply = chat.reply(message, turns, model=model_name, evaluation_id=st.session_state.get("stylist_eval_id"))
+        reply = chat.reply(message, turns, model=model_name, evaluation_id=st.session_state.get("stylist_eval_id"),
+                           ignore=st.session_state.get("stylist_ignored", []))
     except dialogue.EncoderError as exc:
         st.error(str(exc), icon=":material/error:")
         st.stop()
@@ -130,6 +149,8 @@ if message is not None or (pending and turns):
     if reply.proposal is not None:
         st.session_state["stylist_turns"] = turns = reply.turns
         st.session_state["stylist_proposal"] = reply.proposal
+        st.session_state["stylist_understood"] = reply.understood
+        st.session_state["stylist_parts"] = reply.parts
 
 if not turns:
     with st.chat_message("assistant"):
@@ -139,6 +160,7 @@ for turn in turns:
 for note in st.session_state.get("stylist_notes", []):
     st.warning(note, icon=":material/warning:")
 
+understood_chips()
 proposal = st.session_state.get("stylist_proposal")
 if proposal is not None:
     show_proposal(catalog, proposal, st.session_state.get("stylist_eval_id"))

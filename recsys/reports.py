@@ -266,3 +266,27 @@ def upload_table(uploads: dict) -> pd.DataFrame:
             row[name] = text + (f" (chance {chance:.3f})" if chance is not None else "")
         rows[source] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def requests_table(requests: dict) -> pd.DataFrame:
+    """One row per requests file, kind and row of the report's ``_requests`` (:mod:`recsys.request_protocol`):
+    ``n``, the score as "value ± standard error" and the chance level, rows labelled with the registry's titles
+    (the composed task's for search and captions, the dialogue task's for the Stylist)."""
+    alone = " (model alone)"
+    rows = []
+    for source, kinds in requests.items():
+        for kind, figures in kinds.items():
+            if kind.startswith("_") or not isinstance(figures, dict):
+                continue
+            task = "dialogue" if kind == "stylist" else "composed"
+            for row, f in figures.items():
+                if row.startswith("_") or not isinstance(f, dict):
+                    continue
+                name = row[: -len(alone)] if row.endswith(alone) else row
+                score, se = f.get("score"), f.get("score_se")
+                rows.append({"requests": source, "kind": kind,
+                             "model": row_title(task, name) + (alone if row.endswith(alone) else " (as the page runs it)"),
+                             "n": f.get("n"),
+                             "score": "n/a" if score is None else f"{score:.3f}" + (f" ± {se:.3f}" if se is not None else ""),
+                             "chance": "n/a" if f.get("chance") is None else f"{f['chance']:.3f}"})
+    return pd.DataFrame(rows)
