@@ -119,6 +119,9 @@ try:
     similar.model()
 except similar_service.ArtifactError as exc:
     offer_to_compute_embeddings(catalog, str(exc))
+else:
+    if similar.index_note():  # RECSYS_INDEX_BACKEND / RECSYS_MILVUS_URI could not be used: the in-process index serves
+        st.info(similar.index_note(), icon=":material/database:")
 
 if "similar_source" not in st.session_state:
     st.session_state["similar_source"] = FROM_CATALOG

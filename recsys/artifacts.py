@@ -37,7 +37,7 @@ import numpy as np
 
 from recsys.catalog import Catalog
 from recsys.projections import project_channels
-from recsys.utils import read_json
+from recsys.utils import load_array, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +161,52 @@ def needs_embedding(manifest: dict | None, image_encoder: str | None, text_encod
     ``image_encoder`` or another text encoder than ``text_encoder`` (None: any, as the settings leave it open)."""
     if not manifest:
         return True
-    return (image_encoder is not None and manifest["image_encoder"]["spec"] != image_encoder) or (
-        text_encoder is not None and manifest["text_encoder"]["spec"] != text_encoder)
+    image, text = manifest_spec(manifest, "image"), manifest_spec(manifest, "text")
+    return (image is None or text is None  # a manifest of another tool's: embed again
+            or (image_encoder is not None and image != image_encoder)
+            or (text_encoder is not None and text != text_encoder))
+
+
+def embedding_step(catalog: Catalog, image_encoder: str | None,
+                   text_encoder: str | None) -> tuple[str, str | None, str | None] | None:
+    """What the set-up must compute of a catalog's embeddings, or None when the ones it has are usable:
+    ``(progress message, image encoder, text encoder)`` -- none yet, made by other encoders than the settings name
+    (None: any), or damaged (a manifest or array that cannot be read, logged in one line). The encoders are the
+    settings' own, else, for damaged embeddings, those that made them (manifest or shard state; the finished
+    shards are kept), else None (the defaults)."""
+    root = default_artifacts_dir(catalog)
+    try:
+        manifest = read_manifest(root)
+        if manifest is None:
+            return "Computing the embeddings", image_encoder, text_encoder
+        if needs_embedding(manifest, image_encoder, text_encoder):
+            return (f"Computing the embeddings again with {image_encoder or manifest_spec(manifest, 'image')}",
+                    image_encoder, text_encoder)
+        load_artifacts(catalog)
+    except ArtifactError as exc:
+        logger.warning("%s", exc)
+        try:
+            made = read_manifest(root) or {}
+        except ArtifactError:
+            made = {}
+        try:
+            state = read_json(root / SHARDS_DIRNAME / SHARDS_STATE_NAME) or {}
+        except (OSError, ValueError):
+            state = {}
+        image = image_encoder or manifest_spec(made, "image") or _text_or_none(state.get("image_encoder"))
+        text = text_encoder or manifest_spec(made, "text") or _text_or_none(state.get("text_encoder"))
+        return "Repairing the embeddings", image, text
+    return None
+
+
+def _text_or_none(value) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def manifest_spec(manifest: dict, role: str) -> str | None:
+    """The ``role`` (``"image"`` or ``"text"``) encoder spec a manifest names, None when it names none."""
+    record = manifest.get(f"{role}_encoder")
+    return record.get("spec") if isinstance(record, dict) and isinstance(record.get("spec"), str) else None
 
 
 def _rerun_hint(catalog: Catalog, image_encoder: str | None = None, text_encoder: str | None = None) -> str:
@@ -231,7 +275,8 @@ def load_artifacts(
     if manifest.get("catalog_fingerprint") != catalog.fingerprint():
         raise ArtifactError(f"The artifacts in {root} were computed for a different version of the catalog; run {hint}.")
     for role, wanted in (("image", image_encoder), ("text", text_encoder)):
-        stored = (manifest.get(f"{role}_encoder") or {}).get("spec")
+        stored = (manifest.get(f"{role}_encoder") or {}).get("spec") if isinstance(
+            manifest.get(f"{role}_encoder"), dict) else None
         if wanted is not None and stored != wanted:
             raise ArtifactError(
                 f"The artifacts in {root} were computed with {role} encoder '{stored}', not '{wanted}'; run {hint}."
@@ -239,6 +284,11 @@ def load_artifacts(
 
     n = len(catalog)
     files = manifest.get("files") or {}
+    if not isinstance(files, dict) or not all(isinstance(manifest.get(f"{role}_encoder"), dict)
+                                              and isinstance(manifest[f"{role}_encoder"].get("spec"), str)
+                                              for role in ("image", "text")):
+        # A JSON object of another tool's under this name: nothing in it can be trusted.
+        raise ArtifactError(f"The manifest in {root} is not a precompute manifest (no encoders or files); run {hint}.")
 
     def array(key: str, required: bool = True, memory_map: bool = False) -> np.ndarray | None:
         entry = files.get(key)
@@ -246,11 +296,16 @@ def load_artifacts(
             if required:
                 raise ArtifactError(f"The manifest in {root} lists no '{key}' array; run {hint}.")
             return None
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), t) for k, t in (("path", str), ("shape", list),
+                                                                                          ("dtype", str))):
+            raise ArtifactError(f"The manifest in {root} does not describe its '{key}' array; run {hint}.")
         path = root / entry["path"]
         try:
-            values = np.load(path, mmap_mode="r" if (memory_map and mmap) else None, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ArtifactError(f"The artifact file {path} is missing or damaged ({exc}); run {hint}.") from None
+            values = load_array(path, mmap_mode="r" if (memory_map and mmap) else None)
+        except OSError as exc:
+            raise ArtifactError(f"The artifact file {path} is missing ({exc.strerror or exc}); run {hint}.") from None
+        except ValueError as exc:
+            raise ArtifactError(f"The artifact file {path} is damaged ({exc}); run {hint}.") from None
         if list(values.shape) != list(entry["shape"]) or str(values.dtype) != entry["dtype"]:
             raise ArtifactError(
                 f"The artifact file {path} holds {values.dtype}{list(values.shape)}, not the "

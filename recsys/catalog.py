@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from recsys.tables import TableError, read_parquet_table
+from recsys.tables import TableError, dtype_name, is_text_column, read_parquet_table
+from recsys.utils import file_damage, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -47,23 +48,6 @@ class CatalogError(ValueError):
     """A catalog folder is missing something or holds something malformed; the message says what."""
 
 
-def _is_text_column(series: pd.Series) -> bool:
-    # A categorical of strings is text too (pandas' category, another tool's dictionary-encoded column).
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        series = series.cat.categories.to_series()
-    if pd.api.types.is_string_dtype(series.dtype):
-        return all(isinstance(v, str) for v in series.head(1000))
-    return False
-
-
-def _dtype_name(series: pd.Series) -> str:
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return f"categories of {series.cat.categories.dtype}"
-    if any(isinstance(v, bytes) for v in series.head(1000)):
-        return "bytes that are not UTF-8 text"
-    return str(series.dtype)
-
-
 def _read_table(path: Path) -> pd.DataFrame:
     try:
         return read_parquet_table(path)  # any tool's encoding of text (recsys.tables)
@@ -72,18 +56,22 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
+    try:  # split on "\n" only: a JSON string may hold U+2028, which str.splitlines() would cut at
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError:
+        raise CatalogError(f"{path.name} cannot be read ({file_damage(path) or 'it is not UTF-8 text'}).") from None
     records = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CatalogError(f"{path.name} line {number} is not valid JSON ({exc.msg}).") from None
-            if not isinstance(record, dict):
-                raise CatalogError(f"{path.name} line {number} is not a JSON object.")
-            records.append(record)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            reason = file_damage(path) or exc.msg
+            raise CatalogError(f"{path.name} line {number} is not valid JSON ({reason}).") from None
+        if not isinstance(record, dict):
+            raise CatalogError(f"{path.name} line {number} is not a JSON object.")
+        records.append(record)
     return records
 
 
@@ -101,8 +89,8 @@ def validate_items(items: pd.DataFrame, source: str = "items.parquet") -> None:
             values = items[column]
             if values.isna().any():
                 raise CatalogError(f"{source} column '{column}' has empty values.")
-        if len(values) and not _is_text_column(values):
-            raise CatalogError(f"{source} column '{column}' must hold text, but it holds {_dtype_name(items[column])}.")
+        if len(values) and not is_text_column(values):
+            raise CatalogError(f"{source} column '{column}' must hold text, but it holds {dtype_name(items[column])}.")
     duplicated = items["item_id"][items["item_id"].duplicated()]
     if len(duplicated):
         raise CatalogError(f"{source} repeats item_id '{duplicated.iloc[0]}'.")
@@ -131,9 +119,9 @@ def validate_interactions(interactions: pd.DataFrame, item_ids: set[str]) -> Non
     if missing:
         raise CatalogError(f"interactions.parquet lacks the required column(s) {', '.join(missing)}.")
     for column in ("user_id", "item_id"):
-        if len(interactions) and not _is_text_column(interactions[column]):
+        if len(interactions) and not is_text_column(interactions[column]):
             raise CatalogError(
-                f"interactions.parquet column '{column}' must hold text, but it holds {_dtype_name(interactions[column])}."
+                f"interactions.parquet column '{column}' must hold text, but it holds {dtype_name(interactions[column])}."
             )
     ts = interactions["timestamp"]
     if not (pd.api.types.is_numeric_dtype(ts) or pd.api.types.is_datetime64_any_dtype(ts)):
@@ -179,12 +167,10 @@ class Catalog:
                 f"The catalog folder {root} has no items.parquet; build one with scripts/build_demo.py or scripts/ingest.py."
             )
         meta_path = root / "catalog.json"
-        meta: dict = {}
-        if meta_path.is_file():
-            try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise CatalogError(f"catalog.json in {root} is not valid JSON ({exc.msg}).") from None
+        try:
+            meta = read_json(meta_path) or {}
+        except ValueError as exc:
+            raise CatalogError(f"catalog.json in {root} cannot be read ({exc}).") from None
         items = _read_table(items_path)
         validate_items(items)
         items = items.reset_index(drop=True)

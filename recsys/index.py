@@ -27,7 +27,8 @@ import faiss
 import numpy as np
 
 from recsys.index_backends import _CHUNK, COMPRESS_THRESHOLD_BYTES, FaissMixin
-from recsys.index_milvus import MilvusMixin
+from recsys.index_milvus import MilvusCollection, MilvusMixin
+from recsys.utils import file_damage, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class VectorIndex(FaissMixin, MilvusMixin):
     Attributes
     ----------
     kind_ : str
-        The kind actually built.
+        The kind actually built (a faiss kind when a misconfigured Milvus fell back: ``backend_note_``, str or None).
     index_ : faiss.Index
     n_items_, dim_ : int
     category_names_ : numpy.ndarray of str or None
@@ -200,8 +201,8 @@ class VectorIndex(FaissMixin, MilvusMixin):
         kind = self._resolve_kind(n_items, dim)
         backend = self._resolve_backend()
         self.vectors_ = None
-        if backend == "milvus":
-            return self._fit_milvus(matrix, categories, ids)
+        if backend == "milvus" and self._fit_milvus(matrix, categories, ids) is not None:
+            return self  # else the database cannot be used: backend_note_ says so, and faiss serves
         if kind == "ivfpq":
             index = self._build_ivfpq(matrix)
             # Keep the caller's array (a memmap stays a memmap) for re-ranking; a copy would defeat compression.
@@ -417,17 +418,16 @@ class VectorIndex(FaissMixin, MilvusMixin):
         sidecar_path = cls.sidecar_path(path)
         if not path.is_file() or not sidecar_path.is_file():
             raise ValueError(f"The index {path} or its sidecar {sidecar_path.name} is missing; build and save the index again.")
-        try:
-            sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+        try:  # read_json: a sidecar or milvus file that is empty, a git-lfs pointer or not a JSON object says so
+            sidecar = read_json(sidecar_path)
             if sidecar.get("kind") == "milvus":
-                from recsys.index_milvus import MilvusCollection
-
-                index = MilvusCollection.open(**json.loads(path.read_text(encoding="utf-8")))
+                index = MilvusCollection.open(**read_json(path))
             else:
                 index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP if mmap else 0)
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
-            raise ValueError(f"The index {path} cannot be read ({exc}); build and save it again.") from None
-        if sidecar.get("version") != SIDECAR_VERSION or index.ntotal != sidecar.get("n_items") or index.d != sidecar.get("dim"):
+            raise ValueError(f"The index {path} cannot be read ({file_damage(path) or exc}); build and save it again.") from None
+        if sidecar.get("version") != SIDECAR_VERSION or index.ntotal != sidecar.get("n_items") or index.d != sidecar.get(
+                "dim") or not isinstance(sidecar.get("params"), dict) or sidecar.get("kind") not in KINDS + ("milvus",):
             raise ValueError(f"The index {path} does not match its sidecar {sidecar_path.name}; build and save it again.")
         self = cls(**sidecar["params"])
         self.index_ = index

@@ -18,6 +18,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from recsys.utils import load_array
+
 logger = logging.getLogger(__name__)
 
 #: Size of the float32 vectors from which ``VectorIndex(kind="auto")`` compresses: 2 GiB (e.g. 2M x 256 or
@@ -165,7 +167,7 @@ class FaissMixin:
             return
         vectors_path = path.parent / name  # an absolute path stays absolute
         try:
-            self.vectors_ = np.load(vectors_path, mmap_mode="r")
+            self.vectors_ = load_array(vectors_path, mmap_mode="r")
         except (OSError, ValueError) as exc:
             raise ValueError(f"The re-ranking vectors {vectors_path} of the index {path} cannot be read ({exc}); "
                              "build and save the index again.") from None

@@ -31,13 +31,34 @@ def _is_local(uri: str) -> bool:
     return "://" not in uri
 
 
+class _UnimplementedProbe(logging.Filter):
+    """Milvus Lite serves the Milvus API from a gRPC server in this process, and pymilvus probes a call it does not
+    implement (``AllocTimestamp``, while waiting for an index) and goes on without it; gRPC logs that as an ERROR
+    with a traceback although nothing failed. This filter moves exactly that record to debug level; every other
+    gRPC error stays as it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, NotImplementedError) and str(error) == "Method not implemented!":
+            logger.debug("Milvus Lite does not implement a call pymilvus probed; it went on without it",
+                         exc_info=record.exc_info)
+            return False
+        return True
+
+
+_PROBE_FILTER = _UnimplementedProbe()
+
+
+def _setting_uri() -> str:
+    from recsys.config import get_settings
+
+    settings = get_settings()
+    return settings.milvus_uri or str(settings.artifacts_dir / "index.milvus.db")
+
+
 def _client(uri: str | None):
     """One ``MilvusClient`` per URI and process: Milvus Lite starts a server process per database file."""
-    if uri is None:
-        from recsys.config import get_settings
-
-        settings = get_settings()
-        uri = settings.milvus_uri or str(settings.artifacts_dir / "index.milvus.db")
+    uri = _setting_uri() if uri is None else uri
     uri = str(Path(uri).expanduser().resolve()) if _is_local(str(uri)) else str(uri)
     with _LOCK:
         if uri not in _CLIENTS:
@@ -48,6 +69,7 @@ def _client(uri: str | None):
                                  "pip install -r requirements-scale.txt.") from None
             if _is_local(uri):
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
+                logging.getLogger("grpc._server").addFilter(_PROBE_FILTER)  # once: a filter is kept in a set
             _CLIENTS[uri] = MilvusClient(uri)
         return uri, _CLIENTS[uri]
 
@@ -159,20 +181,42 @@ class MilvusMixin:
     """The ``milvus`` methods of :class:`recsys.index.VectorIndex`: build a collection, filter expressions."""
 
     def _resolve_backend(self) -> str:
+        """The backend to build with: :attr:`backend`, else the ``RECSYS_INDEX_BACKEND`` setting; a setting that
+        names no backend falls back to ``faiss`` with :attr:`backend_note_` saying so (a typo in an environment
+        variable must not take the pages down), a ``backend`` argument that names none is refused."""
+        self.backend_note_ = None
         backend = self.backend
         if backend is None:
             from recsys.config import get_settings
 
             backend = get_settings().index_backend
+            if backend not in _BACKENDS:
+                self._fall_back(f"RECSYS_INDEX_BACKEND={backend!r} names no index backend "
+                                f"({' or '.join(_BACKENDS)})")
+                return "faiss"
         if backend not in _BACKENDS:
             raise ValueError(f"Unknown index backend {backend!r}; use one of {', '.join(_BACKENDS)}.")
         return backend
 
-    def _fit_milvus(self, matrix: np.ndarray, categories, ids) -> "VectorIndex":
+    def _fall_back(self, problem: str) -> None:
+        self.backend_note_ = f"{problem}; the studio searches with its in-process index instead."
+        logger.warning("%s", self.backend_note_)
+
+    def _fit_milvus(self, matrix: np.ndarray, categories, ids) -> "VectorIndex | None":
+        """Build a Milvus collection; None (with :attr:`backend_note_` set) when the database cannot be used, so the
+        caller builds the in-process index instead."""
         self._set_categories(None if categories is None else np.asarray(categories, dtype=str))
-        collection = MilvusCollection.create(
-            self.milvus_uri, matrix, self.category_codes_, name=self.milvus_collection
-        )
+        try:
+            collection = MilvusCollection.create(
+                self.milvus_uri, matrix, self.category_codes_, name=self.milvus_collection
+            )
+        except Exception as exc:  # pymilvus and Milvus Lite raise many types for a database that cannot be used
+            logger.debug("milvus at %s unusable", self.milvus_uri, exc_info=True)
+            setting = "milvus_uri" if self.milvus_uri is not None else "RECSYS_MILVUS_URI"
+            uri = self.milvus_uri if self.milvus_uri is not None else _setting_uri()
+            reason = str(getattr(exc, "message", "") or exc).splitlines()[0][:200] or type(exc).__name__
+            self._fall_back(f"The Milvus database at {setting}={uri} could not be used ({reason})")
+            return None
         self.index_ = collection
         self.kind_ = "milvus"
         self.n_items_, self.dim_ = matrix.shape

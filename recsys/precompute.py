@@ -14,7 +14,6 @@ shards, the PCA, the text, the assembly and the manifest are the same code for b
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -39,7 +38,7 @@ from recsys.precompute_engine import (  # noqa: F401  (re-exported: recsys.artif
 from recsys.shards import (
     Shard, assemble, collect_shards, load_npy, plan_shards, save_npy, shard_done, write_json,
 )
-from recsys.utils import torch_threads
+from recsys.utils import read_json, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +192,11 @@ def _precompute(
         "pca_sample": pca_sample if with_maps else 0,
         "seed": seed,
     }
-    existing = None if force else read_manifest(root)
+    try:
+        existing = None if force else read_manifest(root)
+    except ArtifactError as exc:  # a damaged manifest vouches for nothing; the shards it lists may still be good
+        logger.info("recomputing: %s", exc)
+        existing = None
     if existing is not None and existing.get("shard_state") == state:
         try:
             load_artifacts(catalog, image_enc.spec, text_enc.spec, artifacts_dir=root)
@@ -207,11 +210,10 @@ def _precompute(
     root.mkdir(parents=True, exist_ok=True)
     (root / MANIFEST_NAME).unlink(missing_ok=True)  # the old manifest must not vouch for arrays being rewritten
     previous_state = None
-    if (shard_dir / SHARDS_STATE_NAME).is_file():
-        try:
-            previous_state = json.loads((shard_dir / SHARDS_STATE_NAME).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            previous_state = None
+    try:
+        previous_state = read_json(shard_dir / SHARDS_STATE_NAME)
+    except (OSError, ValueError):  # damaged: the shards cannot be vouched for and are made again
+        previous_state = None
     if force or previous_state != state:
         if shard_dir.exists():
             logger.info("discarding shards in %s: they were made with other settings", shard_dir)

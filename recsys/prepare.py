@@ -354,7 +354,7 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     device : str, optional
         Where the embeddings are computed (default: the ``RECSYS_DEVICE`` setting). They are computed with the
         ``RECSYS_IMAGE_ENCODER`` and ``RECSYS_TEXT_ENCODER`` settings, and again when those are set and the
-        catalog's were computed with other encoders.
+        catalog's were computed with other encoders, or are damaged (computed again).
     progress : callable, optional
         ``progress(fraction in [0, 1], message)``.
     workers : int, optional
@@ -368,7 +368,7 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     recsys.artifacts.ArtifactError
         When the embeddings cannot be computed or loaded.
     """
-    from recsys.artifacts import load_artifacts, needs_embedding, read_manifest
+    from recsys.artifacts import embedding_step, load_artifacts
     from recsys.catalog import Catalog
     from recsys.config import DEFAULT_IMAGE_ENCODER, get_settings
     from recsys.store import ModelStore
@@ -399,15 +399,15 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
         timed("build", lambda: build_demo_catalog(folder, preset=preset, seed=seed))
     catalog = Catalog.load(folder)
     config = get_settings()
-    manifest = read_manifest(folder / "artifacts")
-    if needs_embedding(manifest, config.image_encoder, config.text_encoder):
+    step = embedding_step(catalog, config.image_encoder, config.text_encoder)
+    if step:
         from recsys.artifacts import precompute
 
-        image_encoder = config.image_encoder or DEFAULT_IMAGE_ENCODER
-        report_progress(0.05, "Computing the embeddings" if manifest is None else
-                        f"Computing the embeddings again with {image_encoder}")  # the settings changed
-        timed("precompute", lambda: precompute(catalog, image_encoder, config.text_encoder, device=device,
-                                               progress=False, callback=lambda f, m: report_progress(0.05 + .3 * f, m)))
+        message, image_encoder, text_encoder = step
+        report_progress(0.05, message)
+        timed("precompute", lambda: precompute(catalog, image_encoder or DEFAULT_IMAGE_ENCODER, text_encoder,
+                                               device=device, progress=False,
+                                               callback=lambda f, m: report_progress(0.05 + .3 * f, m)))
     store = ModelStore(catalog, load_artifacts(catalog), seed=seed)
     first = [(t, n) for t, n in page_models() if not store.model_status(t, n).ready]
     rest = [(t, n) for t, n in other_models() if not store.model_status(t, n).ready] if all_models else []

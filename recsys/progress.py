@@ -10,10 +10,11 @@ which prints the bar's state as whole, newline-terminated ASCII lines: the first
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from tqdm.auto import tqdm
@@ -115,3 +116,36 @@ def progress_bar(
         return tqdm(iterable, file=stream, **options)
     options.update(mininterval=interval_s, ascii=True, dynamic_ncols=False)
     return tqdm(iterable, file=LineWriter(stream, interval_s), **options)
+
+
+@contextlib.contextmanager
+def no_library_bars() -> Iterator[None]:
+    """Run the block with the progress bars of transformers and huggingface_hub switched off, then restore them.
+
+    Their loaders draw their own tqdm bars ("Loading weights: 100%| 103/103" as sentence-transformers reads
+    MiniLM), which bypass :func:`progress_bar` and leave fragments in a log; a model load of a second or two needs
+    no bar at all. The switches are global, so a bar another thread draws meanwhile is off too.
+    """
+    switches = []
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        switches.append((transformers_logging.is_progress_bar_enabled, transformers_logging.disable_progress_bar,
+                         transformers_logging.enable_progress_bar))
+    except ImportError:
+        pass
+    try:
+        from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+        switches.append((lambda: not are_progress_bars_disabled(), disable_progress_bars, enable_progress_bars))
+    except ImportError:
+        pass
+    was_on = [is_on() for is_on, _, _ in switches]
+    for _, disable, _ in switches:
+        disable()
+    try:
+        yield
+    finally:
+        for on, (_, _, enable) in zip(was_on, switches):
+            if on:
+                enable()

@@ -23,6 +23,7 @@ from recsys.browse import (  # noqa: F401  (re-exported for the pages)
 from recsys.config import DEFAULT_IMAGE_ENCODER, PROJECT_ROOT, Settings, get_settings
 from recsys.context import StudioContext
 from recsys.jobs import evaluation_work, job_key, setup_work, training_work
+from recsys.utils import file_damage
 
 logger = logging.getLogger(__name__)
 
@@ -167,8 +168,9 @@ def artifact_summary(catalog_dir: Path) -> ArtifactSummary:
         manifest = _read_manifest(str(path), path.stat().st_mtime_ns)
     except FileNotFoundError:
         return ArtifactSummary(present=False, encoders={})
-    except (OSError, json.JSONDecodeError) as exc:
-        return ArtifactSummary(present=True, encoders={}, problem=f"{path.name} cannot be read ({exc}).")
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8 (empty, a git-lfs pointer, cut short)
+        problem = f"{path.name} cannot be read ({file_damage(path) or exc})."
+        return ArtifactSummary(present=True, encoders={}, problem=problem)
     return ArtifactSummary.from_manifest(manifest, path.name)
 
 

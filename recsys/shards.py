@@ -15,6 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
+from recsys.utils import load_array
+
 
 def save_npy(path: Path, values: np.ndarray) -> None:
     """Write ``values`` to ``path`` atomically, so an interrupted run never leaves a half-written array behind."""
@@ -32,9 +34,10 @@ def write_json(path: Path, payload: dict) -> None:
 
 
 def load_npy(path: Path) -> np.ndarray | None:
-    """The array in ``path``, or None when it is missing or unreadable (a shard to recompute)."""
+    """The array in ``path``, or None when it is missing or unreadable -- empty, a git-lfs pointer, cut short,
+    another kind of file (a shard to recompute)."""
     try:
-        return np.load(path, allow_pickle=False)
+        return load_array(path)
     except (OSError, ValueError):
         return None
 
@@ -64,7 +67,7 @@ def shard_done(shard_dir: Path, shard: Shard, kinds: tuple[str, ...]) -> bool:
     for kind in kinds:
         path = shard_dir / shard.name(kind)
         try:
-            values = np.load(path, mmap_mode="r", allow_pickle=False)
+            values = load_array(path, mmap_mode="r")
         except (OSError, ValueError):
             return False
         if values.shape[0] != shard.stop - shard.start:

@@ -79,7 +79,8 @@ class ModelStore:
     def get(self, task: str, name: str, *, full_only: bool = False):
         """The saved model ``(task, name)`` when it is trained for this catalog and artifacts, else None.
 
-        A stale or unreadable file is logged, its reason kept for :meth:`problem`, and treated as not trained.
+        A stale or damaged file (empty, a git-lfs pointer, cut short, another model's) is logged in one line, its
+        reason kept for :meth:`problem`, and treated as not trained, so the set-up or training job writes it again.
         ``full_only`` also refuses a model trained on a quick schedule (what a protocol reusing page models asks).
 
         Raises
@@ -110,8 +111,12 @@ class ModelStore:
                 logger.warning("%s", exc)
                 return None
             except (OSError, ValueError, KeyError, RuntimeError) as exc:
-                self._problems[key] = f"The saved model {path.name} cannot be read ({exc})."
-                logger.warning("ignoring %s: %s", path, exc)
+                # A damaged file (empty, a git-lfs pointer, cut short, another model's) is a model not trained: the
+                # set-up or training job writes it again; its reason is one sentence, its traceback debug detail.
+                problem = str(exc) if isinstance(exc, ValueError) else f"The saved model {path.name} cannot be read ({exc})"
+                self._problems[key] = f"{problem.rstrip('.')}; it counts as not trained."
+                logger.warning("%s", self._problems[key])
+                logger.debug("loading %s failed", path, exc_info=True)
                 return None
             self._problems.pop(key, None)
             self._loaded[key] = model

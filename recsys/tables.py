@@ -27,7 +27,8 @@ _BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
 #: Field separators a spreadsheet writes, in the order a tie is broken.
 DELIMITERS = (",", "\t", ";", "|")
 #: Magic numbers of spreadsheet workbooks, which are not text (.xlsx/.ods are ZIP files, .xls an OLE2 file).
-_WORKBOOKS = ((b"PK\x03\x04", "a spreadsheet workbook (.xlsx or .ods)"), (b"\xd0\xcf\x11\xe0", "an Excel 97 workbook (.xls)"))
+_WORKBOOKS = ((b"PK\x03\x04", "a spreadsheet workbook (.xlsx or .ods)"),
+              (b"\xd0\xcf\x11\xe0", "an Excel 97 workbook (.xls)"))
 
 
 class TableError(ValueError):
@@ -78,6 +79,26 @@ def read_parquet_table(path: str | os.PathLike) -> pd.DataFrame:
                 pa.types.is_string(arrow) or pa.types.is_large_string(arrow) or pa.types.is_string_view(arrow))):
             frame[column] = frame[column].astype("str")
     return frame
+
+
+def is_text_column(series: pd.Series) -> bool:
+    """True when ``series`` holds text: a string dtype (or a categorical of strings) whose first 1000 values are
+    ``str``."""
+    # A categorical of strings is text too (pandas' category, another tool's dictionary-encoded column).
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.cat.categories.to_series()
+    if pd.api.types.is_string_dtype(series.dtype):
+        return all(isinstance(v, str) for v in series.head(1000))
+    return False
+
+
+def dtype_name(series: pd.Series) -> str:
+    """What ``series`` holds, for a sentence: its dtype, "categories of <dtype>", or bytes that are not text."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return f"categories of {series.cat.categories.dtype}"
+    if any(isinstance(v, bytes) for v in series.head(1000)):
+        return "bytes that are not UTF-8 text"
+    return str(series.dtype)
 
 
 # ---------------------------------------------------------------------- spreadsheet text

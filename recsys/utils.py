@@ -68,14 +68,59 @@ def torch_threads(threads: int | None = FIT_THREADS) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+#: How a git-lfs pointer file begins: a clone made without ``git lfs pull`` holds these few lines instead of the data.
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
+def file_damage(path) -> str | None:
+    """What is visibly wrong with a stored file, as a clause for a sentence ("it is empty, 0 bytes", "it is a
+    git-lfs pointer, not the file itself: fetch it with git lfs pull"), or None when nothing is (or the file
+    cannot be looked at). A file cut short or of another kind shows only in its reader's complaint."""
+    from pathlib import Path
+
+    try:
+        path = Path(path)
+        if path.stat().st_size == 0:
+            return "it is empty, 0 bytes"
+        with path.open("rb") as handle:
+            head = handle.read(len(LFS_POINTER))
+    except OSError:
+        return None
+    if head == LFS_POINTER:
+        return "it is a git-lfs pointer, not the file itself: fetch it with git lfs pull"
+    return None
+
+
+def load_array(path, mmap_mode: str | None = None) -> np.ndarray:
+    """The NumPy array stored in ``path`` (``np.load`` without pickle; ``mmap_mode`` as ``np.load``'s).
+
+    Raises
+    ------
+    OSError
+        When the file is missing or cannot be opened.
+    ValueError
+        When it is not a whole ``.npy`` array -- empty, a git-lfs pointer, cut short, or another kind of file; the
+        message is the reason only (callers name the file in their own sentence).
+    """
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (ValueError, EOFError) as exc:  # EOFError: an empty file
+        damage = file_damage(path)
+        if damage:
+            raise ValueError(damage) from None
+        if "pickled" in str(exc):  # NumPy's word for any file without the .npy magic
+            raise ValueError("it is not a NumPy array file") from None
+        raise ValueError(f"it is cut short or damaged ({exc})") from None
+
+
 def read_json(path, kind: type = dict):
     """The JSON value in ``path`` when it is a ``kind`` (``dict`` or ``list``); None when the file does not exist.
 
     Raises
     ------
     ValueError
-        When the file cannot be read or parsed, or holds another kind of value; the message is the reason only
-        (callers name the file in their own sentence).
+        When the file cannot be read or parsed (empty, a git-lfs pointer, not UTF-8 text, cut short), or holds
+        another kind of value; the message is the reason only (callers name the file in their own sentence).
     """
     import json
     from pathlib import Path
@@ -85,8 +130,10 @@ def read_json(path, kind: type = dict):
         return None
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(file_damage(path) or "it is not UTF-8 text") from None
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(file_damage(path) or str(exc)) from None
     if not isinstance(value, kind):
         raise ValueError(f"it is not a JSON {'object' if kind is dict else kind.__name__}")
     return value

@@ -72,8 +72,8 @@ def _triples(records: list) -> tuple[list[dict], int, list[int]]:
             withheld += 1
         else:
             captions = record["captions"]
-            captions = [captions] if isinstance(captions, str) else list(captions) if isinstance(captions, list) else None
-            if captions is None:
+            captions = [captions] if isinstance(captions, str) else captions
+            if not isinstance(captions, list):
                 malformed.append(number)
                 continue
             kept.append({**record, "captions": [str(c) for c in captions]})

@@ -273,11 +273,14 @@ def cached_text_vectors(text_encoder, spec: str, texts: list[str], cache_dir=Non
     folder = Path(cache_dir) if cache_dir is not None else get_settings().data_dir / "cache"
     key = hashlib.sha1("\n".join([spec, *texts]).encode("utf-8")).hexdigest()[:16]
     path = folder / f"label-vectors-{key}.npy"
+    from recsys.utils import load_array
+
     try:
-        cached = np.load(path, allow_pickle=False)
-        if cached.ndim == 2 and len(cached) == len(texts) and np.isfinite(cached).all():
+        cached = load_array(path)
+        if (cached.ndim == 2 and cached.dtype.kind == "f" and cached.shape == (len(texts), getattr(
+                text_encoder, "dim", cached.shape[1])) and np.isfinite(cached).all()):
             return cached
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # missing, or damaged (empty, a git-lfs pointer, cut short): encoded again
         pass
     vectors = np.asarray(text_encoder.encode_text(texts), dtype=np.float32)
     try:  # a cache that cannot be written only costs the next build its 12 s

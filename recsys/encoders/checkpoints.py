@@ -17,7 +17,7 @@ few missing, unexpected and wrongly shaped keys.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
@@ -114,7 +114,8 @@ def unwrap_state_dict(checkpoint, expected_keys: Iterable[str] | None = None) ->
     return state_dict
 
 
-def load_weights(module: torch.nn.Module, checkpoint, source: str | Path, spec: str) -> torch.nn.Module:
+def load_weights(module: torch.nn.Module, checkpoint, source: str | Path, spec: str,
+                 describe: Callable[[dict], str | None] | None = None) -> torch.nn.Module:
     """Load ``checkpoint`` into ``module`` strictly, after :func:`unwrap_state_dict`; returns ``module``.
 
     Parameters
@@ -126,6 +127,9 @@ def load_weights(module: torch.nn.Module, checkpoint, source: str | Path, spec: 
         Where it came from (a file), named in messages.
     spec : str
         The encoder spec, named in messages.
+    describe : callable, optional
+        ``describe(state_dict)``: what architecture the weights look like, as a clause ("they look like
+        ViT-B-32 (...)"), or None; it replaces the generic question in the mismatch message.
 
     Raises
     ------
@@ -149,9 +153,10 @@ def load_weights(module: torch.nn.Module, checkpoint, source: str | Path, spec: 
     ]
     problems = [problem for problem in problems if problem]
     if problems:
+        looks = describe(state_dict) if describe is not None else None
         raise EncoderError(
             f"The weight file {source} does not fit encoder '{spec}': {'; '.join(problems)} "
-            f"(is it a checkpoint of another architecture?)."
+            f"({looks or 'is it a checkpoint of another architecture?'})."
         )
     module.load_state_dict(state_dict, strict=True)
     logger.debug("loaded %d tensors from %s into %s", len(state_dict), source, type(module).__name__)

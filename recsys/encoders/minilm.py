@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from recsys.encoders.base import Encoder, EncoderError
+from recsys.progress import no_library_bars
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ class MiniLMEncoder(Encoder):
                 f"The folder {self.model_dir} of encoder '{spec}' holds no sentence-transformers model; {_HOW_TO_SUPPLY}."
             )
         try:
-            self.model = SentenceTransformer(str(self.model_dir), device=device, local_files_only=True)
+            with no_library_bars():  # transformers' own "Loading weights" bar would land in make run's log
+                self.model = SentenceTransformer(str(self.model_dir), device=device, local_files_only=True)
         except Exception as exc:  # transformers raises OSError/ValueError/... for incomplete folders
             raise EncoderError(f"The model in {self.model_dir} of encoder '{spec}' cannot be loaded ({exc}).") from None
         self.model.eval()

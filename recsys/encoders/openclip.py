@@ -20,19 +20,28 @@ not already cached raise :class:`EncoderError` instead of being downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from recsys.encoders.base import Encoder, EncoderError
 from recsys.encoders.checkpoints import load_weights, read_checkpoint, unwrap_state_dict
+from recsys.progress import no_library_bars
 
 logger = logging.getLogger(__name__)
 
 NAME = "open_clip"
 _SCHEMAS = ("hf-hub", "local-dir")
+#: How many matching architectures a mismatch message names.
+SHOWN_MATCHES = 3
+#: Weight files of a hub-style folder, in the order open_clip prefers them.
+FOLDER_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
+                  "open_clip_pytorch_model.pth", "model.safetensors", "pytorch_model.bin", "pytorch_model.pth",
+                  "model.pth")
 
 
 def _offline() -> bool:
@@ -98,7 +107,127 @@ def load_open_clip_checkpoint(model: torch.nn.Module, path: Path, spec: str) -> 
         del state_dict[position_ids]
     resize_pos_embed(state_dict, model)
     resize_text_pos_embed(state_dict, model)
-    return load_weights(model, state_dict, path, spec)
+    return load_weights(model, state_dict, path, spec, describe=describe_weights)
+
+
+class _RandomInitNote(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No pretrained weights loaded for model")
+
+
+@contextlib.contextmanager
+def _weights_follow() -> Iterator[None]:
+    """Build an open_clip model whose weights the studio loads right after: open_clip's warning (on the root logger)
+    that the model is "initialized randomly" is true for a moment only, and would be noise in every log."""
+    note = _RandomInitNote()
+    logging.getLogger().addFilter(note)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(note)
+
+
+# ---------------------------------------------------------------------- what a state dict's architecture is
+def _layer_count(state_dict, prefix: str) -> int | None:
+    found = {key[len(prefix):].split(".", 1)[0] for key in state_dict if key.startswith(prefix)}
+    return len({n for n in found if n.isdigit()}) or None
+
+
+def _shape(state_dict, *keys) -> tuple | None:
+    return next((tuple(state_dict[k].shape) for k in keys if k in state_dict), None)
+
+
+def weights_signature(state_dict) -> dict:
+    """What an open_clip state dict's shapes say about its architecture: ``embed_dim``, the image tower's ``tower``
+    (``vit``, ``resnet`` or ``timm``), ``width``, ``layers``, ``patch_size``, ``image_size``, and the text tower's
+    ``text_width`` and ``text_layers`` -- each only when the weights show it."""
+    sig: dict = {}
+    projection = _shape(state_dict, "text_projection", "visual.proj")
+    if projection is not None and len(projection) == 2:
+        sig["embed_dim"] = projection[1]
+    conv1 = _shape(state_dict, "visual.conv1.weight")
+    if "visual.transformer.resblocks.0.ln_1.weight" in state_dict and conv1 is not None and len(conv1) == 4:
+        sig.update(tower="vit", width=conv1[0], patch_size=conv1[2],
+                   layers=_layer_count(state_dict, "visual.transformer.resblocks."))
+        positions = _shape(state_dict, "visual.positional_embedding")
+        if positions is not None and round((positions[0] - 1) ** 0.5) ** 2 == positions[0] - 1:
+            sig["image_size"] = round((positions[0] - 1) ** 0.5) * conv1[2]
+    elif "visual.layer1.0.conv1.weight" in state_dict:
+        stem = _shape(state_dict, "visual.conv3.weight")
+        sig.update(tower="resnet", layers=tuple(_layer_count(state_dict, f"visual.layer{k}.") for k in range(1, 5)),
+                   width=stem[0] if stem else None)
+    elif any(key.startswith("visual.trunk.") for key in state_dict):
+        sig["tower"] = "timm"
+    token = _shape(state_dict, "token_embedding.weight", "text.token_embedding.weight")
+    if token is not None:
+        sig["text_width"] = token[1]
+        sig["text_layers"] = _layer_count(state_dict, "transformer.resblocks.") or _layer_count(
+            state_dict, "text.transformer.resblocks.")
+    return {key: value for key, value in sig.items() if value is not None}
+
+
+def config_signature(config: dict) -> dict:
+    """:func:`weights_signature`'s fields as an open_clip model config (``open_clip.get_model_config``) sets them."""
+    vision, text = config.get("vision_cfg") or {}, config.get("text_cfg") or {}
+    layers = vision.get("layers")
+    size = vision.get("image_size")
+    sig = {"embed_dim": config.get("embed_dim"), "text_width": text.get("width"), "text_layers": text.get("layers"),
+           "image_size": size[0] if isinstance(size, (list, tuple)) and len(set(size)) == 1 else size}
+    if text.get("hf_model_name"):
+        sig.update(text_width=None, text_layers=None)
+    if vision.get("timm_model_name"):
+        sig["tower"] = "timm"
+    elif isinstance(layers, (list, tuple)):
+        sig.update(tower="resnet", layers=tuple(layers), width=vision.get("width"))
+    else:
+        sig.update(tower="vit", layers=layers, width=vision.get("width"), patch_size=vision.get("patch_size"))
+    return {key: value for key, value in sig.items() if value is not None}
+
+
+def describe_weights(state_dict) -> str | None:
+    """A clause saying what architecture the weights ``state_dict`` look like: the open_clip architectures whose
+    configuration matches their shapes, else the shapes themselves; None when nothing can be read from them."""
+    sig = weights_signature(state_dict)
+    if not sig:
+        return None
+    towers = {"vit": "a ViT", "resnet": "a ResNet", "timm": "a timm image tower"}
+    parts = [towers.get(sig.get("tower"), "an image tower")]
+    if "layers" in sig:
+        layers = sig["layers"]
+        parts.append(f"{'x'.join(map(str, layers)) if isinstance(layers, tuple) else layers} "
+                     f"layer{'' if layers == 1 else 's'} of width {sig.get('width', '?')}")
+    if "patch_size" in sig:
+        parts.append(f"patch {sig['patch_size']}")
+    if "image_size" in sig:
+        parts.append(f"{sig['image_size']} px")
+    if "text_layers" in sig:
+        parts.append(f"a text tower of {sig['text_layers']} layer{'' if sig['text_layers'] == 1 else 's'} of width "
+                     f"{sig.get('text_width', '?')}")
+    if "embed_dim" in sig:
+        parts.append(f"a {sig['embed_dim']}-d joint space")
+    shapes = ", ".join(parts)
+    try:
+        import open_clip
+
+        scored = [(_shared(sig, config_signature(open_clip.get_model_config(name) or {})), name)
+                  for name in open_clip.list_models()]
+        # The closest first: the most fields compared (a text tower of Hugging Face's compares none), the plainest name.
+        known = [name for shared, name in sorted(scored, key=lambda x: (-x[0], len(x[1]), x[1])) if shared >= 3]
+    except Exception as exc:  # a name of this open_clip's list without a readable config: describe the shapes only
+        logger.debug("open_clip configs not compared: %s", exc)
+        known = []
+    if known:
+        more = f" (or {', '.join(known[1:SHOWN_MATCHES])}{', ...' if len(known) > SHOWN_MATCHES else ''})" if len(
+            known) > 1 else ""
+        return f"the weights look like open_clip's {known[0]}{more}: {shapes}"
+    return f"the weights look like {shapes}, which no open_clip architecture matches"
+
+
+def _shared(weights: dict, config: dict) -> int:
+    """How many fields the two signatures share, all equal, of the same kind of image tower (0: they differ)."""
+    shared = (weights.keys() & config.keys()) - {"tower"}
+    same = weights.get("tower") == config.get("tower") and all(weights[key] == config[key] for key in shared)
+    return len(shared) if same else 0
 
 
 class OpenCLIPEncoder(Encoder):
@@ -136,12 +265,19 @@ class OpenCLIPEncoder(Encoder):
             self._check_weights_exist(open_clip, spec, model_name, pretrained)
         local_file = Path(pretrained).expanduser() if pretrained is not None else None
         try:
-            if local_file is not None and local_file.is_file() and local_file.suffix not in (".npz", ".npy"):
+            if pretrained is None:
+                # A hub-style folder or hub repo: its config builds the model, and the studio's one checkpoint helper
+                # loads the weights, so a mismatch names keys and architectures rather than "Error(s) in loading".
+                with no_library_bars(), _weights_follow():
+                    model, _, preprocess = open_clip.create_model_and_transforms(
+                        model_name, load_weights=False, device="cpu", pretrained_image=False, pretrained_text=False)
+                model = load_open_clip_checkpoint(model, self._schema_weights(model_name, spec), spec).to(device)
+            elif local_file is not None and local_file.is_file() and local_file.suffix not in (".npz", ".npy"):
                 # Built without weights (no tower downloads either), then loaded by the studio's one checkpoint helper;
                 # big_vision's numpy archives (SigLIP) are not state dicts and stay with open_clip's own converter.
-                model, _, preprocess = open_clip.create_model_and_transforms(
-                    model_name, pretrained=None, device="cpu", pretrained_image=False, pretrained_text=False
-                )
+                with _weights_follow():
+                    model, _, preprocess = open_clip.create_model_and_transforms(
+                        model_name, pretrained=None, device="cpu", pretrained_image=False, pretrained_text=False)
                 model = load_open_clip_checkpoint(model, local_file, spec).to(device)
             else:
                 model, _, preprocess = open_clip.create_model_and_transforms(
@@ -181,6 +317,23 @@ class OpenCLIPEncoder(Encoder):
             f"'{pretrained}' is neither a pretrained tag of open_clip {arch} ({', '.join(known_tags) or 'none'}) "
             f"nor an existing checkpoint file, so encoder '{spec}' has no weights."
         )
+
+    @staticmethod
+    def _schema_weights(model_name: str, spec: str) -> Path:
+        """The weight file of a ``local-dir:`` folder (open_clip's preferred names first) or a cached ``hf-hub:``
+        repo (open_clip's own lookup, which honours ``HF_HUB_OFFLINE``)."""
+        schema, _, location = model_name.partition(":")
+        if schema == "hf-hub":
+            from open_clip.pretrained import download_pretrained_from_hf
+
+            return Path(download_pretrained_from_hf(location))
+        folder = Path(location).expanduser()
+        found = [folder / name for name in FOLDER_WEIGHTS if (folder / name).is_file()] or sorted(
+            path for suffix in ("*.safetensors", "*.bin", "*.pth") for path in folder.glob(suffix))
+        if not found:
+            raise EncoderError(f"The folder {folder} of encoder '{spec}' holds no weights file ({FOLDER_WEIGHTS[0]}, "
+                               f"{FOLDER_WEIGHTS[2]}, ...).")
+        return found[0]
 
     @staticmethod
     def _describe_failure(spec: str, model_name: str, exc: Exception) -> str:

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from recsys.utils import file_damage
+
 MODEL_DIR = Path("artifacts") / "models"
 
 
@@ -128,18 +130,27 @@ def load_model(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     FileNotFoundError
         Naming the missing file.
     ValueError
-        When the JSON half cannot be parsed.
+        One sentence naming the file when either half is damaged: empty, a git-lfs pointer, cut short (a full
+        disk), or not what :func:`save_model` writes (the JSON half not an object, the weights not safetensors).
     """
+    from safetensors import SafetensorError
+
+    from recsys.utils import read_json
+
     path = Path(path)
     weights, meta = path.with_suffix(".safetensors"), path.with_suffix(".json")
     for file in (weights, meta):
         if not file.is_file():
             raise FileNotFoundError(f"The model file {file} is missing; train it with scripts/train.py.")
     try:
-        params = json.loads(meta.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"The model file {meta} is not valid JSON ({exc}).") from None
-    tensors = load_file(str(weights))
+        params = read_json(meta)
+    except ValueError as exc:
+        raise ValueError(f"The model file {meta.name} is damaged ({exc}).") from None
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        damage = file_damage(weights) or f"it is cut short or not a safetensors file: {exc}"
+        raise ValueError(f"The model file {weights.name} is damaged ({damage}).") from None
     tensors.pop("_empty", None)
     return tensors, params
 
@@ -257,7 +268,8 @@ class Estimator:
         StaleModelError
             When the saved provenance does not match ``provenance`` (one sentence).
         ValueError
-            When the file holds another class or cannot be read.
+            When the file holds another class, cannot be read (empty, a git-lfs pointer, cut short), or holds arrays
+            and values that do not fit the class (one sentence naming the file).
         """
         tensors, saved = load_model(path)
         if "class" not in saved or "state" not in saved:
@@ -269,8 +281,15 @@ class Estimator:
             problem = provenance.mismatch(stored)
             if problem:
                 raise StaleModelError(f"The saved model {Path(path).name} is out of date: {problem}.")
-        model = cls(**saved.get("params", {}))
-        model._set_state(tensors, saved.get("state", {}), **inputs)
+        try:
+            model = cls(**saved.get("params", {}))
+            model._set_state(tensors, saved.get("state", {}), **inputs)
+        except (TypeError, KeyError, IndexError, AttributeError, RuntimeError, ValueError) as exc:
+            if isinstance(exc, ValueError) and type(exc) is not ValueError:
+                raise  # a sentence of the model's own (EncoderError, ...) says it better
+            # Another model's arrays under this name, or a hand-edited JSON half: what does not fit is damage.
+            raise ValueError(f"The model file {Path(path).name} does not hold what a {cls.__name__} saves "
+                             f"({type(exc).__name__}: {exc}).") from None
         model.provenance_ = stored
         return model
 

@@ -20,6 +20,7 @@ import pandas as pd
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog
 from recsys.models.base import Provenance, StaleModelError, model_path
 from recsys.models.dvbpr import ConvAutoencoder
+from recsys.utils import load_array, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +46,13 @@ def review_embeddings(catalog: Catalog, texts: list[str], encoder_spec: str = "m
     vectors = np.zeros((0, 0), dtype=np.float32)
     if vectors_path.is_file() and texts_path.is_file():
         try:
-            stored = json.loads(texts_path.read_text(encoding="utf-8"))
-            vectors = np.load(vectors_path, allow_pickle=False)
-            if stored.get("encoder") == encoder_spec and len(stored["texts"]) == len(vectors):
+            stored = read_json(texts_path)
+            vectors = load_array(vectors_path)
+            if (stored.get("encoder") == encoder_spec and isinstance(stored.get("texts"), list)
+                    and vectors.ndim == 2 and len(stored["texts"]) == len(vectors)):
                 cached = {t: k for k, t in enumerate(stored["texts"])}
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError) as exc:  # a damaged cache is encoded again
+            logger.info("the review cache in %s is not used: %s", folder, exc)
             cached = {}
     missing = sorted(set(texts) - set(cached))
     if missing:
@@ -97,8 +100,12 @@ def small_images(catalog: Catalog, size: int = AE_IMAGE_SIZE) -> np.ndarray:
     """
     path = Path(catalog.root) / "artifacts" / IMAGE_CACHE.format(size=size)
     if path.is_file():
-        images = np.load(path, allow_pickle=False)
-        if images.shape == (len(catalog), size, size, 3):
+        try:
+            images = load_array(path)
+        except (OSError, ValueError) as exc:  # a damaged cache is made again
+            logger.info("the image cache %s is not used: %s", path.name, exc)
+            images = None
+        if images is not None and images.shape == (len(catalog), size, size, 3) and images.dtype == np.uint8:
             return images
     images = downscale_images(catalog, size)
     path.parent.mkdir(parents=True, exist_ok=True)

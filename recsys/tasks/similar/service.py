@@ -105,6 +105,17 @@ class SimilarService(TaskService):
                 self._model = saved if saved is not None else data.fit(self.catalog, artifacts, MODEL)
             return self._model
 
+    def index_note(self) -> str | None:
+        """The sentence saying that the configured index backend (``RECSYS_INDEX_BACKEND``, ``RECSYS_MILVUS_URI``)
+        could not be used and the in-process index serves instead; None when it could.
+
+        Raises
+        ------
+        ArtifactError
+            When the catalog has no artifacts.
+        """
+        return getattr(getattr(self.model(), "index_", None), "backend_note_", None)
+
     def _warm(self) -> None:
         # A first upload otherwise waits for the photo reader (colour prototypes, the classifier's label vectors) and
         # the ImageNet classifier, on top of the model every query needs.
