@@ -34,7 +34,11 @@ def choose_catalog_query(catalog, service, model_name):
         st.session_state["outfit_category"] = catalog.item(preset)["category"]
     category = st.selectbox("Category", categories, key="outfit_category")
     rows = np.flatnonzero(catalog.items["category"].to_numpy() == category)
+    rows = np.setdiff1d(rows, service.unavailable_rows())  # an item whose image could not be read is no query
     ids = catalog.items["item_id"].to_numpy()[rows].tolist()
+    if not ids:
+        st.info(f"No {category} item of the catalog has a readable image.", icon=":material/broken_image:")
+        return None, None, None
     index = ids.index(preset) if preset in ids else 0
     item_id = st.selectbox("Item", ids, index=index, key=f"outfit_item_{category}",
                            format_func=lambda i: catalog.item(i)["title"])

@@ -150,7 +150,11 @@ if query_item is not None:
         left, right = st.columns([1, 3])
         left.image(services.thumbnail(catalog, query_item), width="stretch")
         right.markdown(f"**{escape(query.title)}**  \n{escape(str(query.description))}")
-    result = similar.similar(item=query_item, k=k, same_category=same_category, colour_weight=colour_weight)
+    try:
+        result = similar.similar(item=query_item, k=k, same_category=same_category, colour_weight=colour_weight)
+    except similar_service.ItemUnavailableError as exc:  # its image could not be read: no vector to search with
+        st.info(str(exc), icon=":material/broken_image:")
+        st.stop()
 elif query_vector is not None:
     result = similar.similar(photo=query_vector, k=k, same_category=same_category, category=query_category,
                              colour=query_colour, colour_weight=colour_weight)

@@ -126,6 +126,17 @@ class Artifacts:
         """Rows of every array (the catalog's item count)."""
         return int(self.manifest["item_count"])
 
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """``{item_id: reason}`` of the items whose image could not be read when the embeddings were computed: their
+        image rows are zero, and every page leaves them out (DESIGN section 6). Empty for most catalogs."""
+        return {record["item_id"]: record["reason"] for record in self.manifest.get("unavailable_items") or []}
+
+    @property
+    def unavailable_rows(self) -> np.ndarray:
+        """``(m,)`` int64 catalog rows of :attr:`unavailable`, sorted."""
+        return np.array(sorted(record["row"] for record in self.manifest.get("unavailable_items") or []), np.int64)
+
     def text(self, field: str) -> np.ndarray:
         """Text embeddings of ``field`` (``"title"`` or ``"description"``): ``(n, d_text)`` float32.
 
@@ -179,6 +190,8 @@ def embedding_step(catalog: Catalog, image_encoder: str | None,
         manifest = read_manifest(root)
         if manifest is None:
             return "Computing the embeddings", image_encoder, text_encoder
+        if manifest_spec(manifest, "image") is None or manifest_spec(manifest, "text") is None:
+            raise ArtifactError(f"The manifest in {root} names no encoders (another tool's file?).")
         if needs_embedding(manifest, image_encoder, text_encoder):
             return (f"Computing the embeddings again with {image_encoder or manifest_spec(manifest, 'image')}",
                     image_encoder, text_encoder)
@@ -230,7 +243,8 @@ def read_manifest(artifacts_dir: str | os.PathLike) -> dict | None:
     try:
         return read_json(path)
     except ValueError as exc:
-        raise ArtifactError(f"{path} cannot be read ({exc}); delete it and run precompute again.") from None
+        raise ArtifactError(f"The manifest {path} cannot be read ({exc}); run scripts/precompute.py again (the "
+                            f"finished shards are kept).") from None
 
 
 def load_artifacts(
@@ -327,6 +341,12 @@ def load_artifacts(
     for key in ("image", "text_title", "text_description", "map2d", "feature_maps"):
         if arrays[key] is not None and arrays[key].shape[0] != n:
             raise ArtifactError(f"The artifact {FILES[key]} in {root} has {arrays[key].shape[0]} rows, not {n}; run {hint}.")
+    listed = manifest.get("unavailable_items") or []
+    ids = catalog.items["item_id"]
+    if not isinstance(listed, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("row"), int) and 0 <= r["row"] < n and ids.iat[r["row"]] == r.get(
+                "item_id") and isinstance(r.get("reason"), str) for r in listed):
+        raise ArtifactError(f"The manifest in {root} lists unavailable items that are not this catalog's; run {hint}.")
     for key in ("image", "text_title", "text_description", "map2d"):
         row = first_non_finite_row(arrays[key])
         if row is not None:

@@ -36,7 +36,8 @@ from recsys.precompute_engine import (  # noqa: F401  (re-exported: recsys.artif
     ENGINES, Engine, EngineError, LocalEngine, create_engine, default_num_workers, iter_rows, list_engines,
 )
 from recsys.shards import (
-    Shard, assemble, collect_shards, load_npy, plan_shards, save_npy, shard_done, write_json,
+    Shard, assemble, collect_shards, load_npy, plan_shards, read_unavailable, save_npy, shard_done, unavailable_path,
+    write_json,
 )
 from recsys.utils import read_json, torch_threads
 
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 #: Smallest text batch: sorted by length, MiniLM encodes the demo catalog's texts in 23 s at 128 a batch, 25 s at 64.
 TEXT_BATCH_SIZE = 128
+#: Unreadable images named one a line in the log; the rest are counted (the manifest lists every one).
+NAMED_UNAVAILABLE = 20
 
 
 def resolve_text_encoder(image_encoder: Encoder, text_encoder: str | Encoder | None) -> str | Encoder:
@@ -212,8 +215,8 @@ def _precompute(
     previous_state = None
     try:
         previous_state = read_json(shard_dir / SHARDS_STATE_NAME)
-    except (OSError, ValueError):  # damaged: the shards cannot be vouched for and are made again
-        previous_state = None
+    except (OSError, ValueError):  # damaged: the manifest, when it was readable, still says what made the shards
+        previous_state = (existing or {}).get("shard_state")
     if force or previous_state != state:
         if shard_dir.exists():
             logger.info("discarding shards in %s: they were made with other settings", shard_dir)
@@ -248,7 +251,10 @@ def _precompute(
     # 2. image shards
     image_kinds = ("image", "fmap") if with_maps else ("image",)
     # A new PCA makes every stored feature-map shard stale.
-    todo = list(shards) if fit_pca else [s for s in shards if not shard_done(shard_dir, s, image_kinds)]
+    widths = {"image": (image_enc.dim,), "text_title": (text_enc.dim,), "text_description": (text_enc.dim,)}
+    if with_maps:
+        widths["fmap"] = (fmap_channels, *image_enc.feature_map_shape[1:])
+    todo = list(shards) if fit_pca else [s for s in shards if not shard_done(shard_dir, s, image_kinds, widths)]
     computed = {"image": [s.number for s in todo]}
     positions = np.concatenate([np.arange(s.start, s.stop) for s in todo]) if todo else np.zeros(0, np.int64)
     sample = np.zeros(0, dtype=np.int64)
@@ -259,29 +265,42 @@ def _precompute(
     tick = time.perf_counter()
     if todo:
         rows = iter_rows(engine.encode_images(catalog, image_enc, order, batch_size, with_maps))
-        known: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        known: dict[int, tuple[np.ndarray, np.ndarray | None, str]] = {}
         if len(sample):
             report(0.0, "Fitting the feature-map PCA.")
             # Kept for the shards: the sample is not encoded a second time.
             known = {int(p): next(rows) for p in sample}
-            save_pca(fit_channel_pca(np.stack([maps for _, maps in known.values()]), fmap_channels, seed))
+            readable = [maps for _, maps, error in known.values() if not error]  # a blank picture's maps are no sample
+            save_pca(fit_channel_pca(np.stack(readable or [maps for _, maps, _ in known.values()]), fmap_channels, seed))
             timings["pca_seconds"] = round(time.perf_counter() - tick, 3)
             tick = time.perf_counter()
         bar = progress_bar(total=len(positions), desc="images", unit="img", disable=not progress)
         done = 0
 
-        def write_shard(shard: Shard, pooled: np.ndarray, maps: np.ndarray | None) -> None:
+        def write_shard(shard: Shard, pooled: np.ndarray, maps: np.ndarray | None, errors: list[str]) -> None:
+            # An image that cannot be read leaves its row at zero (no vector: no similarity to anything) and is
+            # listed first, so a shard on disk always has its list (DESIGN section 6, unavailable items).
+            failed = [k for k, error in enumerate(errors) if error]
+            ids = catalog.items["item_id"].iloc[shard.start:shard.stop].tolist()
+            write_json(unavailable_path(shard_dir, shard), {ids[k]: errors[k] for k in failed})
+            pooled = np.array(pooled, dtype=np.float32)
+            pooled[failed] = 0.0
             _require_finite(pooled, catalog, shard, "image")
             save_npy(shard_dir / shard.name("image"), pooled)
             if with_maps:
-                save_npy(shard_dir / shard.name("fmap"), project_channels(maps, components, mean).astype(np.float16))
+                reduced = project_channels(maps, components, mean).astype(np.float16)
+                reduced[failed] = 0
+                save_npy(shard_dir / shard.name("fmap"), reduced)
 
         encoded = collect_shards(rows, todo, with_maps, known=known)
         if fit_pca_on_all:
             encoded = list(encoded)  # raw maps of a small catalog (n <= pca_sample) fit in memory
-            save_pca(fit_channel_pca(np.concatenate([maps for _, _, maps in encoded]), fmap_channels, seed))
-        for shard, pooled, maps in encoded:
-            write_shard(shard, pooled, maps)
+            readable = [maps[[not e for e in errors]] for _, _, maps, errors in encoded]
+            if not sum(len(m) for m in readable):
+                readable = [maps for _, _, maps, _ in encoded]
+            save_pca(fit_channel_pca(np.concatenate(readable), fmap_channels, seed))
+        for shard, pooled, maps, errors in encoded:
+            write_shard(shard, pooled, maps, errors)
             done += shard.stop - shard.start
             bar.update(shard.stop - shard.start)
             report(0.8 * done / len(positions), f"Encoded {done} of {len(positions)} images.")
@@ -298,7 +317,7 @@ def _precompute(
     text_encoded = 0
     for field in TEXT_FIELDS:
         kind = f"text_{field}"
-        todo_text = [shard for shard in shards if not shard_done(shard_dir, shard, (kind,))]
+        todo_text = [shard for shard in shards if not shard_done(shard_dir, shard, (kind,), widths)]
         computed[kind] = [s.number for s in todo_text]
         texts = catalog.items[field].fillna("").astype(str).tolist()
         for shard in progress_bar(todo_text, desc=field, unit="shard", disable=not progress):
@@ -313,7 +332,9 @@ def _precompute(
         timings["text_items_per_s"] = round(text_encoded / max(text_seconds, 1e-9), 2)
     report(0.85, "Assembling the artifacts.")
 
-    # 4. assemble the full arrays from the shards
+    # 4. assemble the full arrays from the shards, with the items whose image could not be read
+    unavailable = read_unavailable(shard_dir, shards, catalog)
+    _report_unavailable(unavailable, n_items)
     files: dict[str, dict] = {}
     assembled = {"image": "image", "text_title": "text_title", "text_description": "text_description"}
     if with_maps:
@@ -372,11 +393,26 @@ def _precompute(
         },
         "shard_state": state,
         "timings": timings,
+        "unavailable_items": unavailable,
     }
     write_json(root / MANIFEST_NAME, manifest)
     report(1.0, "Artifacts written.")
     logger.info("wrote artifacts for %d items to %s in %.1f s", n_items, root, timings["total_seconds"])
     return manifest
+
+
+def _report_unavailable(unavailable: list[dict], n_items: int) -> None:
+    """Name each item whose image could not be read (the first :data:`NAMED_UNAVAILABLE` in a line each, then a
+    count); refuse a catalog none of whose images can be read, in one sentence."""
+    if unavailable and len(unavailable) == n_items:
+        first = unavailable[0]
+        raise ArtifactError(f"None of the catalog's {n_items} images can be read (e.g. item {first['item_id']}: "
+                            f"{first['reason']}); check the images folder.")
+    for record in unavailable[:NAMED_UNAVAILABLE]:
+        logger.warning("item %s: %s; it is marked unavailable", record["item_id"], record["reason"])
+    if len(unavailable) > NAMED_UNAVAILABLE:
+        logger.warning("%d more items' images cannot be read; manifest.json lists them all",
+                       len(unavailable) - NAMED_UNAVAILABLE)
 
 
 def _require_finite(vectors: np.ndarray, catalog: Catalog, shard: Shard, what: str) -> None:

@@ -1,8 +1,10 @@
 """Precompute engines: what reads, decodes and encodes a catalog's images for :func:`recsys.precompute.precompute`.
 
 An engine has ``name``, ``check()`` (raise :class:`EngineError` when it cannot run, before any work),
-``encode_images(catalog, encoder, positions, batch_size, with_maps)`` (batches of ``(pooled, maps)`` covering
-``positions`` in order) and ``describe()`` (a dict the manifest's timings record). Everything else -- planning the
+``encode_images(catalog, encoder, positions, batch_size, with_maps)`` (batches of ``(pooled, maps, errors)``
+covering ``positions`` in order) and ``describe()`` (a dict the manifest's timings record). An image that cannot be
+read (damaged, cut short, not an image) does not stop the run: it is encoded as a blank picture and its row's
+``errors`` entry says why ("" for the others); the precompute marks it unavailable. Everything else -- planning the
 shards, the feature-map PCA, the text, the assembly and the manifest -- is :mod:`recsys.precompute`'s, shared by
 every engine. Engines are built by name with :func:`create_engine`: ``"local"`` (:class:`LocalEngine`, here) and
 ``"ray"`` (:class:`recsys.precompute_ray.RayEngine`, imported on first use: Ray is an optional extra).
@@ -16,13 +18,33 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 import torch
+from PIL import Image
 
 from recsys.catalog import Catalog
 from recsys.encoders import Encoder
 
 
+#: What PIL and the catalog raise for an image file that cannot be used: damaged or cut short (OSError, SyntaxError,
+#: EOFError), not an image (``UnidentifiedImageError``, an OSError), absurd dimensions (ValueError,
+#: ``DecompressionBombError``), a path outside the catalog (``CatalogError``, a ValueError).
+IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+
+
+def read_item_image(catalog: Catalog, item_id: str, preprocess: Callable) -> tuple[torch.Tensor, str]:
+    """``(pixels, error)``: the item's preprocessed image and "", or a blank (white) picture's pixels and one
+    clause saying why the image cannot be read -- so one damaged photo never stops a catalog's run."""
+    try:
+        return preprocess(catalog.load_image(item_id)), ""
+    except IMAGE_ERRORS as exc:
+        reason = (str(exc).splitlines() or [""])[0][:200] or type(exc).__name__
+        path = catalog.items.loc[catalog.items["item_id"] == item_id, "image_path"]
+        where = f"{path.iloc[0]} " if len(path) else ""
+        return preprocess(Image.new("RGB", (224, 224), (255, 255, 255))), f"its image {where}cannot be read ({reason})"
+
+
 class _CatalogImages(torch.utils.data.Dataset):
-    """Catalog images at given row positions, decoded and preprocessed inside DataLoader workers."""
+    """Catalog images at given row positions, decoded and preprocessed inside DataLoader workers:
+    ``(pixels, error)`` per row (:func:`read_item_image`)."""
 
     def __init__(self, catalog: Catalog, positions: np.ndarray, preprocess: Callable):
         self.catalog = catalog
@@ -32,9 +54,9 @@ class _CatalogImages(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.positions)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
         item_id = self.catalog.items["item_id"].iloc[int(self.positions[index])]
-        return self.preprocess(self.catalog.load_image(item_id))
+        return read_item_image(self.catalog, item_id, self.preprocess)
 
 
 def default_num_workers(device: str = "cpu") -> int:
@@ -61,8 +83,9 @@ class Engine(Protocol):
         """Raise :class:`EngineError` when the engine cannot run here (before any work starts)."""
 
     def encode_images(self, catalog: Catalog, encoder: Encoder, positions: np.ndarray, batch_size: int,
-                      with_maps: bool) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        """Batches ``(pooled (b, dim), maps (b, C, h, w) or None)`` of the rows ``positions``, in that order."""
+                      with_maps: bool) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[str]]]:
+        """Batches ``(pooled (b, dim), maps (b, C, h, w) or None, errors (b,))`` of the rows ``positions``, in that
+        order; ``errors[k]`` is "" or why row ``k``'s image cannot be read (its vectors are a blank picture's)."""
 
     def describe(self) -> dict:
         """A JSON-ready record of the engine and its settings, for the manifest's timings."""
@@ -84,14 +107,15 @@ class LocalEngine:
 
     def encode_images(
         self, catalog: Catalog, encoder: Encoder, positions: np.ndarray, batch_size: int, with_maps: bool,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[str]]]:
         """Encode the images of the catalog rows ``positions``, in that order.
 
         Yields
         ------
         tuple
-            ``(pooled, maps)`` per batch: ``(b, dim)`` L2-normalized float32 and, with ``with_maps``, the raw
-            ``(b, C, h, w)`` float32 feature maps (else None); the batches cover ``positions`` in order.
+            ``(pooled, maps, errors)`` per batch: ``(b, dim)`` L2-normalized float32, with ``with_maps`` the raw
+            ``(b, C, h, w)`` float32 feature maps (else None), and per row "" or why its image cannot be read
+            (:func:`read_item_image`); the batches cover ``positions`` in order.
         """
         workers = default_num_workers(encoder.device) if self.num_workers is None else self.num_workers
         loader = torch.utils.data.DataLoader(
@@ -102,11 +126,12 @@ class LocalEngine:
             pin_memory=encoder.device.startswith("cuda"),
             persistent_workers=False,
         )
-        for pixels in loader:
+        for pixels, errors in loader:
             if with_maps:
-                yield encoder.encode_pixels(pixels, return_feature_maps=True)
+                pooled, maps = encoder.encode_pixels(pixels, return_feature_maps=True)
+                yield pooled, maps, list(errors)
             else:
-                yield encoder.encode_pixels(pixels), None
+                yield encoder.encode_pixels(pixels), None, list(errors)
 
     def check(self) -> None:
         """Nothing to check: the local engine needs only the project's requirements."""
@@ -144,8 +169,9 @@ def create_engine(name: str, **params):
     return target(**params)
 
 
-def iter_rows(batches: Iterable[tuple[np.ndarray, np.ndarray | None]]) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """``(pooled, maps)`` of one item at a time from an engine's batches, in order (``maps`` None without maps)."""
-    for pooled, maps in batches:
+def iter_rows(batches: Iterable[tuple]) -> Iterator[tuple[np.ndarray, np.ndarray | None, str]]:
+    """``(pooled, maps, error)`` of one item at a time from an engine's batches, in order (``maps`` None without
+    maps; ``error`` "" for a readable image)."""
+    for pooled, maps, errors in batches:
         for k in range(len(pooled)):
-            yield pooled[k], (None if maps is None else maps[k])
+            yield pooled[k], (None if maps is None else maps[k]), str(errors[k])

@@ -27,7 +27,7 @@ import numpy as np
 
 from recsys.catalog import Catalog
 from recsys.encoders import Encoder, check_spec
-from recsys.precompute_engine import EngineError
+from recsys.precompute_engine import EngineError, read_item_image
 
 logger = logging.getLogger(__name__)
 
@@ -59,17 +59,19 @@ def import_ray():
 # ---------------------------------------------------------------------- the pipeline's stages (run on workers)
 def decode_batch(batch: dict[str, np.ndarray], root: str, preprocess) -> dict[str, np.ndarray]:
     """Decode and preprocess a batch of catalog rows: ``{"position", "item_id", "image_path"}`` ->
-    ``{"position": (b,) int64, "pixels": (b, C, H, W) float32}``.
+    ``{"position": (b,) int64, "pixels": (b, C, H, W) float32, "error": (b,) str}``.
 
-    The images are read by :meth:`recsys.catalog.Catalog.load_image` of a catalog holding just these rows, so
-    colour modes and transparency are handled exactly as the local engine handles them.
+    The images are read by :func:`recsys.precompute_engine.read_item_image` over a catalog holding just these rows,
+    so colour modes, transparency and an image that cannot be read (a blank picture and the reason in ``error``)
+    are handled exactly as the local engine handles them: one damaged photo never fails the Ray job.
     """
     import pandas as pd
     import torch
 
     rows = Catalog(root=Path(root), items=pd.DataFrame({"item_id": batch["item_id"], "image_path": batch["image_path"]}))
-    pixels = torch.stack([preprocess(rows.load_image(item_id)) for item_id in batch["item_id"]])
-    return {"position": batch["position"].astype(np.int64), "pixels": pixels.numpy()}
+    read = [read_item_image(rows, item_id, preprocess) for item_id in batch["item_id"]]
+    return {"position": batch["position"].astype(np.int64), "pixels": torch.stack([p for p, _ in read]).numpy(),
+            "error": np.array([error for _, error in read], dtype=object)}
 
 
 class ImageEncoderWorker:
@@ -92,11 +94,12 @@ class ImageEncoderWorker:
         self.with_maps = with_maps
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``{"position", "pixels"}`` -> ``{"position", "pooled": (b, dim) float32[, "maps": (b, C, h, w)]}``."""
+        """``{"position", "pixels", "error"}`` -> ``{"position", "error", "pooled": (b, dim) float32[, "maps":
+        (b, C, h, w)]}``."""
         import torch
 
         pixels = torch.from_numpy(np.ascontiguousarray(batch["pixels"]))
-        out = {"position": batch["position"]}
+        out = {"position": batch["position"], "error": batch["error"]}
         if self.with_maps:
             out["pooled"], out["maps"] = self.encoder.encode_pixels(pixels, return_feature_maps=True)
         else:
@@ -210,10 +213,10 @@ class RayEngine:
     # ------------------------------------------------------------------ engine API
     def encode_images(
         self, catalog: Catalog, encoder: Encoder, positions: np.ndarray, batch_size: int, with_maps: bool,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[str]]]:
         """Encode the images of the catalog rows ``positions``, in that order (see
-        :meth:`recsys.precompute_engine.LocalEngine.encode_images`: same batches' contract, same vectors within float
-        rounding).
+        :meth:`recsys.precompute_engine.LocalEngine.encode_images`: same batches' contract -- an unreadable image is
+        a blank picture and its reason, never a failed task --, same vectors within float rounding).
 
         Raises
         ------
@@ -266,7 +269,7 @@ class RayEngine:
             if not np.array_equal(got, positions[expected : expected + len(got)]):
                 raise EngineError("Ray Data returned the images out of order; rerun (finished shards are kept).")
             expected += len(got)
-            yield batch["pooled"], (batch["maps"] if with_maps else None)
+            yield batch["pooled"], (batch["maps"] if with_maps else None), [str(e) for e in batch["error"]]
         if expected != len(positions):
             raise EngineError(f"Ray Data returned {expected} of {len(positions)} images; rerun (finished shards are kept).")
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from recsys.reports import read_report, report_unreadable
+
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float, str], None]
@@ -278,12 +280,10 @@ def add_upload_figures(catalog, figures: dict, *, source, label_map=None) -> Pat
     Raises
     ------
     OSError
-        When the report cannot be written.
-    ValueError
-        When the existing report cannot be read.
+        When the report cannot be written (a damaged one is replaced: it held nothing to keep).
     """
     path = report_path(catalog.root)
-    report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    report = {} if report_unreadable(path) else read_report(path)  # a damaged report holds nothing to keep
     entry = dict(figures, label_map=str(label_map) if label_map else None,
                  computed_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
     report.setdefault("_uploads", {})[Path(source).name or str(source)] = entry
@@ -412,9 +412,8 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     first = [(t, n) for t, n in page_models() if not store.model_status(t, n).ready]
     rest = [(t, n) for t, n in other_models() if not store.model_status(t, n).ready] if all_models else []
     path = report_path(folder)
-    quick_report = report and not path.is_file()
-    # The pages' models and the quick report (the Model report page is one of the pages to make ready), before
-    # the other models.
+    quick_report = report and report_unreadable(path)  # none yet, or damaged
+    # The pages' models and the quick report (the Model report page is a page to make ready), before the others.
     train: dict[str, list[str]] = {}
     for task, name in first:
         train.setdefault(task, []).append(name)

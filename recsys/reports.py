@@ -64,6 +64,16 @@ def read_report(path: str | os.PathLike) -> dict | None:
         raise ValueError(f"The report {Path(path).name} cannot be read ({exc}).") from None
 
 
+def report_unreadable(path: str | os.PathLike) -> bool:
+    """True when ``path`` holds no report, or one that cannot be read (empty, a git-lfs pointer, cut short, not a
+    JSON object; logged in one line): a report to compute (again). A damaged report is a report not computed."""
+    try:
+        return read_report(path) is None
+    except ValueError as exc:
+        logger.warning("%s", exc)
+        return True
+
+
 def row_title(task: str, name: str) -> str:
     """The label of report row ``name`` of ``task``: the model registry's title, or ``name`` itself for a row the
     registry does not know (an old report, a task this version lacks).

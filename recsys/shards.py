@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from recsys.utils import load_array
+from recsys.utils import load_array, read_json
 
 
 def save_npy(path: Path, values: np.ndarray) -> None:
@@ -60,10 +60,18 @@ def plan_shards(n_items: int, shard_size: int) -> list[Shard]:
     return [Shard(i, start, min(start + shard_size, n_items)) for i, start in enumerate(range(0, n_items, shard_size))]
 
 
-def shard_done(shard_dir: Path, shard: Shard, kinds: tuple[str, ...]) -> bool:
-    """True when every array kind of ``shard`` is on disk with the shard's row count and only finite values."""
+def shard_done(shard_dir: Path, shard: Shard, kinds: tuple[str, ...], widths: dict | None = None) -> bool:
+    """True when every array kind of ``shard`` is on disk with the shard's row count, the trailing shape
+    ``widths[kind]`` when given (another encoder's shard of the same name is not done), and only finite values."""
     # Shards are written atomically and the state file pins what made them; a non-finite value can still come from
-    # a damaged disk or a hand-edited file, and a shard holding one must be recomputed, not assembled again.
+    # a damaged disk or a hand-edited file, and a shard holding one must be recomputed, not assembled again. So must
+    # a shard whose list of unreadable images is damaged (absent is fine: nothing was unreadable, or an old run).
+    listed = unavailable_path(shard_dir, shard)
+    if "image" in kinds and listed.is_file():
+        try:
+            read_json(listed)
+        except (OSError, ValueError):
+            return False
     for kind in kinds:
         path = shard_dir / shard.name(kind)
         try:
@@ -71,6 +79,8 @@ def shard_done(shard_dir: Path, shard: Shard, kinds: tuple[str, ...]) -> bool:
         except (OSError, ValueError):
             return False
         if values.shape[0] != shard.stop - shard.start:
+            return False
+        if widths and kind in widths and tuple(values.shape[1:]) != tuple(widths[kind]):
             return False
         if values.dtype.kind == "f" and not np.isfinite(values).all():
             return False
@@ -100,13 +110,36 @@ def assemble(shard_dir: Path, shards: list[Shard], kind: str, target: Path) -> d
 
 
 def collect_shards(
-    rows: Iterator[tuple[np.ndarray, np.ndarray | None]], shards: list[Shard], with_maps: bool,
-    known: dict[int, tuple[np.ndarray, np.ndarray | None]] | None = None,
-) -> Iterator[tuple[Shard, np.ndarray, np.ndarray | None]]:
-    """Yield each shard, complete, in order: rows in ``known`` (position -> ``(pooled, maps)``, e.g. the PCA sample,
-    already encoded) are taken from there, the others from ``rows`` (which yields exactly the shards' other
-    positions, in order)."""
+    rows: Iterator[tuple[np.ndarray, np.ndarray | None, str]], shards: list[Shard], with_maps: bool,
+    known: dict[int, tuple[np.ndarray, np.ndarray | None, str]] | None = None,
+) -> Iterator[tuple[Shard, np.ndarray, np.ndarray | None, list[str]]]:
+    """Yield each shard, complete, in order, as ``(shard, pooled, maps, errors)``: rows in ``known`` (position ->
+    ``(pooled, maps, error)``, e.g. the PCA sample, already encoded) are taken from there, the others from ``rows``
+    (which yields exactly the shards' other positions, in order); ``errors`` holds "" or why a row's image cannot
+    be read."""
     known = known or {}
     for shard in shards:
-        pooled, maps = zip(*(known[p] if p in known else next(rows) for p in range(shard.start, shard.stop)))
-        yield shard, np.stack(pooled), (np.stack(maps) if with_maps else None)
+        pooled, maps, errors = zip(*(known[p] if p in known else next(rows) for p in range(shard.start, shard.stop)))
+        yield shard, np.stack(pooled), (np.stack(maps) if with_maps else None), list(errors)
+
+
+def unavailable_path(shard_dir: Path, shard: Shard) -> Path:
+    """The shard's list of items whose image could not be read, ``unavailable_<number>.json``
+    (``{item_id: reason}``; written before the shard's arrays, so a finished shard always has it)."""
+    return shard_dir / f"unavailable_{shard.number:05d}.json"
+
+
+def read_unavailable(shard_dir: Path, shards: list[Shard], catalog) -> list[dict]:
+    """``[{"row", "item_id", "reason"}, ...]`` of every shard's unreadable images, in catalog order. A shard without
+    a readable list (written before lists existed, or damaged) counts as having none."""
+    ids = catalog.items["item_id"].tolist()
+    records = []
+    for shard in shards:
+        try:
+            listed = read_json(unavailable_path(shard_dir, shard)) or {}
+        except ValueError:
+            listed = {}
+        for row in range(shard.start, shard.stop):
+            if ids[row] in listed:
+                records.append({"row": row, "item_id": ids[row], "reason": str(listed[ids[row]])})
+    return records

@@ -21,6 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from recsys.utils import file_damage
+
 #: Byte-order marks, longest first (a UTF-32 LE mark begins with UTF-16 LE's).
 _BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xef\xbb\xbf", "utf-8"),
          (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
@@ -69,7 +71,8 @@ def read_parquet_table(path: str | os.PathLike) -> pd.DataFrame:
                          metadata=table.schema.metadata)
         frame = table.to_pandas(date_as_object=False)
     except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
-        raise TableError(f"{path.name} in {path.parent} cannot be read as a parquet table ({exc}).") from None
+        reason = file_damage(path) or str(exc).split(". ")[0].split(": ")[-1] or type(exc).__name__
+        raise TableError(f"{path.name} in {path.parent} cannot be read as a parquet table ({reason}).") from None
     for column in frame.columns:
         dtype = frame[column].dtype
         # pandas' own metadata in the file brings back the dtype it was written from (an Arrow-backed or NA-valued

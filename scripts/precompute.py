@@ -99,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     except (CatalogError, EncoderError, ArtifactError, EngineError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    summary = {key: manifest[key] for key in ("item_count", "image_encoder", "text_encoder", "timings")}
+    summary = {key: manifest.get(key) for key in ("item_count", "image_encoder", "text_encoder", "timings",
+                                                  "unavailable_items")}
     print(json.dumps(summary, indent=2))
+    if manifest.get("unavailable_items"):  # each was named in the log; the count is what to act on
+        print(f"{len(manifest['unavailable_items'])} item(s) whose image cannot be read are marked unavailable "
+              f"(listed above); replace their images and run again with --force.", file=sys.stderr)
     return 0
 
 

@@ -51,6 +51,9 @@ class SimilarItems(Estimator):
     categories_ : ndarray of str, shape (n_items,)
     colours_, patterns_ : ndarray of str, shape (n_items,), or None
         The catalog's colour and pattern columns ("" where unknown); None when it has none.
+    blank_rows_ : ndarray of int64
+        Rows whose vector is all zeros -- items whose image could not be read when the embeddings were computed
+        (DESIGN section 6) -- which are never a result.
 
     Saving keeps the parameters and the catalog's shape only: the index is rebuilt from the artifacts'
     vectors on load (the store's provenance guarantees they are the ones it was built on), so no copy of the
@@ -81,6 +84,7 @@ class SimilarItems(Estimator):
         self.colours_ = _attribute(colours, len(self.vectors_), "colours")
         self.patterns_ = _attribute(patterns, len(self.vectors_), "patterns")
         self.index_ = VectorIndex(kind=self.index_kind).fit(self.vectors_, categories=self.categories_)
+        self.blank_rows_ = np.flatnonzero(~np.any(self.vectors_ != 0, axis=1))
         return self
 
     def _rank(self, vector, k: int, category, exclude, colour, pattern, colour_weight) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +92,8 @@ class SimilarItems(Estimator):
         bonuses = [(w, values, wanted) for w, values, wanted in ((colour_weight, self.colours_, colour),
                                                                   (self.pattern_weight, self.patterns_, pattern))
                    if w and values is not None and wanted not in (None, "")]
+        if len(getattr(self, "blank_rows_", ())):  # an item without an image vector is no neighbour of anything
+            exclude = list(exclude or []) + self.blank_rows_.tolist()
         scores, positions = self.index_.search(vector, k=max(k, self.pool) if bonuses else k, categories=category,
                                                exclude=exclude)
         scores, positions = scores[0], positions[0]

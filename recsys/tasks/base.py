@@ -9,11 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 
+import numpy as np
+
 from recsys.artifacts import load_artifacts
 from recsys.models.registry import list_models, model_title
 from recsys.photo_store import photo_reader, read_photo
 
 logger = logging.getLogger(__name__)
+
+
+class ItemUnavailableError(ValueError):
+    """A catalog item whose image could not be read when the embeddings were computed; the message says so in one
+    sentence."""
 
 
 class TaskService:
@@ -54,6 +61,27 @@ class TaskService:
                 if self.artifacts is None:
                     self.artifacts = load_artifacts(self.catalog)  # raises the sentence that says what is wrong
         return self.artifacts
+
+    def unavailable_rows(self) -> np.ndarray:
+        """``(m,)`` int64 catalog rows of the items whose image could not be read when the embeddings were computed
+        (:attr:`recsys.artifacts.Artifacts.unavailable`): no page offers them as a result (DESIGN section 6). Empty
+        when the catalog has no artifacts."""
+        if self.artifacts is None:
+            return np.zeros(0, dtype=np.int64)
+        return self.artifacts.unavailable_rows
+
+    def require_available(self, item_id: str) -> None:
+        """Nothing when ``item_id`` can be a query or a result.
+
+        Raises
+        ------
+        ItemUnavailableError
+            One sentence naming the item, when its image could not be read when the embeddings were computed.
+        """
+        reason = self.artifacts.unavailable.get(str(item_id)) if self.artifacts is not None else None
+        if reason:
+            raise ItemUnavailableError(f"Item {item_id} is unavailable: {reason} when the embeddings were computed; "
+                                       f"replace its image and compute them again.")
 
     @property
     def photo_encoder_spec(self) -> str:

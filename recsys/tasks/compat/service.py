@@ -107,7 +107,9 @@ class OutfitService(TaskService):
             if model not in self._builders:
                 self.require_artifacts()
                 fitted = self.store.get_or_fit(TASK, model, progress=progress)
-                self._builders[model] = OutfitBuilder(fitted, self.catalog.items["slot"].to_numpy().astype(str))
+                slots = self.catalog.items["slot"].to_numpy().astype(str)
+                slots[self.unavailable_rows()] = ""  # an item whose image could not be read fills no slot
+                self._builders[model] = OutfitBuilder(fitted, slots)
             return self._builders[model]
 
     # ------------------------------------------------------------------ queries
@@ -118,7 +120,8 @@ class OutfitService(TaskService):
         Raises
         ------
         ValueError
-            When neither or both are given, or the photo's category is missing or not in the catalog.
+            When neither or both are given, or the photo's category is missing or not in the catalog
+            (:class:`recsys.tasks.base.ItemUnavailableError` for an item whose image could not be read).
         KeyError
             For an unknown item id.
         """
@@ -126,6 +129,7 @@ class OutfitService(TaskService):
             raise ValueError("Give either a catalog item or a photo to complete.")
         if item is not None:
             row = int(self.catalog.indices([item])[0])
+            self.require_available(item)
             return Query(slot=str(self.catalog.items["slot"].iat[row]), row=row)
         slots = self.catalog.items.loc[self.catalog.items["category"] == category, "slot"]
         if slots.empty:

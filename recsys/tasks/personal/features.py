@@ -75,17 +75,20 @@ def review_embeddings(catalog: Catalog, texts: list[str], encoder_spec: str = "m
 def downscale_images(catalog: Catalog, size: int = AE_IMAGE_SIZE) -> np.ndarray:
     """The catalog's images as ``(n_items, size, size, 3)`` uint8, letterboxed on white so nothing is cropped.
 
-    Raises
-    ------
-    OSError
-        When an image cannot be read.
+    An image that cannot be read (an item the precompute marked unavailable) is a blank white square, logged.
     """
     from PIL import Image, ImageOps
 
-    out = np.empty((len(catalog), size, size, 3), dtype=np.uint8)
+    from recsys.precompute_engine import IMAGE_ERRORS
+
+    out = np.full((len(catalog), size, size, 3), 255, dtype=np.uint8)
     for row, item_id in enumerate(catalog.items["item_id"]):
-        image = ImageOps.pad(catalog.load_image(item_id), (size, size), method=Image.Resampling.BILINEAR,
-                             color=(255, 255, 255))
+        try:
+            image = catalog.load_image(item_id)
+        except IMAGE_ERRORS as exc:
+            logger.warning("item %s: its image cannot be read (%s); the autoencoder sees a blank square", item_id, exc)
+            continue
+        image = ImageOps.pad(image, (size, size), method=Image.Resampling.BILINEAR, color=(255, 255, 255))
         out[row] = np.asarray(image, dtype=np.uint8)
     return out
 
@@ -96,7 +99,7 @@ def small_images(catalog: Catalog, size: int = AE_IMAGE_SIZE) -> np.ndarray:
     Raises
     ------
     OSError
-        When an image cannot be read or the cache cannot be written.
+        When the cache cannot be written.
     """
     path = Path(catalog.root) / "artifacts" / IMAGE_CACHE.format(size=size)
     if path.is_file():
@@ -160,7 +163,7 @@ def fit_autoencoder(catalog: Catalog, quick: bool = False, seed: int = 0,
     Raises
     ------
     OSError
-        When an image cannot be read or the model cannot be written.
+        When the model cannot be written.
     """
     images = small_images(catalog) if images is None else images
     autoencoder = ConvAutoencoder(**autoencoder_settings(quick, seed)).fit(images)

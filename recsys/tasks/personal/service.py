@@ -250,7 +250,8 @@ class PersonalService(TaskService):
         """Top-``n`` items for ``user`` (an id), or for a new user folded in from ``liked_items`` (ids or rows).
 
         A known user without history gets the most popular items, and the note says so. Items the user already
-        has are never recommended; ``only_cold`` ranks the cold-start items only.
+        has, and items whose image could not be read (:meth:`unavailable_rows`), are never recommended; ``only_cold``
+        ranks the cold-start items only.
 
         Raises
         ------
@@ -285,7 +286,7 @@ class PersonalService(TaskService):
             vector = fitted.user_vectors(row)[0]
             scores, seen, note = fitted.score_vectors(vector), data.histories[row], None
             history = seen
-        pool = np.setdiff1d(pool, seen)
+        pool = np.setdiff1d(np.setdiff1d(pool, seen), self.unavailable_rows())  # never an item without an image
         order = pool[np.argsort(-scores[pool], kind="stable")][:n]
         return Recommendation(name, order, scores[order], vector, np.asarray(history, dtype=np.int64), note)
 

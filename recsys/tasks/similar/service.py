@@ -21,7 +21,7 @@ from recsys.encoders import EncoderError
 from recsys.imageio import ImageInputError
 from recsys.photo import CategoryGuess, PhotoReading
 from recsys.photo_store import classifier, photo_reader
-from recsys.tasks.base import TaskService
+from recsys.tasks.base import ItemUnavailableError, TaskService  # noqa: F401  (the page catches it)
 from recsys.tasks.similar import data
 from recsys.tasks.similar.models import TASK
 
@@ -141,6 +141,8 @@ class SimilarService(TaskService):
             artifacts.
         KeyError
             For an item id the catalog does not have.
+        ItemUnavailableError
+            For an item whose image could not be read (never a result either).
         ArtifactError
             When the catalog has no artifacts.
         """
@@ -150,6 +152,7 @@ class SimilarService(TaskService):
         map2d = self.require_artifacts().map2d
         if item is not None:
             row = self._row(item)
+            self.require_available(str(self.catalog.items["item_id"].iat[row]))
             positions, scores = model.similar_to_item(row, k=k, same_category=same_category,
                                                       colour_weight=colour_weight)
             searched = str(self.catalog.items["category"].iat[row]) if same_category else None

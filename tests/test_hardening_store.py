@@ -1,0 +1,297 @@
+"""Issue 27, stored files that are damaged: a damaged photo in a catalog (both precompute engines skip it, name it,
+and mark its item unavailable, which every service then leaves out), and every stored artifact kind replaced by
+each damage -- no traceback, one sentence, nothing else lost."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+
+from _scripts import load_script
+from _synthetic import single_threaded, write_synthetic_catalog
+from recsys.artifacts import ArtifactError, load_artifacts
+from recsys.catalog import Catalog
+from recsys.encoders import create_encoder
+from recsys.precompute import create_engine, precompute
+
+N_ITEMS = 12
+SETTINGS = {"shard_size": 5, "num_workers": 0, "progress": False, "fmap_channels": 8, "pca_sample": 6}
+BAD = 7  # the row whose PNG is cut short
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_threaded():
+        yield
+
+
+@pytest.fixture(scope="module")
+def encoders():
+    return create_encoder("effnet-lite0", "cpu"), create_encoder("minilm", "cpu")
+
+
+def _truncate(catalog: Catalog, row: int) -> str:
+    item_id = catalog.items["item_id"].iat[row]
+    path = catalog.image_path(item_id)
+    path.write_bytes(path.read_bytes()[:120])  # a PNG cut off by a full disk: the signature and header only
+    return item_id
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory):
+    """A catalog of 12 drawn items whose row 7 holds a truncated PNG."""
+    catalog = write_synthetic_catalog(tmp_path_factory.mktemp("damaged") / "shapes", n_items=N_ITEMS)
+    return catalog, _truncate(catalog, BAD)
+
+
+def _check_marked(catalog, item_id, manifest, caplog) -> None:
+    assert manifest["unavailable_items"] == [
+        {"row": BAD, "item_id": item_id, "reason": manifest["unavailable_items"][0]["reason"]}]
+    reason = manifest["unavailable_items"][0]["reason"]
+    assert reason.startswith(f"its image images/{item_id}.png cannot be read (")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [f"item {item_id}: {reason}; it is marked unavailable"]
+    artifacts = load_artifacts(catalog)
+    assert artifacts.unavailable == {item_id: reason} and artifacts.unavailable_rows.tolist() == [BAD]
+    assert not artifacts.image[BAD].any() and not np.asarray(artifacts.feature_maps[BAD]).any()
+    others = np.delete(np.asarray(artifacts.image), BAD, axis=0)
+    np.testing.assert_allclose(np.linalg.norm(others, axis=1), 1.0, atol=1e-4)  # every other item is embedded
+
+
+def test_a_truncated_photo_does_not_stop_the_local_precompute(damaged, encoders, caplog):
+    """The issue's instance: one truncated PNG among the items; precompute finishes, names it, marks its row."""
+    catalog, item_id = damaged
+    with caplog.at_level(logging.WARNING):
+        manifest = precompute(catalog, *encoders, **SETTINGS)
+    _check_marked(catalog, item_id, manifest, caplog)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                    reason="Ray Data is an optional extra: pip install -r requirements-scale.txt")
+def test_a_truncated_photo_does_not_stop_the_ray_precompute(damaged, encoders, tmp_path, caplog):
+    import ray
+
+    catalog = Catalog.load(shutil.copytree(damaged[0].root, tmp_path / "copy", ignore=shutil.ignore_patterns(
+        "artifacts")))
+    engine = create_engine("ray", num_cpus=2, num_encode_workers=1, object_store_mb=128)
+    try:
+        with caplog.at_level(logging.WARNING):
+            manifest = precompute(catalog, "effnet-lite0", "minilm", device="cpu", engine=engine,
+                                  **{k: v for k, v in SETTINGS.items() if k != "num_workers"})
+    finally:
+        ray.shutdown()
+    _check_marked(catalog, damaged[1], manifest, caplog)
+    local = load_artifacts(damaged[0])  # the local engine's vectors, within float rounding
+    np.testing.assert_allclose(load_artifacts(catalog).image, local.image, atol=2e-3)
+
+
+def test_the_precompute_command_finishes_and_names_the_item(damaged, tmp_path, capsys):
+    script = load_script("precompute")
+    catalog = Catalog.load(shutil.copytree(damaged[0].root, tmp_path / "copy", ignore=shutil.ignore_patterns(
+        "artifacts")))
+    assert script.main(["--catalog", str(catalog.root), "--quiet", "--shard-size", "5", "--fmap-channels", "8"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [r["item_id"] for r in summary["unavailable_items"]] == [damaged[1]]
+
+
+def test_no_readable_image_at_all_is_one_sentence(tmp_path, encoders):
+    catalog = write_synthetic_catalog(tmp_path / "all-bad", n_items=3)
+    for row in range(3):
+        _truncate(catalog, row)
+    with pytest.raises(ArtifactError, match=r"^None of the catalog's 3 images can be read \(e\.g\. item item_0000: "
+                                            r"its image images/item_0000\.png cannot be read"):
+        precompute(catalog, *encoders, **SETTINGS)
+
+
+# ---------------------------------------------------------------------- every stored artifact kind, every damage
+POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 918274\n"
+DAMAGES = ("truncated", "empty", "pointer", "stranger")
+
+
+def damage(path, how: str, stranger: bytes) -> None:
+    """Replace ``path`` as a full disk, a failed copy, a clone without ``git lfs pull`` or another tool would."""
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "empty": b"", "pointer": POINTER,
+                      "stranger": stranger}[how])
+
+
+def one_sentence(text: str, *names: str) -> str:
+    assert "\n" not in text and "Traceback" not in text and text.endswith("."), text
+    assert text.count(". ") == 0 or all(part[:1].islower() or part[:1].isdigit() for part in text.split(". ")[1:]), text
+    for name in names:
+        assert name in text, (name, text)
+    return text
+
+
+def npy_bytes(values) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    np.save(out, np.asarray(values))
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory, encoders):
+    """A synthetic catalog with its artifacts (3 image shards): copied, then damaged, by each test."""
+    catalog = write_synthetic_catalog(tmp_path_factory.mktemp("clean") / "shapes", n_items=N_ITEMS)
+    precompute(catalog, *encoders, **SETTINGS)
+    return catalog
+
+
+def copy_of(catalog: Catalog, tmp_path) -> Catalog:
+    return Catalog.load(shutil.copytree(catalog.root, tmp_path / "copy"))
+
+
+ARRAYS = {"manifest": "manifest.json", "image array": "image.npy", "feature maps": "feature_maps.npy",
+          "text array": "text_title.npy"}
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.parametrize("kind", list(ARRAYS))
+def test_damaged_artifacts_are_one_sentence_and_repaired_without_encoding_again(clean, encoders, tmp_path, kind, how):
+    from recsys.artifacts import embedding_step
+
+    catalog = copy_of(clean, tmp_path)
+    before = load_artifacts(catalog)
+    image, maps = np.array(before.image), np.array(before.feature_maps)
+    stranger = json.dumps({"name": "another tool's manifest", "files": []}).encode() if kind == "manifest" else \
+        npy_bytes(np.zeros((3, 2), np.float64))
+    damage(catalog.root / "artifacts" / ARRAYS[kind], how, stranger)
+    with pytest.raises(ArtifactError) as caught:
+        load_artifacts(catalog)
+    one_sentence(str(caught.value), "artifacts", "precompute.py")
+    assert embedding_step(catalog, None, None) == ("Repairing the embeddings", "effnet-lite0", "minilm")
+    manifest = precompute(catalog, *encoders, **SETTINGS)
+    assert manifest["shards"]["computed"] == {"image": [], "text_title": [], "text_description": []}  # nothing lost
+    after = load_artifacts(catalog)
+    np.testing.assert_array_equal(after.image, image)
+    np.testing.assert_array_equal(after.feature_maps, maps)
+
+
+SHARDS = {"image shard": "image_00001.npy", "text shard": "text_title_00002.npy",
+          "state": "state.json", "unreadable list": "unavailable_00000.json"}
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.parametrize("kind", list(SHARDS))
+def test_a_damaged_shard_is_made_again_alone(clean, encoders, tmp_path, kind, how):
+    catalog = copy_of(clean, tmp_path)
+    image = np.array(load_artifacts(catalog).image)
+    stranger = npy_bytes(np.ones((5, 3), np.float32)) if kind.endswith("shard") else b'["a stranger\'s list"]'
+    damage(catalog.root / "artifacts" / "shards" / SHARDS[kind], how, stranger)
+    (catalog.root / "artifacts" / "manifest.json").unlink()  # an interrupted run: the shards are all there is
+    manifest = precompute(catalog, *encoders, **SETTINGS)
+    expected = {"image shard": {"image": [1], "text_title": [], "text_description": []},
+                "text shard": {"image": [], "text_title": [2], "text_description": []},
+                "state": {"image": [], "text_title": [], "text_description": []},
+                "unreadable list": {"image": [0], "text_title": [], "text_description": []}}[kind]
+    if kind == "state":  # the manifest that would vouch for the shards is gone too: they are all made again
+        expected = {"image": [0, 1, 2], "text_title": [0, 1, 2], "text_description": [0, 1, 2]}
+    assert manifest["shards"]["computed"] == expected
+    np.testing.assert_allclose(load_artifacts(catalog).image, image, atol=1e-5)
+    assert manifest["unavailable_items"] == []
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_damaged_shard_state_with_a_readable_manifest_keeps_every_shard(clean, encoders, tmp_path, how):
+    catalog = copy_of(clean, tmp_path)
+    damage(catalog.root / "artifacts" / "shards" / "state.json", how, b"[1, 2]")
+    damage(catalog.root / "artifacts" / "image.npy", "empty", b"")  # so the run does not stop at "up to date"
+    manifest = precompute(catalog, *encoders, **SETTINGS)
+    assert manifest["shards"]["computed"] == {"image": [], "text_title": [], "text_description": []}
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.parametrize("part", ["index", "sidecar", "vectors"])
+def test_a_damaged_saved_index_is_one_sentence_and_the_rest_untouched(tmp_path, part, how):
+    from recsys.index import VectorIndex
+
+    vectors = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    index = VectorIndex(kind="ivfpq", pq_m=4, nlist=4, backend="faiss").fit(vectors, categories=["a", "b", "c"] * 100)
+    path = tmp_path / "catalog.index"
+    index.save(path)
+    files = {"index": path, "sidecar": VectorIndex.sidecar_path(path), "vectors": VectorIndex.vectors_path(path)}
+    stranger = {"index": VectorIndex(kind="exact", backend="faiss").fit(vectors[:, :4]), "sidecar": None,
+                "vectors": None}[part]
+    if part == "index":
+        stranger.save(tmp_path / "other.index")
+        stranger = (tmp_path / "other.index").read_bytes()
+    else:
+        stranger = b'["another tool"]' if part == "sidecar" else npy_bytes(np.zeros((2, 2)))
+    kept = {name: f.read_bytes() for name, f in files.items() if name != part}
+    damage(files[part], how, stranger)
+    with pytest.raises(ValueError) as caught:
+        VectorIndex.load(path)
+    one_sentence(str(caught.value), "catalog.index")
+    assert {name: f.read_bytes() for name, f in files.items() if name != part} == kept
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_report_is_a_report_not_computed(clean, tmp_path, how):
+    from recsys.prepare import add_upload_figures, report_path
+    from recsys.reports import read_report, report_unreadable
+
+    catalog = copy_of(clean, tmp_path)
+    path = report_path(catalog.root)
+    path.write_text(json.dumps({"similar": {"visual-similarity": {"P@5": 0.5}}}))
+    damage(path, how, b'["not", "a", "report"]')
+    with pytest.raises(ValueError) as caught:
+        read_report(path)
+    one_sentence(str(caught.value), "report.json")
+    assert report_unreadable(path)  # the set-up writes a quick report again
+    add_upload_figures(catalog, {"n": 3}, source=tmp_path / "photos")
+    assert read_report(path)["_uploads"]["photos"]["n"] == 3
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_label_cache_is_encoded_again(tmp_path, how):
+    from recsys.encoders.base import cached_text_vectors
+
+    class Counting:
+        dim, calls = 3, 0
+
+        def encode_text(self, texts):
+            Counting.calls += 1
+            return np.tile(np.arange(3, dtype=np.float32), (len(texts), 1))
+
+    texts = ["a shirt", "a hat"]
+    first = cached_text_vectors(Counting(), "fake", texts, cache_dir=tmp_path)
+    (cached,) = tmp_path.glob("label-vectors-*.npy")
+    damage(cached, how, npy_bytes(np.ones((2, 5), np.float32)))  # a stranger: another encoder's width
+    again = cached_text_vectors(Counting(), "fake", texts, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, first)
+    assert Counting.calls == 2 and np.load(cached).shape == (2, 3)  # encoded again, and the cache repaired
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_image_cache_is_made_again(clean, tmp_path, how):
+    from recsys.tasks.personal.features import small_images
+
+    catalog = copy_of(clean, tmp_path)
+    images = small_images(catalog, size=16)
+    damage(catalog.root / "artifacts" / "images16.npy", how, npy_bytes(np.zeros((N_ITEMS, 16, 16, 3), np.float64)))
+    np.testing.assert_array_equal(small_images(catalog, size=16), images)
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.parametrize("name", ["catalog.json", "outfits.jsonl", "items.parquet"])
+def test_damaged_catalog_files_are_one_sentence(clean, tmp_path, name, how):
+    from recsys.catalog import CatalogError
+
+    catalog = copy_of(clean, tmp_path)
+    path = catalog.root / name
+    if not path.exists():
+        path.write_text(json.dumps({"outfit_id": "o1", "item_ids": ["item_0000", "item_0001"]}) + "\n")
+    damage(path, how, b"[1, 2, 3]" if name != "outfits.jsonl" else b"\xff\xfe\x00garbage")
+    if name == "outfits.jsonl" and how == "empty":  # an empty outfits.jsonl is a catalog without outfits
+        assert Catalog.load(catalog.root).outfits == []
+        return
+    with pytest.raises(CatalogError) as caught:
+        Catalog.load(catalog.root)
+    one_sentence(str(caught.value), name)
