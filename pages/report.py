@@ -109,6 +109,16 @@ else:
                    "(`scripts/evaluate.py --task upload --photos SRC`): is the predicted category or colour one the "
                    "photo's label accepts, and what share of the top 5 similar items is; chance beside each.")
         st.dataframe(reports.upload_table(uploads), width="stretch")
+        for source, figures in uploads.items():
+            if not figures.get("confusion"):
+                continue
+            with st.expander(f"{source}: what each photo label was read as, and how sure the page was"):
+                error = figures.get("calibration_error")
+                st.caption("Rows: the photos' own labels; columns: the category the page read. Below, per stated "
+                           "confidence, the share that was right" +
+                           (f" (expected calibration error {error:.3f})." if error is not None else "."))
+                st.dataframe(reports.upload_confusion_table(figures), width="stretch")
+                st.dataframe(reports.upload_calibration_table(figures), width="stretch", hide_index=True)
 
     own_words = report.get("_requests", {})
     if own_words:

@@ -366,3 +366,41 @@ def defined_mean(values) -> tuple[float | None, int]:
     values = np.asarray(list(values), dtype=np.float64)
     finite = np.isfinite(values)
     return (float(values[finite].mean()) if finite.any() else None), int((~finite).sum())
+
+
+def reliability_bins(confidence, correct, edges=(0.0, 0.4, 0.6, 0.8, 0.9, 1.0)) -> list[dict]:
+    """A reliability table (Guo et al., "On Calibration of Modern Neural Networks", ICML 2017): for each confidence
+    bin ``[lo, hi)`` (the last one closed), ``n``, the mean ``confidence`` and the ``accuracy`` of its predictions
+    (both None for an empty bin).
+
+    Raises
+    ------
+    ValueError
+        For arrays of different lengths or edges that are not increasing.
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    edges = np.asarray(edges, dtype=np.float64)
+    if confidence.shape != correct.shape:
+        raise ValueError(f"{confidence.size} confidences and {correct.size} outcomes: one outcome per prediction.")
+    if edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError("Bin edges must be at least two increasing numbers.")
+    which = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, edges.size - 2)
+    rows = []
+    for b in range(edges.size - 1):
+        inside = which == b
+        n = int(inside.sum())
+        rows.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "n": n,
+                     "confidence": float(confidence[inside].mean()) if n else None,
+                     "accuracy": float(correct[inside].mean()) if n else None})
+    return rows
+
+
+def expected_calibration_error(confidence, correct, edges=(0.0, 0.4, 0.6, 0.8, 0.9, 1.0)) -> float:
+    """Expected calibration error: the count-weighted mean of ``|accuracy - confidence|`` over the
+    :func:`reliability_bins` (0 for perfect calibration; NaN without predictions)."""
+    rows = [r for r in reliability_bins(confidence, correct, edges) if r["n"]]
+    total = sum(r["n"] for r in rows)
+    if not total:
+        return float("nan")
+    return float(sum(r["n"] * abs(r["accuracy"] - r["confidence"]) for r in rows) / total)

@@ -1,50 +1,45 @@
 """Photo understanding shared by every upload: the category, slot and colour of the garment in a photo.
 
 Uploads are photos of people's own clothes; a catalog may be anything (the built-in world is drawn illustrations).
-A classifier learned on the catalog's images alone reads a photo through the catalog's style and fails across that
-gap (32% of real photos placed right in the built-in world). :class:`PhotoReader` combines experts instead:
+:class:`PhotoReader` multiplies experts (a product of experts with geometric weights, so each vetoes what the others
+find implausible), each giving ``P(category | photo)`` in the catalog's own vocabulary:
 
-* **what the image classifier sees** (zero-shot, domain-robust): the shipped image encoder is the full ImageNet
-  model, and its labels already name garments ("jersey, T-shirt, tee shirt: a close-fitting pullover shirt", "jean",
-  "running shoe", "miniskirt", ...). The text encoder relates every label's WordNet name and gloss (timm's
-  ``ImageNetInfo``) to every catalog category's name, so ``P(category | photo) = sum_l P(l | photo) P(category | l)``
-  with ``P(category | l)`` a softmax of those similarities; labels that resemble no category (a dog, a car) carry
-  no vote, and the share of belief on garment labels says whether there is a garment at all;
-* **the catalog's neighbours** (in-domain): a softmax-weighted vote of the photo's nearest catalog items in the
-  catalog's own image-embedding space;
-* **the photo against words, in one space** (only for a catalog embedded by a joint image-text encoder, an open_clip
-  model): the cosine of the photo to each category's prompts, CLIP's zero-shot classifier.
+* **the garment recognizer** (:mod:`recsys.recognizer`): a head trained on real photos of clothes as people take them
+  and on product shots. Its labels ("Longsleeve", "Heels") are related to the catalog's categories by the text
+  encoder, through each label's sentence in its card, so any catalog works without a table written for it;
+* **what the ImageNet classifier sees**: the shipped image encoder is the full ImageNet model, and the text encoder
+  relates every label's WordNet name and gloss (timm's ``ImageNetInfo``) to every category; labels that resemble no
+  category carry no vote, and the share of belief on garment labels says whether there is a garment at all;
+* **the catalog's neighbours**: a softmax-weighted vote of the photo's nearest catalog items in the catalog's space;
+* **the photo against words in one space** (a catalog embedded by a joint image-text encoder, an open_clip model):
+  CLIP's zero-shot classifier over each category's prompts.
 
-The experts are multiplied (a product of experts, geometric weights ``zero_shot_weight`` and ``image_text_weight``),
-so each vetoes what the others find implausible. The weight (0.6) and the neighbours' settings were chosen on the
-shared clothing-small *validation* photos into the built-in world (category accuracy: zero-shot alone 0.551,
-neighbours alone 0.469, product 0.622); on the Myntra product photos, held out, the product scores 0.739 and
-zero-shot alone 0.752 (within one standard error, 0.02). No weighting of these experts can place 0.85 of those
-photos right: the share that at least one of them -- or a linear head trained on domain-randomised catalog images --
-places right is 0.78 on clothing-small and 0.91 on Myntra (DESIGN section 13). ``image_text_weight`` (0.5: the
-two others agreeing overrule it, neither alone does) is not validated here -- no joint model with photo-domain
-weights ships offline. Category texts come from the catalog -- the category name and the ways its titles spell
-it -- so any catalog (``ingest.py --format folder``) works without a table written for it.
-The garment's colour is named by :class:`recsys.colour.ColourNamer` with the classifier's activation map of the
-garment labels as the garment prior. Measured on real photos with ``scripts/evaluate.py --task upload``.
+The weights, temperatures and the confidence below which a page asks were chosen on validation photos only
+(DESIGN section 13): people kept out of the recognizer's training, and product shots read by heads that did not
+see them. Category texts come from the catalog -- the category name and the ways its titles spell it. The garment's
+colour is named by :class:`recsys.colour.ColourNamer` with an activation map (the recognizer's, else the
+classifier's garment labels') as the garment prior. Measured on real photos with ``scripts/evaluate.py --task
+upload``.
 """
 
 from __future__ import annotations
 
 import collections
-import re
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import softmax
 
 from recsys.colour import ColourGuess, ColourNamer
+# The texts the experts relate (defined apart; imported here so ``recsys.photo.category_texts`` keeps working).
+from recsys.photo_texts import PROMPT_TEMPLATES, category_spellings, category_texts, imagenet_label_texts  # noqa: F401
 from recsys.models.base import Estimator
 from recsys.utils import RankedGuess
 
 
-#: Below this probability a page asks the user to choose the category instead of stating it.
-UNSURE_BELOW = 0.5
+#: Below this probability a page asks the user to choose the category instead of stating it: with the garment
+#: recognizer, the validation photos' wrong statements stay under 3% of photos (DESIGN section 13).
+UNSURE_BELOW = 0.6
 #: Below this share of the classifier's belief on garment labels -- and unless the photo is as close to a catalog
 #: item as catalog items are to each other -- a page says it sees no garment. On the shared real photos (all garments)
 #: the share's 5th percentile is 0.14, on a landscape, a flower, a plain wall and noise 0.02 to 0.05; drawn catalog
@@ -82,6 +77,10 @@ class PhotoReading:
     familiar : bool
         The photo is as close to its nearest catalog item as 95% of catalog items are to theirs (it looks like
         the catalog's own images).
+    recognized : tuple of (str, float)
+        The garment recognizer's most probable labels and their probabilities (empty without it).
+    unsure_below : float
+        The reader's confidence below which a page asks for the category.
     """
 
     category: CategoryGuess
@@ -90,6 +89,8 @@ class PhotoReading:
     garment: float | None
     seen: tuple = ()
     familiar: bool = False
+    recognized: tuple = ()
+    unsure_below: float = UNSURE_BELOW
 
     @property
     def no_garment(self) -> bool:
@@ -99,7 +100,7 @@ class PhotoReading:
     @property
     def unsure(self) -> bool:
         """True when a page should ask the user for the category rather than state it."""
-        return self.no_garment or self.category.confidence < UNSURE_BELOW
+        return self.no_garment or self.category.confidence < self.unsure_below
 
     def category_choices(self, categories) -> list[str]:
         """``categories`` ordered for a page's category list: most probable first, then any the reading has no
@@ -115,6 +116,8 @@ class PhotoReading:
         seen = f" (the image classifier sees {self.seen[0][0]}, {self.seen[0][1]:.0%})" if self.seen else ""
         if self.no_garment:
             return f"This does not look like a garment{seen}; choose the category to search anyway."
+        if self.recognized:  # the garment recognizer's labels say more about a garment than ImageNet's
+            seen = f" (the garment recognizer sees {self.recognized[0][0]}, {self.recognized[0][1]:.0%})"
         # No article: a catalog's category names are singular or plural ("dress", "sneakers") and unknown here.
         colour = f" in {self.colour.colour}" if self.colour is not None else ""
         guess = self.category
@@ -122,49 +125,6 @@ class PhotoReading:
             return (f"Not sure: perhaps {guess.category} ({guess.confidence:.0%}) or {guess.runner_up} "
                     f"({guess.shares.get(guess.runner_up, 0.0):.0%}){colour}{seen}; please choose the category.")
         return f"Reads as {guess.category}{colour} ({guess.confidence:.0%} sure, slot {self.slot}){seen}."
-
-
-def category_spellings(categories, titles) -> dict[str, list[str]]:
-    """``{category: [spelling, ...]}``: the name (``_`` as a space) first, then the ways the category's own titles spell
-    it -- a title word or pair of words that reads as the name once spaces, hyphens and case are dropped (the
-    built-in world's ``tshirt`` adds "t-shirt", ``tanktop`` "tank top"), in alphabetical order. Other title words are
-    left out: they describe items (a length, a colour), not the category."""
-    categories = np.asarray(categories, dtype=str)
-    titles = np.asarray(titles, dtype=object)
-    spellings_of = {}
-    for name in dict.fromkeys(categories):
-        target = re.sub(r"[\W_]+", "", name.lower())
-        spellings = collections.Counter()
-        for title in titles[categories == name]:
-            words = re.findall(r"[\w-]+", str(title).lower())
-            for size in (1, 2):
-                for k in range(len(words) - size + 1):
-                    phrase = " ".join(words[k:k + size])
-                    if re.sub(r"[\W_]+", "", phrase) == target and phrase != name.lower():
-                        spellings[phrase] += 1
-        spellings_of[name] = [re.sub(r"_+", " ", name)] + sorted(spellings)
-    return spellings_of
-
-
-def category_texts(categories, titles) -> dict[str, str]:
-    """``{category: text}`` for the text encoder: the :func:`category_spellings` of each category joined by spaces
-    ("tshirt t-shirt")."""
-    return {name: " ".join(spellings) for name, spellings in category_spellings(categories, titles).items()}
-
-
-#: Prompts of the image-text expert, averaged per category (prompt ensembling, Radford et al., "Learning Transferable
-#: Visual Models From Natural Language Supervision", ICML 2021, section 3.1.4): the photo's domain varies (a phone
-#: photo, a product shot) and the templates cover both.
-PROMPT_TEMPLATES = ("a photo of a {}.", "a photo of the {}, a type of clothing.", "a product photo of a {}.",
-                    "a close-up photo of a {}.", "a photo of my {}.")
-
-
-def imagenet_label_texts() -> list[str]:
-    """The 1000 ImageNet-1k labels as "synonyms: gloss" (WordNet, from timm's ``ImageNetInfo``), in class order."""
-    from timm.data import ImageNetInfo
-
-    info = ImageNetInfo()
-    return [info.index_to_description(i, detailed=True) for i in range(info.num_classes())]
 
 
 class PhotoReader(Estimator):
@@ -188,6 +148,14 @@ class PhotoReader(Estimator):
     image_text_temperature : float
         Temperature of the image-text expert's softmax over cosine similarities (CLIP's learned logit scale is
         about 100, so 0.01).
+    recognizer_weight : float in [0, 1]
+        Geometric weight of the garment recognizer against the product of the neighbours and the classifier.
+    recognizer_temperature : float
+        Temperature of ``P(category | recognizer label)`` over the text similarities.
+    confidence_temperature : float
+        Divides the product's log-probabilities (1: as they are).
+    unsure_below : float
+        Confidence below which a page asks for the category instead of stating it.
     random_state : int
 
     Attributes
@@ -202,6 +170,9 @@ class PhotoReader(Estimator):
         How much each label names a garment.
     label_names_ : list of str
         Each label's first synonym.
+    recognizer_map_ : ndarray of shape (n_recognizer_labels, n_classes) or None
+        ``P(category | recognizer label)`` (None without a recognizer).
+    recognizer_labels_ : list of str
     prompt_vectors_ : ndarray of shape (n_classes, d) or None
         Each category's mean prompt embedding in the catalog's joint image-text space (None without a joint encoder).
     colour_namer_ : recsys.colour.ColourNamer or None
@@ -211,7 +182,9 @@ class PhotoReader(Estimator):
 
     def __init__(self, *, zero_shot_weight: float = 0.6, label_temperature: float = 0.03,
                  garment_threshold: float = 0.45, neighbour_temperature: float = 0.02, neighbours: int | None = None,
-                 image_text_weight: float = 0.5, image_text_temperature: float = 0.01, random_state: int = 0):
+                 image_text_weight: float = 0.5, image_text_temperature: float = 0.01,
+                 recognizer_weight: float = 0.8, recognizer_temperature: float = 0.03, confidence_temperature: float = 1.0,
+                 unsure_below: float = UNSURE_BELOW, random_state: int = 0):
         self.zero_shot_weight = zero_shot_weight
         self.label_temperature = label_temperature
         self.garment_threshold = garment_threshold
@@ -219,11 +192,15 @@ class PhotoReader(Estimator):
         self.neighbours = neighbours
         self.image_text_weight = image_text_weight
         self.image_text_temperature = image_text_temperature
+        self.recognizer_weight = recognizer_weight
+        self.recognizer_temperature = recognizer_temperature
+        self.confidence_temperature = confidence_temperature
+        self.unsure_below = unsure_below
         self.random_state = random_state
 
     def fit(self, image_vectors: np.ndarray, categories, slots, titles, *, text_encoder=None,
             label_texts: list[str] | None = None, colour_namer: ColourNamer | None = None,
-            label_vectors: np.ndarray | None = None, joint_encoder=None) -> "PhotoReader":
+            label_vectors: np.ndarray | None = None, joint_encoder=None, recognizer=None) -> "PhotoReader":
         """Fit on a catalog; returns ``self``.
 
         Parameters
@@ -244,6 +221,9 @@ class PhotoReader(Estimator):
         joint_encoder : recsys.encoders.Encoder, optional
             The joint image-text encoder ``image_vectors`` come from (an open_clip model): its text side embeds the
             :data:`PROMPT_TEMPLATES` of each category's spellings, and the image-text expert votes.
+        recognizer : recsys.recognizer.GarmentRecognizer, optional
+            A garment recognizer trained on real photos; with ``text_encoder``, its labels' texts are related to the
+            catalog's categories as the classifier's are, and it votes (weight ``recognizer_weight``).
 
         Raises
         ------
@@ -270,6 +250,17 @@ class PhotoReader(Estimator):
             self.garment_ = 1.0 / (1.0 + np.exp(-(similarity.max(axis=1) - self.garment_threshold) / 0.05))
             self.label_map_ = softmax(similarity / self.label_temperature, axis=1) * self.garment_[:, None]
             self.label_names_ = [t.split(":")[0].split(",")[0].strip() for t in label_texts]
+        self.recognizer_map_ = None
+        self.recognizer_labels_ = []
+        if recognizer is not None and text_encoder is not None:
+            texts = category_texts(categories, titles)
+            self.recognizer_labels_ = list(recognizer.classes_)
+            recognized = text_encoder.encode_text([recognizer.label_texts_.get(c, c) for c in recognizer.classes_])
+            similarity = recognized @ text_encoder.encode_text([texts[c] for c in self.classes_]).T
+            # a label like no category of this catalog (a hat where there are no hats) spreads its belief evenly
+            covers = 1.0 / (1.0 + np.exp(-(similarity.max(axis=1) - self.garment_threshold) / 0.05))
+            self.recognizer_map_ = softmax(similarity / self.recognizer_temperature, axis=1) * covers[:, None] \
+                + (1.0 - covers[:, None]) / len(self.classes_)
         self.prompt_vectors_ = None
         if joint_encoder is not None:
             if joint_encoder.dim != vectors.shape[1]:
@@ -338,18 +329,39 @@ class PhotoReader(Estimator):
         vector = np.asarray(image_vector, dtype=np.float32).reshape(-1)
         return softmax(self.prompt_vectors_ @ vector / self.image_text_temperature)
 
-    def predict_proba(self, image_vector: np.ndarray, label_probabilities: np.ndarray | None = None) -> np.ndarray:
+    def recognizer_proba(self, recognizer_probabilities: np.ndarray) -> np.ndarray:
+        """``(n_classes,)`` category probabilities from the garment recognizer's ``(n_labels,)`` label probabilities.
+
+        Raises
+        ------
+        ValueError
+            When the reader was fitted without a recognizer (or without a text encoder).
+        """
+        if self.recognizer_map_ is None:
+            raise ValueError("This photo reader was fitted without a garment recognizer.")
+        votes = np.asarray(recognizer_probabilities, dtype=np.float64) @ self.recognizer_map_ + 1e-9
+        return votes / votes.sum()
+
+    def predict_proba(self, image_vector: np.ndarray, label_probabilities: np.ndarray | None = None,
+                      recognizer_probabilities: np.ndarray | None = None) -> np.ndarray:
         """``(n_classes,)`` category probabilities of a photo: the weighted product of the experts there are -- the
         neighbours always; the classifier's labels when ``label_probabilities`` are given and the label map was
-        fitted; the image-text expert when a joint encoder was."""
+        fitted; the garment recognizer when ``recognizer_probabilities`` are given and it was fitted; the image-text
+        expert when a joint encoder was -- sharpened or flattened by ``confidence_temperature`` (fitted on validation
+        photos so that a stated confidence means what it says)."""
         experts = [(1.0, self.neighbour_proba(image_vector))]
         if label_probabilities is not None and self.label_map_ is not None:
             a = float(self.zero_shot_weight)
             experts = [(1 - a, experts[0][1]), (a, self.zero_shot_proba(label_probabilities))]
+        if recognizer_probabilities is not None and self.recognizer_map_ is not None:
+            r = float(self.recognizer_weight)
+            experts = [(weight * (1 - r), p) for weight, p in experts] \
+                + [(r, self.recognizer_proba(recognizer_probabilities))]
         if self.prompt_vectors_ is not None:
             w = float(self.image_text_weight)
             experts = [(weight * (1 - w), p) for weight, p in experts] + [(w, self.image_text_proba(image_vector))]
-        return softmax(sum(weight * np.log(np.maximum(p, 1e-12)) for weight, p in experts))
+        logits = sum(weight * np.log(np.maximum(p, 1e-12)) for weight, p in experts)
+        return softmax(logits / float(self.confidence_temperature))
 
     def garment_share(self, label_probabilities: np.ndarray) -> float:
         """Share of the classifier's belief on labels that name a garment, in [0, 1].
@@ -373,7 +385,8 @@ class PhotoReader(Estimator):
 
     # ------------------------------------------------------------------ reading
     def read(self, image_vector: np.ndarray, image=None, label_probabilities: np.ndarray | None = None,
-             garment_prior: np.ndarray | None = None) -> PhotoReading:
+             garment_prior: np.ndarray | None = None,
+             recognizer_probabilities: np.ndarray | None = None) -> PhotoReading:
         """The :class:`PhotoReading` of one photo.
 
         Parameters
@@ -386,13 +399,16 @@ class PhotoReader(Estimator):
             The image classifier's probabilities.
         garment_prior : ndarray, optional
             Where the garment is, over the image (:meth:`garment_map` placed on it); weights the colour votes.
+        recognizer_probabilities : ndarray of shape (n_recognizer_labels,), optional
+            The garment recognizer's label probabilities.
 
         Raises
         ------
         ValueError
             When ``image_vector`` does not have the catalog's dimension.
         """
-        guess = CategoryGuess.from_probabilities(self.classes_, self.predict_proba(image_vector, label_probabilities))
+        guess = CategoryGuess.from_probabilities(
+            self.classes_, self.predict_proba(image_vector, label_probabilities, recognizer_probabilities))
         best = guess.category
         garment, seen = None, ()
         if label_probabilities is not None and self.garment_ is not None:
@@ -405,5 +421,9 @@ class PhotoReader(Estimator):
             colour = self.colour_namer_.read(image, prior=garment_prior)
         familiar = float(np.max(self.vectors_ @ np.asarray(image_vector, dtype=np.float32).reshape(-1))) \
             >= self.familiar_above_
+        recognized = ()
+        if recognizer_probabilities is not None and self.recognizer_map_ is not None:
+            top = np.argsort(-np.asarray(recognizer_probabilities))[:SEEN_LABELS]
+            recognized = tuple((self.recognizer_labels_[i], float(recognizer_probabilities[i])) for i in top)
         return PhotoReading(category=guess, slot=self.slots_[best], colour=colour, garment=garment, seen=seen,
-                            familiar=familiar)
+                            familiar=familiar, recognized=recognized, unsure_below=float(self.unsure_below))

@@ -52,6 +52,39 @@ def classifier(store, device: str | None = None):
     return store.memo(f"photo-classifier-{device}", build)
 
 
+def recognizer(store):
+    """The garment recognizer (:func:`recsys.recognizer.recognizer_for`) a store's readings use: one that reads the
+    vectors of the catalog's image encoder or of the shipped classifier (whose pass every reading runs anyway);
+    None otherwise, or when its file is missing or damaged (said once in the log, and the reader goes on without it).
+    """
+    from recsys.recognizer import recognizer_for
+
+    specs = [CLASSIFIER_SPEC] + ([store.artifacts.image_encoder_spec] if store.artifacts is not None else [])
+    return store.memo("garment-recognizer", lambda: recognizer_for(specs))
+
+
+def recognizer_probabilities(store, image_vector: np.ndarray, feature_maps: np.ndarray | None):
+    """``(probabilities, activation map)`` of the store's recognizer for one photo: it reads ``image_vector`` when
+    it was trained on the catalog's encoder, else the pooled classifier ``feature_maps`` ``(C, h, w)``; the map is
+    over those feature maps (None without them). ``(None, None)`` without a recognizer."""
+    from recsys.utils import l2_normalize
+
+    model = recognizer(store)
+    if model is None:
+        return None, None
+    if store.artifacts is not None and model.encoder == store.artifacts.image_encoder_spec:
+        vector = np.asarray(image_vector, dtype=np.float32).reshape(1, -1)
+    elif feature_maps is not None:
+        vector = l2_normalize(np.asarray(feature_maps, dtype=np.float32).mean(axis=(1, 2))[None, :])
+    else:
+        return None, None
+    probabilities = model.predict_proba(vector)[0]
+    cam = None
+    if feature_maps is not None and model.encoder == CLASSIFIER_SPEC:
+        cam = model.activation_map(probabilities, feature_maps)
+    return probabilities, cam
+
+
 def photo_reader(store, device: str | None = None) -> PhotoReader:
     """The catalog's :class:`PhotoReader`, fitted once per :class:`recsys.store.ModelStore` and shared by every page
     that takes a photo (and by the upload protocol).
@@ -92,9 +125,10 @@ def photo_reader(store, device: str | None = None) -> PhotoReader:
                     else create_encoder(spec, device)
             except EncoderError as exc:
                 logger.warning("photo readings without the image-text expert: %s", exc)
+        garment_model = recognizer(store)
         return PhotoReader().fit(store.artifacts.image, items["category"], items["slot"], items["title"],
                                  text_encoder=text_encoder, colour_namer=namer, label_texts=labels,
-                                 label_vectors=vectors, joint_encoder=joint)
+                                 label_vectors=vectors, joint_encoder=joint, recognizer=garment_model)
 
     return store.memo("photo-reader", build)
 
@@ -112,9 +146,12 @@ def read_photo(store, image, image_vector: np.ndarray, device: str | None = None
     reader = photo_reader(store, device)
     model = classifier(store, device)
     if model is None or reader.label_map_ is None:
-        return reader.read(image_vector, image)
+        recognized, _ = recognizer_probabilities(store, image_vector, None)
+        return reader.read(image_vector, image, recognizer_probabilities=recognized)
     probabilities, maps = model.classify_images([image])
-    cam = reader.garment_map(probabilities[0], maps[0], model.classifier_weight)
+    recognized, cam = recognizer_probabilities(store, image_vector, maps[0])
+    if cam is None:  # without the recognizer, the classifier's garment labels say where the garment is
+        cam = reader.garment_map(probabilities[0], maps[0], model.classifier_weight)
     prior = place_on_image(cam, *image.size) if cam.max() > 0 else None
-    return reader.read(image_vector, image, probabilities[0], garment_prior=prior)
+    return reader.read(image_vector, image, probabilities[0], garment_prior=prior, recognizer_probabilities=recognized)
 

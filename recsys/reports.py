@@ -258,7 +258,7 @@ def catalog_claims(catalog_root: str | os.PathLike, task: str) -> list[str]:
 
 #: The upload protocol's figures, as the report's columns.
 UPLOAD_FIGURES = ("category_accuracy", "category@5", "colour_accuracy", "colour@5", "category_sure",
-                  "category_accuracy_sure", "category_top3")
+                  "category_accuracy_sure", "category_wrong_sure", "category_top3")
 
 
 def upload_table(uploads: dict) -> pd.DataFrame:
@@ -276,6 +276,28 @@ def upload_table(uploads: dict) -> pd.DataFrame:
             row[name] = text + (f" (chance {chance:.3f})" if chance is not None else "")
         rows[source] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def upload_confusion_table(figures: dict) -> pd.DataFrame:
+    """Per photo label of one upload source (rows), how many photos the page read as each catalog category
+    (columns, most read first), with the share read into a category the label accepts when known ("right")."""
+    confusion = figures.get("confusion") or {}
+    columns = sorted({c for row in confusion.values() for c in row},
+                     key=lambda c: -sum(row.get(c, 0) for row in confusion.values()))
+    table = pd.DataFrame([[row.get(c, 0) for c in columns] for row in confusion.values()],
+                         index=list(confusion), columns=columns, dtype="int64")
+    table.index.name = "photo label"
+    return table
+
+
+def upload_calibration_table(figures: dict) -> pd.DataFrame:
+    """The reliability table of one upload source: per stated-confidence bin, photos, mean confidence and the share
+    whose category was right (a calibrated reader has the two close)."""
+    rows = [{"confidence bin": f"{r['lo']:.1f}-{r['hi']:.1f}", "photos": r["n"],
+             "mean confidence": None if r["confidence"] is None else round(r["confidence"], 3),
+             "right": None if r["accuracy"] is None else round(r["accuracy"], 3)}
+            for r in figures.get("calibration") or []]
+    return pd.DataFrame(rows, columns=["confidence bin", "photos", "mean confidence", "right"])
 
 
 def requests_table(requests: dict) -> pd.DataFrame:

@@ -16,8 +16,11 @@ searches (the predicted category and colour, the page model's default colour wei
 (``*_se``, over photos) and its chance level (``*_chance``: a uniformly random category or colour of the catalog's
 vocabulary, or 5 random catalog items). How the page states it: ``category_sure`` (share of photos whose category
 the page states without asking), ``category_accuracy_sure`` (the accuracy of those statements: one minus it is how
-often a wrong category is shown as certain) and ``category_top3`` (the label's category is among the first three
-of the page's category list, the choices a user sees first).
+often a wrong category is shown as certain), ``category_wrong_sure`` (share of all photos whose category is stated
+without asking and wrong) and ``category_top3`` (the label's category is among the first three
+of the page's category list, the choices a user sees first). ``confusion`` counts, per photo label, the categories
+the page read; ``calibration`` is the reliability table of the stated confidence (:func:`recsys.metrics.
+reliability_bins`) and ``calibration_error`` its expected calibration error.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Callable
 import numpy as np
 
 from recsys.catalog import Catalog
+from recsys.metrics import expected_calibration_error, reliability_bins
 from recsys.tables import TableError, decode_text, read_text_table
 
 logger = logging.getLogger(__name__)
@@ -228,7 +232,9 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
                                                         "colour@5", "category_sure", "category_accuracy_sure",
                                                         "category_top3", "category_accuracy_chance",
                                                         "category@5_chance", "colour_accuracy_chance",
-                                                        "colour@5_chance")}
+                                                        "colour@5_chance", "category_wrong_sure")}
+    confusion: dict[str, dict[str, int]] = {}
+    confidence, correct = [], []
     counts = {"unreadable": 0, "category_not_applicable": 0, "colour_not_applicable": 0}
     evaluated = 0
     for number, record in enumerate(records):
@@ -256,8 +262,13 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
             hit = float(reading.category.category in category_ok)
             figures["category_accuracy"].append(hit)
             figures["category_sure"].append(float(not reading.unsure))
+            figures["category_wrong_sure"].append(float(not reading.unsure and not hit))
             if not reading.unsure:
                 figures["category_accuracy_sure"].append(hit)
+            row = confusion.setdefault(record.category, {})
+            row[reading.category.category] = row.get(reading.category.category, 0) + 1
+            confidence.append(reading.category.confidence)
+            correct.append(hit)
             figures["category_top3"].append(float(bool(set(reading.category_choices(catalog.categories)[:3])
                                                        & category_ok)))
             figures["category@5"].append(float(np.isin(item_categories[top], list(category_ok)).mean()))
@@ -278,6 +289,10 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
         report[name] = mean
         if not name.endswith("_chance"):
             report[f"{name}_se"] = se
+    # per photo label, what the page read it as; and whether a stated confidence means what it says
+    report["confusion"] = {label: dict(sorted(row.items(), key=lambda kv: -kv[1])) for label, row in sorted(confusion.items())}
+    report["calibration"] = reliability_bins(confidence, correct) if confidence else []
+    report["calibration_error"] = expected_calibration_error(confidence, correct) if confidence else None
     if progress:
         progress(1.0, "Done")
     logger.info("upload protocol on %s: %s", photos, report)
