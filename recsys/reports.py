@@ -56,12 +56,30 @@ def read_report(path: str | os.PathLike) -> dict | None:
     Raises
     ------
     ValueError
-        When the file cannot be read or is not a JSON object (one sentence naming the file).
+        When the file cannot be read, is not a JSON object, or is no evaluation report (a task or entry that is not
+        a table: another tool's file of the same name); one sentence naming the file.
     """
     try:
-        return read_json(path)
+        report = read_json(path)
     except ValueError as exc:
         raise ValueError(f"The report {Path(path).name} cannot be read ({exc}).") from None
+    problem = _not_a_report(report) if report is not None else None
+    if problem:
+        raise ValueError(f"The report {Path(path).name} is not an evaluation report ({problem}).")
+    return report
+
+
+def _not_a_report(report: dict) -> str | None:
+    """What makes ``report`` no report the pages can draw (``{task: {model: {metric: value}}}`` and ``_``-entries
+    that are objects, ``_uploads`` one per photo source), or None."""
+    for key, value in report.items():
+        if not isinstance(value, dict):
+            return f"its entry {str(key)[:40]!r} holds {type(value).__name__}, not an object"
+        rows = value.items() if not key.startswith("_") or key == "_uploads" else ()
+        bad = next((name for name, row in rows if not isinstance(row, dict)), None)
+        if bad is not None:
+            return f"its entry {str(key)[:40]!r} has a row {str(bad)[:40]!r} that is not an object"
+    return None
 
 
 def report_unreadable(path: str | os.PathLike) -> bool:

@@ -13,6 +13,7 @@ input is fixed (:func:`text_cases`, :func:`upload_cases`), which keeps the file 
 from __future__ import annotations
 
 import io
+import json
 import unicodedata
 from types import SimpleNamespace
 
@@ -262,3 +263,83 @@ def test_complete_the_look(monkeypatch, tiny_ready_dir, upload):
     app = open_page(monkeypatch, tiny_ready_dir, "pages/outfit.py")
     app.radio(key="outfit_source").set_value("Your photo").run()
     assert fuzz_uploads(app, upload, outfit_results) == (len(UPLOADS), [])
+
+
+# ---------------------------------------------------------------------- damaged stores (issue 27)
+PAGES = ("pages/home.py", "pages/similar.py", "pages/outfit.py", "pages/for_you.py", "pages/stylist.py",
+         "pages/search.py", "pages/report.py")
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 918274\n"
+
+
+def _damage(path, how: str, stranger: bytes = b'["a stranger"]') -> None:
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "empty": b"", "pointer": LFS_POINTER,
+                      "stranger": stranger}[how])
+
+
+def _store_case(folder, case: str) -> None:
+    """Damage a copy of the set-up tiny world as ``case`` says (each case damages several stored kinds at once)."""
+    artifacts = folder / "artifacts"
+    if case == "models":  # every page's model, each with another damage; a report of another tool's shape
+        for (task, name), how in zip([("similar", "shopper-similarity"), ("compat", "type-aware"),
+                                      ("personal", "vbpr-mm"), ("dialogue", "dialogue-infonce"),
+                                      ("composed", "combiner")], ("pointer", "truncated", "empty", "stranger", "pointer")):
+            _damage(artifacts / "models" / f"{task}-{name}.safetensors", how,
+                    (artifacts / "models" / "compat-triplet.safetensors").read_bytes())
+        (artifacts / "report.json").write_text(json.dumps({"similar": "not a table", "compat": {"x": [1, 2]},
+                                                           "_meta": 5, "_uploads": ["?"]}))
+    elif case == "model halves":  # the JSON halves, and an empty report
+        for name, how in (("compat-type-aware", "stranger"), ("personal-vbpr-mm", "pointer"),
+                          ("composed-demo-clip", "truncated"), ("similar-shopper-similarity", "empty")):
+            _damage(artifacts / "models" / f"{name}.json", how)
+        (artifacts / "report.json").write_bytes(b"")
+    elif case == "manifest":
+        _damage(artifacts / "manifest.json", "pointer")
+    elif case == "arrays":  # the image vectors cut short, the catalog map another tool's
+        _damage(artifacts / "image.npy", "truncated")
+        _damage(artifacts / "map2d.npy", "stranger")
+    elif case == "catalog":
+        _damage(folder / "catalog.json", "pointer")
+    elif case == "unreadable photo":  # the precompute's mark for an item whose image could not be read
+        import pandas as pd
+
+        items = pd.read_parquet(folder / "items.parquet")
+        item_id = items["item_id"].iat[0]  # the first item: the default query of several pages
+        (folder / items["image_path"].iat[0]).write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+        row = 0
+        for name in ("image.npy", "feature_maps.npy"):
+            values = np.load(artifacts / name, mmap_mode="r+")
+            values[row] = 0
+            values.flush()
+            del values
+        manifest = json.loads((artifacts / "manifest.json").read_text())
+        manifest["unavailable_items"] = [{"row": row, "item_id": item_id, "reason": "its image cannot be read"}]
+        (artifacts / "manifest.json").write_text(json.dumps(manifest))
+
+
+STORE_CASES = ("models", "model halves", "manifest", "arrays", "catalog", "unreadable photo")
+
+
+def page_result(page: str):
+    return {"pages/home.py": card_titles, "pages/similar.py": similar_results, "pages/outfit.py": outfit_results,
+            "pages/for_you.py": for_you_results, "pages/stylist.py": lambda app: True,
+            "pages/search.py": search_results, "pages/report.py": lambda app: bool(app.dataframe)}[page]
+
+
+@pytest.mark.parametrize("case", STORE_CASES)
+def test_every_page_survives_a_damaged_store(monkeypatch, tiny_ready_dir, tmp_path, case):
+    """Every page opened on a store damaged as ``case`` says: no traceback box, and a sentence or a result."""
+    import shutil
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(tiny_ready_dir, folder)
+    _store_case(folder, case)
+    monkeypatch.setenv("RECSYS_CATALOG", str(folder))
+    problems = []
+    for page in PAGES:
+        app = AppTest.from_file(APP, default_timeout=180)
+        app.run()
+        app.switch_page(page)
+        app.run()
+        problems.append(problem(app, page_result(page), (case, page)))
+    assert [p for p in problems if p] == []

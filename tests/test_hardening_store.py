@@ -295,3 +295,93 @@ def test_damaged_catalog_files_are_one_sentence(clean, tmp_path, name, how):
     with pytest.raises(CatalogError) as caught:
         Catalog.load(catalog.root)
     one_sentence(str(caught.value), name)
+
+
+# ---------------------------------------------------------------------- the tiny world: models and unavailable items
+def ready_copy(tiny_ready_dir, tmp_path) -> Catalog:
+    return Catalog.load(shutil.copytree(tiny_ready_dir, tmp_path / "ready"))
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.parametrize("half", [".safetensors", ".json"])
+def test_a_damaged_model_is_a_model_not_trained(tiny_ready_dir, tmp_path, half, how):
+    """The issue's instance (a git-lfs pointer, a cut-off or an empty compat model) and its siblings: the store says
+    why in one sentence, counts the model as not trained, keeps every other model, and trains it again."""
+    from recsys.store import ModelStore
+
+    catalog = ready_copy(tiny_ready_dir, tmp_path)
+    store = ModelStore(catalog, load_artifacts(catalog))
+    path = store.path("compat", "type-aware").with_suffix(half)
+    other = store.path("compat", "triplet").with_suffix(half)  # a stranger: another model's file of the same name
+    damage(path, how, other.read_bytes() if half == ".safetensors" else b'{"class": "BPR", "state": {}}')
+    assert store.get("compat", "type-aware") is None
+    status = store.model_status("compat", "type-aware")
+    assert status.state == "stale" and not status.ready
+    one_sentence(status.reason, "compat-type-aware", "counts as not trained")
+    assert store.get("compat", "triplet") is not None and store.get("similar", "shopper-similarity") is not None
+    store.fit("compat", "type-aware", quick=True)
+    assert ModelStore(catalog, load_artifacts(catalog)).get("compat", "type-aware") is not None
+
+
+def mark_unavailable(catalog: Catalog, item_id: str) -> None:
+    """What the precompute writes for an item whose image cannot be read, on a copy whose artifacts exist: its image
+    and feature-map rows zero, and the manifest's entry."""
+    root = catalog.root / "artifacts"
+    row = int(catalog.indices([item_id])[0])
+    for name in ("image.npy", "feature_maps.npy"):
+        values = np.load(root / name, mmap_mode="r+")
+        values[row] = 0
+        values.flush()
+        del values
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["unavailable_items"] = [{"row": row, "item_id": item_id,
+                                      "reason": f"its image images/{item_id}.png cannot be read (truncated)"}]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.fixture(scope="module")
+def with_unavailable(tiny_ready_dir, tmp_path_factory):
+    """A copy of the set-up tiny world whose most popular item is marked unavailable: ``(catalog, item_id)``."""
+    catalog = ready_copy(tiny_ready_dir, tmp_path_factory.mktemp("unavailable"))
+    item_id = catalog.interactions["item_id"].value_counts().index[0]
+    mark_unavailable(catalog, item_id)
+    return catalog, item_id
+
+
+def services_of(catalog: Catalog):
+    from recsys.store import ModelStore
+    from recsys.tasks.compat.service import OutfitService
+    from recsys.tasks.personal.service import PersonalService
+    from recsys.tasks.similar.service import SimilarService
+
+    artifacts = load_artifacts(catalog)
+    store = ModelStore(catalog, artifacts)
+    return (SimilarService(catalog, artifacts, store), OutfitService(catalog, artifacts, store),
+            PersonalService(catalog, artifacts, store))
+
+
+def test_an_unavailable_item_is_never_a_result_nor_a_query(with_unavailable):
+    from recsys.tasks.base import ItemUnavailableError
+
+    catalog, item_id = with_unavailable
+    similar, outfit, personal = services_of(catalog)
+    row = int(catalog.indices([item_id])[0])
+    assert similar.unavailable_rows().tolist() == [row]
+    category, slot = catalog.items["category"].iat[row], catalog.items["slot"].iat[row]
+    same = [i for i in catalog.items.loc[catalog.items["category"] == category, "item_id"] if i != item_id]
+    for query in same:
+        assert row not in similar.similar(item=query, k=48).positions
+    photo = np.asarray(load_artifacts(catalog).image[catalog.indices([same[0]])[0]])
+    assert row not in similar.similar(photo=photo, k=48, category=category).positions
+    with pytest.raises(ItemUnavailableError, match=f"^Item {item_id} is unavailable: its image .* cannot be read"):
+        similar.similar(item=item_id)
+    with pytest.raises(ItemUnavailableError):
+        outfit.query("type-aware", item=item_id)
+    others = catalog.items.loc[catalog.items["slot"] != slot, "item_id"]
+    for query in others.iloc[::4]:
+        built = outfit.query("type-aware", item=query)
+        assert row not in [r for matches in outfit.best_matches("type-aware", built, k=48).values() for r, _ in matches]
+        assert row not in outfit.complete("type-aware", query=built).items.values()
+    for user in personal.users()[:40]:
+        assert row not in personal.recommend(user, n=30, model="vbpr-mm").item_idx
+    assert row not in personal.recommend(liked_items=same[:3], n=30, model="vbpr-mm").item_idx
