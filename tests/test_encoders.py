@@ -230,7 +230,8 @@ def test_open_clip_checkpoint_of_another_model_names_the_keys(tiny_open_clip_che
         create_encoder(spec)
     assert str(info.value) == (
         f"The weight file {path} does not fit encoder '{spec}': 1 missing key (text_projection); "
-        "1 unexpected key (visual.head.weight) (is it a checkpoint of another architecture?)."
+        "1 unexpected key (visual.head.weight) (their shapes are this architecture's: keys were renamed or dropped, "
+        "by another version of the code?)."
     )
 
 

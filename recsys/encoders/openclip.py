@@ -107,7 +107,8 @@ def load_open_clip_checkpoint(model: torch.nn.Module, path: Path, spec: str) -> 
         del state_dict[position_ids]
     resize_pos_embed(state_dict, model)
     resize_text_pos_embed(state_dict, model)
-    return load_weights(model, state_dict, path, spec, describe=describe_weights)
+    own = weights_signature(model.state_dict())
+    return load_weights(model, state_dict, path, spec, describe=lambda weights: describe_weights(weights, own))
 
 
 class _RandomInitNote(logging.Filter):
@@ -184,12 +185,17 @@ def config_signature(config: dict) -> dict:
     return {key: value for key, value in sig.items() if value is not None}
 
 
-def describe_weights(state_dict) -> str | None:
+def describe_weights(state_dict, expected: dict | None = None) -> str | None:
     """A clause saying what architecture the weights ``state_dict`` look like: the open_clip architectures whose
-    configuration matches their shapes, else the shapes themselves; None when nothing can be read from them."""
+    configuration matches their shapes, else the shapes themselves; None when nothing can be read from them.
+    ``expected``: the :func:`weights_signature` of the model they were loaded into, when its shapes are theirs too
+    (keys renamed or dropped, not another architecture), the clause says so instead."""
     sig = weights_signature(state_dict)
     if not sig:
         return None
+    if expected and _shared(sig, expected) >= 3 and sig.get("tower") == expected.get("tower") and sig.keys() >= (
+            expected.keys() - {"embed_dim"}):
+        return "their shapes are this architecture's: keys were renamed or dropped, by another version of the code?"
     towers = {"vit": "a ViT", "resnet": "a ResNet", "timm": "a timm image tower"}
     parts = [towers.get(sig.get("tower"), "an image tower")]
     if "layers" in sig:
