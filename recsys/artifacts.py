@@ -190,14 +190,17 @@ def embedding_step(catalog: Catalog, image_encoder: str | None,
         manifest = read_manifest(root)
         if manifest is None:
             return "Computing the embeddings", image_encoder, text_encoder
-        if manifest_spec(manifest, "image") is None or manifest_spec(manifest, "text") is None:
-            raise ArtifactError(f"The manifest in {root} names no encoders (another tool's file?).")
-        if needs_embedding(manifest, image_encoder, text_encoder):
+        named = manifest_spec(manifest, "image") is not None and manifest_spec(manifest, "text") is not None
+        if named and needs_embedding(manifest, image_encoder, text_encoder):
             return (f"Computing the embeddings again with {image_encoder or manifest_spec(manifest, 'image')}",
                     image_encoder, text_encoder)
-        load_artifacts(catalog)
+        problem = None if named else f"The manifest in {root} names no encoders (another tool's file?)."
+        if named:
+            load_artifacts(catalog)
     except ArtifactError as exc:
-        logger.warning("%s", exc)
+        problem = str(exc)
+    if problem:
+        logger.warning("%s", problem)
         try:
             made = read_manifest(root) or {}
         except ArtifactError:
