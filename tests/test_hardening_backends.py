@@ -202,3 +202,14 @@ def test_the_precompute_command_says_so_in_one_sentence(hub_folder, tmp_path, ca
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: The weight file ") and "look like open_clip's RecsysOther" in error
     assert "\n" not in error
+
+
+def test_a_log_where_nothing_failed_holds_no_failure_lines():
+    """A sibling of the bars: faiss's loader logged each CPU build it probed and could not load as a
+    ModuleNotFoundError line at INFO, in every ``make run`` log."""
+    run = _run("import logging; logging.basicConfig(level=logging.INFO)\n"
+               "import numpy as np\n"
+               "from recsys.index import VectorIndex\n"
+               "print(VectorIndex(backend='faiss').fit(np.eye(4, dtype='float32')).kind_)")
+    assert run.returncode == 0 and run.stdout.strip() == "exact", run.stderr[-2000:]
+    assert "Error" not in run.stderr and "Traceback" not in run.stderr, run.stderr
