@@ -246,8 +246,8 @@ def _licence(source: Path) -> str:
         path = source / name
         if path.is_file():
             lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-            if lines:
-                return f"{name}: {lines[0][:160]}"
+            if lines:  # the first two lines name it ("Creative Commons Legal Code" / "CC0 1.0 Universal")
+                return f"{name}: {' / '.join(lines[:2])[:160]}"
     return "not stated in the source folder"
 
 

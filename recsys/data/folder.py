@@ -227,8 +227,9 @@ def predict_slot(images, device: str | None = None, label_temperature: float = 0
 
 @functools.lru_cache(maxsize=2)
 def _slot_experts(device: str | None):
-    """The classifier and the ``(n_labels, n_slots)`` text similarity of its labels to :data:`SLOT_TEXTS`, made once
-    per process (encoding the 1000 label texts is most of a prediction's time, and an ingest may place many classes).
+    """The classifier, the ``(n_labels, n_slots)`` text similarity of its labels to :data:`SLOT_TEXTS`, and the
+    garment recognizer with the same similarity for its labels (None, None without a usable one), made once per
+    process (encoding the 1000 label texts is most of a prediction's time, and an ingest may place many classes).
 
     Raises
     ------
@@ -239,8 +240,47 @@ def _slot_experts(device: str | None):
     from recsys.encoders import create_encoder
     from recsys.photo import imagenet_label_texts
     from recsys.photo_store import CLASSIFIER_SPEC
+    from recsys.recognizer import recognizer_for
 
     classifier_model = create_encoder(CLASSIFIER_SPEC, device)
     text_encoder = create_encoder(DEFAULT_TEXT_ENCODER, device)
-    similarity = text_encoder.encode_text(imagenet_label_texts()) @ text_encoder.encode_text(list(SLOT_TEXTS.values())).T
-    return classifier_model, similarity
+    slots = text_encoder.encode_text(list(SLOT_TEXTS.values()))
+    similarity = text_encoder.encode_text(imagenet_label_texts()) @ slots.T
+    recognizer = recognizer_for([CLASSIFIER_SPEC])
+    recognized = None
+    if recognizer is not None:
+        recognized = text_encoder.encode_text([recognizer.label_texts_[c] for c in recognizer.classes_]) @ slots.T
+    return classifier_model, similarity, recognizer, recognized
+
+
+def predict_slot(images, device: str | None = None, label_temperature: float = 0.03,
+                 recognizer_weight: float = 0.8) -> tuple[str, float] | None:
+    """The slot a set of photos of one class most likely shows and its probability: the shipped ImageNet classifier's
+    mean label probabilities over the photos, related to :data:`SLOT_TEXTS` by the default text encoder, times
+    (geometric weight ``recognizer_weight``) the garment recognizer's mean label probabilities related the same way
+    -- the experts of :class:`recsys.photo.PhotoReader`. None when the classifier or the text encoder is not
+    installed; without a usable recognizer, the classifier alone.
+    """
+    import numpy as np
+    from scipy.special import softmax
+
+    from recsys.encoders import EncoderError
+    from recsys.utils import l2_normalize
+
+    try:
+        classifier_model, similarity, recognizer, recognized = _slot_experts(device)
+    except EncoderError as exc:
+        logger.warning("no slot prediction: %s", exc)
+        return None
+    parts = [classifier_model.classify_images(images[k:k + 16]) for k in range(0, len(images), 16)]
+    probabilities = np.concatenate([p for p, _ in parts]).mean(axis=0)
+    slots = list(SLOT_TEXTS)
+    votes = probabilities @ softmax(similarity / label_temperature, axis=1)
+    votes = votes / votes.sum()
+    if recognizer is not None:
+        pooled = l2_normalize(np.concatenate([maps.mean(axis=(2, 3)) for _, maps in parts]))
+        garment = recognizer.predict_proba(pooled).mean(axis=0) @ softmax(recognized / label_temperature, axis=1)
+        votes = softmax((1 - recognizer_weight) * np.log(votes + 1e-12)
+                        + recognizer_weight * np.log(garment / garment.sum() + 1e-12))
+    best = int(np.argmax(votes))
+    return slots[best], float(votes[best])
