@@ -58,7 +58,11 @@ FIGURES = {
     # The image encoder folds its batch norms since issue 12 (embeddings within 3e-5 of before): on the tiny world's
     # 12 evaluation dialogues that flips one ranked pair (was 0.3106; one standard error there is about 0.15).
     # Since issue 15 the dialogues are drawn from the new compatibility truth (was 0.25; a standard error about 0.2).
-    ("dialogue", "dialogue-infonce", "WKT"): (0.4318181818181818, TRAINED),
+    # Rounding alone flips a pair here: the code of the commit that recorded 0.4318 gives 0.5076 on an AMD EPYC
+    # (AVX2 or AVX-512 kernels) and 0.4697 with ATEN_CPU_CAPABILITY=default, and adding noise of 1e-7 to 1e-6 to the
+    # image vectors gave 0.3939, 0.4318, 0.4697 or 0.5076 (steps of one pair in one of the 12 dialogues, 0.0379).
+    # So this row allows two such steps, and still catches a change that moves the figure further.
+    ("dialogue", "dialogue-infonce", "WKT"): (0.4318181818181818, 2 * 0.0379 + 0.002),
     ("composed", "combiner", "R@10"): (1.0, TRAINED),
 }
 
