@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -151,6 +152,75 @@ def css_lab(name: str) -> np.ndarray | None:
     return None
 
 
+def _name_key(name) -> str:
+    return re.sub(r"[\W_]+", "", str(name).lower()).replace("gray", "grey")
+
+
+def garment_colour(image: Image.Image, seed: int = 0) -> np.ndarray:
+    """``(3,)`` Lab median of the pixels of ``image`` that are clearly garment (weight over 0.5; the weighted mean
+    when none is), the colour a prototype is made of.
+
+    Raises
+    ------
+    ValueError
+        For an image smaller than 3 x 3 pixels.
+    """
+    lab = to_lab(work_pixels(image))
+    weights = garment_weights(lab, seed=seed)
+    if weights.sum() <= 0:
+        weights = np.ones(lab.shape[:2], dtype=np.float32)
+    clear = lab.reshape(-1, 3)[weights.reshape(-1) > 0.5]
+    return np.median(clear, axis=0) if len(clear) else np.average(lab.reshape(-1, 3), axis=0, weights=weights.reshape(-1))
+
+
+#: The colour prototypes the studio ships, learned from labelled product photos (scripts/train_colour_prototypes.py).
+SHIPPED_PROTOTYPES = Path(__file__).resolve().parent.parent / "assets" / "models" / "colour-prototypes.json"
+_SAID: set[str] = set()
+
+
+def load_photo_prototypes(path: str | Path | None = None) -> dict | None:
+    """``{name: (k, 3) Lab}`` from a prototypes file (default :data:`SHIPPED_PROTOTYPES`); None, said once in the
+    log, when it is missing or damaged (colours are then read with the catalog's own prototypes alone)."""
+    import json
+
+    path = Path(path) if path is not None else SHIPPED_PROTOTYPES
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))["prototypes"]
+        prototypes = {str(name): np.asarray(rows, dtype=np.float32).reshape(-1, 3) for name, rows in raw.items()}
+        if not all(np.isfinite(rows).all() for rows in prototypes.values()):
+            raise ValueError("values that are not numbers")
+        return prototypes
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        message = f"The colour prototypes {path} are missing or damaged ({type(exc).__name__}); colours are read " \
+                  f"with the catalog's own prototypes."
+        if message not in _SAID:
+            _SAID.add(message)
+            logger.warning("%s", message)
+        return None
+
+
+def learn_photo_prototypes(garment_colours: np.ndarray, names, per_colour: int = 2, min_photos: int = 5,
+                           random_state: int = 0) -> dict:
+    """``{name: (k, 3) Lab prototypes}`` from labelled real photos: the :func:`garment_colour` ``(n, 3)`` of each
+    photo clustered per colour name into at most ``per_colour`` centres (scikit-learn's k-means): a colour as photos
+    show it under different light (a light and a deep blue). Names with fewer than ``min_photos`` photos are left
+    out."""
+    from sklearn.cluster import KMeans
+
+    garment_colours = np.asarray(garment_colours, dtype=np.float64)
+    names = np.asarray(names, dtype=str)
+    prototypes = {}
+    for name in sorted(set(names.tolist())):
+        points = garment_colours[names == name]
+        if len(points) < min_photos:
+            continue
+        k = min(per_colour, len(points))
+        centres = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit(points).cluster_centers_ \
+            if k > 1 else np.median(points, axis=0, keepdims=True)
+        prototypes[name] = centres.astype(np.float32)
+    return prototypes
+
+
 class ColourNamer(Estimator):
     """Names the garment colour of an image in a catalog's colour vocabulary (see the module docstring).
 
@@ -176,7 +246,7 @@ class ColourNamer(Estimator):
         self.per_colour = per_colour
         self.random_state = random_state
 
-    def fit(self, colours, images) -> "ColourNamer":
+    def fit(self, colours, images, photo_prototypes: dict | None = None) -> "ColourNamer":
         """Learn a prototype per colour name from catalog images; returns ``self``.
 
         Parameters
@@ -185,6 +255,10 @@ class ColourNamer(Estimator):
             Each item's colour name (empty or missing values are ignored).
         images : callable ``row -> PIL.Image``
             Loads the image of catalog row ``row``; called for at most ``per_colour`` rows per name.
+        photo_prototypes : dict, optional
+            Colour name -> ``(k, 3)`` Lab prototypes learned from labelled real photos
+            (:func:`learn_photo_prototypes`); a vocabulary name equal to one (case and spaces ignored) gets them too,
+            so a photo's lighter or darker take on a colour still finds its name.
 
         Raises
         ------
@@ -223,11 +297,21 @@ class ColourNamer(Estimator):
             names.append(name)
         self.prototypes_ = np.stack(prototypes).astype(np.float32)
         self.prototype_names_ = names
+        return self._add_photo_prototypes(photo_prototypes)
+
+    def _add_photo_prototypes(self, photo_prototypes: dict | None) -> "ColourNamer":
+        learned = {_name_key(k): np.asarray(v, dtype=np.float32).reshape(-1, 3) for k, v in (photo_prototypes or {}).items()}
+        for name in self.vocabulary_:
+            rows = learned.get(_name_key(name))
+            if rows is not None and len(rows):
+                self.prototypes_ = np.vstack([self.prototypes_, rows])
+                self.prototype_names_ = self.prototype_names_ + [name] * len(rows)
+                self.sources_[name] += " and photos"
         return self
 
-    def fit_names(self, names) -> "ColourNamer":
-        """Prototypes from Pillow's CSS colours only, for a vocabulary without images (names it does not know are
-        left out); returns ``self``.
+    def fit_names(self, names, photo_prototypes: dict | None = None) -> "ColourNamer":
+        """Prototypes from Pillow's CSS colours, for a vocabulary without images (names it does not know are left
+        out), and ``photo_prototypes`` as :meth:`fit` takes them; returns ``self``.
 
         Raises
         ------
@@ -242,7 +326,7 @@ class ColourNamer(Estimator):
         self.prototype_names_ = list(self.vocabulary_)
         self.prototypes_ = np.stack([lab.reshape(3) for _, lab in known]).astype(np.float32)
         self.sources_ = {n: "css" for n in self.vocabulary_}
-        return self
+        return self._add_photo_prototypes(photo_prototypes)
 
     def read(self, image: Image.Image, prior: np.ndarray | None = None) -> ColourGuess:
         """The :class:`ColourGuess` of ``image``; ``prior`` (any shape, values >= 0) is resized onto it and

@@ -256,11 +256,8 @@ class PhotoReader(Estimator):
             texts = category_texts(categories, titles)
             self.recognizer_labels_ = list(recognizer.classes_)
             recognized = text_encoder.encode_text([recognizer.label_texts_.get(c, c) for c in recognizer.classes_])
-            similarity = recognized @ text_encoder.encode_text([texts[c] for c in self.classes_]).T
-            # a label like no category of this catalog (a hat where there are no hats) spreads its belief evenly
-            covers = 1.0 / (1.0 + np.exp(-(similarity.max(axis=1) - self.garment_threshold) / 0.05))
-            self.recognizer_map_ = softmax(similarity / self.recognizer_temperature, axis=1) * covers[:, None] \
-                + (1.0 - covers[:, None]) / len(self.classes_)
+            self.recognizer_similarity_ = recognized @ text_encoder.encode_text([texts[c] for c in self.classes_]).T
+            self.recognizer_map_ = self._recognizer_map(self.recognizer_temperature)
         self.prompt_vectors_ = None
         if joint_encoder is not None:
             if joint_encoder.dim != vectors.shape[1]:
@@ -328,6 +325,12 @@ class PhotoReader(Estimator):
             raise ValueError("This photo reader was fitted without a joint image-text encoder.")
         vector = np.asarray(image_vector, dtype=np.float32).reshape(-1)
         return softmax(self.prompt_vectors_ @ vector / self.image_text_temperature)
+
+    def _recognizer_map(self, temperature: float) -> np.ndarray:
+        # a label like no category of this catalog (a hat where there are no hats) spreads its belief evenly
+        similarity = self.recognizer_similarity_
+        covers = 1.0 / (1.0 + np.exp(-(similarity.max(axis=1) - self.garment_threshold) / 0.05))
+        return softmax(similarity / temperature, axis=1) * covers[:, None] + (1.0 - covers[:, None]) / len(self.classes_)
 
     def recognizer_proba(self, recognizer_probabilities: np.ndarray) -> np.ndarray:
         """``(n_classes,)`` category probabilities from the garment recognizer's ``(n_labels,)`` label probabilities.
@@ -407,8 +410,16 @@ class PhotoReader(Estimator):
         ValueError
             When ``image_vector`` does not have the catalog's dimension.
         """
-        guess = CategoryGuess.from_probabilities(
-            self.classes_, self.predict_proba(image_vector, label_probabilities, recognizer_probabilities))
+        vector = np.asarray(image_vector, dtype=np.float32).reshape(-1)
+        if vector.shape[0] != self.vectors_.shape[1]:
+            raise ValueError(f"The photo's vector has {vector.shape[0]} dimensions; the catalog's have "
+                             f"{self.vectors_.shape[1]}.")
+        familiar = float(np.max(self.vectors_ @ vector)) >= self.familiar_above_
+        # The recognizer knows real photos; an image that looks like the catalog's own (a drawing of the built-in
+        # world, saved from Browse) is read by the experts that know the catalog.
+        votes = None if familiar else recognizer_probabilities
+        guess = CategoryGuess.from_probabilities(self.classes_,
+                                                 self.predict_proba(image_vector, label_probabilities, votes))
         best = guess.category
         garment, seen = None, ()
         if label_probabilities is not None and self.garment_ is not None:
@@ -419,8 +430,6 @@ class PhotoReader(Estimator):
         if image is not None and self.colour_namer_ is not None and min(image.size) >= 3:
             # A photo under 3 px a side has no border to tell a garment from: its category is still read.
             colour = self.colour_namer_.read(image, prior=garment_prior)
-        familiar = float(np.max(self.vectors_ @ np.asarray(image_vector, dtype=np.float32).reshape(-1))) \
-            >= self.familiar_above_
         recognized = ()
         if recognizer_probabilities is not None and self.recognizer_map_ is not None:
             top = np.argsort(-np.asarray(recognizer_probabilities))[:SEEN_LABELS]

@@ -11,7 +11,7 @@ import logging
 
 import numpy as np
 
-from recsys.colour import ColourNamer
+from recsys.colour import ColourNamer, load_photo_prototypes
 from recsys.encoders.base import cached_text_vectors
 from recsys.photo import PhotoReader, PhotoReading, imagenet_label_texts
 
@@ -112,7 +112,8 @@ def photo_reader(store, device: str | None = None) -> PhotoReader:
         namer = None
         if "color" in items.columns and items["color"].notna().any():
             ids = items["item_id"].to_numpy()
-            namer = ColourNamer().fit(items["color"].to_numpy(), lambda row: store.catalog.load_image(ids[row]))
+            namer = ColourNamer().fit(items["color"].to_numpy(), lambda row: store.catalog.load_image(ids[row]),
+                                      photo_prototypes=load_photo_prototypes())
         labels = vectors = None
         if text_encoder is not None:
             labels = imagenet_label_texts()

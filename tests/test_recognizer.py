@@ -227,7 +227,8 @@ def test_the_reader_relates_recognizer_labels_to_any_catalogs_categories():
     model.label_texts_ = {"Dress": "dress: a one-piece garment for women", "Hat": "hat, cap: headwear",
                           "Pants": "trousers, pants, jeans"}
     rng = np.random.default_rng(0)
-    catalog = rng.normal(size=(9, 8)).astype(np.float32)
+    # a catalog's items of one category look alike: each close to its category's centre
+    catalog = (np.repeat(rng.normal(size=(3, 8)), 3, axis=0) + rng.normal(size=(9, 8)) * 0.02).astype(np.float32)
     catalog /= np.linalg.norm(catalog, axis=1, keepdims=True)
     categories = ["gown"] * 3 + ["cap"] * 3 + ["jeans"] * 3
     reader = PhotoReader().fit(catalog, categories, ["onepiece"] * 3 + ["accessory"] * 3 + ["bottom"] * 3,
@@ -236,8 +237,41 @@ def test_the_reader_relates_recognizer_labels_to_any_catalogs_categories():
     assert reader.recognizer_labels_ == ["Dress", "Hat", "Pants"]
     best = np.asarray(reader.classes_)[reader.recognizer_map_.argmax(axis=1)]
     assert list(best) == ["gown", "cap", "jeans"]  # no table: the text encoder relates the words
-    reading = reader.read(catalog[0], recognizer_probabilities=np.array([0.02, 0.03, 0.95]))
-    assert reading.category.category == "jeans" and reading.recognized[0][0] == "Pants"
+    photo = rng.normal(size=8).astype(np.float32)  # a real photo: not as close to a catalog item as they are
+    photo /= np.linalg.norm(photo)
+    reading = reader.read(photo, recognizer_probabilities=np.array([0.02, 0.03, 0.95]))
+    assert not reading.familiar and reading.category.category == "jeans" and reading.recognized[0][0] == "Pants"
     assert "garment recognizer sees Pants" in reading.sentence()
-    without = reader.read(catalog[0])
+    # the catalog's own image is read by the experts that know the catalog: its neighbours
+    own = reader.read(catalog[0], recognizer_probabilities=np.array([0.02, 0.03, 0.95]))
+    assert own.familiar and own.category.category == "gown"
+    without = reader.read(photo)
     assert without.recognized == () and "recognizer" not in without.sentence()
+
+
+def test_uploads_are_read_with_the_shipped_recognizer_and_without_a_damaged_one(tiny_catalog, tiny_artifacts,
+                                                                                 tmp_path, monkeypatch):
+    from recsys.store import ModelStore
+    from recsys.tasks.similar.service import SimilarService
+
+    # A photo-like upload: a catalog drawing pasted on a textured floor, off centre.
+    rng = np.random.default_rng(0)
+    floor = Image.fromarray(rng.integers(90, 140, (300, 400, 3), np.uint8))
+    item = tiny_catalog.items.iloc[5]
+    floor.paste(tiny_catalog.load_image(item["item_id"]).convert("RGB").resize((160, 160)), (150, 80))
+    from recsys.encoders import create_encoder
+
+    vector = create_encoder(tiny_artifacts.image_encoder_spec, "cpu").encode_images([floor])[0]
+
+    def read():
+        return SimilarService(tiny_catalog, tiny_artifacts, ModelStore(tiny_catalog, tiny_artifacts)).read_photo(vector, floor)
+
+    reading = read()
+    assert reading.recognized and reading.recognized[0][0] in load_recognizer().classes_
+    assert sum(p for _, p in reading.recognized) <= 1.0 + 1e-6 and reading.category.category in tiny_catalog.categories
+    (tmp_path / "head.safetensors").write_bytes(b"")
+    (tmp_path / "head.json").write_text("{}")
+    monkeypatch.setenv("RECSYS_PHOTO_HEAD", str(tmp_path / "head"))
+    without = read()  # a damaged file: read by the other experts, nothing else lost
+    assert without.recognized == () and without.category.category in tiny_catalog.categories
+    assert without.colour is not None and "recognizer" not in without.sentence()

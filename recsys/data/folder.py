@@ -22,7 +22,7 @@ from typing import Callable
 import pandas as pd
 
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
-from recsys.colour import BASIC_COLOURS, ColourNamer
+from recsys.colour import BASIC_COLOURS, ColourNamer, load_photo_prototypes
 from recsys.data import IngestReport
 from recsys.data.photos import IMAGE_SUFFIXES, store_photo
 
@@ -134,7 +134,7 @@ def ingest_folder(src, out, overwrite: bool = False, name: str | None = None,
     slots = slot_map_from(slot_map)
     taken: set = set()
     unplaced: dict[str, list] = {}
-    colour_namer = ColourNamer().fit_names(BASIC_COLOURS)
+    colour_namer = ColourNamer().fit_names(BASIC_COLOURS, photo_prototypes=load_photo_prototypes())
     with CatalogWriter(out, overwrite=overwrite) as writer:
         for k, (class_dir, path) in enumerate(files):
             if progress and k % 20 == 0:
