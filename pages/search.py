@@ -219,7 +219,10 @@ with reference_column:
     else:
         reference_id = choose_catalog_reference(catalog)
         if reference_id is not None:
-            reference = search.reference_features(reference_id)
+            try:
+                reference = search.reference_features(reference_id)
+            except composed.ItemUnavailableError as exc:  # its image could not be read: nothing to search with
+                st.info(str(exc), icon=":material/broken_image:")
 
 with caption_column:
     with st.form("search_caption_form", clear_on_submit=False, border=False):
@@ -236,7 +239,8 @@ with caption_column:
                               disabled=reference is None)
 
 if reference is None:
-    st.info("Pick a reference item or upload a photo to start.", icon=":material/image_search:")
+    if reference_id is None:  # an unavailable reference has said why above
+        st.info("Pick a reference item or upload a photo to start.", icon=":material/image_search:")
     st.stop()
 
 captions = st.session_state.get("search_captions", [])

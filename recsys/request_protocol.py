@@ -17,10 +17,10 @@ page calls, as the page calls it:
 ``want``: every key must equal its value (a list: any of); ``not``: no key may equal its value. A request scores
 hits in the top ``k`` / min(``k``, items that satisfy it) (for the Stylist: the share of its constrained slots
 whose proposed item satisfies the slot's constraints, over the slots some item of the slot satisfies), averaged over
-the requests some item satisfies; the others are counted (``unsatisfiable``). Each model is reported as the page
-runs it (understanding the words, DESIGN section 14) and by the model alone (``<model> (model alone)``), with
-``n``, the score, its standard error over requests and the chance level (the expected score of a random ranking
-of the same gallery).
+the requests some item satisfies (an item whose image could not be read satisfies none: no page offers it); the
+others are counted (``unsatisfiable``). Each model is reported as the page runs it (understanding the words, DESIGN
+section 14) and by the model alone (``<model> (model alone)``), with ``n``, the score, its standard error over
+requests and the chance level (the expected score of a random ranking of the same gallery).
 """
 
 from __future__ import annotations
@@ -93,13 +93,24 @@ def satisfying(items: pd.DataFrame, want: dict, not_: dict) -> np.ndarray:
     return ok
 
 
-def reference_row(catalog: Catalog, reference) -> int | None:
-    """The row of a captions request's reference: its item id, or the first item having all its attributes."""
+def reference_row(catalog: Catalog, reference, offered: np.ndarray | None = None) -> int | None:
+    """The row of a captions request's reference: its item id, or the first item having all its attributes; None
+    when there is none, or when the item is not ``offered`` (bool ``(n,)``, :func:`offered`)."""
     items = catalog.items
+    usable = np.ones(len(items), dtype=bool) if offered is None else offered
     if isinstance(reference, str):
-        return catalog.id_to_index.get(reference)
-    rows = np.flatnonzero(satisfying(items, reference, {}))
+        row = catalog.id_to_index.get(reference)
+        return row if row is None or usable[row] else None
+    rows = np.flatnonzero(satisfying(items, reference, {}) & usable)
     return int(rows[0]) if len(rows) else None
+
+
+def offered(catalog: Catalog, service) -> np.ndarray:
+    """Bool ``(n,)``: the items a page can offer, i.e. all but the service's ``unavailable_rows()`` (an image that
+    could not be read, DESIGN section 6); a request only they would satisfy is unsatisfiable."""
+    usable = np.ones(len(catalog), dtype=bool)
+    usable[service.unavailable_rows()] = False
+    return usable
 
 
 def _figures(scores: list[float], chances: list[float], unsatisfiable: int, misses: list[str]) -> dict:
@@ -119,11 +130,12 @@ def _hits(ids: list[str], ok: np.ndarray, lookup: dict) -> int:
 
 def _evaluate_search(catalog: Catalog, search, entries: list[dict]) -> dict:
     items, lookup = catalog.items, catalog.id_to_index
+    usable = offered(catalog, search)
     out = {}
     for understood in (True, False):
         scores, chances, misses, unsatisfiable = [], [], [], 0
         for entry in entries:
-            ok = satisfying(items, entry.get("want", {}), entry.get("not", {}))
+            ok = satisfying(items, entry.get("want", {}), entry.get("not", {})) & usable
             if not ok.any():
                 unsatisfiable += 1
                 continue
@@ -140,13 +152,14 @@ def _evaluate_search(catalog: Catalog, search, entries: list[dict]) -> dict:
 def _evaluate_captions(catalog: Catalog, search, entries: list[dict]) -> dict:
     items, lookup = catalog.items, catalog.id_to_index
     ids = items["item_id"].to_numpy()
+    usable = offered(catalog, search)
     out = {}
     for name in search.composition_choices():
         for understood in (True, False):
             scores, chances, misses, unsatisfiable = [], [], [], 0
             for entry in entries:
-                row = reference_row(catalog, entry["reference"])
-                ok = satisfying(items, entry.get("want", {}), entry.get("not", {}))
+                row = reference_row(catalog, entry["reference"], usable)
+                ok = satisfying(items, entry.get("want", {}), entry.get("not", {})) & usable
                 if row is None or not np.delete(ok, row).any():
                     unsatisfiable += 1
                     continue
@@ -171,6 +184,7 @@ def _evaluate_stylist(catalog: Catalog, chat, entries: list[dict]) -> dict:
 
     items = catalog.items
     fascode_slot = items["slot"].map(CATALOG_TO_FASCODE).to_numpy() if "slot" in items.columns else None
+    usable = offered(catalog, chat)
     out, skipped = {}, {}
     for name in chat.models():
         status = chat.status(name)
@@ -188,7 +202,7 @@ def _evaluate_stylist(catalog: Catalog, chat, entries: list[dict]) -> dict:
                 hits, chance = [], []
                 for slot, want in entry.get("want", {}).items():
                     in_slot = fascode_slot == slot if fascode_slot is not None else np.ones(len(items), dtype=bool)
-                    ok = satisfying(items, want, entry.get("not", {}).get(slot, {})) & in_slot
+                    ok = satisfying(items, want, entry.get("not", {}).get(slot, {})) & in_slot & usable
                     if not ok.any():
                         continue
                     proposed = reply.proposal.coordi.get(slot, -1) if reply and reply.proposal else -1

@@ -323,19 +323,20 @@ def test_a_damaged_model_is_a_model_not_trained(tiny_ready_dir, tmp_path, half, 
     assert ModelStore(catalog, load_artifacts(catalog)).get("compat", "type-aware") is not None
 
 
-def mark_unavailable(catalog: Catalog, item_id: str) -> None:
-    """What the precompute writes for an item whose image cannot be read, on a copy whose artifacts exist: its image
-    and feature-map rows zero, and the manifest's entry."""
+def mark_unavailable(catalog: Catalog, *item_ids: str) -> None:
+    """What the precompute writes for items whose image cannot be read, on a copy whose artifacts exist: their image
+    and feature-map rows zero, and the manifest's entries."""
     root = catalog.root / "artifacts"
-    row = int(catalog.indices([item_id])[0])
+    rows = [int(r) for r in catalog.indices(list(item_ids))]
     for name in ("image.npy", "feature_maps.npy"):
         values = np.load(root / name, mmap_mode="r+")
-        values[row] = 0
+        values[rows] = 0
         values.flush()
         del values
     manifest = json.loads((root / "manifest.json").read_text())
-    manifest["unavailable_items"] = [{"row": row, "item_id": item_id,
-                                      "reason": f"its image images/{item_id}.png cannot be read (truncated)"}]
+    manifest["unavailable_items"] = sorted(
+        ({"row": row, "item_id": item_id, "reason": f"its image images/{item_id}.png cannot be read (truncated)"}
+         for row, item_id in zip(rows, item_ids)), key=lambda record: record["row"])
     (root / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -385,3 +386,110 @@ def test_an_unavailable_item_is_never_a_result_nor_a_query(with_unavailable):
     for user in personal.users()[:40]:
         assert row not in personal.recommend(user, n=30, model="vbpr-mm").item_idx
     assert row not in personal.recommend(liked_items=same[:3], n=30, model="vbpr-mm").item_idx
+
+
+# ---------------------------------------------------------------------- Text-guided search and the Stylist
+@pytest.fixture(scope="module")
+def offered_first(tiny_ready_dir, tmp_path_factory):
+    """A copy of the set-up tiny world whose items the search and the Stylist offered first are marked unavailable:
+    ``(catalog, marked item ids, reference id)``, the reference (available) being the one the search started from."""
+    from recsys.store import ModelStore
+    from recsys.tasks.composed.service import SearchService
+    from recsys.tasks.dialogue.service import StylistService
+
+    catalog = ready_copy(tiny_ready_dir, tmp_path_factory.mktemp("offered"))
+    artifacts = load_artifacts(catalog)
+    store = ModelStore(catalog, artifacts)
+    search, chat = SearchService(catalog, artifacts, store).load(), StylistService(catalog, artifacts, store)
+    items = catalog.items
+    reference = str(items.loc[items["color"] == "green", "item_id"].iloc[0])
+    category = str(items.set_index("item_id").loc[reference, "category"])
+    marked = {search.search(search.reference_features(reference), ["in black instead of green"], k=1,
+                            category=category, exclude=[reference]).item_ids[0],
+              search.search_text("black sneakers", k=1).item_ids[0]}
+    for understood in (True, False):
+        proposal = chat.reply(STYLIST_REQUEST, [], understood=understood).proposal
+        marked |= {str(items["item_id"].iat[r]) for c in proposal.candidates for r in c["coordi"].values() if r >= 0}
+    marked.discard(reference)
+    mark_unavailable(catalog, *sorted(marked))
+    return Catalog.load(catalog.root), sorted(marked), reference
+
+
+STYLIST_REQUEST = "a grey hoodie and black trousers with white sneakers"
+
+
+def test_search_never_offers_an_unavailable_item_and_its_reference_is_one_sentence(offered_first):
+    from recsys.store import ModelStore
+    from recsys.tasks.base import ItemUnavailableError
+    from recsys.tasks.composed.service import SearchService
+
+    catalog, marked, reference = offered_first
+    artifacts = load_artifacts(catalog)
+    search = SearchService(catalog, artifacts, ModelStore(catalog, artifacts)).load()
+    everything = len(catalog)  # every other item of the gallery, the unavailable ones included without the fix
+    for understood in (True, False):
+        results = [search.search_text(text, k=everything, understood=understood).item_ids
+                   for text in ("black sneakers", "a red floral dress")]
+        results += [search.search(search.reference_features(reference), captions, k=everything, model=model,
+                                  exclude=[reference], understood=understood,
+                                  reference_attributes=search.reference_attributes(reference)).item_ids
+                    for captions in ([], ["in black instead of green"], ["is darker", "has long sleeves"])
+                    for model in search.composition_choices()]
+        for ids in results:
+            assert ids and not set(marked) & set(ids)
+    for item_id in marked:
+        with pytest.raises(ItemUnavailableError) as caught:
+            search.reference_features(item_id)
+        one_sentence(str(caught.value), item_id, "is unavailable")
+
+
+def test_the_stylist_never_proposes_an_unavailable_item(offered_first):
+    from recsys.store import ModelStore
+    from recsys.tasks.dialogue.service import StylistService
+
+    catalog, marked, _ = offered_first
+    artifacts = load_artifacts(catalog)
+    chat = StylistService(catalog, artifacts, ModelStore(catalog, artifacts))
+    rows = set(catalog.indices(marked).tolist())
+    for name in chat.models():
+        for understood in (True, False):
+            reply = chat.reply(STYLIST_REQUEST, [], model=name, understood=understood)
+            reply = chat.reply("actually make the trousers grey", reply.turns, model=name, understood=understood)
+            proposal = reply.proposal
+            assert len(proposal.coordi) == 4 and not rows & set(proposal.coordi.values())
+            assert proposal.candidates and not rows & {r for c in proposal.candidates for r in c["coordi"].values()}
+
+
+def test_the_request_protocol_leaves_unavailable_items_out(offered_first):
+    from recsys.request_protocol import evaluate_requests
+
+    catalog, marked, _ = offered_first
+    item = catalog.item(marked[0])
+    # Its reference by id is unsatisfiable; by its attributes, the first available item having them is the reference.
+    requests = {"captions": [{"reference": marked[0], "captions": ["is black"], "want": {"color": "black"}},
+                             {"reference": {"category": item["category"], "color": item["color"]},
+                              "captions": ["is black"], "want": {"color": "black"}}],
+                "search": [{"text": "black sneakers", "want": {"category": "sneakers", "color": "black"}}]}
+    report = evaluate_requests(catalog, requests)
+    assert "_skipped" not in report, report.get("_skipped")
+    for row in report["captions"].values():
+        assert row["unsatisfiable"] >= 1 and row["n"] + row["unsatisfiable"] == 2
+    assert all(row["n"] == 1 for row in report["search"].values())
+
+
+def test_the_search_page_says_an_unavailable_reference_in_one_sentence(offered_first, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from recsys.config import PROJECT_ROOT
+
+    catalog, marked, _ = offered_first
+    monkeypatch.setenv("RECSYS_CATALOG", str(catalog.root))
+    app = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=240)
+    app.run()
+    app.switch_page("pages/search.py")
+    app.session_state["search_reference_item"] = marked[0]
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    said = [i.value for i in app.info if "is unavailable" in i.value]
+    assert len(said) == 1 and marked[0] in said[0]
+    assert not [m for m in app.markdown if 'class="card-title"' in m.value]  # no results from a blank reference

@@ -21,7 +21,7 @@ from recsys.imageio import ImageInputError
 from recsys.index import VectorIndex
 from recsys.models.composed import ComposedModel, compose_turns
 from recsys.models.registry import list_models
-from recsys.tasks.base import TaskService
+from recsys.tasks.base import ItemUnavailableError, TaskService
 from recsys.tasks.composed import data
 from recsys.tasks.composed.models import PAGE_MODELS
 from recsys.text import clean_text, has_words, quote
@@ -31,8 +31,8 @@ from recsys.utils import l2_normalize
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PAGE_MODELS", "ArtifactError", "EncoderError", "ImageInputError", "SearchResult", "SearchService", "SearchUnavailable",
-           "attribute_moves", "caption_notes", "make_index"]
+__all__ = ["PAGE_MODELS", "ArtifactError", "EncoderError", "ImageInputError", "ItemUnavailableError", "SearchResult",
+           "SearchService", "SearchUnavailable", "attribute_moves", "caption_notes", "make_index"]
 
 ProgressCallback = Callable[[float, str], None]
 #: The fallbacks when a query has no usable caption, or no reference.
@@ -301,7 +301,16 @@ class SearchService(TaskService):
 
     # ------------------------------------------------------------------ queries
     def reference_features(self, item_id: str) -> np.ndarray:
-        """Image features ``(1, d_image)`` of a catalog item; raises ``KeyError`` for an unknown id."""
+        """Image features ``(1, d_image)`` of a catalog item.
+
+        Raises
+        ------
+        KeyError
+            For an unknown id.
+        ItemUnavailableError
+            One sentence, for an item whose image could not be read (its row is zero: nothing to search with).
+        """
+        self.require_available(item_id)
         return np.asarray(self.require_artifacts().image[self.catalog.indices([item_id])], dtype=np.float32)
 
     def caption_notes(self, text: str) -> tuple[str | None, list[str]]:
@@ -331,7 +340,8 @@ class SearchService(TaskService):
         category : str, optional
             Only items of this category.
         exclude : sequence of str
-            Item ids never returned (the reference itself).
+            Item ids never returned (the reference itself); items whose image could not be read
+            (:meth:`unavailable_rows`) never are either.
         reference_attributes : dict, optional
             ``{attribute: value}`` of the reference (:meth:`reference_attributes` for a catalog item; the photo
             reader's category and colour for an upload): what the captions change is read against it, and what they
@@ -391,7 +401,8 @@ class SearchService(TaskService):
             name = model if model in choices else choices[0]
             turns = [encoder.encode_text([c]) for c in used]
             query = compose_turns(self._model(name), reference, turns)
-        excluded = self.catalog.indices(list(exclude)).tolist() if exclude else None
+        excluded = self.catalog.indices(list(exclude)).tolist() if exclude else []
+        excluded = sorted(set(excluded) | set(self.unavailable_rows().tolist())) or None
         if constraints or keep:
             ids, scores, unmet = self._constrained(name, query, k, category, excluded, constraints, keep)
             return SearchResult(ids, scores, name, notes + ([unmet] if unmet else []), used, summary, parts)

@@ -84,23 +84,34 @@ class Stylist:
         The text encoder the model's dialogue vectors were made with (``encoder.dim`` x 2 = its input width).
     compatibility : callable, optional
         ``compatibility(item rows) -> float`` for the set score (used when ``model.compat_weight`` is set).
+    items : pandas.DataFrame, optional
+        The catalog's items table, for what a conversation asks for (without it, proposals are the model's alone).
+    unavailable : sequence of int, optional
+        Catalog rows never proposed (items whose image could not be read, DESIGN section 6).
     """
 
-    def __init__(self, model: DialogueCoordiRecommender, encoder, compatibility=None, items=None):
+    def __init__(self, model: DialogueCoordiRecommender, encoder, compatibility=None, items=None, unavailable=()):
         self.model = model
         self.encoder = encoder
         self.compatibility = compatibility
         self.items = items
+        self.available = np.ones(len(model.item_slot_), dtype=bool)
+        self.available[np.asarray(unavailable, dtype=np.int64)] = False
 
     def _nearest(self, vector: np.ndarray, k: int, request: SlotRequest | None) -> tuple[dict, list[str]]:
         # The model's nearest items of each slot, within what the conversation asked for that slot (DESIGN
         # section 14): items meeting it first, in the model's order; the closest ones, with a sentence, otherwise.
-        if request is None or self.items is None or request.empty:
-            return self.model.propose(vector, k=k), []
+        # An unavailable item is never among them.
         scores = self.model.score(vector)[0]
+        if request is None or self.items is None or request.empty:
+            nearest = {}
+            for s, slot in enumerate(FASCODE_SLOTS):  # the model's propose(), less the unavailable items
+                mine = np.flatnonzero((self.model.item_slot_ == s) & self.available)
+                nearest[slot] = [int(i) for i in mine[np.argsort(-scores[mine], kind="stable")[:k]]]
+            return nearest, []
         nearest, unmet = {}, []
         for s, slot in enumerate(FASCODE_SLOTS):
-            allowed = self.model.item_slot_ == s
+            allowed = (self.model.item_slot_ == s) & self.available
             mine = request.for_slot(slot)
             bonus = constraints_at_work.preference_bonus(self.items, mine)
             nearest[slot] = [int(r) for r in constraints_at_work.rank(scores, self.items, mine, k=k, allowed=allowed,
@@ -116,7 +127,7 @@ class Stylist:
         """Propose a set for the dialogue so far and rank ``candidates`` (``(c, 4)`` item rows, -1 empty).
 
         Without candidates, the ``n_alternatives`` sets made of the 1st, 2nd, ... nearest item of every slot
-        are ranked. ``request`` (what the conversation asked for, :func:`recsys.tasks.dialogue.requests.
+        are ranked; neither the proposal nor these sets hold an unavailable item. ``request`` (what the conversation asked for, :func:`recsys.tasks.dialogue.requests.
         conversation_request`) limits each slot's nearest items to those meeting it where the catalog has any;
         the candidate sets of an evaluation dialogue are ranked by the model alone, as the protocol ranks them.
 
@@ -319,7 +330,8 @@ class StylistService(TaskService):
                                           f"train it with {self.train_command()}.")
                 encoder = self._encoder(model.text_encoder or artifacts.text_encoder_spec)
                 compatibility, compat_name = compatibility_scorer(self.catalog, artifacts, store=self.store)
-                self._stylists[name] = (Stylist(model, encoder, compatibility, self.catalog.items), compat_name)
+                self._stylists[name] = (Stylist(model, encoder, compatibility, self.catalog.items,
+                                               unavailable=self.unavailable_rows()), compat_name)
             return self._stylists[name]
 
     def summary(self, name: str | None = None) -> ModelSummary:
