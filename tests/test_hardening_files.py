@@ -220,6 +220,27 @@ def test_the_upload_protocol_runs_on_a_unicode_text_sheet(tiny_catalog, tiny_art
     assert report["n"] == 4 and report["unreadable"] == 0 and report["n_category"] == 4
 
 
+@pytest.mark.parametrize("labelled", [True, False])
+def test_when_no_photo_can_be_read_the_sentence_says_so_not_the_labels(tiny_catalog, tiny_artifacts, tmp_path,
+                                                                      labelled):
+    """Every photo of the list fails to decode (here: files that are no images, one empty): the sentence says none
+    of them could be read and why for one of them; it does not send the user to --label-map."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not an image")
+    (folder / "b.png").write_bytes(b"")
+    category = tiny_catalog.categories[0]
+    rows = [f"a.jpg\t{category}", f"b.png\t{category}"] + ([] if labelled else ["a.jpg\tscarves"])
+    (folder / "labels.txt").write_text("path\tcategory\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(UploadSourceError) as caught:
+        evaluate_upload(tiny_catalog, folder / "labels.txt")
+    text = str(caught.value)
+    assert text.startswith("None of the 2 photo(s) of ") and "label-map" not in text, text
+    assert ("whose labels this catalog can judge" in text) is (not labelled)
+    assert "for example, the file 'a.jpg' is not an image in a supported format" in text and text.endswith(".")
+    assert "\n" not in text and ". " not in text
+
+
 def test_the_slot_map_an_editor_saved_is_read(tmp_path):
     from recsys.data.folder import read_slot_map
 

@@ -209,7 +209,8 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
     Raises
     ------
     UploadSourceError
-        For an unreadable source or label map, or when no photo has a label the catalog can judge.
+        For an unreadable source or label map, when none of the photos can be read as an image (one named with
+        why), or when no photo has a label the catalog can judge.
     recsys.artifacts.ArtifactError
         When the catalog has no usable artifacts.
     """
@@ -280,6 +281,22 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
             figures["colour_accuracy_chance"].append(len(colour_ok) / len(colours))
             figures["colour@5_chance"].append(float(np.isin(item_colours, list(colour_ok)).mean()))
     if not figures["category_accuracy"] and not figures["colour_accuracy"]:
+        if evaluated == 0 and counts["unreadable"]:  # the labels were never tried: say why the photos were not read
+            why = ""
+            for record in records:  # the first one that fails again, for its reason (only on this failing path)
+                try:
+                    load_upload(record.path.read_bytes(), name=record.path.name)
+                except OSError as exc:
+                    why = f"the file {record.path} cannot be opened ({exc.strerror or exc})"
+                    break
+                except ImageInputError as exc:
+                    why = str(exc).rstrip(".")
+                    break
+            n = counts["unreadable"]
+            judged = "" if n == len(records) else " whose labels this catalog can judge"
+            raise UploadSourceError(f"None of the {n} photo(s) of {photos}{judged} could be read as an image, so "
+                                    f"nothing was evaluated" + (f"; for example, {why[:1].lower()}{why[1:]}."
+                                                                if why else "."))
         raise UploadSourceError(f"No photo of {photos} has a category or colour label this catalog can judge; "
                                 f"pass --label-map to map the photos' labels to the catalog's names.")
     report: dict = {"n": evaluated, "n_category": len(figures["category_accuracy"]),
