@@ -38,3 +38,27 @@ def test_no_model_type_dispatch_in_protocols_services_or_pages():
             names = {n.strip().split(".")[-1] for n in match.group(1).split(",")}
             assert not names & {"VECF", "VBPR", "DVBPR", "BPR", "MultimodalVBPR", "TripletCompatibility",
                                 "TypeAwareCompatibility", "Combiner", "ImageDifference", "DemoClip"}, path.name
+
+
+def test_every_package_a_test_skips_without_is_pinned_for_make_test():
+    """A test that skips when a package is absent (``pytest.importorskip``) runs under ``make test`` only if that
+    installs the package: each is pinned in requirements.txt or requirements-scale.txt (polars was not)."""
+    import importlib.metadata
+
+    def normal(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    pinned = set()
+    for name in ("requirements.txt", "requirements-scale.txt"):
+        for line in (PROJECT_ROOT / name).read_text(encoding="utf-8").splitlines():
+            requirement = line.split("#")[0].strip()
+            if requirement:
+                pinned.add(normal(re.split(r"[=<>!~\[;\s]", requirement)[0]))
+    distributions = importlib.metadata.packages_distributions()
+    unpinned = []
+    for path in sorted((PROJECT_ROOT / "tests").glob("*.py")):
+        for module in re.findall(r"importorskip\(\s*[\"']([\w.]+)[\"']", path.read_text(encoding="utf-8")):
+            top = module.split(".")[0]
+            if not {normal(d) for d in distributions.get(top, [top])} & pinned:
+                unpinned.append(f"{path.name}: {module}")
+    assert not unpinned, unpinned
