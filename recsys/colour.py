@@ -279,8 +279,11 @@ class ColourNamer(Estimator):
                 try:
                     lab = to_lab(work_pixels(images(int(row))))
                     weights = garment_weights(lab, seed=self.random_state)
-                except (OSError, ValueError) as exc:
-                    logger.info("colour %s: image of row %d unusable (%s)", name, row, exc)
+                # A damaged catalog image (cut short, not an image, a decompression bomb, ...) loses only this
+                # item's prototype; the same kinds as the precompute's recsys.precompute_engine.IMAGE_ERRORS.
+                except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+                    logger.info("colour %s: image of row %d unusable, left out (%s: %s)", name, row,
+                                type(exc).__name__, exc)
                     continue
                 if weights.sum() > 0:
                     medians.append(np.median(lab.reshape(-1, 3)[weights.reshape(-1) > 0.5], axis=0)

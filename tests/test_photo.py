@@ -62,6 +62,34 @@ def test_colour_names_learned_from_catalog_images_read_a_striped_photo():
     assert namer.read(_garment_on((150, 150, 150), (160, 30, 40), stripes=(240, 240, 240)), prior=prior).colour == "white"
 
 
+def test_a_damaged_catalog_image_only_loses_its_prototype(tiny_catalog_dir, tmp_path, caplog):
+    """Catalog.load_image on a damaged file raises PIL's errors: OSError (cut short; not an image, as
+    UnidentifiedImageError) and DecompressionBombError, which is no OSError. Each item is left out of its colour's
+    prototype with a log line; the fit goes on."""
+    import io
+    import logging
+    import shutil
+
+    from recsys.catalog import Catalog
+
+    catalog = Catalog.load(shutil.copytree(tiny_catalog_dir, tmp_path / "tiny",
+                                           ignore=shutil.ignore_patterns("artifacts", "models")))
+    ids, colours = catalog.items["item_id"].to_numpy(), catalog.items["color"].to_numpy()
+    colour = colours[0]
+    damaged = np.flatnonzero(colours == colour)[:3]
+    bomb = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(bomb, "PNG")  # 4e8 pixels: past twice PIL's limit, a few kB of file
+    for row, data in zip(damaged, (catalog.image_path(ids[damaged[0]]).read_bytes()[:300], b"not an image",
+                                   bomb.getvalue())):
+        catalog.image_path(ids[row]).write_bytes(data)
+    with caplog.at_level(logging.INFO, logger="recsys.colour"):
+        namer = ColourNamer(per_colour=len(colours)).fit(colours, lambda row: catalog.load_image(ids[row]))
+    assert namer.sources_[colour] == "catalog" and set(namer.vocabulary_) == set(colours)
+    said = [r.getMessage() for r in caplog.records if "unusable" in r.getMessage()]
+    assert sorted(int(m.split(" row ")[1].split()[0].rstrip(",")) for m in said) == sorted(damaged.tolist())
+    assert any("DecompressionBombError" in m for m in said)
+
+
 def test_colour_names_without_images_come_from_css():
     namer = ColourNamer().fit_names(["Navy Blue", "Off White", "Mauve-ish nonsense", "Grey"])
     assert namer.vocabulary_ == ["Navy Blue", "Off White", "Grey"]
