@@ -184,19 +184,21 @@ def load_photo_prototypes(path: str | Path | None = None) -> dict | None:
     import json
 
     path = Path(path) if path is not None else SHIPPED_PROTOTYPES
+    problem = None
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))["prototypes"]
         prototypes = {str(name): np.asarray(rows, dtype=np.float32).reshape(-1, 3) for name, rows in raw.items()}
-        if not all(np.isfinite(rows).all() for rows in prototypes.values()):
-            raise ValueError("values that are not numbers")
-        return prototypes
+        if all(np.isfinite(rows).all() for rows in prototypes.values()):
+            return prototypes
+        problem = "values that are not numbers"
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        message = f"The colour prototypes {path} are missing or damaged ({type(exc).__name__}); colours are read " \
-                  f"with the catalog's own prototypes."
-        if message not in _SAID:
-            _SAID.add(message)
-            logger.warning("%s", message)
-        return None
+        problem = type(exc).__name__
+    message = f"The colour prototypes {path} are missing or damaged ({problem}); colours are read with the " \
+              f"catalog's own prototypes."
+    if message not in _SAID:
+        _SAID.add(message)
+        logger.warning("%s", message)
+    return None
 
 
 def learn_photo_prototypes(garment_colours: np.ndarray, names, per_colour: int = 2, min_photos: int = 5,

@@ -275,3 +275,66 @@ def test_uploads_are_read_with_the_shipped_recognizer_and_without_a_damaged_one(
     without = read()  # a damaged file: read by the other experts, nothing else lost
     assert without.recognized == () and without.category.category in tiny_catalog.categories
     assert without.colour is not None and "recognizer" not in without.sentence()
+
+
+@needs_shared
+def test_odd_photos_say_what_was_seen_and_never_a_confident_wrong_answer(tiny_catalog, tiny_artifacts):
+    import io
+
+    from recsys.encoders import create_encoder
+    from recsys.imageio import load_upload
+    from recsys.store import ModelStore
+    from recsys.tasks.similar.service import SimilarService
+
+    service = SimilarService(tiny_catalog, tiny_artifacts, ModelStore(tiny_catalog, tiny_artifacts))
+    encoder = create_encoder(tiny_artifacts.image_encoder_spec, "cpu")
+    path = sorted((SHARED / "clothing-small" / "validation" / "pants").iterdir())[0]
+    upright = load_upload(path.read_bytes(), name=path.name)
+
+    def read(image):
+        return service.read_photo(encoder.encode_images([image])[0], image)
+
+    # the same photo stored sideways with an EXIF orientation tag: decoded upright, read the same
+    sideways = upright.rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": the camera held sideways
+    buffer = io.BytesIO()
+    sideways.save(buffer, format="JPEG", exif=exif.tobytes(), quality=95)
+    turned = load_upload(buffer.getvalue(), name="sideways.jpg")
+    assert turned.size == upright.size
+    assert read(turned).category.category == read(upright).category.category == "trousers"
+    # 32 px: still a reading, and a sentence that says how sure it is
+    small = read(upright.resize((24, 32)))
+    assert small.category.category in tiny_catalog.categories and "%" in small.sentence()
+    assert small.unsure or small.category.category == "trousers"
+
+
+@pytest.mark.parametrize("damage", ["missing", "zero bytes", "not json", "nan", "another file"])
+def test_damaged_colour_prototypes_leave_the_catalogs_own(tmp_path, damage, caplog):
+    from recsys.colour import ColourNamer, load_photo_prototypes
+
+    path = tmp_path / "colour-prototypes.json"
+    content = {"missing": None, "zero bytes": "", "not json": "version https://git-lfs.github.com/spec/v1",
+               "nan": '{"prototypes": {"red": [[NaN, 1, 2]]}}', "another file": '{"weights": [1, 2]}'}[damage]
+    if content is not None:
+        path.write_text(content)
+    with caplog.at_level(logging.WARNING, logger="recsys.colour"):
+        assert load_photo_prototypes(path) is None
+    assert any("colour prototypes" in r.getMessage() for r in caplog.records)
+    namer = ColourNamer().fit_names(["red", "blue"], photo_prototypes=load_photo_prototypes(path))
+    assert namer.prototype_names_ == ["red", "blue"]
+
+
+def test_the_shipped_colour_prototypes_join_a_catalog_colour_of_the_same_name():
+    from recsys.colour import ColourNamer, load_photo_prototypes
+
+    shipped = load_photo_prototypes()
+    assert {"black", "white", "blue", "navy", "grey"} <= set(shipped)
+    namer = ColourNamer().fit_names(["Blue", "Gray", "Chartreuse"], photo_prototypes=shipped)
+    assert namer.prototype_names_.count("Blue") == 1 + len(shipped["blue"])
+    assert namer.prototype_names_.count("Gray") == 1 + len(shipped["grey"])  # grey and gray are one colour
+    assert namer.prototype_names_.count("Chartreuse") == 1 and namer.sources_["Blue"] == "css and photos"
+    # a light blue shirt as a product photo shows it: the CSS blue alone reads it as grey
+    light_blue = Image.new("RGB", (60, 80), (255, 255, 255))
+    light_blue.paste((150, 190, 225), (15, 15, 45, 65))
+    assert namer.read(light_blue).colour == "Blue"
