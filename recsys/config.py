@@ -50,6 +50,9 @@ class Settings:
     warm_up : bool
         Load the slowest pages' models and encoders in the background when the app first serves a catalog
         (``RECSYS_WARM_UP``, default on; ``0`` turns it off, as the tests do).
+    photo_head : Path or None
+        The garment recognizer uploads are read with (``RECSYS_PHOTO_HEAD``, a path without or with its
+        ``.safetensors`` suffix); None, the default: the one the studio ships in ``assets/models/garment-head``.
     """
 
     data_dir: Path
@@ -61,6 +64,7 @@ class Settings:
     index_backend: str = "faiss"
     milvus_uri: str = ""
     warm_up: bool = True
+    photo_head: Path | None = None
 
     @property
     def artifacts_dir(self) -> Path:
@@ -84,4 +88,5 @@ def get_settings(environ: dict | None = None) -> Settings:
         milvus_uri=env.get("RECSYS_MILVUS_URI")
         or str((Path(catalog).expanduser() if catalog else data_dir / "demo") / "artifacts" / "index.milvus.db"),
         warm_up=(env.get("RECSYS_WARM_UP") or "1").strip().lower() not in ("0", "false", "no", "off"),
+        photo_head=Path(env["RECSYS_PHOTO_HEAD"]).expanduser() if env.get("RECSYS_PHOTO_HEAD") else None,
     )

@@ -40,11 +40,12 @@ def place_on_image(grid_map: np.ndarray, width: int, height: int, side: int = 11
 def classifier(store, device: str | None = None):
     """The shipped ImageNet classifier (:data:`CLASSIFIER_SPEC`), loaded once per store; None when its weights are
     not installed (readings then rest on the catalog's neighbours alone)."""
-    from recsys.encoders import EncoderError, create_encoder
+    from recsys.encoders import EncoderError
+    from recsys.encoders.pool import shared_encoder
 
     def build():
         try:
-            return create_encoder(CLASSIFIER_SPEC, device)
+            return shared_encoder(CLASSIFIER_SPEC, device)
         except EncoderError as exc:
             logger.warning("photo readings without the image classifier: %s", exc)
             return None
@@ -100,13 +101,14 @@ def photo_reader(store, device: str | None = None) -> PhotoReader:
         raise ArtifactError(f"The catalog {store.catalog.name} has no precomputed embeddings to read photos with.")
 
     def build() -> PhotoReader:
-        from recsys.encoders import EncoderError, create_encoder
+        from recsys.encoders import EncoderError
+        from recsys.encoders.pool import shared_encoder  # one instance per spec in a server
 
         items = store.catalog.items
         text_encoder = None
         if classifier(store, device) is not None:
             try:
-                text_encoder = create_encoder(store.artifacts.text_encoder_spec, device)
+                text_encoder = shared_encoder(store.artifacts.text_encoder_spec, device)
             except EncoderError as exc:
                 logger.warning("photo readings without the classifier's labels: %s", exc)
         namer = None
@@ -123,7 +125,7 @@ def photo_reader(store, device: str | None = None) -> PhotoReader:
             spec = store.artifacts.image_encoder_spec
             try:
                 joint = text_encoder if text_encoder is not None and text_encoder.spec == spec \
-                    else create_encoder(spec, device)
+                    else shared_encoder(spec, device)
             except EncoderError as exc:
                 logger.warning("photo readings without the image-text expert: %s", exc)
         garment_model = recognizer(store)

@@ -175,12 +175,12 @@ def load_recognizer(path: str | Path | None = None) -> GarmentRecognizer:
         One sentence naming the file, when it is missing, damaged (cut off, empty, a git-lfs pointer, another
         program's file) or holds no recognizer.
     """
-    import os
-
     from safetensors import SafetensorError
 
+    from recsys.config import get_settings
+
     if path is None:
-        path = os.environ.get("RECSYS_PHOTO_HEAD") or SHIPPED_PATH
+        path = get_settings().photo_head or SHIPPED_PATH
     path = Path(path)
     if path.suffix in (".safetensors", ".json"):
         path = path.with_suffix("")

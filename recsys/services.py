@@ -22,6 +22,7 @@ from recsys.browse import (  # noqa: F401  (re-exported for the pages)
 )
 from recsys.config import DEFAULT_IMAGE_ENCODER, PROJECT_ROOT, Settings, get_settings
 from recsys.context import StudioContext
+from recsys.encoders.pool import EncoderWarmUp, shared_encoder
 from recsys.jobs import evaluation_work, job_key, setup_work, training_work
 from recsys.utils import file_damage
 
@@ -231,9 +232,7 @@ def compute_artifacts(catalog: Catalog, progress: ProgressCallback | None = None
 
 @st.cache_resource(show_spinner="Loading the encoder ...", max_entries=4)
 def _encoder(spec: str, device: str):
-    from recsys.encoders import create_encoder
-
-    return create_encoder(spec, device=device)
+    return shared_encoder(spec, device)
 
 
 def encoder(spec: str):
@@ -340,7 +339,8 @@ def warm_up() -> None:
         if ctx.artifacts is None:
             return
         folder = Path(ctx.catalog.root).expanduser().absolute()
-        _warm_up(*_context_key(folder), tuple(task_service(task) for task in WARM_TASKS))
+        _warm_up(*_context_key(folder), (EncoderWarmUp(ctx.artifacts.image_encoder_spec, settings().device),)
+                 + tuple(task_service(task) for task in WARM_TASKS))
     except Exception as exc:  # a page that needs the same thing says what is wrong in one sentence
         logger.info("warm-up not started: %s", exc)
 

@@ -127,7 +127,10 @@ def test_saved_models_load_through_the_store_and_search(trained, tiny_catalog, t
                            category=category, exclude=[reference_id])
     assert result.model == "combiner" and len(result.item_ids) == 5 and reference_id not in result.item_ids
     assert set(tiny_catalog.items.set_index("item_id").loc[result.item_ids, "category"]) == {category}
-    assert result.scores == sorted(result.scores, reverse=True)
+    # what the captions ask for ("red", a bow) ranks first: items meeting both, then one, then neither
+    items = tiny_catalog.items.set_index("item_id").loc[result.item_ids]
+    met = list(((items["color"] == "red").astype(int) + (items["detail"] == "bow").astype(int)).to_numpy())
+    assert met == sorted(met, reverse=True)
     fallback = search.search(search.reference_features(reference_id), ["", "?!"], k=3)
     assert fallback.model == "image-only" and any("image similarity" in n for n in fallback.notes)
     plain = search.search(search.reference_features(reference_id), [], k=3)  # no caption given: nothing to explain

@@ -131,3 +131,22 @@ def test_fitb_hits_per_question():
 def test_undefined_standard_errors_are_left_out_of_a_report():
     assert metrics.defined_errors({"FITB": 0.5, "FITB_se": float("nan"), "AUC": 0.7, "AUC_se": 0.02}) == \
         {"FITB": 0.5, "AUC": 0.7, "AUC_se": 0.02}
+
+
+def test_reliability_bins_and_calibration_error_by_hand():
+    confidence = [0.3, 0.5, 0.55, 0.7, 0.95, 1.0]
+    correct = [0, 1, 0, 1, 1, 1]
+    rows = metrics.reliability_bins(confidence, correct, edges=(0.0, 0.4, 0.6, 0.8, 1.0))
+    assert [r["n"] for r in rows] == [1, 2, 1, 2]  # 1.0 falls in the last, closed bin
+    assert rows[1]["confidence"] == pytest.approx(0.525) and rows[1]["accuracy"] == pytest.approx(0.5)
+    assert rows[3]["accuracy"] == 1.0 and rows[3]["confidence"] == pytest.approx(0.975)
+    # |0 - 0.3| * 1 + |0.5 - 0.525| * 2 + |1 - 0.7| * 1 + |1 - 0.975| * 2, over 6 predictions
+    expected = (0.3 + 0.05 + 0.3 + 0.05) / 6
+    assert metrics.expected_calibration_error(confidence, correct, edges=(0.0, 0.4, 0.6, 0.8, 1.0)) == pytest.approx(expected)
+    empty = metrics.reliability_bins([0.9], [1], edges=(0.0, 0.5, 1.0))
+    assert empty[0] == {"lo": 0.0, "hi": 0.5, "n": 0, "confidence": None, "accuracy": None}
+    assert np.isnan(metrics.expected_calibration_error([], []))
+    with pytest.raises(ValueError, match="one outcome per prediction"):
+        metrics.reliability_bins([0.5, 0.6], [1])
+    with pytest.raises(ValueError, match="increasing"):
+        metrics.reliability_bins([0.5], [1], edges=(0.5, 0.5))

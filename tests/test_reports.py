@@ -109,3 +109,18 @@ def test_claims_on_shared_queries_use_the_paired_error():
     report = {"triplet": {"FITB": 0.5, "FITB_se": 0.05, PER_QUERY: {"FITB": (triplet, None)}},
               "type-aware": {"FITB": 0.5, "FITB_se": 0.05, PER_QUERY: {"FITB": (triplet[:50], None)}}}
     assert pop_paired_claims("compat", report) == []
+
+
+def test_the_upload_confusion_and_calibration_tables():
+    from recsys.reports import upload_calibration_table, upload_confusion_table
+
+    figures = {"confusion": {"pants": {"trousers": 9, "shorts": 1}, "shoes": {"sneakers": 5}},
+               "calibration": [{"lo": 0.0, "hi": 0.5, "n": 0, "confidence": None, "accuracy": None},
+                               {"lo": 0.5, "hi": 1.0, "n": 15, "confidence": 0.8123, "accuracy": 0.9333}]}
+    confusion = upload_confusion_table(figures)
+    assert list(confusion.columns) == ["trousers", "sneakers", "shorts"]  # most read first
+    assert confusion.loc["pants", "trousers"] == 9 and confusion.loc["shoes", "shorts"] == 0
+    calibration = upload_calibration_table(figures)
+    assert calibration.to_dict("records")[1] == {"confidence bin": "0.5-1.0", "photos": 15, "mean confidence": 0.812,
+                                                 "right": 0.933}
+    assert upload_confusion_table({}).empty and upload_calibration_table({}).empty

@@ -307,11 +307,16 @@ def test_encoders_and_precompute_use_the_configured_device(monkeypatch, tiny_cat
                         seen.append(("precompute", image_encoder, text_encoder, device)))
     monkeypatch.setenv("RECSYS_DEVICE", "cpu")
     monkeypatch.setenv("RECSYS_IMAGE_ENCODER", "effnet-lite0")  # and the settings' encoders
+    from recsys.encoders import pool
+
+    services._encoder.clear()
+    pool.clear()  # an encoder another test loaded would be served without asking the registry
     try:
         services.encoder("minilm")
         services.compute_artifacts(tiny_catalog)
     finally:
         services._encoder.clear()  # the fake encoder must not stay cached for other tests
+        pool.clear()
     assert seen == [("encoder", "cpu"), ("precompute", "effnet-lite0", None, "cpu")]
 
 

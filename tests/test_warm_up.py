@@ -31,6 +31,18 @@ def test_warming_loads_what_the_first_visit_needs(tiny_ready_dir):
     assert similar._model is not None
     memos = [key for kind, key in similar.store._loaded if kind == "_memo"]
     assert "photo-reader" in memos and any(key.startswith("photo-classifier") for key in memos)
+    assert "garment-recognizer" in memos
+
+
+def test_the_warm_up_loads_the_upload_encoder_the_page_then_uses(tiny_ready_dir):
+    from recsys.encoders import pool
+
+    pool.clear()
+    pool.EncoderWarmUp("effnet-lite0", "cpu").warm()
+    loaded = pool.shared_encoder("effnet-lite0", "auto")  # the page's device setting names the same device
+    assert pool.shared_encoder("effnet-lite0", None) is loaded and len(pool._LOADED) == 1
+    pool.EncoderWarmUp("no-such-encoder", "cpu").warm()  # never raises; the page says what is wrong
+    assert len(pool._LOADED) == 1
 
 
 def test_warming_a_catalog_without_models_never_raises(tiny_catalog_dir, tiny_artifacts, tmp_path):
@@ -61,7 +73,10 @@ def test_the_app_starts_the_warm_up_once_per_catalog_version(monkeypatch, tiny_r
 
     def record(tasks):
         started.append([type(service).__name__ for service in tasks])
+        specs.extend(getattr(step, "spec", None) for step in tasks)
         return threading.Thread()
+
+    specs = []
 
     monkeypatch.setattr(base, "warm_in_background", record)
     monkeypatch.setenv("RECSYS_WARM_UP", "1")
@@ -71,5 +86,7 @@ def test_the_app_starts_the_warm_up_once_per_catalog_version(monkeypatch, tiny_r
     app.run()
     app.run()
     assert not app.exception, [e.value for e in app.exception]
-    assert started == [["StylistService", "SearchService", "SimilarService"]]  # once, for the slowest pages
+    # once, for the slowest pages, after the image encoder a first upload is embedded with
+    assert started == [["EncoderWarmUp", "StylistService", "SearchService", "SimilarService"]]
+    assert specs[0] == "effnet-lite0"
     services._warm_up.clear()

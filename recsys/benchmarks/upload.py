@@ -86,17 +86,17 @@ def _first_after_warm_up(catalog, artifacts, blob: bytes) -> float:
     """Seconds from a photo's bytes to its results for the first upload after a server start: a fresh service and
     store, warmed as the app warms them at start (:meth:`recsys.tasks.base.TaskService.warm`, the image encoder),
     then one photo -- what a user who uploads once the page is open waits."""
-    from recsys.encoders import create_encoder
+    from recsys.encoders.pool import EncoderWarmUp, shared_encoder
     from recsys.imageio import load_upload
     from recsys.store import ModelStore
     from recsys.tasks.similar.service import SimilarService
 
     service = SimilarService(catalog, artifacts, ModelStore(catalog, artifacts))
-    service.warm()
-    encoder = create_encoder(artifacts.image_encoder_spec)
+    for step in (EncoderWarmUp(artifacts.image_encoder_spec, None), service):  # what recsys.services.warm_up runs
+        step.warm()
     started = time.perf_counter()
     image = load_upload(blob)
-    vector = encoder.encode_images([image])[0]
+    vector = shared_encoder(artifacts.image_encoder_spec).encode_images([image])[0]
     reading = service.read_photo(vector, image)
     colour = reading.colour.colour if reading.colour is not None else None
     service.similar(photo=vector, k=12, category=reading.category.category, colour=colour)
