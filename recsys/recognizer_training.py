@@ -8,8 +8,6 @@ on and how well it did (:func:`train_recognizer`).
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from recsys.recognizer import GarmentRecognizer, RecognizerError, _key, is_class_label
+from recsys.tables import TableError, read_text_table
 
 logger = logging.getLogger(__name__)
 
@@ -105,32 +104,27 @@ def read_training_photos(source: str | Path, *, label_columns=("label",), group_
     photos: list[TrainingPhoto] = []
     table = source / "labels.csv"
     if table.is_file():
-        raw = table.read_bytes()
         try:
-            text = raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("utf-8-sig")
-            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise RecognizerError(f"{table} cannot be read as a CSV of UTF-8 or UTF-16 text ({exc}).") from None
-        reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-        columns = reader.fieldnames or []
-        label_column = next((c for c in label_columns if c in columns), None)
-        if "path" not in columns or label_column is None:
+            read = read_text_table(table)  # what a spreadsheet saves: UTF-16, BOMs, ; or tab, any header case
+        except TableError as exc:
+            raise RecognizerError(str(exc)) from None
+        label_column = next((c.lower() for c in label_columns if c.lower() in read.columns), None)
+        if "path" not in read.columns or label_column is None:
             raise RecognizerError(f"{table} needs a 'path' column and one of {', '.join(label_columns)} (it has: "
-                                  f"{', '.join(columns)}).")
-        group_column = next((c for c in group_columns if c in columns), None)
-        for row in reader:
-            label = (row.get(label_column) or "").strip()
+                                  f"{', '.join(read.columns)}).")
+        group_column = next((c.lower() for c in group_columns if c.lower() in read.columns), None)
+        for row in read.rows:
+            label = row.get(label_column) or ""
             label = str(label_map.get(label, label)).strip()
             if not is_class_label(label):
                 skipped["no class"] += 1
                 continue
-            path = source / (row.get("path") or "").strip().replace("\\", "/")
+            path = source / (row.get("path") or "").replace("\\", "/")
             if not path.is_file():
                 skipped["missing file"] += 1
                 continue
-            group = (row.get(group_column) or "").strip() if group_column else ""
-            photos.append(TrainingPhoto(path, label, f"{source.name}/{group or path.name}",
-                                        (row.get("split") or "").strip()))
+            group = row.get(group_column) or "" if group_column else ""
+            photos.append(TrainingPhoto(path, label, f"{source.name}/{group or path.name}", row.get("split") or ""))
     else:
         for folder in sorted(p for p in source.iterdir() if p.is_dir()):
             files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

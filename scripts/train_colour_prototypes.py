@@ -15,7 +15,6 @@ section 13).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shlex
 import sys
@@ -28,15 +27,17 @@ import numpy as np  # noqa: E402
 from recsys.colour import (ColourNamer, colour_shares, css_lab, garment_colour, garment_weights,  # noqa: E402
                            learn_photo_prototypes, to_lab, work_pixels)
 from recsys.imageio import ImageInputError, load_upload  # noqa: E402
+from recsys.tables import TableError, read_text_table  # noqa: E402
 
 
 def read_rows(folder: Path, label_column: str, group_column: str | None, label_map: dict):
-    with (folder / "labels.csv").open(newline="", encoding="utf-8-sig") as handle:
-        for row in csv.DictReader(handle):
-            raw = (row.get(label_column) or "").strip()
-            name = label_map.get(raw, raw.lower())
-            if name:
-                yield folder / row["path"].replace("\\", "/"), name, (row.get(group_column) or row["path"]) if group_column else row["path"]
+    table = read_text_table(folder / "labels.csv")  # what a spreadsheet saves (UTF-16, ; or tab, any header case)
+    for row in table.rows:
+        raw = row.get(label_column.lower()) or ""
+        name = label_map.get(raw, raw.lower())
+        if name and row.get("path"):
+            group = row.get(group_column.lower()) if group_column else None
+            yield folder / row["path"].replace("\\", "/"), name, group or row["path"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         label_map = json.loads(args.label_map.read_text(encoding="utf-8")) if args.label_map else {}
         rows = list(read_rows(args.photos, args.label_column, args.group_column, label_map))
+    except TableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {args.photos} or the label map cannot be read ({exc}).", file=sys.stderr)
         return 1
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     hits = {"photos": [], "css": []}
     for train, test in GroupKFold(args.folds, shuffle=True, random_state=args.seed).split(colours, names, groups):
         fold = learn_photo_prototypes(colours[train], names[train], **kwargs)
+        if not fold:  # too few photos of every colour in this fold to learn from
+            continue
         rows_names = [n for n, rows in fold.items() for _ in rows]
         table = np.vstack(list(fold.values()))
         for i in test[kept[test]]:
@@ -89,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
             hits["photos"].append(vocabulary[int(np.argmax(shares))] == names[i])
             shares = colour_shares(labs[i], weights[i], css.prototype_names_, css.prototypes_)
             hits["css"].append(css.vocabulary_[int(np.argmax(shares))] == names[i])
-    figures = {k: {"accuracy": float(np.mean(v)), "accuracy_se": float(np.std(v, ddof=1) / np.sqrt(len(v)))}
-               for k, v in hits.items()}
+    if not prototypes or len(hits["photos"]) < 2:
+        print(f"error: {args.photos} has too few photos of any colour (at least {args.min_photos} each are needed).",
+              file=sys.stderr)
+        return 1
+    figures = {k: {"accuracy": float(np.mean(v)), "accuracy_se": float(np.std(v, ddof=1) / np.sqrt(len(v))),
+                   "photos": len(v)} for k, v in hits.items()}
     card = {"what": "Lab colour prototypes learned from labelled real photos: each photo's garment colour (median of "
                     "its clearly-garment pixels), clustered per colour name with k-means",
             "data": {"source": args.photos.name, "photos": int(kept.sum()), "label_map": label_map,

@@ -338,3 +338,29 @@ def test_the_shipped_colour_prototypes_join_a_catalog_colour_of_the_same_name():
     light_blue = Image.new("RGB", (60, 80), (255, 255, 255))
     light_blue.paste((150, 190, 225), (15, 15, 45, 65))
     assert namer.read(light_blue).colour == "Blue"
+
+
+def test_the_training_commands_write_a_recognizer_and_colour_prototypes_with_their_cards(tmp_path, capsys):
+    from _scripts import load_script
+
+    rows = [(label, str(person), "train") for person in range(6) for label in ("Dress", "Hat", "Pants")]
+    folder = _photo_folder(tmp_path / "photos", rows)
+    train = load_script("train_photo_head")
+    assert train.main(["--photos", str(folder), "--out", str(tmp_path / "head"), "--folds", "3", "--grid", "0.1",
+                       "--min-photos", "2", "--device", "cpu"]) == 0
+    model = load_recognizer(tmp_path / "head")
+    assert model.classes_ == ["Dress", "Hat", "Pants"] and model.encoder == "effnet-lite0"
+    assert "grouped 3-fold accuracy" in capsys.readouterr().out
+    assert train.main(["--photos", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+
+    table = tmp_path / "photos" / "labels.csv"
+    table.write_text(table.read_text().replace("path,label,sender_id,split", "path,colour,sender_id,split")
+                     .replace(",Dress,", ",Red,").replace(",Hat,", ",Navy Blue,").replace(",Pants,", ",Green,"))
+    (tmp_path / "map.json").write_text('{"Navy Blue": "blue"}')
+    colours = load_script("train_colour_prototypes")
+    assert colours.main(["--photos", str(folder), "--out", str(tmp_path / "colours.json"), "--group-column",
+                         "sender_id", "--label-map", str(tmp_path / "map.json"), "--folds", "3", "--min-photos", "2"]) == 0
+    written = json.loads((tmp_path / "colours.json").read_text())
+    assert set(written["prototypes"]) == {"red", "blue", "green"}
+    assert written["card"]["cross_validation"]["photo_prototypes"]["accuracy"] > 0.9  # flat colours: easy
