@@ -120,8 +120,8 @@ class PhotoReading:
         seen = f" (the image classifier sees {self.seen[0][0]}, {self.seen[0][1]:.0%})" if self.seen else ""
         if self.no_garment:
             return f"This does not look like a garment{seen}; choose the category to search anyway."
-        if self.recognized:  # the garment recognizer's labels say more about a garment than ImageNet's
-            seen = f" (the garment recognizer sees {self.recognized[0][0]}, {self.recognized[0][1]:.0%})"
+        if self.recognized:  # its label, without its own figure: one confidence per sentence (a user's trial read two)
+            seen = f" (the garment recognizer sees {self.recognized[0][0]})"
         # No article: a catalog's category names are singular or plural ("dress", "sneakers") and unknown here.
         colour = f" in {self.colour.colour}" if self.colour is not None else ""
         guess = self.category

@@ -241,7 +241,7 @@ def test_the_reader_relates_recognizer_labels_to_any_catalogs_categories():
     photo /= np.linalg.norm(photo)
     reading = reader.read(photo, recognizer_probabilities=np.array([0.02, 0.03, 0.95]))
     assert not reading.familiar and reading.category.category == "jeans" and reading.recognized[0][0] == "Pants"
-    assert "garment recognizer sees Pants" in reading.sentence()
+    assert "garment recognizer sees Pants)" in reading.sentence() and "95%" not in reading.sentence()
     # the catalog's own image is read by the experts that know the catalog: its neighbours
     own = reader.read(catalog[0], recognizer_probabilities=np.array([0.02, 0.03, 0.95]))
     assert own.familiar and own.category.category == "gown"
