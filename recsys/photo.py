@@ -128,7 +128,8 @@ class PhotoReading:
         if self.unsure:
             return (f"Not sure: perhaps {guess.category} ({guess.confidence:.0%}) or {guess.runner_up} "
                     f"({guess.shares.get(guess.runner_up, 0.0):.0%}){colour}{seen}; please choose the category.")
-        return f"Reads as {guess.category}{colour} ({guess.confidence:.0%} sure, slot {self.slot}){seen}."
+        # the confidence beside the category it is of (after the colour it read as the colour's, in a user's trial)
+        return f"Reads as {guess.category} ({guess.confidence:.0%} sure, slot {self.slot}){colour}{seen}."
 
 
 class PhotoReader(Estimator):

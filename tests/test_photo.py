@@ -175,7 +175,8 @@ def test_a_catalog_image_is_read_as_its_own_category_and_colour(tiny_service, ti
     assert reading.colour is not None and reading.colour.colour == item["color"]
     assert reading.slot == item["slot"]
     # No article before a name that may be plural ("a sneakers" on the trial of a new user).
-    assert reading.sentence().startswith(f"Reads as {item['category']} in {item['color']} (")
+    assert reading.sentence().startswith(f"Reads as {item['category']} (")
+    assert f"sure, slot {item['slot']}) in {item['color']}" in reading.sentence()  # the confidence is the category's
 
 
 @pytest.mark.parametrize("scene", ["landscape", "wall", "noise"])
