@@ -138,4 +138,6 @@ if bench_path.is_file():
     except (OSError, json.JSONDecodeError) as exc:
         st.error(f"The benchmark file {bench_path.name} cannot be read ({exc}).", icon=":material/error:")
 else:
-    st.caption(f"No benchmark figures for this catalog; `make bench` writes them (`scripts/bench.py --json {bench_path}`).")
+    # `make bench` alone writes data/bench.json, not this catalog's file (a new user's trial followed the old hint)
+    st.caption(f"No benchmark figures for this catalog; `make bench BENCH_ARGS=\"--json {bench_path}\"` writes them "
+               f"here.")

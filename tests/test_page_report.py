@@ -123,3 +123,21 @@ def test_figures_read_with_their_standard_errors_and_the_papers_figures_beside(m
     # VBPR against popularity on NDCG@10: 0.010 - 0.005 = +0.005 with a standard error of sqrt(2) x 0.002.
     claim = next(m.value for m in app.markdown if m.value.startswith(f"**{row_title('personal', 'vbpr-mm')}** against"))
     assert "+0.0050 ± 0.0028 -- **not told apart**" in claim
+
+
+def test_uploaded_photos_show_their_confusion_and_calibration_and_the_bench_hint_names_this_file(monkeypatch,
+                                                                                               catalog_copy):
+    uploads = {"validation": {"n": 3, "category_accuracy": 2 / 3, "category_accuracy_se": 0.33,
+                              "confusion": {"pants": {"trousers": 2}, "shoes": {"boots": 1}},
+                              "calibration": [{"lo": 0.0, "hi": 0.6, "n": 1, "confidence": 0.4, "accuracy": 0.0},
+                                              {"lo": 0.6, "hi": 1.0, "n": 2, "confidence": 0.9, "accuracy": 1.0}],
+                              "calibration_error": 0.233}}
+    (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"personal": PERSONAL, "_uploads": uploads}))
+    app = open_report(monkeypatch, catalog_copy)
+    assert any("what each photo label was read as" in e.label for e in app.expander)
+    frames = [d.value for d in app.dataframe]
+    assert any("trousers" in f.columns and f.loc["pants", "trousers"] == 2 for f in frames if "trousers" in f.columns)
+    assert any(list(f.columns) == ["confidence bin", "photos", "mean confidence", "right"] for f in frames)
+    assert any("expected calibration error 0.233" in c.value for c in app.caption)
+    hint = [c.value for c in app.caption if c.value.startswith("No benchmark figures")]
+    assert hint and f'--json {catalog_copy / "artifacts" / "bench.json"}' in hint[0]
