@@ -245,6 +245,34 @@ def _licence(source: Path) -> str:
     return "not stated in the source folder"
 
 
+def _card(model: GarmentRecognizer, encoder_spec: str, labels: np.ndarray, groups: np.ndarray, results: list[dict],
+          *, data: dict, method: str, command: str, random_state: int) -> dict:
+    """A trained recognizer's card: what it is and reads, its data (``data`` plus photos, groups and the
+    cross-validated recall per label), every setting's grouped cross-validation, the best one's confusion, the command
+    and the library version."""
+    from sklearn.metrics import confusion_matrix
+
+    from recsys.models.base import _library_version
+
+    best = results[0]
+    classes = best["classes"]
+    confusion = confusion_matrix(labels, np.asarray(classes)[best["oof"].argmax(axis=1)], labels=classes)
+    per_label = {c: {"photos": int((labels == c).sum()), "groups": int(len(set(groups[labels == c].tolist()))),
+                     "cv_recall": float(confusion[k, k] / max(confusion[k].sum(), 1))} for k, c in enumerate(classes)}
+    return {
+        "what": "garment recognizer: multinomial logistic regression over the image encoder's L2-normalised pooled "
+                "vector (scikit-learn LogisticRegression, standardisation folded into the weights)",
+        "encoder": encoder_spec, "labels": model.classes_, "label_texts": model.label_texts_,
+        "data": {**data, "per_label": per_label},
+        "cross_validation": {"method": method, "chosen": best["params"], "accuracy": best["accuracy"],
+                             "accuracy_se": best["accuracy_se"], "fold_accuracy": best["fold_accuracy"],
+                             "settings": [{"params": r["params"], "accuracy": r["accuracy"],
+                                           "accuracy_se": r["accuracy_se"]} for r in results],
+                             "confusion": {"labels": classes, "counts": confusion.tolist()}},
+        "command": command, "library_version": _library_version(), "random_state": random_state,
+    }
+
+
 def train_recognizer(sources, encoder, *, grid=DEFAULT_GRID, n_splits: int = 5, random_state: int = 0,
                      exclude_split: str | None = None, mirror: bool = True, label_columns=("label",),
                      group_columns=("group", "sender_id"), label_map: dict | None = None, min_photos: int = 10,
@@ -266,10 +294,6 @@ def train_recognizer(sources, encoder, *, grid=DEFAULT_GRID, n_splits: int = 5, 
     RecognizerError
         For an unreadable source, or fewer than two labels or ``n_splits`` groups.
     """
-    from sklearn.metrics import confusion_matrix
-
-    from recsys.models.base import _library_version
-
     import collections
 
     sources = [Path(sources)] if isinstance(sources, (str, Path)) else [Path(s) for s in sources]
@@ -311,27 +335,13 @@ def train_recognizer(sources, encoder, *, grid=DEFAULT_GRID, n_splits: int = 5, 
     best = results[0]
     x, y = (np.concatenate([originals, mirrored]), np.concatenate([labels, labels])) if mirror else (originals, labels)
     model = GarmentRecognizer(**{**base, **best["params"], "random_state": random_state}).fit(x, y)
-    classes = best["classes"]
-    predicted = np.asarray(classes)[best["oof"].argmax(axis=1)]
-    confusion = confusion_matrix(labels, predicted, labels=classes)
-    per_label = {c: {"photos": int((labels == c).sum()), "groups": int(len(set(groups[labels == c].tolist()))),
-                     "cv_recall": float(confusion[k, k] / max(confusion[k].sum(), 1))} for k, c in enumerate(classes)}
     model.label_texts_ = {c: label_text(c) for c in model.classes_}
-    model.card_ = {
-        "what": "garment recognizer: multinomial logistic regression over the image encoder's L2-normalised pooled "
-                "vector (scikit-learn LogisticRegression, standardisation folded into the weights)",
-        "encoder": encoder.spec, "labels": model.classes_, "label_texts": model.label_texts_,
-        "data": {"sources": described, "label_map": dict(label_map or {}), "photos": len(photos),
-                 "groups": int(len(set(groups.tolist()))), "left_out": dict(skipped), "per_label": per_label,
-                 "augmentation": "each photo and its mirror image" if mirror else "none"},
-        "cross_validation": {"method": f"GroupKFold({n_splits}, shuffle, random_state={random_state}) by person",
-                             "chosen": best["params"], "accuracy": best["accuracy"],
-                             "accuracy_se": best["accuracy_se"], "fold_accuracy": best["fold_accuracy"],
-                             "settings": [{"params": r["params"], "accuracy": r["accuracy"],
-                                           "accuracy_se": r["accuracy_se"]} for r in results],
-                             "confusion": {"labels": classes, "counts": confusion.tolist()}},
-        "command": command, "library_version": _library_version(), "random_state": random_state,
-    }
+    model.card_ = _card(model, encoder.spec, labels, groups, results, data={
+        "sources": described, "label_map": dict(label_map or {}), "photos": len(photos),
+        "groups": int(len(set(groups.tolist()))), "left_out": dict(skipped),
+        "augmentation": "each photo and its mirror image" if mirror else "none"},
+        method=f"GroupKFold({n_splits}, shuffle, random_state={random_state}) by person", command=command,
+        random_state=random_state)
     if progress:
         progress(1.0, f"cross-validated accuracy {best['accuracy']:.3f} +- {best['accuracy_se']:.3f}")
     return model

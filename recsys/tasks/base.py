@@ -46,6 +46,18 @@ class TaskService:
         self.store = store
         self.settings = settings
         self._lock = threading.RLock()
+        self._vocabulary = None
+
+    @property
+    def vocabulary(self):
+        """The catalog's words (:class:`recsys.understand.Vocabulary`) for reading what people type, built on first
+        use. Never raises."""
+        from recsys.understand import Vocabulary
+
+        with self._lock:
+            if self._vocabulary is None:
+                self._vocabulary = Vocabulary.from_items(self.catalog.items)
+            return self._vocabulary
 
     def require_artifacts(self):
         """The artifacts.

@@ -25,7 +25,7 @@ from recsys.tasks.base import ItemUnavailableError, TaskService
 from recsys.tasks.composed import data
 from recsys.tasks.composed.models import PAGE_MODELS
 from recsys.text import clean_text, has_words, quote
-from recsys.understand import Vocabulary, understand
+from recsys.understand import understand
 from recsys.understand import apply as constraints_at_work
 from recsys.utils import l2_normalize
 
@@ -153,7 +153,6 @@ class SearchService(TaskService):
         self._saved_at_load: frozenset = frozenset()
         self._indexes: dict[str, object] = {}
         self._galleries: dict[str, np.ndarray] = {}
-        self._vocabulary: Vocabulary | None = None
         self._unavailable: dict[str, str] = {}
 
     # ------------------------------------------------------------------ what it works on
@@ -261,14 +260,6 @@ class SearchService(TaskService):
                 self._galleries[name] = np.asarray(self._model(name).gallery_vectors(self.require_artifacts().image),
                                                    dtype=np.float32)
             return self._galleries[name]
-
-    @property
-    def vocabulary(self) -> Vocabulary:
-        """The catalog's words (:class:`recsys.understand.Vocabulary`), built on first use. Never raises."""
-        with self._lock:
-            if self._vocabulary is None:
-                self._vocabulary = Vocabulary.from_items(self.catalog.items)
-            return self._vocabulary
 
     def reference_attributes(self, item_id: str) -> dict:
         """``{attribute: value}`` of a catalog item (category and attribute columns; missing values left out).

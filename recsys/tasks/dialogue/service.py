@@ -31,7 +31,6 @@ from recsys.tasks.dialogue.data import (
 )
 from recsys.tasks.dialogue.messages import MessageCheck, check_message, dialogue_vectors, encoder_reads_only_english
 from recsys.tasks.dialogue.requests import SlotRequest, conversation_request
-from recsys.understand import Vocabulary
 from recsys.understand import apply as constraints_at_work
 
 __all__ = ["FASCODE_SLOTS", "DialogueTaskError", "EncoderError", "MessageCheck", "ModelNotTrained", "Proposal",
@@ -211,7 +210,6 @@ class StylistService(TaskService):
         self._data = None
         self._encoders: dict[str, object] = {}
         self._stylists: dict[str, tuple[Stylist, str]] = {}
-        self._vocabulary: Vocabulary | None = None
 
     # ------------------------------------------------------------------ the catalog's dialogues
     def has_dialogues(self) -> bool:
@@ -345,14 +343,6 @@ class StylistService(TaskService):
         self.evaluation_ids()
         self.summary()  # the default model, its text encoder and the compatibility model
         self.vocabulary
-
-    @property
-    def vocabulary(self) -> Vocabulary:
-        """The catalog's words (:class:`recsys.understand.Vocabulary`), built on first use. Never raises."""
-        with self._lock:
-            if self._vocabulary is None:
-                self._vocabulary = Vocabulary.from_items(self.catalog.items)
-            return self._vocabulary
 
     def understand(self, turns: Sequence[dict], ignore: Sequence[str] = ()) -> SlotRequest:
         """What the user turns of ``turns`` ask for, slot by slot (:func:`conversation_request`), without the parts

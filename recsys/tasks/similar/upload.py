@@ -42,6 +42,10 @@ logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 TOP_K = 5
+#: The per-photo figures the protocol averages (those ending in ``_chance`` are reported without an error).
+FIGURES = ("category_accuracy", "category@5", "colour_accuracy", "colour@5", "category_sure", "category_accuracy_sure",
+           "category_top3", "category_accuracy_chance", "category@5_chance", "colour_accuracy_chance", "colour@5_chance",
+           "category_wrong_sure")
 
 
 class UploadSourceError(ValueError):
@@ -202,6 +206,55 @@ def _summary(values: list[float]) -> tuple[float | None, float | None]:
     return float(array.mean()), se
 
 
+def _nothing_evaluated(photos, records: list[LabelledPhoto], counts: dict, evaluated: int) -> UploadSourceError:
+    """The one sentence for a source of which no photo could be judged: none could be read (with the first one's
+    reason), or none has a label this catalog can judge."""
+    from recsys.imageio import ImageInputError, load_upload
+
+    if evaluated == 0 and counts["unreadable"]:  # the labels were never tried: say why the photos were not read
+        why = ""
+        for record in records:  # the first one that fails again, for its reason (only on this failing path)
+            try:
+                load_upload(record.path.read_bytes(), name=record.path.name)
+            except OSError as exc:
+                why = f"the file {record.path} cannot be opened ({exc.strerror or exc})"
+                break
+            except ImageInputError as exc:
+                why = str(exc).rstrip(".")
+                break
+        n = counts["unreadable"]
+        judged = "" if n == len(records) else " whose labels this catalog can judge"
+        return UploadSourceError(f"None of the {n} photo(s) of {photos}{judged} could be read as an image, so "
+                                 f"nothing was evaluated" + (f"; for example, {why[:1].lower()}{why[1:]}."
+                                                             if why else "."))
+    return UploadSourceError(f"No photo of {photos} has a category or colour label this catalog can judge; "
+                             f"pass --label-map to map the photos' labels to the catalog's names.")
+
+
+def _reading_quality(confusion: dict, confidence: list[float], correct: list[float]) -> dict:
+    """Per photo label, what the page read it as (most often first); and whether a stated confidence means what it
+    says: the reliability table and its expected calibration error."""
+    return {"confusion": {label: dict(sorted(row.items(), key=lambda kv: -kv[1]))
+                          for label, row in sorted(confusion.items())},
+            "calibration": reliability_bins(confidence, correct) if confidence else [],
+            "calibration_error": expected_calibration_error(confidence, correct) if confidence else None}
+
+
+def _add_category_figures(figures: dict, reading, accepted: set, item_categories: np.ndarray, top: np.ndarray,
+                          categories: list[str]) -> None:
+    """Append one photo's category figures (its reading against the ``accepted`` categories, its top results)."""
+    hit = float(reading.category.category in accepted)
+    figures["category_accuracy"].append(hit)
+    figures["category_sure"].append(float(not reading.unsure))
+    figures["category_wrong_sure"].append(float(not reading.unsure and not hit))
+    if not reading.unsure:
+        figures["category_accuracy_sure"].append(hit)
+    figures["category_top3"].append(float(bool(set(reading.category_choices(categories)[:3]) & accepted)))
+    figures["category@5"].append(float(np.isin(item_categories[top], list(accepted)).mean()))
+    figures["category_accuracy_chance"].append(len(accepted) / len(categories))
+    figures["category@5_chance"].append(float(np.isin(item_categories, list(accepted)).mean()))
+
+
 def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path | None = None, *,
                     device: str | None = None, progress: Callable[[float, str], None] | None = None) -> dict:
     """Run the upload protocol (module docstring) and return its figures.
@@ -229,13 +282,9 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
     encoder = create_encoder(artifacts.image_encoder_spec, device)
     item_categories = items["category"].astype(str).to_numpy()
     item_colours = items["color"].astype(str).to_numpy() if colours else None
-    figures: dict[str, list[float]] = {k: [] for k in ("category_accuracy", "category@5", "colour_accuracy",
-                                                        "colour@5", "category_sure", "category_accuracy_sure",
-                                                        "category_top3", "category_accuracy_chance",
-                                                        "category@5_chance", "colour_accuracy_chance",
-                                                        "colour@5_chance", "category_wrong_sure")}
+    figures: dict[str, list[float]] = {k: [] for k in FIGURES}
     confusion: dict[str, dict[str, int]] = {}
-    confidence, correct = [], []
+    confidence: list[float] = []  # of each category_accuracy photo's reading, in that order
     counts = {"unreadable": 0, "category_not_applicable": 0, "colour_not_applicable": 0}
     evaluated = 0
     for number, record in enumerate(records):
@@ -260,45 +309,17 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
         result = service.similar(photo=vector, k=TOP_K, category=reading.category.category, colour=colour)
         top = np.asarray(result.positions)
         if category_ok:
-            hit = float(reading.category.category in category_ok)
-            figures["category_accuracy"].append(hit)
-            figures["category_sure"].append(float(not reading.unsure))
-            figures["category_wrong_sure"].append(float(not reading.unsure and not hit))
-            if not reading.unsure:
-                figures["category_accuracy_sure"].append(hit)
+            _add_category_figures(figures, reading, category_ok, item_categories, top, catalog.categories)
             row = confusion.setdefault(record.category, {})
             row[reading.category.category] = row.get(reading.category.category, 0) + 1
             confidence.append(reading.category.confidence)
-            correct.append(hit)
-            figures["category_top3"].append(float(bool(set(reading.category_choices(catalog.categories)[:3])
-                                                       & category_ok)))
-            figures["category@5"].append(float(np.isin(item_categories[top], list(category_ok)).mean()))
-            figures["category_accuracy_chance"].append(len(category_ok) / len(catalog.categories))
-            figures["category@5_chance"].append(float(np.isin(item_categories, list(category_ok)).mean()))
         if colour_ok and colour is not None:
             figures["colour_accuracy"].append(float(colour in colour_ok))
             figures["colour@5"].append(float(np.isin(item_colours[top], list(colour_ok)).mean()))
             figures["colour_accuracy_chance"].append(len(colour_ok) / len(colours))
             figures["colour@5_chance"].append(float(np.isin(item_colours, list(colour_ok)).mean()))
     if not figures["category_accuracy"] and not figures["colour_accuracy"]:
-        if evaluated == 0 and counts["unreadable"]:  # the labels were never tried: say why the photos were not read
-            why = ""
-            for record in records:  # the first one that fails again, for its reason (only on this failing path)
-                try:
-                    load_upload(record.path.read_bytes(), name=record.path.name)
-                except OSError as exc:
-                    why = f"the file {record.path} cannot be opened ({exc.strerror or exc})"
-                    break
-                except ImageInputError as exc:
-                    why = str(exc).rstrip(".")
-                    break
-            n = counts["unreadable"]
-            judged = "" if n == len(records) else " whose labels this catalog can judge"
-            raise UploadSourceError(f"None of the {n} photo(s) of {photos}{judged} could be read as an image, so "
-                                    f"nothing was evaluated" + (f"; for example, {why[:1].lower()}{why[1:]}."
-                                                                if why else "."))
-        raise UploadSourceError(f"No photo of {photos} has a category or colour label this catalog can judge; "
-                                f"pass --label-map to map the photos' labels to the catalog's names.")
+        raise _nothing_evaluated(photos, records, counts, evaluated)
     report: dict = {"n": evaluated, "n_category": len(figures["category_accuracy"]),
                     "n_colour": len(figures["colour_accuracy"]), "photos": len(records), **counts}
     for name, values in figures.items():
@@ -306,10 +327,7 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
         report[name] = mean
         if not name.endswith("_chance"):
             report[f"{name}_se"] = se
-    # per photo label, what the page read it as; and whether a stated confidence means what it says
-    report["confusion"] = {label: dict(sorted(row.items(), key=lambda kv: -kv[1])) for label, row in sorted(confusion.items())}
-    report["calibration"] = reliability_bins(confidence, correct) if confidence else []
-    report["calibration_error"] = expected_calibration_error(confidence, correct) if confidence else None
+    report |= _reading_quality(confusion, confidence, figures["category_accuracy"])
     if progress:
         progress(1.0, "Done")
     logger.info("upload protocol on %s: %s", photos, report)
