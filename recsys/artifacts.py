@@ -31,7 +31,6 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -57,7 +56,6 @@ FILES = {
     "map2d": "map2d.npy",
 }
 
-ProgressCallback = Callable[[float, str], None]
 
 #: Names of the precompute pipeline still importable from here (``from recsys.artifacts import precompute``).
 _PIPELINE = {"precompute": "recsys.precompute", "default_num_workers": "recsys.precompute",

@@ -18,7 +18,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from recsys.utils import load_array
+from recsys.utils import load_array, top_n
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class FaissMixin:
         for row, (query, found) in enumerate(zip(queries, candidates)):
             found = np.sort(found[found >= 0])  # ascending rows: sequential reads from a memory map
             exact = np.asarray(self.vectors_[found], dtype=np.float32) @ query
-            best = np.argsort(-exact, kind="stable")[:k]
+            best = top_n(exact, k)
             out_scores[row], out_positions[row] = exact[best], found[best]
         return out_scores, out_positions
 
@@ -137,7 +137,7 @@ class FaissMixin:
             scores = queries @ np.asarray(self.vectors_[chunk], dtype=np.float32).T
             scores = np.concatenate([best_scores, scores], axis=1)
             positions = np.concatenate([best_positions, np.broadcast_to(chunk, (len(queries), len(chunk)))], axis=1)
-            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            order = top_n(scores, k, axis=1)
             best_scores = np.take_along_axis(scores, order, axis=1)
             best_positions = np.take_along_axis(positions, order, axis=1)
         return best_scores, best_positions

@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from recsys.progress import ProgressCallback
+
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[float, str], None]
 
 
 @dataclass
@@ -139,7 +140,8 @@ def training_work(catalog, artifacts, task: str, names):
 
 def evaluation_work(catalog):
     """The full evaluation's work: every task, written over the catalog's report."""
-    from recsys.prepare import evaluate_to, report_path
+    from recsys.prepare import evaluate_to
+    from recsys.reports import report_path
 
     return lambda progress: evaluate_to(catalog, report_path(catalog.root), quick=False, progress=progress)
 

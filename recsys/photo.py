@@ -34,7 +34,7 @@ from recsys.colour import ColourGuess, ColourNamer
 # The texts the experts relate (defined apart; imported here so ``recsys.photo.category_texts`` keeps working).
 from recsys.photo_texts import PROMPT_TEMPLATES, category_spellings, category_texts, imagenet_label_texts  # noqa: F401
 from recsys.models.base import Estimator
-from recsys.utils import RankedGuess
+from recsys.utils import RankedGuess, top_n
 
 
 #: Below this probability a page asks the user to choose the category instead of stating it: the lowest threshold at
@@ -313,7 +313,7 @@ class PhotoReader(Estimator):
             raise ValueError(f"The photo's vector has {vector.shape[0]} dimensions; the catalog's have "
                              f"{self.vectors_.shape[1]}.")
         similarity = self.vectors_ @ vector
-        top = np.argsort(-similarity, kind="stable")[: self.neighbours] if self.neighbours else slice(None)
+        top = top_n(similarity, self.neighbours) if self.neighbours else slice(None)
         weights = softmax(similarity[top] / self.neighbour_temperature)
         votes = np.bincount(self.codes_[top], weights=weights, minlength=len(self.classes_)) + 1e-6
         return votes / votes.sum()
@@ -430,7 +430,7 @@ class PhotoReader(Estimator):
         garment, seen = None, ()
         if label_probabilities is not None and self.garment_ is not None:
             garment = self.garment_share(label_probabilities)
-            top = np.argsort(-np.asarray(label_probabilities))[:SEEN_LABELS]
+            top = top_n(label_probabilities, SEEN_LABELS)
             seen = tuple((self.label_names_[i], float(label_probabilities[i])) for i in top)
         colour = None
         if image is not None and self.colour_namer_ is not None and min(image.size) >= 3:
@@ -438,7 +438,7 @@ class PhotoReader(Estimator):
             colour = self.colour_namer_.read(image, prior=garment_prior)
         recognized = ()
         if recognizer_probabilities is not None and self.recognizer_map_ is not None:
-            top = np.argsort(-np.asarray(recognizer_probabilities))[:SEEN_LABELS]
+            top = top_n(recognizer_probabilities, SEEN_LABELS)
             recognized = tuple((self.recognizer_labels_[i], float(recognizer_probabilities[i])) for i in top)
         ask_below = self.unsure_below if votes is not None and self.recognizer_map_ is not None \
             else min(self.unsure_below, UNSURE_BELOW_WITHOUT_RECOGNIZER)

@@ -25,12 +25,12 @@ import numpy as np
 
 from recsys.artifacts import (
     FILES, MANIFEST_NAME, SCHEMA_VERSION, SHARDS_DIRNAME, SHARDS_STATE_NAME, TEXT_FIELDS, ArtifactError,
-    ProgressCallback, default_artifacts_dir, first_non_finite_row, load_artifacts, read_manifest,
+    default_artifacts_dir, first_non_finite_row, load_artifacts, read_manifest,
 )
 from recsys.catalog import Catalog
 from recsys.config import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 from recsys.encoders import Encoder, create_encoder, resolve_device
-from recsys.progress import progress_bar
+from recsys.progress import ProgressCallback, progress_bar
 from recsys.projections import catalog_map, fit_channel_pca, project_channels
 from recsys.precompute_engine import (  # noqa: F401  (re-exported: recsys.artifacts names them)
     ENGINES, Engine, EngineError, LocalEngine, create_engine, default_num_workers, iter_rows, list_engines,

@@ -15,9 +15,13 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from tqdm.auto import tqdm
+
+#: What every long job reports its progress through: ``progress(fraction, message)``, ``fraction`` in [0, 1] and
+#: ``message`` one line a page or a log shows. Defined here once; the library imports it from here.
+ProgressCallback = Callable[[float, str], None]
 
 #: Seconds between two progress lines when the output is not a terminal.
 LOG_INTERVAL_S = 5.0

@@ -4,9 +4,10 @@
 encoder specs, split seed, library version) matches, ``.fit(task, name, progress=...)`` trains and saves one, and
 ``.status(task)`` says which models are ready. Models live in ``<catalog>/artifacts/models/<task>-<name>.*``.
 
-The store knows no model by type: a task's ``data`` module supplies ``fit(catalog, artifacts, name, ...)`` (train
-the model users see) and ``inputs(catalog, artifacts, name)`` (the side inputs a saved model is loaded with), and the
-model registry supplies the class.
+The store knows no model by type and imports no task: each model's spec in :mod:`recsys.models.registry` supplies
+the class, ``fit(store, name, *, quick, progress)`` (train the model users see; it may ask this store for the models
+it reads, such as the joint space or the autoencoder) and ``inputs(store, name)`` (the side inputs a saved model is
+loaded with).
 """
 
 from __future__ import annotations
@@ -19,13 +20,11 @@ from pathlib import Path
 from typing import Callable
 
 from recsys.catalog import Catalog
-from recsys.models.base import Provenance, StaleModelError, model_path
-from recsys.models.registry import get_model, list_models, model_info
-from recsys.tasks import task_part
+from recsys.models.base import Provenance, StaleModelError
+from recsys.models.registry import get_model, list_models, model_info, saved_model_path
+from recsys.progress import ProgressCallback
 
 logger = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class ModelStore:
 
     def path(self, task: str, name: str) -> Path:
         """The model's file path without suffix."""
-        return model_path(self.catalog.root, f"{task}-{name}")
+        return saved_model_path(self.catalog.root, task, name)
 
     # ------------------------------------------------------------------ loading
     def get(self, task: str, name: str, *, full_only: bool = False):
@@ -104,7 +103,7 @@ class ModelStore:
                 return None
             cls = type(get_model(task, name))
             try:
-                inputs = task_part(task, "data").inputs(self.catalog, self.artifacts, name)
+                inputs = info.inputs(self, name) if info.inputs is not None else {}
                 model = cls.load(path, provenance=self.provenance(), **inputs)
             except StaleModelError as exc:
                 self._problems[key] = str(exc)
@@ -148,8 +147,7 @@ class ModelStore:
         info = model_info(task, name)
         if not info.trainable:
             raise ValueError(f"The {task} model {name!r} is computed, not trained.")
-        model = task_part(task, "data").fit(self.catalog, self.artifacts, name, seed=self.seed, quick=quick,
-                                            progress=progress)
+        model = info.fit(self, name, quick=quick, progress=progress)
         with self._lock:
             model.save(self.path(task, name),
                        provenance=dataclasses.replace(self.provenance(), schedule="quick" if quick else "full"))
@@ -171,6 +169,10 @@ class ModelStore:
             return ModelStatus(task, name, "stale", self.problem(task, name))
         return ModelStatus(task, name, "missing", "It has not been trained for this catalog yet.")
 
+    def schedule(self, model) -> str:
+        """``"quick"`` or ``"full"``: the schedule a model this store loaded or trained was trained on."""
+        return getattr(getattr(model, "provenance_", None), "schedule", "full")
+
     def status(self, task: str) -> dict[str, ModelStatus]:
-        """``{name: ModelStatus}`` of the task's trainable models."""
+        """``{name: ModelStatus}`` of the task's trainable models (components other models read left out)."""
         return {name: self.model_status(task, name) for name in list_models(task, trainable=True)}

@@ -34,6 +34,28 @@ def l2_normalize(vectors: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.
     return vectors / np.maximum(norms, eps)
 
 
+def top_n(scores, k: int | None, axis: int = -1) -> np.ndarray:
+    """Indices of the ``k`` largest ``scores`` along ``axis``, largest first, ties in index order: what
+    ``np.argsort(-scores, kind="stable")[..., :k]`` gives (``k`` past the length gives all; NaN sorts last).
+
+    One row selects its candidates with ``np.argpartition`` (linear time) and sorts only those: every score tied
+    with the k-th is kept before the stable sort, so ties break by index exactly as a full stable sort breaks them.
+    Several rows (``scores`` of two or more dimensions) are sorted whole along ``axis``.
+    """
+    scores = np.asarray(scores)
+    n = scores.shape[axis] if scores.ndim else 0
+    k = n if k is None else max(0, min(int(k), n))
+    if scores.ndim != 1 or k == n or n <= 64:
+        order = np.argsort(-scores, axis=axis, kind="stable")
+        return np.take(order, np.arange(k), axis=axis)
+    negative = -scores
+    threshold = np.partition(negative, k - 1)[k - 1]
+    if threshold != threshold:  # NaN among the first k: the full stable sort places them
+        return np.argsort(negative, kind="stable")[:k]
+    candidates = np.flatnonzero(negative <= threshold)
+    return candidates[np.argsort(negative[candidates], kind="stable")[:k]]
+
+
 def as_csr(X) -> sp.csr_matrix:
     """The interactions ``X`` as a binary float32 CSR matrix of shape ``(n_users, n_items)``.
 

@@ -11,6 +11,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RECSYS_WARM_UP", "0")  # no background loads racing the tests (tests/test_warm_up.py turns it on)
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import recsys.tasks  # noqa: E402,F401  (registers every task's models, as the studio's entry points do)
+
 
 @pytest.fixture(scope="session")
 def tiny_catalog_dir(tmp_path_factory):

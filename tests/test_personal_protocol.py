@@ -267,8 +267,12 @@ def test_store_round_trip_gives_the_same_scores(service, tiny_catalog_dir, tmp_p
 
 def test_dvbpr_ae_keeps_its_codes_so_loading_needs_no_autoencoder(tiny_catalog_dir, tiny_artifacts, tmp_path):
     catalog, artifacts = copy_world(tiny_catalog_dir, tmp_path / "world")
-    trained = ModelStore(catalog, artifacts).fit("personal", "dvbpr-ae", quick=True)
-    assert features.autoencoder_path(catalog, quick=True).with_suffix(".json").is_file()
+    store = ModelStore(catalog, artifacts)
+    trained = store.fit("personal", "dvbpr-ae", quick=True)
+    # The autoencoder is a registered component the store trained and saved on the quick schedule.
+    autoencoder = store.get("personal", "autoencoder")
+    assert autoencoder is not None and store.schedule(autoencoder) == "quick"
+    assert "autoencoder" not in store.status("personal")
     for path in (catalog.root / "artifacts" / "models").glob("personal-autoencoder*"):
         path.unlink()
     loaded = ModelStore(catalog, artifacts).get("personal", "dvbpr-ae")

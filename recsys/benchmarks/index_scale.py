@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from recsys.benchmarks.encode_index import _environment, _summary, recall_at_k
+from recsys.utils import top_n
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> tuple[
         top = np.argpartition(-scores, min(k, scores.shape[1] - 1), axis=1)[:, :k]
         scores = np.concatenate([best_scores, np.take_along_axis(scores, top, axis=1)], axis=1)
         positions = np.concatenate([best_positions, top + start], axis=1)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        order = top_n(scores, k, axis=1)
         best_scores = np.take_along_axis(scores, order, axis=1)
         best_positions = np.take_along_axis(positions, order, axis=1)
     return best_scores, best_positions

@@ -91,11 +91,10 @@ def bench_fit_times(catalog_dir: str | os.PathLike | None = None, quick: bool = 
     """Fit time of every personalized model on a generated world (demo; tiny when quick)."""
     from recsys.artifacts import ArtifactError, load_artifacts
     from recsys.catalog import Catalog
-    from recsys.models.dvbpr import ConvAutoencoder
     from recsys.models.registry import get_model
     from recsys.tasks.personal import data as personal_data
     from recsys.tasks.personal import features
-    from recsys.tasks.personal.models import TASK, model_settings, ranker_names
+    from recsys.tasks.personal.models import TASK, ranker_names
     from recsys.utils import FIT_THREADS, torch_threads
 
     with torch_threads(FIT_THREADS), tempfile.TemporaryDirectory(prefix="bench-personal-") as scratch:
@@ -115,10 +114,10 @@ def bench_fit_times(catalog_dir: str | os.PathLike | None = None, quick: bool = 
         figures: dict = {"catalog": catalog.name, "items": len(catalog), "users": len(data.user_ids),
                          "interactions": int(data.train.nnz), "features": features_source, "fit_seconds": {}}
         for name in ranker_names(ceiling=False):
-            model = get_model(TASK, name, **model_settings(name, quick))
+            model = get_model(TASK, name, quick=quick)
             if name == "dvbpr-ae":
                 started = time.perf_counter()
-                autoencoder = ConvAutoencoder(**features.autoencoder_settings(quick, seed))
+                autoencoder = get_model(TASK, "autoencoder", quick=quick, random_state=seed)
                 images = features.downscale_images(catalog, features.AE_IMAGE_SIZE)
                 autoencoder.fit(images)
                 figures["fit_seconds"]["autoencoder"] = round(time.perf_counter() - started, 2)

@@ -38,7 +38,6 @@ from PIL import Image, ImageDraw
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
 from recsys.data import IngestReport
 from recsys.imageio import ImageInputError, load_upload
-from recsys.tasks.dialogue.data import rank_problem
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +61,21 @@ _TAG = re.compile(r"^[A-Z_;]+$")
 
 
 # ====================================================================== reading
+
+def rank_problem(ranks) -> str | None:
+    """Why candidate ranks are not a ranking -- each of 1..c exactly once -- in one phrase, or None when they are.
+
+    A record whose two candidates are both ranked 1 has no defined weighted Kendall's tau; kept, it would make every
+    model's mean NaN.
+    """
+    try:
+        values = [int(r) for r in ranks]
+    except (TypeError, ValueError):
+        return f"its candidate ranks {list(ranks)} are not all whole numbers"
+    if sorted(values) != list(range(1, len(values) + 1)):
+        return f"its candidate ranks {values} are not 1 to {len(values)} once each"
+    return None
+
 def read_text(path: Path) -> tuple[str, str]:
     """The text of ``path`` and the encoding it was read with: UTF-8 (with or without BOM), else EUC-KR (cp949).
 

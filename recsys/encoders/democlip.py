@@ -22,12 +22,10 @@ from safetensors import SafetensorError
 
 from recsys.encoders.base import Encoder, EncoderError
 from recsys.encoders.registry import create_encoder
-from recsys.models.base import model_path
 from recsys.models.democlip import MODEL_NAME, DemoClip
+from recsys.models.registry import saved_model_path
 
 NAME = "demo-clip"
-#: The file name the model store gives the heads (``<task>-<name>``).
-WEIGHTS_NAME = f"composed-{MODEL_NAME}"
 
 
 def weights_path(location: str | None = None) -> Path:
@@ -36,11 +34,11 @@ def weights_path(location: str | None = None) -> Path:
     if not location:
         from recsys.config import get_settings
 
-        return model_path(get_settings().catalog_dir, WEIGHTS_NAME)
+        return saved_model_path(get_settings().catalog_dir, "composed", MODEL_NAME)
     path = Path(location).expanduser()
     if path.suffix in (".safetensors", ".json"):
         return path.with_suffix("")
-    return model_path(path, WEIGHTS_NAME)
+    return saved_model_path(path, "composed", MODEL_NAME)
 
 
 class DemoClipEncoder(Encoder):

@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from recsys.models.base import Estimator
-from recsys.utils import l2_normalize, torch_threads
 from recsys.models.compat_triplets import TripletSampler, category_pools, triplets_from_outfits  # noqa: F401
+from recsys.progress import ProgressCallback
+from recsys.utils import l2_normalize, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ logger = logging.getLogger(__name__)
 #: when the machine is idle, and when anything else runs (the app, another training job) every small operation
 #: waits for it -- measured 5-30x slower per training step than one thread.
 TRAIN_THREADS = 1
-
-ProgressCallback = Callable[[float, str], None]
 
 
 # ---------------------------------------------------------------------- networks

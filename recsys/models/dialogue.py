@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from recsys.models.base import Estimator, StaleModelError
-from recsys.utils import l2_normalize, torch_threads
+from recsys.utils import l2_normalize, top_n, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -353,7 +353,7 @@ class DialogueCoordiRecommender(Estimator):
         out = {}
         for slot in slots:
             mine = np.flatnonzero(self.item_slot_ == FASCODE_SLOTS.index(slot))
-            out[slot] = [int(i) for i in mine[np.argsort(-scores[mine], kind="stable")[:k]]]
+            out[slot] = [int(i) for i in mine[top_n(scores[mine], k)]]
         return out
 
     def set_distances(self, dialogue_vector: np.ndarray, coordis: np.ndarray) -> np.ndarray:

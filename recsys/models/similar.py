@@ -17,6 +17,7 @@ import pandas as pd
 
 from recsys.index import VectorIndex
 from recsys.models.base import Estimator
+from recsys.utils import top_n
 
 #: Attribute columns the oracle compares after the category (those a catalog has).
 ORACLE_ATTRIBUTES = ("color", "pattern", "material", "detail", "style")
@@ -102,7 +103,7 @@ class SimilarItems(Estimator):
         ranking = scores.astype(np.float64)
         for weight, values, wanted in bonuses:
             ranking = ranking + weight * (values[positions] == wanted)
-        order = np.argsort(-ranking, kind="stable")[:k]
+        order = top_n(ranking, k)
         return positions[order], scores[order]
 
     def similar_to_item(self, item_idx: int, k: int = 10, same_category: bool | None = None,
@@ -240,5 +241,5 @@ class AttributeOracle(Estimator):
             score = sum(weights.get(c, 1.0) * (codes == codes[q]) for c, codes in self.codes_.items())
             score = score + self.rng_.random(n_items) * 1e-3
             score[q] = -np.inf
-            rows.append(np.argsort(-score)[:k])
+            rows.append(top_n(score, k))
         return np.array(rows)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recsys.utils import top_n
+
 logger = logging.getLogger(__name__)
 
 REQUIRED_TEMPLATES = (("top", "bottom", "shoes"), ("onepiece", "shoes"))
@@ -165,7 +167,7 @@ class OutfitBuilder:
                 result[slot] = []
                 continue
             scores = self.compatibility_with(query, rows)
-            best = np.argsort(-scores, kind="stable")[:k]
+            best = top_n(scores, k)
             result[slot] = [(int(rows[i]), float(scores[i])) for i in best]
         return result
 
@@ -213,7 +215,7 @@ class OutfitBuilder:
         if len(rows) == 0:
             return rows
         scores = self.compatibility_with(query, rows)
-        return rows[np.argsort(-scores, kind="stable")[: self.candidates_per_slot]]
+        return rows[top_n(scores, self.candidates_per_slot)]
 
     def _assemble_slots(self, query: Query, slots: list[str], locked: dict, exclude: dict) -> Outfit | None:
         items = {query.slot: query.row if query.row is not None else QUERY}
@@ -265,7 +267,7 @@ class OutfitBuilder:
         n = len(others)
         rest_pairs = n * (n - 1) / 2
         with_candidate = (rest_score * rest_pairs + self._pair_matrix(query, others, rows).sum(axis=1)) / (rest_pairs + n)
-        order = np.argsort(-with_candidate, kind="stable")[:k]
+        order = top_n(with_candidate, k)
         return [(int(rows[i]), float(with_candidate[i])) for i in order]
 
     def swap_next_best(self, query: Query, outfit: Outfit, slot: str) -> Outfit:

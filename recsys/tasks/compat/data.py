@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from recsys.catalog import Catalog
 from recsys.models.registry import get_model, model_info
-from recsys.tasks.compat.models import QUICK_EPOCHS
+from recsys.progress import ProgressCallback
+from recsys.utils import top_n
 
-ProgressCallback = Callable[[float, str], None]
 
 TEST_SHARE = 0.2
 #: Fewest outfits of two or more items a catalog needs for a compatibility model.
@@ -190,7 +190,7 @@ def features_for_image(image_vector: np.ndarray, artifacts, fields: Sequence[str
     """
     image_vector = np.asarray(image_vector, dtype=np.float32).ravel()
     similarity = np.asarray(artifacts.image, dtype=np.float32) @ image_vector
-    nearest = np.argsort(-similarity, kind="stable")[: min(neighbours, len(similarity))]
+    nearest = top_n(similarity, neighbours)
     blocks = []
     for name in fields:
         if name == "image":
@@ -215,13 +215,13 @@ def fit_on_split(name: str, data: CompatData, *, seed: int = 0, quick: bool = Fa
     """
     if not model_info("compat", name).trainable:
         raise ValueError(f"The compat model {name!r} is computed, not trained.")
-    model = get_model("compat", name, random_state=seed, **({"n_epochs": QUICK_EPOCHS} if quick else {}))
+    model = get_model("compat", name, quick=quick, random_state=seed)
     return model.fit(data.features, data.train_outfits, data.categories, types=data.slots, progress=progress)
 
 
-def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = False,
-        progress: ProgressCallback | None = None):
-    """The model users see: ``name`` fitted on the training outfits of the ``seed`` split (see module docstring).
+def fit(store, name: str, *, quick: bool = False, progress: ProgressCallback | None = None):
+    """The model users see: ``name`` fitted on the training outfits of the store's ``seed`` split (see module
+    docstring), what the model store calls.
 
     Raises
     ------
@@ -230,10 +230,11 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
     KeyError, ValueError
         As :func:`fit_on_split`.
     """
-    return fit_on_split(name, prepare(catalog, seed, artifacts=artifacts), seed=seed, quick=quick, progress=progress)
+    data = prepare(store.catalog, store.seed, artifacts=store.artifacts)
+    return fit_on_split(name, data, seed=store.seed, quick=quick, progress=progress)
 
 
-def inputs(catalog: Catalog, artifacts, name: str) -> dict:
+def inputs(store, name: str) -> dict:
     """Side inputs a saved model is loaded with: none (a compat model stores its item embeddings)."""
     return {}
 

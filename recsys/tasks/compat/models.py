@@ -10,6 +10,7 @@ from __future__ import annotations
 from recsys.models.compat import TripletCompatibility, TypeAwareCompatibility
 from recsys.models.compat_baselines import OracleCompatibility, RandomCompatibility, VisualSimilarityCompatibility
 from recsys.models.registry import register_model
+from recsys.tasks.compat.data import fit, inputs
 
 #: Training epochs of the models users see and the report evaluates, per model; ``QUICK_EPOCHS`` for smoke tests.
 #: Chosen on validation outfits (15% held out of the seed-0 training outfits of the demo world, 279 FITB questions,
@@ -17,6 +18,7 @@ from recsys.models.registry import register_model
 #: of triplet 0.717 / 0.717 / 0.720 / 0.735 (AUC flat at 0.965-0.972 for both).
 N_EPOCHS = {"triplet": 15, "type-aware": 10}
 QUICK_EPOCHS = 6
+QUICK = {"n_epochs": QUICK_EPOCHS}
 
 
 register_model(task="compat", name="random", title="Random", trainable=False,
@@ -25,11 +27,11 @@ register_model(task="compat", name="visual-similarity", title="Visual similarity
                trainable=False, description="Items go together when their image vectors look alike."
                )(VisualSimilarityCompatibility)
 register_model(task="compat", name="triplet", title="Triplet style space (Complete the Look)",
-               defaults={"n_epochs": N_EPOCHS["triplet"]},
+               defaults={"n_epochs": N_EPOCHS["triplet"]}, quick=QUICK, fit=fit, inputs=inputs,
                description="A style space learned with a triplet loss from outfits (Kang et al., CVPR 2019).",
                )(TripletCompatibility)
 register_model(task="compat", name="type-aware", title="Type-aware (Vasileva et al. 2018)",
-               defaults={"n_epochs": N_EPOCHS["type-aware"]},
+               defaults={"n_epochs": N_EPOCHS["type-aware"]}, quick=QUICK, fit=fit, inputs=inputs,
                description="One learned subspace per pair of slots (Vasileva et al., ECCV 2018).",
                )(TypeAwareCompatibility)
 register_model(task="compat", name="oracle", title="Oracle (the world's true compatibility)", trainable=False,

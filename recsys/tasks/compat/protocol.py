@@ -16,7 +16,6 @@ questions come from :mod:`recsys.tasks.compat.data`.
 from __future__ import annotations
 
 import logging
-from typing import Callable
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from recsys.catalog import Catalog
 from recsys.metrics import PER_QUERY, auc, auc_standard_error, defined_errors, fitb_hits, standard_error
 from recsys.models.compat import category_pools, triplets_from_outfits
 from recsys.models.registry import get_model, list_models, model_info
+from recsys.progress import ProgressCallback
 from recsys.tasks.compat.data import (
     N_CANDIDATES,
     compatibility_questions,
@@ -33,8 +33,6 @@ from recsys.tasks.compat.data import (
 )
 
 logger = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[float, str], None]
 
 
 def _share(hits: np.ndarray) -> tuple[float, float]:

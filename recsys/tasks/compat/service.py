@@ -11,14 +11,13 @@ The exception classes a page catches are re-exported here (``ArtifactError``, ``
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from recsys.artifacts import ArtifactError
 from recsys.encoders import EncoderError
 from recsys.imageio import ImageInputError
 from recsys.photo import CategoryGuess
+from recsys.progress import ProgressCallback
 from recsys.tasks.base import TaskService
 from recsys.tasks.compat.builder import OPTIONAL_SLOTS, QUERY, SLOT_ORDER, Outfit, OutfitBuilder, Query
 from recsys.tasks.compat.data import MIN_OUTFITS, NoOutfitsError, count_outfits, features_for_image, split_outfits
@@ -31,8 +30,6 @@ TASK = "compat"
 DEFAULT_MODEL = "type-aware"
 #: Up to this many training outfits the app trains a missing model in place (well under a minute on 2 cores).
 IN_PLACE_TRAINING_OUTFITS = 300
-
-ProgressCallback = Callable[[float, str], None]
 
 
 class OutfitService(TaskService):

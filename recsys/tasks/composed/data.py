@@ -1,5 +1,5 @@
 """The composed task's data: caption splits, galleries, training inputs, plain text queries, and the two functions
-:class:`recsys.store.ModelStore` calls (:func:`fit`, :func:`inputs`).
+the models' specs give :class:`recsys.store.ModelStore` (:func:`fit`, :func:`inputs`).
 
 FashionIQ's split: models train on the ``train`` caption triples, stop early on the ``val`` triples, and are
 evaluated on ``test`` (or ``val`` where test captions are not public). No model sees the text of a validation or
@@ -16,7 +16,6 @@ Wu et al., "Fashion IQ: A New Dataset Towards Retrieving Images by Natural Langu
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import weakref
 from typing import Callable, Sequence
@@ -24,16 +23,18 @@ from typing import Callable, Sequence
 import numpy as np
 
 from recsys.catalog import Catalog
+from recsys.data.truth import CATEGORIES
 from recsys.encoders import Encoder, create_encoder, resolve_device
-from recsys.models.base import StaleModelError, model_path
+from recsys.metrics import rank_of
+from recsys.models.base import StaleModelError
 from recsys.models.composed import ComposedModel, JointSpace, Triples
 from recsys.models.democlip import MODEL_NAME as JOINT_SPACE
 from recsys.models.registry import get_model, list_models, model_info
+from recsys.progress import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
 TASK = "composed"
-ProgressCallback = Callable[[float, str], None]
 
 
 # ---------------------------------------------------------------------- captions and splits
@@ -139,8 +140,6 @@ def target_ranks(model: ComposedModel, catalog: Catalog, image_features: np.ndar
     KeyError
         For a triple whose item is not in the catalog.
     """
-    from recsys.metrics import rank_of
-
     lookup = catalog.id_to_index
     refs = np.array([lookup[t["reference_id"]] for t in triples], dtype=np.int64)
     tgts = np.array([lookup[t["target_id"]] for t in triples], dtype=np.int64)
@@ -178,8 +177,6 @@ def validation_recall(catalog: Catalog, image_features: np.ndarray, triples: lis
 # ---------------------------------------------------------------------- plain text queries
 def attribute_query(row) -> str:
     """A shopper's query for an item of the built-in world, worded unlike its title: "red floral midi dress made of silk"."""
-    from recsys.data.demo_world import CATEGORIES
-
     label = CATEGORIES[row["category"]].label if row["category"] in CATEGORIES else str(row["category"])
     words = [str(row["color"])]
     if row.get("pattern") and row["pattern"] != "solid":
@@ -276,10 +273,10 @@ def load_models(catalog: Catalog, artifacts, store, *, train: bool = False, quic
 
 
 # ---------------------------------------------------------------------- what the model store calls
-def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = False,
-        progress: ProgressCallback | None = None):
-    """Train the composed model ``name`` users see: on the ``train`` triples, early-stopped on the ``val`` triples,
-    never on a held-out target. A model that reads the joint space gets it through the store (trained first).
+def fit(store, name: str, *, quick: bool = False, progress: ProgressCallback | None = None):
+    """Train the composed model ``name`` users see on the store's catalog: on the ``train`` triples, early-stopped on
+    the ``val`` triples, never on a held-out target. A model that reads the joint space gets it from ``store``
+    (trained and saved there first).
 
     Raises
     ------
@@ -289,9 +286,7 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
     KeyError
         For a name the registry does not know.
     """
-    from recsys.store import ModelStore
-    from recsys.tasks.composed.models import QUICK_EPOCHS, QUICK_JOINT_EPOCHS
-
+    catalog, artifacts, seed = store.catalog, store.artifacts, store.seed
     title = model_info(TASK, name).title
     if progress:
         progress(0.0, f"Training the {title}")
@@ -302,7 +297,7 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
             raise ValueError(f"The artifacts come from {artifacts.image_encoder_spec}, whose own image-text space is "
                              f"used; demo-clip is not trained for them.")
         rows = np.setdiff1d(np.arange(len(catalog)), held_out_rows(catalog))
-        clip = get_model(TASK, name, random_state=seed, **({"n_epochs": QUICK_JOINT_EPOCHS} if quick else {}))
+        clip = get_model(TASK, name, quick=quick, random_state=seed)
         if not clip.caption_weight:  # learned from titles and descriptions alone: no caption to encode
             return clip.fit(artifacts.image, artifacts.text_title, artifacts.text_description, items=rows)
         train, _ = training_pairs(catalog, train_triples, encoder)
@@ -311,10 +306,10 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
     if not train_triples:
         raise ValueError(f"The catalog {catalog.root} has no training caption triples, so the {title} cannot be "
                          f"trained; only the training-free models are available.")
-    model = get_model(TASK, name, random_state=seed, **({"n_epochs": QUICK_EPOCHS} if quick else {}))
+    model = get_model(TASK, name, quick=quick, random_state=seed)
     joint = None
     if model.uses_joint_space:
-        joint = joint_space(catalog, artifacts, ModelStore(catalog, artifacts, seed=seed), train=True, quick=quick)
+        joint = joint_space(catalog, artifacts, store, train=True, quick=quick)
     # Each triple's joined captions only: the single captions and the other order quadruple the texts to encode and
     # the rows of an epoch (on a demo world's 1,920 training triples, 1,500 of them mined: 7,356 texts, 28 s to
     # encode and 32 s to fit, against 10 s and 14 s) for a validation recall (mean of R@1, 5, 10, 50) of 0.853
@@ -330,31 +325,19 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
     return model
 
 
-def _saved_seed(catalog: Catalog, name: str) -> int:
-    # The split seed the saved model records: the joint space it is loaded with must come from the same seed.
-    try:
-        saved = json.loads(model_path(catalog.root, f"{TASK}-{name}").with_suffix(".json").read_text(encoding="utf-8"))
-        return int((saved.get("provenance") or {}).get("split_seed", 0))
-    except (OSError, ValueError, TypeError, AttributeError):
-        return 0
-
-
-def inputs(catalog: Catalog, artifacts, name: str) -> dict:
+def inputs(store, name: str) -> dict:
     """Side inputs the saved model ``name`` is loaded with: ``{"joint": JointSpace}`` for a model that reads the
-    joint space (from the store), else nothing.
+    joint space (from ``store``, whose split seed the model's own provenance is checked against), else nothing.
 
     Raises
     ------
     StaleModelError
         When the model reads the joint space and the catalog's demo-clip heads are missing or out of date.
     """
-    from recsys.store import ModelStore
-
     model = get_model(TASK, name)
     if not getattr(model, "uses_joint_space", False):
         return {}
-    store = ModelStore(catalog, artifacts, seed=_saved_seed(catalog, name))
-    joint = joint_space(catalog, artifacts, store)
+    joint = joint_space(store.catalog, store.artifacts, store)
     if joint is None:
         reason = store.problem(TASK, JOINT_SPACE) or "it has not been trained"
         raise StaleModelError(f"The saved {name} model reads the catalog's demo-clip joint space, which is not "

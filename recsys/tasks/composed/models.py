@@ -15,17 +15,19 @@ from recsys.models.composed import ImageDifference
 from recsys.models.composed_baselines import ImageOnly, TextOnly, ZeroShotSum
 from recsys.models.democlip import MODEL_NAME as JOINT_SPACE, DemoClip
 from recsys.models.registry import register_model
+from recsys.tasks.composed.data import TASK, fit, inputs
 from recsys.tasks.composed.rankers import AttributeOracle, RandomRanking
 
-TASK = "composed"
 #: Training epochs of quick runs (smoke tests): the composition models, and the demo-clip heads.
 QUICK_EPOCHS = 6
 QUICK_JOINT_EPOCHS = 8
 
 __all__ = ["JOINT_SPACE", "QUICK_EPOCHS", "QUICK_JOINT_EPOCHS", "TASK"]
 
+SPEC = {"fit": fit, "inputs": inputs, "quick": {"n_epochs": QUICK_EPOCHS}}
 
 register_model(task=TASK, name=JOINT_SPACE, title="demo-clip joint image-text space",
+               fit=fit, inputs=inputs, quick={"n_epochs": QUICK_JOINT_EPOCHS},
                description="Projection heads over the frozen image and text encoders, trained CLIP-style on the "
                            "catalog's titles and descriptions (Radford et al., 2021).")(DemoClip)
 register_model(task=TASK, name="random", title="Random", trainable=False,
@@ -37,10 +39,10 @@ register_model(task=TASK, name="text-only", title="Text only (reference ignored)
 register_model(task=TASK, name="zero-shot", title="Zero-shot sum of image and caption", trainable=False,
                description="The normalised sum of the reference's and the caption's joint-space vectors "
                            "(Baldrati et al., CVPR 2022).")(ZeroShotSum)
-register_model(task=TASK, name="image-difference", title="Image-difference model (the paper's)",
+register_model(task=TASK, name="image-difference", title="Image-difference model (the paper's)", **SPEC,
                description="Projections trained so that target minus reference points along the caption "
                            "(Wu et al., Fashion IQ, CVPR 2021).")(ImageDifference)
-register_model(task=TASK, name="combiner", title="Learned combiner (CLIP4Cir-style)",
+register_model(task=TASK, name="combiner", title="Learned combiner (CLIP4Cir-style)", **SPEC,
                description="A learned mix of the joint-space reference and caption features (Baldrati et al., "
                            "CVPR 2022).")(Combiner)
 register_model(task=TASK, name="oracle", title="Oracle (knows the attributes)", trainable=False,

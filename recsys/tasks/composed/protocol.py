@@ -20,7 +20,6 @@ Wu et al., "Fashion IQ: A New Dataset Towards Retrieving Images by Natural Langu
 from __future__ import annotations
 
 import logging
-from typing import Callable
 
 import numpy as np
 
@@ -28,13 +27,13 @@ from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
 from recsys.metrics import PER_QUERY, defined_errors, rank_of, recall_at_k, standard_error
 from recsys.models.registry import get_model, list_models, model_info
+from recsys.progress import ProgressCallback
 from recsys.store import ModelStore
 from recsys.tasks.composed import data
 
 logger = logging.getLogger(__name__)
 
 KS = (10, 50)
-ProgressCallback = Callable[[float, str], None]
 
 
 def recall_report(ranks: np.ndarray, categories: list[str]) -> dict:

@@ -21,6 +21,7 @@ from recsys.imageio import ImageInputError
 from recsys.index import VectorIndex
 from recsys.models.composed import ComposedModel, compose_turns
 from recsys.models.registry import list_models
+from recsys.progress import ProgressCallback
 from recsys.tasks.base import ItemUnavailableError, TaskService
 from recsys.tasks.composed import data
 from recsys.tasks.composed.models import PAGE_MODELS
@@ -34,7 +35,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["PAGE_MODELS", "ArtifactError", "EncoderError", "ImageInputError", "ItemUnavailableError", "SearchResult",
            "SearchService", "SearchUnavailable", "attribute_moves", "caption_notes", "make_index"]
 
-ProgressCallback = Callable[[float, str], None]
 #: The fallbacks when a query has no usable caption, or no reference.
 IMAGE_ONLY, TEXT_ONLY = "image-only", "text-only"
 #: The composition model offered first.

@@ -22,16 +22,16 @@ from typing import Callable, Sequence
 import numpy as np
 
 from recsys.catalog import Catalog
+from recsys.data.fascode import rank_problem
 from recsys.models.dialogue import FASCODE_SLOTS, DialogueCoordiRecommender, cosine_agreement
 from recsys.models.registry import get_model
+from recsys.progress import ProgressCallback
+from recsys.tasks.compat import data as compat_data
 from recsys.tasks.dialogue.messages import dialogue_vectors, user_turns
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[float, str], None]
 
-#: Epochs of every dialogue model in a quick run (tests, ``--quick``).
-QUICK_EPOCHS = 15
 #: The compatibility model whose outfit score joins the set score of ``dialogue-infonce``.
 COMPAT_MODEL = "type-aware"
 
@@ -112,21 +112,6 @@ def dialogue_data(catalog: Catalog) -> DialogueData:
             logger.warning("dialogue %s: %s", dialogue_id, reason)
     coordis = np.stack(train_coordis) if train_coordis else np.zeros((0, len(FASCODE_SLOTS)), dtype=np.int64)
     return DialogueData(train_turns, coordis, eval_records, eval_candidates, skipped)
-
-
-def rank_problem(ranks) -> str | None:
-    """Why candidate ranks are not a ranking -- each of 1..c exactly once -- in one phrase, or None when they are.
-
-    A record whose two candidates are both ranked 1 has no defined weighted Kendall's tau; kept, it would make every
-    model's mean NaN.
-    """
-    try:
-        values = [int(r) for r in ranks]
-    except (TypeError, ValueError):
-        return f"its candidate ranks {list(ranks)} are not all whole numbers"
-    if sorted(values) != list(range(1, len(values) + 1)):
-        return f"its candidate ranks {values} are not 1 to {len(values)} once each"
-    return None
 
 
 def n_training_dialogues(catalog: Catalog) -> int:
@@ -263,31 +248,29 @@ def fit_model(name: str, catalog: Catalog, *, artifacts=None, encoder=None, data
         raise DialogueTaskError(f"The catalog {catalog.name} has fewer than two training dialogues with a coordi-set.")
     if train_vectors is None:
         train_vectors = encoded_dialogues(artifacts.text_encoder_spec, data.train_turns, encoder)
-    params = dict(random_state=seed, text_encoder=str(artifacts.text_encoder_spec))
-    if quick:
-        params["n_epochs"] = QUICK_EPOCHS
-    model = get_model("dialogue", name, **params)
+    model = get_model("dialogue", name, quick=quick, random_state=seed, text_encoder=str(artifacts.text_encoder_spec))
     return model.fit(train_vectors, data.train_coordis, artifacts.image, artifacts.text_description,
                      list(catalog.items["slot"]), image_available=image_available(catalog), progress=progress)
 
 
-def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = False,
+def fit(store, name: str, *, quick: bool = False,
         progress: ProgressCallback | None = None) -> DialogueCoordiRecommender:
-    """The model users see: ``name`` fitted on all of the catalog's training dialogues (the store saves it).
+    """The model users see: ``name`` fitted on all of the store's catalog's training dialogues (the store saves it).
 
     Raises
     ------
     DialogueTaskError
         When the catalog has no precomputed embeddings or too few training dialogues.
     """
-    return fit_model(name, catalog, artifacts=artifacts, seed=seed, quick=quick, progress=progress)
+    return fit_model(name, store.catalog, artifacts=store.artifacts, seed=store.seed, quick=quick, progress=progress)
 
 
-def inputs(catalog: Catalog, artifacts, name: str) -> dict:
+def inputs(store, name: str) -> dict:
     """Side inputs a saved dialogue model is loaded with: the text encoder spec dialogues will be encoded with.
 
     :meth:`DialogueCoordiRecommender._set_state` refuses (as stale) a model trained with another text encoder.
     """
+    artifacts = store.artifacts
     spec = getattr(artifacts, "text_encoder_spec", "") if artifacts is not None else ""
     return {"text_encoder": str(spec or "")}
 
@@ -311,8 +294,6 @@ def compatibility_scorer(catalog: Catalog, artifacts, *, seed: int = 0, quick: b
         else:
             model = reuse.get("compat", COMPAT_MODEL, full_only=True) if reuse is not None else None
         if model is None and store is None:
-            from recsys.tasks.compat import data as compat_data
-
             split = compat_data.prepare(catalog, seed, artifacts=artifacts)
             model = compat_data.fit_on_split(COMPAT_MODEL, split, seed=seed, quick=quick)
         if model is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from recsys.models.dialogue import DialogueCoordiRecommender
 from recsys.models.registry import register_model, register_row
+from recsys.tasks.dialogue.data import fit, inputs
 
 TASK = "dialogue"
 
@@ -19,6 +20,9 @@ TASK = "dialogue"
 #: reach in 30 epochs at a learning rate of 3e-3 what 60 epochs at 1e-3 reach.
 INFONCE_SCHEDULE = {"n_epochs": 15}
 MSE_SCHEDULE = {"n_epochs": 30, "learning_rate": 3e-3}
+#: Every dialogue model's quick schedule (tests, ``--quick``).
+QUICK = {"n_epochs": 15}
+SPEC = {"quick": QUICK, "fit": fit, "inputs": inputs}
 
 
 register_row(task=TASK, name="random", title="Random order",
@@ -26,15 +30,15 @@ register_row(task=TASK, name="random", title="Random order",
 register_row(task=TASK, name="zero-shot", title="Zero-shot text match",
              description="No training: the cosine between the user's words and the items' descriptions.")
 register_model(task=TASK, name="dialogue-mse", title="Projection + transfer net (FASCODE paper)",
-               defaults={"objective": "mse", **MSE_SCHEDULE},
+               defaults={"objective": "mse", **MSE_SCHEDULE}, **SPEC,
                description="The paper's model (Kim et al., 2021): projection net + transfer net, MSE + item-id "
                            "head, 15% missing-modality training.")(DialogueCoordiRecommender)
 register_model(task=TASK, name="text-only", title="Projection + transfer net, item text only (ablation)",
-               defaults={"objective": "mse", "use_image": False, **MSE_SCHEDULE},
+               defaults={"objective": "mse", "use_image": False, **MSE_SCHEDULE}, **SPEC,
                description="The paper's model reading item text only (the modality ablation).",
                )(DialogueCoordiRecommender)
 register_model(task=TASK, name="dialogue-infonce", title="Contrastive InfoNCE (improved)",
-               defaults={"objective": "infonce", "compat_weight": 0.5, **INFONCE_SCHEDULE},
+               defaults={"objective": "infonce", "compat_weight": 0.5, **INFONCE_SCHEDULE}, **SPEC,
                description="InfoNCE over the items of each slot instead of the regression (the paper's future "
                            "work); the chat adds the outfit-compatibility score to the set score.",
                )(DialogueCoordiRecommender)

@@ -16,13 +16,14 @@ built-in world (ranks from the true coordi score).
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from recsys import metrics
 from recsys.catalog import Catalog
 from recsys.models.registry import list_models
+from recsys.progress import ProgressCallback
 from recsys.tasks.dialogue.data import (
     DialogueTaskError,
     LazyTextEncoder,
@@ -34,8 +35,6 @@ from recsys.tasks.dialogue.data import (
 )
 
 logger = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[float, str], None]
 
 
 def mean_wkt(score_lists: Sequence[np.ndarray], true_ranks: Sequence[np.ndarray]) -> dict:

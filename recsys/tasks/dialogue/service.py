@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from recsys.catalog import Catalog
 from recsys.encoders import EncoderError
 from recsys.metrics import weighted_kendall_tau
 from recsys.models.dialogue import CATALOG_TO_FASCODE, FASCODE_SLOTS, DialogueCoordiRecommender
+from recsys.progress import ProgressCallback
 from recsys.tasks.base import TaskService
 from recsys.tasks.dialogue.data import (
     DialogueTaskError,
@@ -32,13 +33,13 @@ from recsys.tasks.dialogue.data import (
 from recsys.tasks.dialogue.messages import MessageCheck, check_message, dialogue_vectors, encoder_reads_only_english
 from recsys.tasks.dialogue.requests import SlotRequest, conversation_request
 from recsys.understand import apply as constraints_at_work
+from recsys.utils import top_n
 
 __all__ = ["FASCODE_SLOTS", "DialogueTaskError", "EncoderError", "MessageCheck", "ModelNotTrained", "Proposal",
            "Reply", "Stylist", "StylistService", "check_message", "weighted_kendall_tau"]
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[float, str], None]
 
 #: Up to this many training dialogues the page trains a missing model itself (about a minute on 2 cores).
 IN_PLACE_TRAINING_DIALOGUES = 100
@@ -106,7 +107,7 @@ class Stylist:
             nearest = {}
             for s, slot in enumerate(FASCODE_SLOTS):  # the model's propose(), less the unavailable items
                 mine = np.flatnonzero((self.model.item_slot_ == s) & self.available)
-                nearest[slot] = [int(i) for i in mine[np.argsort(-scores[mine], kind="stable")[:k]]]
+                nearest[slot] = [int(i) for i in mine[top_n(scores[mine], k)]]
             return nearest, []
         nearest, unmet = {}, []
         for s, slot in enumerate(FASCODE_SLOTS):

@@ -1,5 +1,5 @@
 """The personal task's data: the leave-one-out split of the interactions, and what each model is fitted and
-loaded with (its side inputs); ``fit`` and ``inputs`` are what :class:`recsys.store.ModelStore` calls.
+loaded with (its side inputs); ``fit`` and ``inputs`` are what the models' specs give :class:`recsys.store.ModelStore`.
 
 The split (DVBPR / VECF / MMRec): per user with at least three distinct items, by time, the last is the test item,
 the one before it the validation item, the rest are training data.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -18,12 +17,13 @@ import scipy.sparse as sp
 from recsys.artifacts import ArtifactError
 from recsys.catalog import Catalog, CatalogError
 from recsys.models.registry import get_model
+from recsys.progress import ProgressCallback
+from recsys.store import ModelStore
 from recsys.tasks.personal.features import attribute_features, autoencoder_codes, review_embeddings
-from recsys.tasks.personal.models import TASK, model_settings
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None] | None
+TASK = "personal"
 
 
 @dataclass
@@ -119,10 +119,11 @@ def _require(artifacts, name: str):
     return artifacts
 
 
-def side_inputs(catalog: Catalog, artifacts, name: str, quick: bool = False, seed: int = 0) -> dict:
+def side_inputs(catalog: Catalog, artifacts, name: str, quick: bool = False, seed: int = 0, store=None) -> dict:
     """The arrays model ``name`` scores items with, besides the interactions (given to ``fit``).
 
-    ``item_features`` ``(n_items, d)`` float32 (image features, or the autoencoder's codes for ``dvbpr-ae``),
+    ``item_features`` ``(n_items, d)`` float32 (image features, or for ``dvbpr-ae`` the codes of the autoencoder
+    ``store`` has or trains; default a store of ``catalog``, ``artifacts`` and ``seed``),
     ``text_features`` ``(n_items, d_text)`` for ``vbpr-mm``, ``feature_maps`` ``(n_items, C, 7, 7)`` for VECF.
 
     Raises
@@ -137,7 +138,8 @@ def side_inputs(catalog: Catalog, artifacts, name: str, quick: bool = False, see
         return {"item_features": np.asarray(artifacts.image, dtype=np.float32),
                 "text_features": np.asarray(artifacts.text_description, dtype=np.float32)}
     if name == "dvbpr-ae":
-        return {"item_features": autoencoder_codes(catalog, quick=quick, seed=seed)}
+        store = store if store is not None else ModelStore(catalog, artifacts, seed=seed)
+        return {"item_features": autoencoder_codes(store, quick=quick)}
     if name == "vecf":
         artifacts = _require(artifacts, name)
         if artifacts.feature_maps is None:
@@ -149,7 +151,7 @@ def side_inputs(catalog: Catalog, artifacts, name: str, quick: bool = False, see
 
 
 def fit_inputs(catalog: Catalog, artifacts, data: PersonalData, name: str, X: sp.csr_matrix, quick: bool = False,
-               seed: int = 0) -> dict:
+               seed: int = 0, store=None) -> dict:
     """:func:`side_inputs` plus what only training reads: for VECF the pooled features K-means clusters and the
     review supervision of the pairs observed in ``X`` ``(n_users, n_items)``; for ``vbpr-attributes`` the
     one-hot attributes.
@@ -166,7 +168,7 @@ def fit_inputs(catalog: Catalog, artifacts, data: PersonalData, name: str, X: sp
         if attributes is None:
             raise ValueError(f"The catalog {catalog.name} has no labelled attributes for vbpr-attributes.")
         return {"item_features": attributes}
-    side = side_inputs(catalog, artifacts, name, quick=quick, seed=seed)
+    side = side_inputs(catalog, artifacts, name, quick=quick, seed=seed, store=store)
     if name == "vecf":
         side["item_features"] = np.asarray(artifacts.image, dtype=np.float32)
         observed = X.tocsr()
@@ -182,8 +184,8 @@ def fit_inputs(catalog: Catalog, artifacts, data: PersonalData, name: str, X: sp
 
 
 # ====================================================================== what the model store calls
-def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = False, progress: Progress = None):
-    """Fit model ``name`` on every interaction (no held-out items: this is the model users see).
+def fit(store, name: str, *, quick: bool = False, progress: ProgressCallback | None = None):
+    """Fit model ``name`` on every interaction of the store's catalog (no held-out items: the model users see).
 
     ``progress(fraction, message)`` is called once per epoch. Not saved here: :meth:`ModelStore.fit` saves it.
 
@@ -198,11 +200,12 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
     """
     report = progress or (lambda fraction, message: None)
     report(0.0, f"Preparing the inputs of {name}")
+    catalog, artifacts, seed = store.catalog, store.artifacts, store.seed
     data = interaction_data(catalog)
     X = data.all_interactions()
-    model = get_model(TASK, name, **model_settings(name, quick))
+    model = get_model(TASK, name, quick=quick)
     model.set_params(random_state=seed)
-    side = fit_inputs(catalog, artifacts, data, name, X, quick, seed)
+    side = fit_inputs(catalog, artifacts, data, name, X, quick, seed, store=store)
 
     def on_epoch(epoch: int, fitted) -> None:
         report(epoch / fitted.n_epochs, f"Training {name}: epoch {epoch} of {fitted.n_epochs}")
@@ -210,7 +213,7 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
     return model.fit(X, on_epoch=on_epoch, **side)
 
 
-def inputs(catalog: Catalog, artifacts, name: str) -> dict:
+def inputs(store, name: str) -> dict:
     """What a saved model ``name`` is loaded with: its side inputs (``dvbpr-ae`` keeps its own codes) and the
     catalog's ``n_users`` / ``n_items``, which the saved model must have been fitted on.
 
@@ -221,7 +224,8 @@ def inputs(catalog: Catalog, artifacts, name: str) -> dict:
     ArtifactError
         When the artifacts lack what the model reads.
     """
+    catalog = store.catalog
     if catalog.interactions is None or catalog.interactions.empty:
         raise CatalogError(f"The catalog {catalog.name} has no interactions.parquet, so nothing can be personalized.")
-    side = {} if name == "dvbpr-ae" else side_inputs(catalog, artifacts, name)
+    side = {} if name == "dvbpr-ae" else side_inputs(catalog, store.artifacts, name, store=store)
     return side | {"n_users": int(catalog.interactions["user_id"].nunique()), "n_items": len(catalog)}

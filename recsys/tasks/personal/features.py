@@ -3,8 +3,8 @@
 * review embeddings (VECF's review supervision): MiniLM sentence embeddings of the reviews' texts, cached per
   distinct text under ``artifacts/reviews_minilm.*``;
 * the catalog's images downscaled for the autoencoder (``artifacts/images64.npy``);
-* the conv autoencoder trained on those images (DVBPR's autoencoder variant), saved as
-  ``artifacts/models/personal-autoencoder`` with its provenance, and its codes;
+* the conv autoencoder trained on those images (DVBPR's autoencoder variant): the registered model
+  ``personal/autoencoder`` the model store trains and saves; its codes;
 * one-hot codes of the labelled attributes (the ``vbpr-attributes`` ceiling).
 """
 
@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog
-from recsys.models.base import Provenance, StaleModelError, model_path
-from recsys.models.dvbpr import ConvAutoencoder
+from recsys.models.registry import get_model
 from recsys.utils import load_array, read_json
 
 logger = logging.getLogger(__name__)
@@ -117,74 +116,30 @@ def small_images(catalog: Catalog, size: int = AE_IMAGE_SIZE) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- the conv autoencoder
-def autoencoder_settings(quick: bool = False, seed: int = 0) -> dict:
-    """The autoencoder's parameters: 12 epochs (3 when ``quick``), seeded with ``seed``."""
-    return {"n_epochs": 3 if quick else 12, "random_state": seed}
-
-
-def autoencoder_path(catalog: Catalog, quick: bool = False) -> Path:
-    """Where the catalog's autoencoder is saved (without suffix); the quick one apart, so it never replaces it."""
-    return model_path(catalog.root, "personal-autoencoder" + ("-quick" if quick else ""))
-
-
-def _autoencoder_provenance(catalog: Catalog, seed: int) -> Provenance:
-    # It reads the catalog's images only: no encoder of the artifacts is part of what it was trained on.
-    return Provenance(catalog_fingerprint=catalog.fingerprint(), split_seed=int(seed))
-
-
-def load_autoencoder(catalog: Catalog, quick: bool = False, seed: int = 0) -> ConvAutoencoder | None:
-    """The saved autoencoder of ``catalog`` when it was trained on this catalog with these settings, else None.
-
-    A stale or unreadable file is logged and treated as missing.
+def fit_autoencoder(store, name: str = "autoencoder", *, quick: bool = False, progress=None):
+    """What the model store calls for the ``autoencoder`` spec: the conv autoencoder trained on the store's
+    catalog's downscaled images (:func:`small_images`), seeded with the store's seed; 12 epochs (3 when ``quick``).
+    About 3 s on the tiny world's 248 images on two cores (12 epochs).
     """
-    path = autoencoder_path(catalog, quick)
-    if not path.with_suffix(".safetensors").is_file():
-        return None
-    try:
-        autoencoder = ConvAutoencoder.load(path, provenance=_autoencoder_provenance(catalog, seed))
-    except StaleModelError as exc:
-        logger.info("%s; it will be retrained", exc)
-        return None
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
-        logger.warning("cannot load %s (%s); it will be retrained", path, exc)
-        return None
-    expected = autoencoder_settings(quick, seed)
-    if any(autoencoder.get_params()[k] != v for k, v in expected.items()):
-        logger.info("the saved autoencoder %s has other settings; it will be retrained", path.name)
-        return None
+    images = small_images(store.catalog)
+    autoencoder = get_model("personal", name, quick=quick, random_state=store.seed).fit(images)
+    logger.info("trained the personal autoencoder of %s", store.catalog.name)
     return autoencoder
 
 
-def fit_autoencoder(catalog: Catalog, quick: bool = False, seed: int = 0,
-                    images: np.ndarray | None = None) -> ConvAutoencoder:
-    """Train the conv autoencoder on the catalog's downscaled images (``images``, default :func:`small_images`)
-    and save it with its provenance. About 3 s on the tiny world's 248 images on two cores (12 epochs).
+def autoencoder_codes(store, quick: bool = False) -> np.ndarray:
+    """Codes ``(n_items, 128)`` float32 of the store's catalog's images from its autoencoder: the one the store has
+    saved when it was trained on the schedule asked (quick or full), else trained and saved by the store now.
 
     Raises
     ------
     OSError
         When the model cannot be written.
     """
-    images = small_images(catalog) if images is None else images
-    autoencoder = ConvAutoencoder(**autoencoder_settings(quick, seed)).fit(images)
-    autoencoder.save(autoencoder_path(catalog, quick), provenance=_autoencoder_provenance(catalog, seed))
-    logger.info("trained the personal autoencoder of %s", catalog.name)
-    return autoencoder
-
-
-def autoencoder_codes(catalog: Catalog, quick: bool = False, seed: int = 0) -> np.ndarray:
-    """Codes ``(n_items, 128)`` float32 of the catalog's images from its autoencoder (loaded, or trained once).
-
-    Raises
-    ------
-    OSError
-        As :func:`fit_autoencoder`.
-    """
-    images = small_images(catalog)
-    autoencoder = load_autoencoder(catalog, quick, seed)
-    if autoencoder is None:
-        autoencoder = fit_autoencoder(catalog, quick, seed, images)
-    return autoencoder.transform(images)
+    autoencoder = store.get("personal", "autoencoder")
+    if autoencoder is None or store.schedule(autoencoder) != ("quick" if quick else "full"):
+        autoencoder = store.fit("personal", "autoencoder", quick=quick)
+    return autoencoder.transform(small_images(store.catalog))
 
 
 def attribute_features(catalog: Catalog) -> np.ndarray | None:

@@ -34,13 +34,15 @@ from recsys import metrics
 from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog, CatalogError
 from recsys.models.registry import get_model
+from recsys.progress import ProgressCallback
+from recsys.store import ModelStore
 from recsys.tasks.personal.data import PersonalData, fit_inputs, interaction_data
 from recsys.tasks.personal.features import attribute_features
-from recsys.tasks.personal.models import TASK, model_settings, ranker_names
+from recsys.tasks.personal.models import TASK, ranker_names
+from recsys.utils import top_n
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None] | None
 
 CUTOFFS = {"NDCG": (10, 50, 100), "HR": (10,), "F1": (10,), "R": (20,)}
 AUC_NEGATIVES = 100
@@ -224,12 +226,13 @@ def world_truth(catalog: Catalog):
 
 
 # ====================================================================== evaluate
-def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: Progress = None, models=None,
+def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: ProgressCallback | None = None, models=None,
              store=None) -> dict:
     """The protocol of the module docstring: ``{model_name: {metric: value}}``. ``models`` (optional) limits the
-    trained models evaluated (the baselines and oracle are always reported). ``store`` is accepted for the common
-    signature and not read: the page's models are fitted on every interaction, test items included, so every model
-    is fitted here on the training interactions.
+    trained models evaluated (the baselines and oracle are always reported). ``store`` gives the components the
+    models read (the autoencoder; a store of split ``seed`` is made when it is of another seed); its page models are
+    not read: they are fitted on every interaction, test items included, so every model is fitted here on the
+    training interactions.
 
     Raises
     ------
@@ -270,15 +273,17 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
         user_ids = np.array(data.user_ids)
         record("oracle", lambda chunk: truth.utility(list(user_ids[chunk])))
 
+    # The components the models read (the autoencoder) come from a store of this split's seed.
+    own_store = store if store is not None and store.seed == seed else ModelStore(catalog, artifacts, seed=seed)
     names = ranker_names(ceiling=truth is not None and attribute_features(catalog) is not None)
     names = [n for n in names if models is None or n in models]
     for k, name in enumerate(names):
         report((k + 1) / (len(names) + 1), f"Training {name}")
         started = time.perf_counter()
-        model = get_model(TASK, name, **model_settings(name, quick))
+        model = get_model(TASK, name, quick=quick)
         every = 1 if quick else 5
         model.fit(data.train, on_epoch=validation_callback(data, val_users, every),
-                  **fit_inputs(catalog, artifacts, data, name, data.train, quick, seed))
+                  **fit_inputs(catalog, artifacts, data, name, data.train, quick, seed, store=own_store))
         fit_seconds = time.perf_counter() - started
         extra = {"best_epoch": int(model.best_epoch_), "fit_seconds": round(fit_seconds, 1),
                  f"val/NDCG@{SELECTION_CUTOFF}": max((h.get("validation", -1) for h in model.history_), default=float("nan"))}
@@ -290,7 +295,7 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
                 chunk = test_users[start : start + 64]
                 scores = model.score(chunk)
                 scores[data.train[chunk].nonzero()] = -np.inf
-                tops.append(np.argsort(-scores, axis=1)[:, :10])
+                tops.append(top_n(scores, 10, axis=1))
             outcome = pointing(model, artifacts, data, truth, catalog, test_users, vectors, np.concatenate(tops))
             if outcome is not None:
                 results[name].update(pointing_game=outcome[0], pointing_chance=outcome[1], pointing_n=outcome[2])

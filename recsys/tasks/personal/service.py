@@ -23,6 +23,7 @@ from recsys.tasks.base import TaskService
 from recsys.tasks.personal.data import PersonalData, interaction_data
 from recsys.tasks.personal.models import TASK
 from recsys.text import clean_text, normalize_text, quote
+from recsys.utils import top_n
 
 __all__ = ["PersonalService", "Recommendation", "Explanation", "ModelNotReady", "ArtifactError", "CatalogError",
            "ExplanationUnavailable", "UnknownUserError", "shared_attributes", "TRAIN_IN_PLACE_LIMIT"]
@@ -287,7 +288,7 @@ class PersonalService(TaskService):
             scores, seen, note = fitted.score_vectors(vector), data.histories[row], None
             history = seen
         pool = np.setdiff1d(np.setdiff1d(pool, seen), self.unavailable_rows())  # never an item without an image
-        order = pool[np.argsort(-scores[pool], kind="stable")][:n]
+        order = pool[top_n(scores[pool], n)]
         return Recommendation(name, order, scores[order], vector, np.asarray(history, dtype=np.int64), note)
 
     def _rows(self, items: Sequence) -> np.ndarray:

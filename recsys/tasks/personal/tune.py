@@ -18,7 +18,7 @@ from recsys.catalog import Catalog
 from recsys.models.registry import get_model
 from recsys.tasks.personal import protocol
 from recsys.tasks.personal.data import fit_inputs, interaction_data
-from recsys.tasks.personal.models import TASK, model_settings, ranker_names
+from recsys.tasks.personal.models import TASK, ranker_names
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def tune(catalog: Catalog, name: str, grid: dict[str, list], *, seed: int = 0, q
     selected = f"val/NDCG@{protocol.SELECTION_CUTOFF}"
     for values in itertools.product(*grid.values()):
         params = dict(zip(grid, values))
-        model = get_model(TASK, name, **model_settings(name, quick)).set_params(**params)
+        model = get_model(TASK, name, quick=quick).set_params(**params)
         aucs: dict[int, float] = {}
         started = time.perf_counter()
         model.fit(data.train, on_epoch=protocol.validation_callback(data, users, every, aucs), **side)

@@ -5,21 +5,20 @@
 * The "split": there is no training data, only a sample of catalog items used as queries
   (:func:`query_sample`), each answered over the whole catalog with itself excluded.
 
-:func:`fit` and :func:`inputs` are what :class:`recsys.store.ModelStore` calls.
+:func:`fit` and :func:`inputs` are what the models' specs give :class:`recsys.store.ModelStore`.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 
 from recsys.artifacts import ArtifactError
 from recsys.catalog import Catalog
 from recsys.models.registry import get_model, model_info
-from recsys.tasks.similar.models import TASK
+from recsys.progress import ProgressCallback
 
-ProgressCallback = Callable[[float, str], None]
+
+TASK = "similar"
 
 #: Queries of the protocol (a quick run uses fewer); a smaller catalog uses every item.
 N_QUERIES, QUICK_QUERIES = 1000, 200
@@ -44,11 +43,14 @@ def _require(artifacts, catalog: Catalog):
     return artifacts
 
 
-def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = False,
-        progress: ProgressCallback | None = None):
-    """The model users see: ``name`` fitted on the artifacts' image vectors and the catalog's categories.
+def fit(store, name: str, *, quick: bool = False, progress: ProgressCallback | None = None):
+    """What the model store calls: :func:`fit_index` on the store's catalog and artifacts (``quick`` and
+    ``progress`` are accepted for the store's interface; building the index uses neither)."""
+    return fit_index(store.catalog, store.artifacts, name)
 
-    ``seed``, ``quick`` and ``progress`` are accepted for the store's interface; building the index uses none.
+
+def fit_index(catalog: Catalog, artifacts, name: str):
+    """The model users see: ``name`` fitted on the artifacts' image vectors and the catalog's categories.
 
     Raises
     ------
@@ -65,7 +67,7 @@ def fit(catalog: Catalog, artifacts, name: str, *, seed: int = 0, quick: bool = 
     return get_model(TASK, name).fit(artifacts.image, catalog.items["category"], **attributes(catalog))
 
 
-def inputs(catalog: Catalog, artifacts, name: str) -> dict:
+def inputs(store, name: str) -> dict:
     """Side inputs a saved model is loaded with: the image vectors and categories its index is rebuilt from.
 
     Raises
@@ -73,7 +75,8 @@ def inputs(catalog: Catalog, artifacts, name: str) -> dict:
     recsys.artifacts.ArtifactError
         When the catalog has no artifacts.
     """
-    artifacts = _require(artifacts, catalog)
+    catalog = store.catalog
+    artifacts = _require(store.artifacts, catalog)
     return {"vectors": artifacts.image, "categories": catalog.items["category"], **attributes(catalog)}
 
 

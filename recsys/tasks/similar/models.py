@@ -7,26 +7,29 @@ pattern, then the look), ``visual-similarity`` (plain cosine k-NN in the image-e
 
 from __future__ import annotations
 
+from functools import partial
+
 from recsys.models.registry import register_model
 from recsys.models.similar import AttributeOracle, RandomNeighbours, SimilarItems
+from recsys.tasks.similar.data import TASK, fit, inputs
 
-TASK = "similar"
+register = partial(register_model, task=TASK, fit=fit, inputs=inputs)
 
 
 # The bonuses were chosen on a validation sample of queries (not the report's): on the built-in world colour 0.3 and
 # pattern 0.1 bring colour agreement@10 from 0.45 (0.1 / 0.05) to 0.82 while keeping pattern agreement at 0.66; a
 # category holds too few items of one colour and one pattern for both to reach 0.8 at once.
-register_model(task=TASK, name="shopper-similarity", title="Shopper similarity (category, colour, pattern, look)",
+register(name="shopper-similarity", title="Shopper similarity (category, colour, pattern, look)",
                description="The query's category only; among the 200 nearest items in the image-embedding space, "
                            "items of the query's colour and pattern first (bonuses of 0.3 and 0.1 in cosine units), "
                            "then by cosine.",
                defaults={"colour_weight": 0.3, "pattern_weight": 0.1, "same_category": True})(SimilarItems)
-register_model(task=TASK, name="visual-similarity", title="Visual similarity (image embeddings)",
+register(name="visual-similarity", title="Visual similarity (image embeddings)",
                description="Plain cosine nearest neighbours in the precomputed image-embedding space, any "
                            "category (the baseline).")(SimilarItems)
-register_model(task=TASK, name="random", title="Random", trainable=False,
+register(name="random", title="Random", trainable=False,
                description="Chance: other items drawn uniformly.")(RandomNeighbours)
-register_model(task=TASK, name="oracle", title="Oracle (the true attributes)", trainable=False,
+register(name="oracle", title="Oracle (the true attributes)", trainable=False,
                description="Ranks by the attributes shared with the query, category first; only on a generated "
                            "world, where the attributes are the truth.")(AttributeOracle)
 

@@ -102,7 +102,7 @@ class SimilarService(TaskService):
             if self._model is None:
                 artifacts = self.require_artifacts()
                 saved = self.store.get(TASK, MODEL) if self.store is not None else None
-                self._model = saved if saved is not None else data.fit(self.catalog, artifacts, MODEL)
+                self._model = saved if saved is not None else data.fit_index(self.catalog, artifacts, MODEL)
             return self._model
 
     def index_note(self) -> str | None:
