@@ -26,7 +26,6 @@ killed mid-training leaves no half-written model: the next run trains it again.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import os
@@ -38,14 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from recsys.reports import read_report, report_unreadable
+from recsys.progress import ProgressCallback
+from recsys.reports import PAIRED, report_path, report_unreadable, write_report
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[float, str], None]
-
-#: Where the report the Model report page draws lives, under the catalog's artifacts.
-REPORT_NAME = "report.json"
 #: Environment variable setting the processes of the training-and-quick-report stage (default: two, or one on a
 #: single core); ``1`` runs it in this process.
 SETUP_WORKERS = "RECSYS_SETUP_WORKERS"
@@ -249,51 +245,6 @@ def _run_stage(folder, train: dict[str, list[str]], evaluate: list[str], seed: i
     return parts
 
 
-def report_path(catalog_root: str | os.PathLike) -> Path:
-    """``<catalog>/artifacts/report.json``."""
-    return Path(catalog_root) / "artifacts" / REPORT_NAME
-
-
-def write_report(report: dict, path: str | os.PathLike, *, kind: str, catalog, seconds: float) -> None:
-    """Write ``report`` as JSON atomically, with a ``_meta`` entry: ``kind`` (``quick`` or ``full``), when, on which
-    catalog (name and fingerprint) and in how many seconds.
-
-    Raises
-    ------
-    OSError
-        When the file cannot be written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"kind": kind, "computed_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "catalog": catalog.name, "catalog_fingerprint": catalog.fingerprint(), "seconds": round(seconds, 1)}
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(report | {"_meta": meta}, indent=2, default=str), encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def add_upload_figures(catalog, figures: dict, *, source, label_map=None) -> Path:
-    """Add the upload protocol's ``figures`` on the photos of ``source`` to the catalog's report (under
-    ``_uploads``, one entry per source, with when and with which label map), creating the report when it has none;
-    returns its path.
-
-    Raises
-    ------
-    OSError
-        When the report cannot be written (a damaged one is replaced: it held nothing to keep).
-    """
-    path = report_path(catalog.root)
-    report = {} if report_unreadable(path) else read_report(path)  # a damaged report holds nothing to keep
-    entry = dict(figures, label_map=str(label_map) if label_map else None,
-                 computed_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
-    report.setdefault("_uploads", {})[Path(source).name or str(source)] = entry
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
-
-
 def evaluate_to(catalog, path: str | os.PathLike, *, quick: bool, progress: ProgressCallback | None = None,
                 seed: int = 0, store=None) -> dict:
     """Run every task's protocol (``quick``: only the baselines, oracle and :func:`page_models`, on quick schedules)
@@ -428,7 +379,6 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     if train or evaluate:
         result.steps["pages' models and quick report"] = round(time.perf_counter() - started, 1)
     if quick_report:
-        from recsys.reports import PAIRED
 
         reports = [part["report"] for part in stage if "report" in part]
         merged = {task: figures for part in reports for task, figures in part.items() if not task.startswith("_")}

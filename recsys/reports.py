@@ -1,5 +1,6 @@
-"""Reading evaluation reports: tables per task, row labels, and the share of the baseline-to-oracle gap a model
-closes.
+"""Evaluation reports, read and written: where a catalog's report lives (:func:`report_path`), writing it
+atomically (:func:`write_report`, :func:`add_upload_figures`), and reading it: tables per task, row labels, and the
+share of the baseline-to-oracle gap a model closes.
 
 A report is ``{task: {model: {metric: value}}}`` as ``scripts/evaluate.py`` writes it (plus ``_skipped``, and
 ``_paired``: ``{task: [paired claim]}``, :func:`pop_paired_claims`). Rows are keyed by the registry's model names and
@@ -8,6 +9,8 @@ labelled with the registry's titles (:func:`row_title`); the notes below only ex
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import os
 from pathlib import Path
@@ -22,6 +25,7 @@ from recsys.utils import read_json
 
 logger = logging.getLogger(__name__)
 
+#: Where the report the Model report page draws lives, under the catalog's artifacts (:func:`report_path`).
 REPORT_NAME = "report.json"
 #: The report's key of the paired claims, ``{task: [claim]}`` (:func:`pop_paired_claims`).
 PAIRED = "_paired"
@@ -45,6 +49,53 @@ ROW_NOTES = {
 }
 
 
+# ---------------------------------------------------------------------- writing
+def report_path(catalog_root: str | os.PathLike) -> Path:
+    """``<catalog>/artifacts/report.json``."""
+    return Path(catalog_root) / "artifacts" / REPORT_NAME
+
+
+def write_report(report: dict, path: str | os.PathLike, *, kind: str, catalog, seconds: float) -> None:
+    """Write ``report`` as JSON atomically, with a ``_meta`` entry: ``kind`` (``quick`` or ``full``), when, on which
+    catalog (name and fingerprint) and in how many seconds.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"kind": kind, "computed_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "catalog": catalog.name, "catalog_fingerprint": catalog.fingerprint(), "seconds": round(seconds, 1)}
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(report | {"_meta": meta}, indent=2, default=str), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def add_upload_figures(catalog, figures: dict, *, source, label_map=None) -> Path:
+    """Add the upload protocol's ``figures`` on the photos of ``source`` to the catalog's report (under
+    ``_uploads``, one entry per source, with when and with which label map), creating the report when it has none;
+    returns its path.
+
+    Raises
+    ------
+    OSError
+        When the report cannot be written (a damaged one is replaced: it held nothing to keep).
+    """
+    path = report_path(catalog.root)
+    report = {} if report_unreadable(path) else read_report(path)  # a damaged report holds nothing to keep
+    entry = dict(figures, label_map=str(label_map) if label_map else None,
+                 computed_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    report.setdefault("_uploads", {})[Path(source).name or str(source)] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+# ---------------------------------------------------------------------- reading
 def baseline_names() -> tuple[str, ...]:
     """Row names that count as baselines in :func:`gap_closed`."""
     return BASELINES
@@ -265,7 +316,7 @@ def catalog_claims(catalog_root: str | os.PathLike, task: str) -> list[str]:
     """The task's :func:`claim_sentence` s from the catalog's saved report (rows by their titles), for the task's
     page; empty when the catalog has no readable report or the report lacks the task."""
     try:
-        report = read_report(Path(catalog_root) / "artifacts" / REPORT_NAME)
+        report = read_report(report_path(catalog_root))
     except ValueError:
         return []
     if not report or not isinstance(report.get(task), dict):

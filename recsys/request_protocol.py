@@ -280,9 +280,9 @@ def add_request_figures(catalog: Catalog, figures: dict, *, source) -> Path:
     ValueError
         When the existing report cannot be read.
     """
-    from recsys.reports import REPORT_NAME, read_report
+    from recsys.reports import read_report, report_path
 
-    path = Path(catalog.root) / "artifacts" / REPORT_NAME
+    path = report_path(catalog.root)
     report = read_report(path) or {}
     entry = dict(figures, computed_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
     report.setdefault("_requests", {})[Path(source).name or str(source)] = entry

@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recsys.catalog import Catalog, CatalogError  # noqa: E402
 from recsys.evaluate import evaluate  # noqa: E402
-from recsys.prepare import add_upload_figures, write_report  # noqa: E402
-from recsys.reports import display_table  # noqa: E402
+from recsys.reports import add_upload_figures, display_table, write_report  # noqa: E402
 from recsys.tasks import TASKS  # noqa: E402
 
 

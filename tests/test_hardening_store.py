@@ -234,7 +234,7 @@ def test_a_damaged_saved_index_is_one_sentence_and_the_rest_untouched(tmp_path, 
 
 @pytest.mark.parametrize("how", DAMAGES)
 def test_a_damaged_report_is_a_report_not_computed(clean, tmp_path, how):
-    from recsys.prepare import add_upload_figures, report_path
+    from recsys.reports import add_upload_figures, report_path
     from recsys.reports import read_report, report_unreadable
 
     catalog = copy_of(clean, tmp_path)

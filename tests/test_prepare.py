@@ -8,7 +8,8 @@ import shutil
 import pytest
 
 from recsys.catalog import Catalog
-from recsys.prepare import page_models, prepare, report_path
+from recsys.prepare import page_models, prepare
+from recsys.reports import report_path
 from recsys.store import ModelStore
 
 
