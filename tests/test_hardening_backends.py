@@ -107,7 +107,7 @@ def test_milvus_lite_logs_no_traceback_when_nothing_failed(tmp_path):
     """The issue's instance: ``ERROR grpc._server ... Method not implemented!`` while Milvus Lite builds an index."""
     run = _run("import logging, numpy as np\n"
                "logging.basicConfig(level=logging.DEBUG, format='%(levelname)s %(name)s: %(message)s')\n"
-               "logging.getLogger('recsys.index_milvus').setLevel(logging.INFO)\n"
+               "logging.getLogger('recsys.index.milvus').setLevel(logging.INFO)\n"
                "from recsys.index import VectorIndex\n"
                "v = np.random.default_rng(0).normal(size=(40, 8)).astype('float32')\n"
                f"i = VectorIndex(backend='milvus', milvus_uri={str(tmp_path / 'x.db')!r}).fit(v, categories=['a', 'b'] * 20)\n"
@@ -118,7 +118,7 @@ def test_milvus_lite_logs_no_traceback_when_nothing_failed(tmp_path):
 
 
 def test_the_grpc_filter_keeps_every_other_error():
-    from recsys.index_milvus import _PROBE_FILTER
+    from recsys.index.milvus import _PROBE_FILTER
 
     def record(error: BaseException) -> logging.LogRecord:
         return logging.LogRecord("grpc._server", logging.ERROR, __file__, 1, "Exception calling application: %s",

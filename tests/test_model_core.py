@@ -102,11 +102,30 @@ def test_registering_a_name_twice_is_refused(monkeypatch):
     from recsys.models import registry
 
     monkeypatch.setattr(registry, "_REGISTRY", {})  # leave the real registry as it was
-    register_model(task="similar", name="_test-only", title="t")(lambda **p: _Scaler(**p))
+    fit = lambda store, name, **kw: None  # noqa: E731  (a spec's fit; never called here)
+    register_model(task="similar", name="_test-only", title="t", fit=fit)(lambda **p: _Scaler(**p))
     with pytest.raises(ValueError, match="already registered"):
-        register_model(task="similar", name="_test-only", title="t")(lambda **p: _Scaler(**p))
+        register_model(task="similar", name="_test-only", title="t", fit=fit)(lambda **p: _Scaler(**p))
+    # A trainable spec says how it is fitted; the registry knows no task list, so a task nothing registered is unknown.
+    with pytest.raises(ValueError, match="needs a fit function"):
+        register_model(task="similar", name="_no-fit", title="x")
     with pytest.raises(ValueError, match="Unknown task"):
-        register_model(task="nope", name="x", title="x")
+        registry.list_models("nope")
+
+
+def test_quick_is_the_specs_overrides_applied_by_get_model():
+    from recsys.models.registry import get_model, model_info
+
+    for task, name in [("personal", "bpr"), ("compat", "triplet"), ("dialogue", "dialogue-mse"),
+                       ("composed", "demo-clip"), ("personal", "autoencoder")]:
+        quick = model_info(task, name).quick
+        assert quick, (task, name)
+        assert get_model(task, name, quick=True).get_params().items() >= quick.items()
+    # the values the five former definitions gave (figures of quick runs must not move)
+    assert [get_model(t, n, quick=True).n_epochs for t, n in [("personal", "bpr"), ("personal", "vecf"),
+            ("compat", "type-aware"), ("composed", "combiner"), ("composed", "demo-clip"), ("dialogue", "text-only"),
+            ("personal", "autoencoder")]] == [8, 8, 6, 6, 8, 15, 3]
+    assert get_model("personal", "autoencoder").n_epochs == 12
 
 
 def test_shared_helpers():

@@ -1,4 +1,5 @@
-"""A Milvus collection as the storage of :class:`recsys.index.VectorIndex` (``backend="milvus"``).
+"""A Milvus collection as the storage of :class:`recsys.index.VectorIndex` (``backend="milvus"``): the ``milvus``
+backend, and the choice between it and the in-process FAISS kinds (:func:`resolve_backend`).
 
 For catalogs that live on a cluster: the vectors sit in Milvus (https://milvus.io, through ``pymilvus``), the
 studio keeps only labels. A local file URI (``.../index.milvus.db``) runs the embedded Milvus Lite, which
@@ -12,11 +13,15 @@ category filter is a scalar-field expression (``cat in [2, 5]``) evaluated insid
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from recsys.config import get_settings
+from recsys.utils import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +55,6 @@ _PROBE_FILTER = _UnimplementedProbe()
 
 
 def _setting_uri() -> str:
-    from recsys.config import get_settings
-
     settings = get_settings()
     return settings.milvus_uri or str(settings.artifacts_dir / "index.milvus.db")
 
@@ -177,54 +180,59 @@ class MilvusCollection:
         self.client.drop_collection(self.name)
 
 
-class MilvusMixin:
-    """The ``milvus`` methods of :class:`recsys.index.VectorIndex`: build a collection, filter expressions."""
+def resolve_backend(index) -> str:
+    """The backend ``index`` builds with: its ``backend``, else the ``RECSYS_INDEX_BACKEND`` setting; a setting that
+    names no backend falls back to ``faiss`` with ``index.backend_note_`` saying so (a typo in an environment
+    variable must not take the pages down), a ``backend`` argument that names none is refused.
 
-    def _resolve_backend(self) -> str:
-        """The backend to build with: :attr:`backend`, else the ``RECSYS_INDEX_BACKEND`` setting; a setting that
-        names no backend falls back to ``faiss`` with :attr:`backend_note_` saying so (a typo in an environment
-        variable must not take the pages down), a ``backend`` argument that names none is refused."""
-        self.backend_note_ = None
-        backend = self.backend
-        if backend is None:
-            from recsys.config import get_settings
-
-            backend = get_settings().index_backend
-            if backend not in _BACKENDS:
-                self._fall_back(f"RECSYS_INDEX_BACKEND={backend!r} names no index backend "
-                                f"({' or '.join(_BACKENDS)})")
-                return "faiss"
+    Raises
+    ------
+    ValueError
+        For a ``backend`` argument that names no backend.
+    """
+    index.backend_note_ = None
+    backend = index.backend
+    if backend is None:
+        backend = get_settings().index_backend
         if backend not in _BACKENDS:
-            raise ValueError(f"Unknown index backend {backend!r}; use one of {', '.join(_BACKENDS)}.")
-        return backend
+            fall_back(index, f"RECSYS_INDEX_BACKEND={backend!r} names no index backend ({' or '.join(_BACKENDS)})")
+            return "faiss"
+    if backend not in _BACKENDS:
+        raise ValueError(f"Unknown index backend {backend!r}; use one of {', '.join(_BACKENDS)}.")
+    return backend
 
-    def _fall_back(self, problem: str) -> None:
-        self.backend_note_ = f"{problem}; the studio searches with its in-process index instead."
-        logger.warning("%s", self.backend_note_)
 
-    def _fit_milvus(self, matrix: np.ndarray, categories, ids) -> "VectorIndex | None":
-        """Build a Milvus collection; None (with :attr:`backend_note_` set) when the database cannot be used, so the
-        caller builds the in-process index instead."""
-        self._set_categories(None if categories is None else np.asarray(categories, dtype=str))
+def fall_back(index, problem: str) -> None:
+    """Record on ``index.backend_note_`` (and log) why the in-process index serves instead of the database."""
+    index.backend_note_ = f"{problem}; the studio searches with its in-process index instead."
+    logger.warning("%s", index.backend_note_)
+
+
+class MilvusBackend:
+    """``milvus``: the vectors in a Milvus collection, filters as boolean expressions the database evaluates."""
+
+    kind = "milvus"
+
+    def build(self, index, matrix: np.ndarray, source):
+        """A Milvus collection over ``matrix``; None (with ``index.backend_note_`` set) when the database cannot be
+        used, so the facade builds the in-process index instead."""
         try:
-            collection = MilvusCollection.create(
-                self.milvus_uri, matrix, self.category_codes_, name=self.milvus_collection
-            )
+            collection = MilvusCollection.create(index.milvus_uri, matrix, index.category_codes_,
+                                                 name=index.milvus_collection)
         except Exception as exc:  # pymilvus and Milvus Lite raise many types for a database that cannot be used
-            logger.debug("milvus at %s unusable", self.milvus_uri, exc_info=True)
-            setting = "milvus_uri" if self.milvus_uri is not None else "RECSYS_MILVUS_URI"
-            uri = self.milvus_uri if self.milvus_uri is not None else _setting_uri()
+            logger.debug("milvus at %s unusable", index.milvus_uri, exc_info=True)
+            setting = "milvus_uri" if index.milvus_uri is not None else "RECSYS_MILVUS_URI"
+            uri = index.milvus_uri if index.milvus_uri is not None else _setting_uri()
             reason = str(getattr(exc, "message", "") or exc).splitlines()[0][:200] or type(exc).__name__
-            self._fall_back(f"The Milvus database at {setting}={uri} could not be used ({reason})")
+            fall_back(index, f"The Milvus database at {setting}={uri} could not be used ({reason})")
             return None
-        self.index_ = collection
-        self.kind_ = "milvus"
-        self.n_items_, self.dim_ = matrix.shape
-        self.ids_ = None if ids is None else np.asarray(ids, dtype=str)
         logger.info("built a milvus collection %s over %d x %d vectors", collection.name, *matrix.shape)
-        return self
+        return collection
 
-    def _milvus_filter(self, categories, allowed, exclude) -> str:
+    def search(self, index, queries, k, mask, n_allowed, filters):
+        return index.index_.search(queries, k, self.expression(index, *filters))
+
+    def expression(self, index, categories, allowed, exclude) -> str:
         """A Milvus boolean expression for the filters of :meth:`recsys.index.VectorIndex.allowed_mask`.
 
         Categories become a scalar-field filter on their small integer codes, evaluated by the database;
@@ -233,10 +241,16 @@ class MilvusMixin:
         parts = []
         if categories is not None:
             wanted = [categories] if isinstance(categories, str) else list(categories)
-            parts.append(f"cat in {sorted(set(np.searchsorted(self.category_names_, wanted).tolist()))}")
-        rows = self.allowed_mask(None, allowed, exclude)
+            parts.append(f"cat in {sorted(set(np.searchsorted(index.category_names_, wanted).tolist()))}")
+        rows = index.allowed_mask(None, allowed, exclude)
         if rows is not None:
             n_rows = int(rows.sum())
-            parts.append(f"pos in {np.flatnonzero(rows).tolist()}" if n_rows <= self.n_items_ - n_rows
+            parts.append(f"pos in {np.flatnonzero(rows).tolist()}" if n_rows <= index.n_items_ - n_rows
                          else f"pos not in {np.flatnonzero(~rows).tolist()}")
         return " and ".join(parts)
+
+    def write(self, index, path) -> None:
+        Path(path).write_text(json.dumps(index.index_.describe()), encoding="utf-8")
+
+    def read(self, path, mmap: bool):
+        return MilvusCollection.open(**read_json(path))

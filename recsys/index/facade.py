@@ -1,4 +1,6 @@
-"""One vector index for every page: FAISS inner-product search with category filtering.
+"""The facade :class:`VectorIndex`: one vector index for every page, inner-product search with category filtering,
+over one backend object per kind (:mod:`recsys.index.faiss_kinds`, :mod:`recsys.index.ivfpq`,
+:mod:`recsys.index.milvus`, behind the protocol of :mod:`recsys.index.base`).
 
 Vectors are expected L2-normalized (as every encoder and artifact in the studio is), so inner product is
 cosine similarity. Small catalogs get an exact index; large ones an approximate one, chosen by size: IVF
@@ -9,8 +11,8 @@ when an approximate search cannot fill ``k`` results from a selective filter, th
 exactly over the allowed items instead, so a category with at least ``k`` items always yields ``k`` results.
 
 Past memory, behind the same interface: ``ivfpq``, product-quantized codes re-ranked by exact vectors
-(``recsys.index_backends``, which also holds the FAISS search mechanics), picked by ``auto`` past
-``compress_threshold_bytes``; and ``backend="milvus"``, a Milvus collection (``recsys.index_milvus``).
+(:mod:`recsys.index.ivfpq`), picked by ``auto`` past ``compress_threshold_bytes``; and ``backend="milvus"``, a
+Milvus collection (:mod:`recsys.index.milvus`).
 ``recsys.benchmarks.index_scale`` measures them all at 1M x 1280 and 10M x 256.
 """
 
@@ -23,11 +25,12 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import faiss
 import numpy as np
 
-from recsys.index_backends import _CHUNK, COMPRESS_THRESHOLD_BYTES, FaissMixin
-from recsys.index_milvus import MilvusCollection, MilvusMixin
+from recsys.index.base import IndexBackend, as_matrix
+from recsys.index.faiss_kinds import ExactBackend, HNSWBackend, IVFBackend
+from recsys.index.ivfpq import COMPRESS_THRESHOLD_BYTES, IVFPQBackend, load_vectors, save_vectors, vectors_path
+from recsys.index.milvus import MilvusBackend, resolve_backend
 from recsys.utils import file_damage, read_json
 
 logger = logging.getLogger(__name__)
@@ -36,25 +39,12 @@ KINDS = ("auto", "exact", "hnsw", "ivf", "ivfpq")
 SIDECAR_VERSION = 1
 
 
-def _as_matrix(vectors: np.ndarray, dim: int | None = None, name: str = "vectors") -> np.ndarray:
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if matrix.ndim == 1:
-        matrix = matrix[None, :]
-    if matrix.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n, dim), got shape {matrix.shape}.")
-    if dim is not None and matrix.shape[1] != dim:
-        raise ValueError(f"{name} have {matrix.shape[1]} dimensions but the index holds {dim}-dimensional vectors.")
-    # Chunked: a memory-mapped catalog of millions of rows must not be copied into a boolean twin.
-    finite = np.concatenate([np.isfinite(matrix[start:start + _CHUNK]).all(axis=1)
-                             for start in range(0, max(len(matrix), 1), _CHUNK)])
-    if not finite.all():  # FAISS would answer a NaN query with id -1 and rank a NaN row anywhere
-        rows = np.flatnonzero(~finite)
-        raise ValueError(f"{name} hold NaN or infinite values (row {rows[0]}"
-                         f"{f' and {len(rows) - 1} more' if len(rows) > 1 else ''}); they cannot be compared.")
-    return np.ascontiguousarray(matrix)
+#: One backend object per kind the sidecar can name.
+BACKENDS: dict[str, IndexBackend] = {"exact": ExactBackend(), "hnsw": HNSWBackend(), "ivf": IVFBackend(),
+                                     "ivfpq": IVFPQBackend(), "milvus": MilvusBackend()}
 
 
-class VectorIndex(FaissMixin, MilvusMixin):
+class VectorIndex:
     """Inner-product nearest-neighbour search over item vectors, filterable by category.
 
     Parameters
@@ -101,7 +91,9 @@ class VectorIndex(FaissMixin, MilvusMixin):
     ----------
     kind_ : str
         The kind actually built (a faiss kind when a misconfigured Milvus fell back: ``backend_note_``, str or None).
-    index_ : faiss.Index
+    backend_ : recsys.index.base.IndexBackend
+        The backend object of ``kind_`` that builds, searches, writes and reads ``index_``.
+    index_ : faiss.Index or recsys.index.milvus.MilvusCollection
     n_items_, dim_ : int
     category_names_ : numpy.ndarray of str or None
         The distinct categories, sorted.
@@ -190,8 +182,7 @@ class VectorIndex(FaissMixin, MilvusMixin):
             When ``vectors`` is empty or not 2-D (a 1-D vector counts as one row), a label sequence's length is not
             ``n``, or :attr:`kind` is unknown.
         """
-        source = vectors
-        matrix = _as_matrix(vectors)
+        matrix = as_matrix(vectors)
         n_items, dim = matrix.shape
         if n_items == 0:
             raise ValueError("Cannot build an index over zero vectors.")
@@ -199,33 +190,17 @@ class VectorIndex(FaissMixin, MilvusMixin):
             if labels is not None and len(labels) != n_items:
                 raise ValueError(f"{name} has {len(labels)} entries but there are {n_items} vectors.")
         kind = self._resolve_kind(n_items, dim)
-        backend = self._resolve_backend()
         self.vectors_ = None
-        if backend == "milvus" and self._fit_milvus(matrix, categories, ids) is not None:
-            return self  # else the database cannot be used: backend_note_ says so, and faiss serves
-        if kind == "ivfpq":
-            index = self._build_ivfpq(matrix)
-            # Keep the caller's array (a memmap stays a memmap) for re-ranking; a copy would defeat compression.
-            self.vectors_ = source if isinstance(source, np.memmap) and source.dtype == np.float32 else matrix
-        elif kind == "exact":
-            index = faiss.IndexFlatIP(dim)
-        elif kind == "hnsw":
-            index = faiss.IndexHNSWFlat(dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = self.ef_construction
-            index.hnsw.efSearch = self.ef_search
-        else:
-            nlist = self._nlist(n_items)
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            index.cp.seed = self.seed
-            index.train(self._training_sample(matrix, 64 * nlist))  # ~40 points a cell keep k-means stable
-            index.nprobe = min(self.nprobe, nlist)
-        for start in range(0, n_items, 16 * _CHUNK):  # bounded temporaries when the rows come from disk
-            index.add(matrix[start:start + 16 * _CHUNK])
-        self.index_ = index
-        self.kind_ = kind
+        self._set_categories(None if categories is None else np.asarray(categories, dtype=str))
+        native = None
+        if resolve_backend(self) == "milvus":
+            native = BACKENDS["milvus"].build(self, matrix, vectors)
+            kind = "milvus" if native is not None else kind  # else backend_note_ says why, and faiss serves
+        if native is None:
+            native = BACKENDS[kind].build(self, matrix, vectors)
+        self.backend_, self.index_, self.kind_ = BACKENDS[kind], native, kind
         self.n_items_ = n_items
         self.dim_ = dim
-        self._set_categories(None if categories is None else np.asarray(categories, dtype=str))
         self.ids_ = None if ids is None else np.asarray(ids, dtype=str)
         logger.info("built a %s index over %d x %d vectors", kind, n_items, dim)
         return self
@@ -349,17 +324,13 @@ class VectorIndex(FaissMixin, MilvusMixin):
         self._check_fitted()
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}.")
-        matrix = _as_matrix(queries, self.dim_, "queries")
+        matrix = as_matrix(queries, self.dim_, "queries")
         mask = self.allowed_mask(categories, allowed, exclude)
         n_allowed = self.n_items_ if mask is None else int(mask.sum())
         k_eff = min(k, n_allowed)
         if k_eff == 0:
             return np.zeros((len(matrix), 0), np.float32), np.zeros((len(matrix), 0), np.int64)
-        if self.kind_ == "milvus":
-            return self.index_.search(matrix, k_eff, self._milvus_filter(categories, allowed, exclude))
-        if self.kind_ == "ivfpq":
-            return self._search_compressed(matrix, k_eff, None if mask is None or mask.all() else mask, n_allowed)
-        return self._search_faiss(matrix, k_eff, mask, n_allowed)
+        return self.backend_.search(self, matrix, k_eff, mask, n_allowed, (categories, allowed, exclude))
 
     # ------------------------------------------------------------------ persistence
     @staticmethod
@@ -367,6 +338,11 @@ class VectorIndex(FaissMixin, MilvusMixin):
         """The sidecar of the index file ``path``: ``<path>.json`` (labels and parameters)."""
         path = Path(path)
         return path.with_name(path.name + ".json")
+
+    @staticmethod
+    def vectors_path(path: str | os.PathLike) -> Path:
+        """Where :meth:`save` writes an ``ivfpq`` index's exact vectors: ``<path>.vectors.npy``."""
+        return vectors_path(path)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the FAISS index to ``path`` and its labels and parameters to ``<path>.json``.
@@ -379,10 +355,7 @@ class VectorIndex(FaissMixin, MilvusMixin):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        if self.kind_ == "milvus":
-            tmp.write_text(json.dumps(self.index_.describe()), encoding="utf-8")
-        else:
-            faiss.write_index(self.index_, str(tmp))
+        self.backend_.write(self, tmp)
         os.replace(tmp, path)
         sidecar = {
             "version": SIDECAR_VERSION,
@@ -392,7 +365,7 @@ class VectorIndex(FaissMixin, MilvusMixin):
             "dim": self.dim_,
             "categories": None,
             "ids": None if self.ids_ is None else self.ids_.tolist(),
-            "vectors": self._save_vectors(path),
+            "vectors": save_vectors(self, path),
         }
         if self.category_codes_ is not None:
             sidecar["categories"] = {"names": self.category_names_.tolist(), "codes": self.category_codes_.tolist()}
@@ -420,10 +393,8 @@ class VectorIndex(FaissMixin, MilvusMixin):
             raise ValueError(f"The index {path} or its sidecar {sidecar_path.name} is missing; build and save the index again.")
         try:  # read_json: a sidecar or milvus file that is empty, a git-lfs pointer or not a JSON object says so
             sidecar = read_json(sidecar_path)
-            if sidecar.get("kind") == "milvus":
-                index = MilvusCollection.open(**read_json(path))
-            else:
-                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP if mmap else 0)
+            # An unknown kind is read as a FAISS file, then refused below as not matching.
+            index = BACKENDS.get(sidecar.get("kind"), BACKENDS["exact"]).read(path, mmap)
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
             raise ValueError(f"The index {path} cannot be read ({file_damage(path) or exc}); build and save it again.") from None
         if sidecar.get("version") != SIDECAR_VERSION or index.ntotal != sidecar.get("n_items") or index.d != sidecar.get(
@@ -432,9 +403,10 @@ class VectorIndex(FaissMixin, MilvusMixin):
         self = cls(**sidecar["params"])
         self.index_ = index
         self.kind_ = sidecar["kind"]
+        self.backend_ = BACKENDS[self.kind_]
         self.n_items_ = int(index.ntotal)
         self.dim_ = int(index.d)
-        self._load_vectors(path, sidecar.get("vectors"))
+        load_vectors(self, path, sidecar.get("vectors"))
         categories = sidecar.get("categories")
         self._category_masks = {}
         if categories is None:
