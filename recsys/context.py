@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recsys.artifacts import ArtifactError
 from recsys.catalog import Catalog
 from recsys.config import Settings
 
@@ -32,7 +33,5 @@ class StudioContext:
             With the sentence that says why they are missing.
         """
         if self.artifacts is None:
-            from recsys.artifacts import ArtifactError
-
             raise ArtifactError(self.artifact_problem or "The catalog has no precomputed embeddings.")
         return self.artifacts

@@ -10,7 +10,10 @@ import time
 from typing import Callable
 
 from recsys import reports
+from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
+from recsys.models.registry import list_models
+from recsys.store import ModelStore
 from recsys.tasks import TASKS, TaskUnavailable, task_part
 
 logger = logging.getLogger(__name__)
@@ -72,10 +75,6 @@ def train(catalog: Catalog, tasks=TASKS, seed: int = 0, quick: bool = False,
     recsys.artifacts.ArtifactError
         When the catalog has no usable precomputed embeddings.
     """
-    from recsys.artifacts import load_artifacts
-    from recsys.models.registry import list_models
-    from recsys.store import ModelStore
-
     store = ModelStore(catalog, load_artifacts(catalog), seed=seed)
     summary: dict = {}
     for k, task in enumerate(tasks):

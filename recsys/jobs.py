@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from recsys.progress import ProgressCallback
+from recsys.reports import report_path
+from recsys.store import ModelStore
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +129,6 @@ def setup_work(catalog, device: str | None, all_models: bool = False):
 
 def training_work(catalog, artifacts, task: str, names):
     """A job's work that trains ``names`` of ``task`` through a model store, with progress per model."""
-    from recsys.store import ModelStore
-
     def work(progress):
         store = ModelStore(catalog, artifacts)
         for k, name in enumerate(names):
@@ -141,7 +141,6 @@ def training_work(catalog, artifacts, task: str, names):
 def evaluation_work(catalog):
     """The full evaluation's work: every task, written over the catalog's report."""
     from recsys.prepare import evaluate_to
-    from recsys.reports import report_path
 
     return lambda progress: evaluate_to(catalog, report_path(catalog.root), quick=False, progress=progress)
 

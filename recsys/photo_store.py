@@ -11,9 +11,11 @@ import logging
 
 import numpy as np
 
+from recsys.artifacts import ArtifactError
 from recsys.colour import ColourNamer, load_photo_prototypes
 from recsys.encoders.base import cached_text_vectors
 from recsys.photo import PhotoReader, PhotoReading, imagenet_label_texts
+from recsys.utils import l2_normalize
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +70,6 @@ def recognizer_probabilities(store, image_vector: np.ndarray, feature_maps: np.n
     """``(probabilities, activation map)`` of the store's recognizer for one photo: it reads ``image_vector`` when
     it was trained on the catalog's encoder, else the pooled classifier ``feature_maps`` ``(C, h, w)``; the map is
     over those feature maps (None without them). ``(None, None)`` without a recognizer."""
-    from recsys.utils import l2_normalize
-
     model = recognizer(store)
     if model is None:
         return None, None
@@ -96,8 +96,6 @@ def photo_reader(store, device: str | None = None) -> PhotoReader:
         When the store has no artifacts to fit on.
     """
     if store.artifacts is None:
-        from recsys.artifacts import ArtifactError
-
         raise ArtifactError(f"The catalog {store.catalog.name} has no precomputed embeddings to read photos with.")
 
     def build() -> PhotoReader:

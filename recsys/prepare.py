@@ -37,8 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from recsys.artifacts import embedding_step, load_artifacts
+from recsys.catalog import Catalog
+from recsys.config import DEFAULT_IMAGE_ENCODER, get_settings
+from recsys.models.registry import list_models
 from recsys.progress import ProgressCallback
 from recsys.reports import PAIRED, report_path, report_unreadable, write_report
+from recsys.store import ModelStore
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +79,6 @@ def page_models(tasks=None) -> list[tuple[str, str]]:
 
 def other_models(tasks=None) -> list[tuple[str, str]]:
     """Every other trainable registered model, after :func:`page_models`."""
-    from recsys.models.registry import list_models
     from recsys.tasks import TASKS
 
     first = set(page_models(tasks))
@@ -112,10 +116,6 @@ def setup_workers() -> int:
 
 
 def _open_store(catalog_dir: str, seed: int):
-    from recsys.artifacts import load_artifacts
-    from recsys.catalog import Catalog
-    from recsys.store import ModelStore
-
     catalog = Catalog.load(catalog_dir)
     return catalog, ModelStore(catalog, load_artifacts(catalog), seed=seed)
 
@@ -319,10 +319,6 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     recsys.artifacts.ArtifactError
         When the embeddings cannot be computed or loaded.
     """
-    from recsys.artifacts import embedding_step, load_artifacts
-    from recsys.catalog import Catalog
-    from recsys.config import DEFAULT_IMAGE_ENCODER, get_settings
-    from recsys.store import ModelStore
     from recsys.tasks import TASKS
 
     folder = Path(catalog_dir)
@@ -352,7 +348,7 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     config = get_settings()
     step = embedding_step(catalog, config.image_encoder, config.text_encoder)
     if step:
-        from recsys.artifacts import precompute
+        from recsys.artifacts import precompute  # the encoders and torch, only when embeddings are computed
 
         message, image_encoder, text_encoder = step
         report_progress(0.05, message)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys.config import get_settings
 from recsys.models.base import Estimator
 
 logger = logging.getLogger(__name__)
@@ -176,8 +177,6 @@ def load_recognizer(path: str | Path | None = None) -> GarmentRecognizer:
         program's file) or holds no recognizer.
     """
     from safetensors import SafetensorError
-
-    from recsys.config import get_settings
 
     if path is None:
         path = get_settings().photo_head or SHIPPED_PATH

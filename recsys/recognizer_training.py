@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from recsys.imageio import ImageInputError, load_upload
+from recsys.models.base import _library_version
 from recsys.recognizer import GarmentRecognizer, RecognizerError, _key, is_class_label
 from recsys.tables import TableError, read_text_table
 
@@ -146,8 +148,6 @@ def photo_vectors(encoder, paths, *, mirror: bool = False, batch_size: int = 32,
     (``2 * n_readable`` rows): training augmentation."""
     from PIL import ImageOps
 
-    from recsys.imageio import ImageInputError, load_upload
-
     paths = list(paths)
     readable = np.zeros(len(paths), dtype=bool)
     parts = []
@@ -251,8 +251,6 @@ def _card(model: GarmentRecognizer, encoder_spec: str, labels: np.ndarray, group
     cross-validated recall per label), every setting's grouped cross-validation, the best one's confusion, the command
     and the library version."""
     from sklearn.metrics import confusion_matrix
-
-    from recsys.models.base import _library_version
 
     best = results[0]
     classes = best["classes"]

@@ -20,6 +20,7 @@ import pandas as pd
 
 from recsys import metrics
 from recsys.metrics import PER_QUERY
+from recsys.models.registry import model_title
 from recsys.papers import paper_table  # noqa: F401  (the Model report page reads it through services.reports)
 from recsys.utils import read_json
 
@@ -64,13 +65,39 @@ def write_report(report: dict, path: str | os.PathLike, *, kind: str, catalog, s
     OSError
         When the file cannot be written.
     """
-    path = Path(path)
+    meta = {"kind": kind, "computed_at": _now(), "catalog": catalog.name,
+            "catalog_fingerprint": catalog.fingerprint(), "seconds": round(seconds, 1)}
+    _write_atomically(Path(path), report | {"_meta": meta})
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _write_atomically(path: Path, report: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"kind": kind, "computed_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "catalog": catalog.name, "catalog_fingerprint": catalog.fingerprint(), "seconds": round(seconds, 1)}
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(report | {"_meta": meta}, indent=2, default=str), encoding="utf-8")
+    temporary.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     os.replace(temporary, path)
+
+
+def add_to_report(catalog_root, section: str, source, entry: dict, *, replace_damaged: bool) -> Path:
+    """Add ``entry`` (with when) under ``section`` (``_uploads``, ``_requests``), keyed by ``source``'s name, to
+    the catalog's report, creating the report when it has none; returns its path. ``replace_damaged``: a report
+    that cannot be read is replaced (it held nothing to keep) instead of refused.
+
+    Raises
+    ------
+    OSError
+        When the report cannot be written.
+    ValueError
+        When the existing report cannot be read and not ``replace_damaged``.
+    """
+    path = report_path(catalog_root)
+    report = ({} if report_unreadable(path) else read_report(path)) if replace_damaged else (read_report(path) or {})
+    report.setdefault(section, {})[Path(source).name or str(source)] = dict(entry, computed_at=_now())
+    _write_atomically(path, report)
+    return path
 
 
 def add_upload_figures(catalog, figures: dict, *, source, label_map=None) -> Path:
@@ -83,16 +110,8 @@ def add_upload_figures(catalog, figures: dict, *, source, label_map=None) -> Pat
     OSError
         When the report cannot be written (a damaged one is replaced: it held nothing to keep).
     """
-    path = report_path(catalog.root)
-    report = {} if report_unreadable(path) else read_report(path)  # a damaged report holds nothing to keep
-    entry = dict(figures, label_map=str(label_map) if label_map else None,
-                 computed_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
-    report.setdefault("_uploads", {})[Path(source).name or str(source)] = entry
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    entry = dict(figures, label_map=str(label_map) if label_map else None)
+    return add_to_report(catalog.root, "_uploads", source, entry, replace_damaged=True)
 
 
 # ---------------------------------------------------------------------- reading
@@ -153,8 +172,6 @@ def row_title(task: str, name: str) -> str:
         When the task's model module exists but a package it imports is missing (a broken install, not an old
         report).
     """
-    from recsys.models.registry import model_title
-
     try:
         return model_title(task, name)
     except ValueError:  # a task this version does not have

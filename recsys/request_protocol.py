@@ -25,7 +25,6 @@ requests and the chance level (the expected score of a random ranking of the sam
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
@@ -34,8 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
 from recsys.metrics import standard_error
+from recsys.reports import add_to_report
+from recsys.store import ModelStore
 
 logger = logging.getLogger(__name__)
 
@@ -234,9 +236,6 @@ def evaluate_requests(catalog: Catalog, requests: dict, *, search=None, chat=Non
     recsys.artifacts.ArtifactError
         When the catalog has no usable precomputed embeddings.
     """
-    from recsys.artifacts import load_artifacts
-    from recsys.store import ModelStore
-
     artifacts = load_artifacts(catalog) if search is None or chat is None else None
     store = ModelStore(catalog, artifacts) if artifacts is not None else None
     report: dict = {}
@@ -280,14 +279,4 @@ def add_request_figures(catalog: Catalog, figures: dict, *, source) -> Path:
     ValueError
         When the existing report cannot be read.
     """
-    from recsys.reports import read_report, report_path
-
-    path = report_path(catalog.root)
-    report = read_report(path) or {}
-    entry = dict(figures, computed_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
-    report.setdefault("_requests", {})[Path(source).name or str(source)] = entry
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return add_to_report(catalog.root, "_requests", source, figures, replace_damaged=False)

@@ -21,10 +21,13 @@ from typing import Callable
 
 import pandas as pd
 
-from recsys.catalog import Catalog, CatalogError, CatalogWriter
+from recsys.catalog import SLOTS, Catalog, CatalogError, CatalogWriter
 from recsys.colour import BASIC_COLOURS, ColourNamer, load_photo_prototypes
+from recsys.config import DEFAULT_TEXT_ENCODER
 from recsys.data import IngestReport
 from recsys.data.photos import IMAGE_SUFFIXES, store_photo
+from recsys.tables import TableError, decode_text
+from recsys.utils import l2_normalize
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +78,6 @@ def read_slot_map(path) -> dict[str, str]:
         When the file cannot be read or names a slot the studio does not have.
     """
     import json
-
-    from recsys.catalog import SLOTS
-    from recsys.tables import TableError, decode_text
 
     try:
         mapping = json.loads(decode_text(Path(path).read_bytes(), path))  # an editor's UTF-16 or BOM is still JSON
@@ -236,7 +236,6 @@ def _slot_experts(device: str | None):
     recsys.encoders.EncoderError
         When the classifier or the text encoder is not installed.
     """
-    from recsys.config import DEFAULT_TEXT_ENCODER
     from recsys.encoders import create_encoder
     from recsys.photo import imagenet_label_texts
     from recsys.photo_store import CLASSIFIER_SPEC
@@ -265,7 +264,6 @@ def predict_slot(images, device: str | None = None, label_temperature: float = 0
     from scipy.special import softmax
 
     from recsys.encoders import EncoderError
-    from recsys.utils import l2_normalize
 
     try:
         classifier_model, similarity, recognizer, recognized = _slot_experts(device)

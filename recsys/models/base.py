@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from recsys.utils import file_damage
+from recsys.utils import file_damage, read_json
 
 MODEL_DIR = Path("artifacts") / "models"
 
@@ -134,8 +134,6 @@ def load_model(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
         disk), or not what :func:`save_model` writes (the JSON half not an object, the weights not safetensors).
     """
     from safetensors import SafetensorError
-
-    from recsys.utils import read_json
 
     path = Path(path)
     weights, meta = path.with_suffix(".safetensors"), path.with_suffix(".json")

@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
 from recsys.models.registry import get_model, model_info
 from recsys.progress import ProgressCallback
@@ -130,8 +131,6 @@ def prepare(catalog: Catalog, seed: int = 0, artifacts=None) -> CompatData:
         When ``artifacts`` is not given and the catalog has none usable.
     """
     if artifacts is None:
-        from recsys.artifacts import load_artifacts
-
         artifacts = load_artifacts(catalog)
     train, test = split_outfits(catalog, seed)
     return CompatData(

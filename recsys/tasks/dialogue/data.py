@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from recsys.artifacts import ArtifactError, load_artifacts
 from recsys.catalog import Catalog
 from recsys.data.fascode import rank_problem
 from recsys.models.dialogue import FASCODE_SLOTS, DialogueCoordiRecommender, cosine_agreement
@@ -137,7 +138,6 @@ def require_artifacts(catalog: Catalog, artifacts=None):
     """
     if artifacts is not None:
         return artifacts
-    from recsys.artifacts import ArtifactError, load_artifacts
 
     try:
         return load_artifacts(catalog)

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from recsys.artifacts import ArtifactError
+from recsys.artifacts import ArtifactError, load_artifacts
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError
 from recsys.models.pairwise import ExplanationUnavailable, UnknownUserError
 from recsys.tasks.base import TaskService
@@ -133,8 +133,6 @@ class PersonalService(TaskService):
             raise CatalogError("This catalog has no interactions (interactions.parquet), so there is nothing to "
                                "personalize.")
         if self.artifacts is None:
-            from recsys.artifacts import load_artifacts
-
             load_artifacts(self.catalog)  # raises the ArtifactError whose sentence says why they are unusable
             raise ArtifactError("The catalog's precomputed embeddings changed; reload the page.")
 

@@ -34,8 +34,11 @@ from typing import Callable
 
 import numpy as np
 
+from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
+from recsys.imageio import ImageInputError, load_upload
 from recsys.metrics import expected_calibration_error, reliability_bins
+from recsys.store import ModelStore
 from recsys.tables import TableError, decode_text, read_text_table
 
 logger = logging.getLogger(__name__)
@@ -209,8 +212,6 @@ def _summary(values: list[float]) -> tuple[float | None, float | None]:
 def _nothing_evaluated(photos, records: list[LabelledPhoto], counts: dict, evaluated: int) -> UploadSourceError:
     """The one sentence for a source of which no photo could be judged: none could be read (with the first one's
     reason), or none has a label this catalog can judge."""
-    from recsys.imageio import ImageInputError, load_upload
-
     if evaluated == 0 and counts["unreadable"]:  # the labels were never tried: say why the photos were not read
         why = ""
         for record in records:  # the first one that fails again, for its reason (only on this failing path)
@@ -267,10 +268,7 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
     recsys.artifacts.ArtifactError
         When the catalog has no usable artifacts.
     """
-    from recsys.artifacts import load_artifacts
     from recsys.encoders import create_encoder
-    from recsys.imageio import ImageInputError, load_upload
-    from recsys.store import ModelStore
     from recsys.tasks.similar.service import SimilarService
 
     records = read_photos(photos)
