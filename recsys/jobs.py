@@ -17,6 +17,7 @@ from typing import Callable
 from recsys.progress import ProgressCallback
 from recsys.reports import report_path
 from recsys.store import ModelStore
+import recsys.tasks  # noqa: F401,I001  (importing the tasks registers the models the store trains)
 
 logger = logging.getLogger(__name__)
 

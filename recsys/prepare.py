@@ -44,6 +44,8 @@ from recsys.models.registry import list_models
 from recsys.progress import ProgressCallback
 from recsys.reports import PAIRED, report_path, report_unreadable, write_report
 from recsys.store import ModelStore
+# Importing the tasks registers their models: set-up workers in other processes train through the store too.
+from recsys.tasks import TASKS, task_part
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +74,11 @@ class SetupResult:
 
 def page_models(tasks=None) -> list[tuple[str, str]]:
     """``(task, model)`` pairs the pages' main results need, in training order (tasks in :data:`TASKS` order)."""
-    from recsys.tasks import TASKS, task_part
-
     return [(task, name) for task in (tasks or TASKS) for name in getattr(task_part(task, "models"), "PAGE_MODELS", ())]
 
 
 def other_models(tasks=None) -> list[tuple[str, str]]:
     """Every other trainable registered model, after :func:`page_models`."""
-    from recsys.tasks import TASKS
-
     first = set(page_models(tasks))
     return [(t, n) for t in (tasks or TASKS) for n in list_models(t, trainable=True) if (t, n) not in first]
 
@@ -88,8 +86,6 @@ def other_models(tasks=None) -> list[tuple[str, str]]:
 def task_chains(tasks=None) -> list[list[str]]:
     """``tasks`` (default :data:`TASKS`) grouped so that a task comes after the tasks it reads (``READS_TASKS`` of
     its ``models`` module) in the same group; groups and their tasks in :data:`TASKS` order."""
-    from recsys.tasks import TASKS, task_part
-
     tasks = list(tasks or TASKS)
     group_of = {task: {task} for task in tasks}
     for task in tasks:
@@ -189,8 +185,6 @@ def _run_stage(folder, train: dict[str, list[str]], evaluate: list[str], seed: i
     ``workers`` spawned processes (the caller may have threads): a task's evaluation starts once its models and
     those of the tasks it reads (``READS_TASKS``) are trained, in the job that trained them when it reads no other
     task. ``progress(jobs done, jobs, message)``. An error other than a ``ValueError`` in a job is raised here."""
-    from recsys.tasks import task_part
-
     reads = {task: [r for r in getattr(task_part(task, "models"), "READS_TASKS", ()) if r in train]
              for task in evaluate}
     n_jobs = len(train) + len(evaluate)
@@ -319,8 +313,6 @@ def prepare(catalog_dir: str | os.PathLike, *, builtin: bool = False, preset: st
     recsys.artifacts.ArtifactError
         When the embeddings cannot be computed or loaded.
     """
-    from recsys.tasks import TASKS
-
     folder = Path(catalog_dir)
     report_progress = progress or (lambda fraction, message: None)
     result = SetupResult()
