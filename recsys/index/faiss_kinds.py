@@ -47,16 +47,24 @@ class FaissBackend:
     kind = ""
 
     def create(self, index, matrix: np.ndarray, source):
-        """The empty (trained) native index; each kind implements it."""
+        """The empty (trained) native index; each kind implements it.
+
+        Raises
+        ------
+        NotImplementedError
+            Always: each kind implements it.
+        """
         raise NotImplementedError
 
     def build(self, index, matrix: np.ndarray, source):
+        """The native index over ``matrix`` ``(n, dim)``: :meth:`create`, then the rows added in chunks."""
         native = self.create(index, matrix, source)
         for start in range(0, len(matrix), 16 * CHUNK):  # bounded temporaries when the rows come from disk
             native.add(matrix[start:start + 16 * CHUNK])
         return native
 
     def search_params(self, index, k: int, selector=None):
+        """FAISS search parameters for ``k`` results (with ``selector``'s filter when given)."""
         params = faiss.SearchParameters()
         if selector is not None:
             params.sel = selector
@@ -74,6 +82,8 @@ class FaissBackend:
         return scores, positions
 
     def search(self, index, queries, k, mask, n_allowed, filters):
+        """Top ``k`` of the allowed rows (see :class:`recsys.index.base.IndexBackend`); queries an
+        approximate search leaves short are answered exactly."""
         if mask is None or mask.all():
             scores, positions = index.index_.search(queries, k, params=self.search_params(index, k))
             return self._fill_short_rows(index, queries, k, scores, positions, None)
@@ -85,9 +95,11 @@ class FaissBackend:
         return self._fill_short_rows(index, queries, k, scores, positions, selector)
 
     def write(self, index, path) -> None:
+        """Write the FAISS index ``index.index_`` to ``path``."""
         faiss.write_index(index.index_, str(path))
 
     def read(self, path, mmap: bool):
+        """The FAISS index at ``path``, memory-mapped when ``mmap``."""
         return faiss.read_index(str(path), faiss.IO_FLAG_MMAP if mmap else 0)
 
 
@@ -97,9 +109,11 @@ class ExactBackend(FaissBackend):
     kind = "exact"
 
     def create(self, index, matrix, source):
+        """An empty ``IndexFlatIP`` of ``matrix``'s width."""
         return faiss.IndexFlatIP(matrix.shape[1])
 
     def search(self, index, queries, k, mask, n_allowed, filters):
+        """Top ``k`` of the allowed rows, always exact: a filter is a scan of the selected rows."""
         if mask is None or mask.all():
             return index.index_.search(queries, k, params=self.search_params(index, k))
         selector, bitmap = selector_of(mask, index.n_items_)
@@ -112,18 +126,21 @@ class HNSWBackend(FaissBackend):
     kind = "hnsw"
 
     def create(self, index, matrix, source):
+        """An empty ``IndexHNSWFlat`` with the facade's graph degree and candidate-list sizes."""
         native = faiss.IndexHNSWFlat(matrix.shape[1], index.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         native.hnsw.efConstruction = index.ef_construction
         native.hnsw.efSearch = index.ef_search
         return native
 
     def search_params(self, index, k, selector=None):
+        """HNSW search parameters: a candidate list of at least ``2 * k``."""
         params = faiss.SearchParametersHNSW(efSearch=max(index.ef_search, 2 * k))
         if selector is not None:
             params.sel = selector
         return params
 
     def exhaustive(self, index, queries, k, selector=None):
+        """Exact search over the graph's flat storage (the selected rows only when ``selector``)."""
         params = faiss.SearchParameters()
         if selector is not None:
             params.sel = selector
@@ -136,6 +153,7 @@ class IVFBackend(FaissBackend):
     kind = "ivf"
 
     def create(self, index, matrix, source):
+        """An ``IndexIVFFlat`` trained on a seeded sample of ``matrix`` (about 64 rows a cell)."""
         n_items, dim = matrix.shape
         nlist = nlist_of(index, n_items)
         native = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -145,12 +163,14 @@ class IVFBackend(FaissBackend):
         return native
 
     def search_params(self, index, k, selector=None):
+        """IVF search parameters: the index's ``nprobe`` cells."""
         params = faiss.SearchParametersIVF(nprobe=index.index_.nprobe)
         if selector is not None:
             params.sel = selector
         return params
 
     def exhaustive(self, index, queries, k, selector=None):
+        """Exact search: every cell visited (the selected rows only when ``selector``)."""
         params = faiss.SearchParametersIVF(nprobe=index.index_.nlist)  # visiting every cell is a full scan
         if selector is not None:
             params.sel = selector

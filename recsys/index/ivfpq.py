@@ -51,6 +51,8 @@ class IVFPQBackend(FaissBackend):
     kind = "ivfpq"
 
     def create(self, index, matrix: np.ndarray, source):
+        """An ``IndexIVFPQ`` (behind OPQ when ``index.opq``) trained on a seeded sample; keeps the
+        exact vectors for re-ranking in ``index.vectors_``."""
         n_items, dim = matrix.shape
         nlist = nlist_of(index, n_items)
         pq_m = index.pq_m or max(1, dim // 4)

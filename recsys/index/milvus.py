@@ -230,6 +230,7 @@ class MilvusBackend:
         return collection
 
     def search(self, index, queries, k, mask, n_allowed, filters):
+        """Top ``k`` of the rows the filters allow, the filters evaluated by the database."""
         return index.index_.search(queries, k, self.expression(index, *filters))
 
     def expression(self, index, categories, allowed, exclude) -> str:
@@ -250,7 +251,16 @@ class MilvusBackend:
         return " and ".join(parts)
 
     def write(self, index, path) -> None:
+        """Write what reopens the collection (URI, name, size) as JSON to ``path``; the vectors stay in
+        the database."""
         Path(path).write_text(json.dumps(index.index_.describe()), encoding="utf-8")
 
     def read(self, path, mmap: bool):
+        """The collection the JSON at ``path`` describes.
+
+        Raises
+        ------
+        ValueError
+            When the database has no such collection.
+        """
         return MilvusCollection.open(**read_json(path))
