@@ -58,29 +58,29 @@ register = partial(register_model, task=TASK, quick=QUICK, fit=fit, inputs=input
 
 
 register(name="vbpr-mm", title="VBPR (image + description)", defaults=model_settings("vbpr-mm"),
-               description="VBPR on the image features and the description's text embedding (MMRec).",
-               )(MultimodalVBPR)
+         description="VBPR on the image features and the description's text embedding (MMRec).",
+         )(MultimodalVBPR)
 register(name="vecf", title="VECF (attention over regions)", defaults=model_settings("vecf"),
-               description="User-conditioned attention over the image's regions, review supervision, clusters.",
-               )(VECF)
+         description="User-conditioned attention over the image's regions, review supervision, clusters.",
+         )(VECF)
 register(name="vbpr", title="VBPR", defaults=model_settings("vbpr"),
-               description="BPR-MF plus a visual term on the precomputed image features (He & McAuley, 2016).",
-               )(VBPR)
+         description="BPR-MF plus a visual term on the precomputed image features (He & McAuley, 2016).",
+         )(VBPR)
 register(name="dvbpr-imagenet", title="DVBPR (ImageNet encoder + layer)",
-               defaults=model_settings("dvbpr-imagenet"),
-               description="A trainable layer on the frozen ImageNet image features (Kang et al., 2017).",
-               )(DVBPR)
+         defaults=model_settings("dvbpr-imagenet"),
+         description="A trainable layer on the frozen ImageNet image features (Kang et al., 2017).",
+         )(DVBPR)
 register(name="dvbpr-ae", title="DVBPR (autoencoder encoder + layer)",
-               defaults=model_settings("dvbpr-ae"),
-               description="A trainable layer on codes of a conv autoencoder trained on the catalog's images.",
-               )(DVBPR)
+         defaults=model_settings("dvbpr-ae"),
+         description="A trainable layer on codes of a conv autoencoder trained on the catalog's images.",
+         )(DVBPR)
 register(name="bpr", title="BPR-MF", defaults=model_settings("bpr"),
-               description="Matrix factorization with item biases, trained with BPR (Rendle et al., 2009).",
-               )(BPR)
+         description="Matrix factorization with item biases, trained with BPR (Rendle et al., 2009).",
+         )(BPR)
 register(name="vbpr-attributes", title="VBPR (labelled attributes, ceiling)", trainable=False,
-               defaults=model_settings("vbpr-attributes"),
-               description="VBPR on one-hot labelled attributes, in which the built-in world's tastes are linear: "
-                           "the ceiling of the image-feature models (evaluation only).")(VBPR)
+         defaults=model_settings("vbpr-attributes"),
+         description="VBPR on one-hot labelled attributes, in which the built-in world's tastes are linear: "
+                     "the ceiling of the image-feature models (evaluation only).")(VBPR)
 register_model(task=TASK, name="random", title="Random", trainable=False,
                description="Uniform random scores: chance.")(RandomScores)
 register_model(task=TASK, name="popularity", title="Popularity", trainable=False,
