@@ -28,7 +28,7 @@ import logging
 import re
 import unicodedata
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pandas as pd
 
@@ -36,6 +36,7 @@ from recsys.catalog import Catalog, CatalogError, CatalogWriter
 from recsys.data import IngestReport
 from recsys.data.folder import place_class, slot_for, slot_map_from
 from recsys.data.photos import find_photo, store_photo
+from recsys.progress import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def category_of(record: dict) -> str:
     return names[-1].lower() if names else "product"
 
 
-def ingest_amazon(src, out, overwrite: bool = False, progress: Callable[[float, str], None] | None = None,
+def ingest_amazon(src, out, overwrite: bool = False, progress: ProgressCallback | None = None,
                   min_interactions: int = DEFAULT_MIN_INTERACTIONS, images: str | Path | None = None,
                   name: str | None = None, slot_map: dict | str | Path | None = None) -> tuple[Catalog, IngestReport]:
     """Turn Amazon review and metadata files into a catalog at ``out`` (see the module docstring).

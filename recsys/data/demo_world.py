@@ -44,7 +44,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -58,6 +57,7 @@ from recsys.data.truth import (  # noqa: F401
 )
 from recsys.data.worldgen.items import describe, item_look, mined_pairs, relative_captions, sample_item, vary  # noqa: F401
 from recsys.data.worldgen.people import sample_dialogues, sample_outfits, sample_review, sample_taste, softmax
+from recsys.progress import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def _render_chunk(args) -> int:
 
 
 def build_demo_catalog(out_dir, preset: str = "demo", seed: int = 0, overwrite: bool = False,
-                       progress: Callable[[float, str], None] | None = None, workers: int | None = None) -> Catalog:
+                       progress: ProgressCallback | None = None, workers: int | None = None) -> Catalog:
     """Generate the built-in world and write it as a catalog folder (atomically).
 
     Parameters

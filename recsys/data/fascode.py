@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 from PIL import Image, ImageDraw
@@ -38,6 +37,7 @@ from PIL import Image, ImageDraw
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
 from recsys.data import IngestReport
 from recsys.imageio import ImageInputError, load_upload
+from recsys.progress import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ def find_files(src: Path) -> tuple[Path, list[Path], list[Path]]:
     return metadata[-1], dialogues, evaluation
 
 
-def ingest_fascode(src, out, overwrite: bool = False, progress: Callable[[float, str], None] | None = None,
+def ingest_fascode(src, out, overwrite: bool = False, progress: ProgressCallback | None = None,
                    name: str | None = None) -> tuple[Catalog, IngestReport]:
     """Turn a FASCODE folder (metadata, dialogue and evaluation files, optional images/) into a catalog at ``out``.
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
 from recsys.data import IngestReport
 from recsys.data.photos import find_photo, store_photo
+from recsys.progress import ProgressCallback
 from recsys.utils import read_json
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def _left_out_note(name: str, kept: int, withheld: int, malformed: list[int]) ->
     return f"{name}: left out {' and '.join(parts)}; {kept} triple(s) of it kept"
 
 
-def ingest_fashioniq(src, out, overwrite: bool = False, progress: Callable[[float, str], None] | None = None,
+def ingest_fashioniq(src, out, overwrite: bool = False, progress: ProgressCallback | None = None,
                      images: str | Path | None = None, name: str | None = None) -> tuple[Catalog, IngestReport]:
     """Turn a FashionIQ folder into a catalog at ``out`` (Wu et al., CVPR 2021; see the module docstring).
 

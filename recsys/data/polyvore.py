@@ -25,13 +25,13 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
 from recsys.catalog import Catalog, CatalogError, CatalogWriter
 from recsys.data import IngestReport
 from recsys.data.photos import store_photo
+from recsys.progress import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def parse_fitb(path: Path) -> list[dict]:
     return records
 
 
-def ingest_polyvore(src, out, overwrite: bool = False, progress: Callable[[float, str], None] | None = None,
+def ingest_polyvore(src, out, overwrite: bool = False, progress: ProgressCallback | None = None,
                     name: str | None = None) -> tuple[Catalog, IngestReport]:
     """Turn a Polyvore Outfits folder into a catalog folder at ``out`` (Vasileva et al., ECCV 2018; see the module
     docstring). Photos are stored as JPEG, at most 512 pixels on the longer side.

@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from recsys.models.base import Estimator, StaleModelError
+from recsys.progress import ProgressCallback
 from recsys.utils import l2_normalize, top_n, torch_threads
 
 logger = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ class DialogueCoordiRecommender(Estimator):
     # ------------------------------------------------------------------ fitting
     def fit(self, dialogue_vectors: np.ndarray, coordis: np.ndarray, image: np.ndarray, text: np.ndarray,
             item_slots: Sequence[str], image_available: np.ndarray | None = None,
-            progress: Callable[[float, str], None] | None = None) -> "DialogueCoordiRecommender":
+            progress: ProgressCallback | None = None) -> "DialogueCoordiRecommender":
         """Train on dialogues and the coordi-sets that ended them; returns ``self``.
 
         Parameters

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ import pandas as pd
 from recsys.artifacts import ArtifactError, load_artifacts
 from recsys.catalog import ATTRIBUTE_COLUMNS, Catalog, CatalogError
 from recsys.models.pairwise import ExplanationUnavailable, UnknownUserError
+from recsys.progress import ProgressCallback
 from recsys.tasks.base import TaskService
 from recsys.tasks.personal.data import PersonalData, interaction_data
 from recsys.tasks.personal.models import TASK
@@ -217,7 +218,7 @@ class PersonalService(TaskService):
         interactions = self.catalog.interactions
         return interactions is not None and len(interactions) <= TRAIN_IN_PLACE_LIMIT
 
-    def model(self, name: str, progress: Callable[[float, str], None] | None = None):
+    def model(self, name: str, progress: ProgressCallback | None = None):
         """The trained model ``name``: loaded from the store, or trained and saved there first.
 
         Raises

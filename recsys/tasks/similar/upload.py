@@ -30,7 +30,6 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -38,6 +37,7 @@ from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
 from recsys.imageio import ImageInputError, load_upload
 from recsys.metrics import expected_calibration_error, reliability_bins
+from recsys.progress import ProgressCallback
 from recsys.store import ModelStore
 from recsys.tables import TableError, decode_text, read_text_table
 
@@ -257,7 +257,7 @@ def _add_category_figures(figures: dict, reading, accepted: set, item_categories
 
 
 def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path | None = None, *,
-                    device: str | None = None, progress: Callable[[float, str], None] | None = None) -> dict:
+                    device: str | None = None, progress: ProgressCallback | None = None) -> dict:
     """Run the upload protocol (module docstring) and return its figures.
 
     Raises
