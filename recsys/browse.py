@@ -101,6 +101,7 @@ def encoder_specs(manifest: Mapping) -> dict[str, str]:
     for key, value in manifest.items():
         if key.endswith("_encoder") and isinstance(value, (str, Mapping)):
             spec = value.get("spec") if isinstance(value, Mapping) else value
+            spec = f"{spec}@{value['precision']}" if spec and isinstance(value, Mapping) and value.get("precision") else spec
             if spec:
                 specs[key.replace("_", " ")] = str(spec)
     return specs

@@ -41,6 +41,10 @@ class Settings:
         when it is a joint image-text encoder (an open_clip model), else ``minilm``.
     device : str
         ``auto``, ``cpu`` or ``cuda`` (``RECSYS_DEVICE``).
+    precision : str or None
+        The precision every encoder runs at (``RECSYS_PRECISION``: fp32, bf16, int8 or fp16; checked when an encoder
+        is created); None, the default: each encoder's fastest faithful one on this machine
+        (:mod:`recsys.encoders.precision`).
     index_backend : str
         ``faiss`` (in-process, the default) or ``milvus`` (a Milvus database) for every ``VectorIndex``
         (``RECSYS_INDEX_BACKEND``).
@@ -61,6 +65,7 @@ class Settings:
     image_encoder: str | None = None
     text_encoder: str | None = None
     device: str = "auto"
+    precision: str | None = None
     index_backend: str = "faiss"
     milvus_uri: str = ""
     warm_up: bool = True
@@ -84,6 +89,7 @@ def get_settings(environ: dict | None = None) -> Settings:
         image_encoder=env.get("RECSYS_IMAGE_ENCODER") or None,
         text_encoder=env.get("RECSYS_TEXT_ENCODER") or None,
         device=env.get("RECSYS_DEVICE") or "auto",
+        precision=(env.get("RECSYS_PRECISION") or "").strip().lower() or None,
         index_backend=(env.get("RECSYS_INDEX_BACKEND") or "faiss").strip().lower(),
         milvus_uri=env.get("RECSYS_MILVUS_URI")
         or str((Path(catalog).expanduser() if catalog else data_dir / "demo") / "artifacts" / "index.milvus.db"),

@@ -60,7 +60,9 @@ def resolve_text_encoder(image_encoder: Encoder, text_encoder: str | Encoder | N
 
 
 def _encoder_record(encoder: Encoder) -> dict:
-    return {"spec": encoder.spec, "dim": int(encoder.dim), "modality": encoder.modality}
+    # The precision an encoder ran at (recsys.encoders.precision); "fp32" for encoders made outside the registry.
+    return {"spec": encoder.spec, "dim": int(encoder.dim), "modality": encoder.modality,
+            "precision": getattr(encoder, "precision", "fp32")}
 
 
 # ---------------------------------------------------------------------- precompute
@@ -190,6 +192,9 @@ def _precompute(
         "item_count": n_items,
         "image_encoder": image_enc.spec,
         "text_encoder": text_enc.spec,
+        # Shards made at another precision are made again, so the manifest's precision is every shard's.
+        "image_precision": getattr(image_enc, "precision", "fp32"),
+        "text_precision": getattr(text_enc, "precision", "fp32"),
         "shard_size": shard_size,
         "fmap_channels": fmap_channels if with_maps else 0,
         "pca_sample": pca_sample if with_maps else 0,

@@ -49,15 +49,19 @@ def fresh_copy(catalog: Catalog, destination) -> Catalog:
     return Catalog.load(destination)
 
 
-def test_manifest_records_what_made_the_artifacts(built):
+def test_manifest_records_what_made_the_artifacts(built, encoders):
     catalog, manifest = built
     stored = json.loads((catalog.root / "artifacts" / "manifest.json").read_text())
     assert stored == manifest
     assert manifest["schema_version"] == 1
     assert manifest["item_count"] == N_ITEMS
     assert manifest["catalog_fingerprint"] == catalog.fingerprint()
-    assert manifest["image_encoder"] == {"spec": "effnet-lite0", "dim": 1280, "modality": "image"}
-    assert manifest["text_encoder"] == {"spec": "minilm", "dim": 384, "modality": "text"}
+    image_encoder, text_encoder = encoders
+    assert manifest["image_encoder"] == {"spec": "effnet-lite0", "dim": 1280, "modality": "image",
+                                         "precision": image_encoder.precision}
+    assert manifest["text_encoder"] == {"spec": "minilm", "dim": 384, "modality": "text",
+                                        "precision": text_encoder.precision}
+    assert manifest["shard_state"]["text_precision"] == text_encoder.precision
     assert manifest["created_at"]
     assert manifest["timings"]["image_items_per_s"] > 0 and manifest["timings"]["total_seconds"] > 0
     assert manifest["shards"]["computed"]["image"] == [0, 1, 2]

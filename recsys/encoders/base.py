@@ -74,8 +74,8 @@ class Encoder:
     """Base class of the registry's encoders: embeddings are L2-normalized float32 rows.
 
     Subclasses are built by :func:`recsys.encoders.create_encoder` and set the attributes below; they
-    implement the ``_forward_*`` hooks, and this class does batching, no-grad/inference mode, fp16 autocast
-    on CUDA and normalisation.
+    implement the ``_forward_*`` hooks, and this class does batching, no-grad/inference mode, autocast at the
+    chosen :attr:`precision` and normalisation.
 
     Attributes
     ----------
@@ -97,6 +97,14 @@ class Encoder:
     cpu_micro_batch : int or None
         On CPU, run the network on this many images at a time, whatever the batch size asked for:
         small convolutional batches stay in the CPU caches and are faster per image. None: whole batches.
+    precision : str
+        What the forward runs at (:mod:`recsys.encoders.precision`): ``fp32``, ``bf16``, ``int8`` or ``fp16``;
+        set by :func:`~recsys.encoders.create_encoder` through :meth:`set_precision`.
+    precisions : tuple of str
+        The precisions this encoder offers (autocast gives every encoder bf16 and, on a GPU, fp16).
+    faithful_cpu_precisions : tuple of str
+        Reduced precisions measured faithful to fp32 on the CPU (per-item cosine >= 0.995), fastest first: the
+        CPU default is the first the CPU has instructions for. Empty: fp32 by default.
     """
 
     spec: str
@@ -107,9 +115,13 @@ class Encoder:
     feature_map_shape: tuple[int, int, int] | None = None
     max_tokens: int | None = None
     cpu_micro_batch: int | None = None
+    precision: str = "fp32"
+    precisions: tuple[str, ...] = ("fp32", "bf16", "fp16")
+    faithful_cpu_precisions: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(spec={self.spec!r}, dim={self.dim}, modality={self.modality!r}, device={self.device!r})"
+        return (f"{type(self).__name__}(spec={self.spec!r}, dim={self.dim}, modality={self.modality!r}, "
+                f"device={self.device!r}, precision={self.precision!r})")
 
     # ------------------------------------------------------------------ capabilities
     @property
@@ -122,11 +134,38 @@ class Encoder:
         """True for a text or joint encoder."""
         return self.modality in ("text", "joint")
 
+    def set_precision(self, precision: str) -> "Encoder":
+        """Run later forwards at ``precision`` (one of :attr:`precisions`); int8 quantizes the model in place
+        (:meth:`_quantize_int8`), so it is set once. Returns the encoder.
+
+        Raises
+        ------
+        EncoderError
+            For a precision this encoder does not offer, or a second change after int8.
+        """
+        if precision not in self.precisions:
+            raise EncoderError(f"Encoder '{self.spec}' does not offer {precision}; it runs at {', '.join(self.precisions)}.")
+        if precision == self.precision:
+            return self
+        if self.precision == "int8":
+            raise EncoderError(f"Encoder '{self.spec}' was quantized to int8; create it again for {precision}.")
+        if precision == "int8":
+            self._quantize_int8()
+        self.precision = precision
+        return self
+
+    def _quantize_int8(self) -> None:
+        """Turn the model into its int8 form in place (encoders that list ``int8`` in :attr:`precisions`)."""
+        raise NotImplementedError
+
     def _autocast(self):
-        # fp16 halves GPU time and memory for these inference-only forwards; CPU stays in fp32 (fp16 is slow there).
-        if self.device.startswith("cuda"):
-            return torch.autocast(device_type="cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
+        # bf16/fp16 autocast: the convolutions and matrix products in the reduced type, reductions and norms in fp32.
+        from recsys.encoders.precision import autocast_dtype
+
+        dtype = autocast_dtype(self.device, self.precision)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda" if self.device.startswith("cuda") else "cpu", dtype=dtype)
 
     # ------------------------------------------------------------------ images
     def encode_pixels(self, pixels: torch.Tensor, return_feature_maps: bool = False):

@@ -1,7 +1,8 @@
 """Spec strings -> encoders: the one registry of image and text encoders (DESIGN section 5).
 
-A spec is ``<name>`` or ``<name>:<options>``; the name before the first colon picks the factory, which
-receives the whole spec and the device. Factories import their heavy dependencies lazily, so listing or
+A spec is ``<name>`` or ``<name>:<options>``, optionally followed by ``@<precision>`` (``effnet-lite0@bf16``,
+:mod:`recsys.encoders.precision`); the name before the first colon picks the factory, which receives the spec
+without the precision, and the device. Factories import their heavy dependencies lazily, so listing or
 checking specs costs nothing.
 """
 
@@ -12,6 +13,7 @@ import logging
 from typing import Callable
 
 from recsys.encoders.base import Encoder, EncoderError, resolve_device
+from recsys.encoders.precision import check_precision, choose_precision, split_spec
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +54,8 @@ def list_encoders() -> list[str]:
 
 
 def spec_name(spec: str) -> str:
-    """The registry name of a spec: the part before the first colon."""
-    return str(spec).split(":", 1)[0].strip()
+    """The registry name of a spec: the part before the first colon (a precision suffix removed)."""
+    return split_spec(spec)[0].split(":", 1)[0].strip()
 
 
 def _factory(spec: str) -> EncoderFactory:
@@ -88,7 +90,9 @@ def create_encoder(spec: str, device: str | None = None) -> Encoder:
     ----------
     spec : str
         ``effnet-lite0``, ``minilm``, ``open_clip:<arch>:<tag or checkpoint path>``,
-        ``open_clip:hf-hub:<repo>``, or any name added with :func:`register_encoder`.
+        ``open_clip:hf-hub:<repo>``, or any name added with :func:`register_encoder`; ``@fp32``, ``@bf16``,
+        ``@int8`` or ``@fp16`` at the end picks the precision, which is otherwise the ``RECSYS_PRECISION`` setting
+        or the encoder's default on this machine (:func:`recsys.encoders.precision.choose_precision`).
     device : str, optional
         ``"auto"``, ``"cpu"`` or ``"cuda"``; None (the default) follows the ``RECSYS_DEVICE`` setting
         (:class:`recsys.config.Settings`), so every encoder the studio builds honours it.
@@ -96,16 +100,24 @@ def create_encoder(spec: str, device: str | None = None) -> Encoder:
     Returns
     -------
     Encoder
-        With ``spec``, ``dim``, ``modality``, ``device`` and, for images, ``preprocess``.
+        With ``spec`` (without the precision suffix: the vectors of every faithful precision share one space),
+        ``dim``, ``modality``, ``device``, ``precision`` and, for images, ``preprocess``.
 
     Raises
     ------
     EncoderError
-        One sentence naming the spec: unknown spec, missing weights (and how to supply them), bad device.
+        One sentence naming the spec: unknown spec, missing weights (and how to supply them), bad device, a
+        precision the encoder or the device cannot run, an unknown ``RECSYS_PRECISION``.
     """
-    spec = str(spec).strip()
+    from recsys.config import get_settings
+
+    spec, requested = split_spec(spec)
+    setting = check_precision(get_settings().precision)
     factory = _factory(spec)
     encoder = factory(spec, resolve_device(device))
     if encoder.modality not in ("image", "text", "joint"):
         raise EncoderError(f"The factory of encoder '{spec}' returned an unknown modality {encoder.modality!r}.")
-    return encoder
+    precision, why = choose_precision(encoder.device, tuple(encoder.precisions), tuple(encoder.faithful_cpu_precisions),
+                                      requested, setting, name=spec)
+    logger.info("%s runs at %s on %s (%s)", spec, precision, encoder.device, why)
+    return encoder.set_precision(precision)
