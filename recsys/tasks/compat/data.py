@@ -239,16 +239,32 @@ def inputs(catalog: Catalog, artifacts, name: str) -> dict:
 
 
 # ---------------------------------------------------------------------- questions
+#: The two forms of FITB the field uses: ``"type"`` -- the wrong candidates share the answer's category (so its
+#: type), as Polyvore Outfits' resampled questions (Vasileva et al., ECCV 2018), where a model must tell apart
+#: items of the same kind; ``"any"`` -- they are items of any category, as the original Polyvore questions (Han et
+#: al., ACM MM 2017), where a candidate of the wrong kind is easy to rule out.
+FITB_FORMS = ("type", "any")
+
+
 def fitb_questions(data: CompatData, rng: np.random.Generator, catalog: Catalog | None = None,
-                   limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+                   limit: int | None = None, form: str = "type") -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """FITB questions ``(rest_of_outfit, candidates (m, 4), answer_index (m,))`` (Han et al., "Learning Fashion
     Compatibility with Bidirectional LSTMs", ACM MM 2017; Polyvore Outfits of Vasileva et al. 2018).
 
-    From the catalog's own Polyvore questions when it has them, else one per held-out outfit of three or
-    more items: a random position is blanked, and three other items of the blank's category (outside the
-    outfit) join the true one, in random order. Questions naming unknown items are skipped.
+    ``form`` "type" (:data:`FITB_FORMS`): from the catalog's own Polyvore questions when it has them, else one per
+    held-out outfit of three or more items: a random position is blanked, and three other items of the blank's
+    category (outside the outfit) join the true one, in random order. Form "any": always generated from the held-out
+    outfits the same way, the three other items drawn from every item outside the outfit (any category). Questions
+    naming unknown items are skipped.
+
+    Raises
+    ------
+    ValueError
+        For a form not in :data:`FITB_FORMS`.
     """
-    shipped = _shipped_questions(catalog, "fitb") if catalog is not None else []
+    if form not in FITB_FORMS:
+        raise ValueError(f"Unknown FITB form {form!r}; choose from {', '.join(FITB_FORMS)}.")
+    shipped = _shipped_questions(catalog, "fitb") if catalog is not None and form == "type" else []
     rests, candidates, answers = [], [], []
     if shipped:
         for record in shipped:
@@ -264,12 +280,13 @@ def fitb_questions(data: CompatData, rng: np.random.Generator, catalog: Catalog 
             answers.append(int(record["answer"]))
     else:
         by_category = {c: np.flatnonzero(data.categories == c) for c in np.unique(data.categories)}
+        everything = np.arange(len(data.categories))
         for outfit in data.test_outfits:
             if len(outfit) < 3:
                 continue
             blank = int(rng.integers(len(outfit)))
             truth_item = int(outfit[blank])
-            pool = np.setdiff1d(by_category[data.categories[truth_item]], outfit)
+            pool = np.setdiff1d(by_category[data.categories[truth_item]] if form == "type" else everything, outfit)
             if len(pool) < N_CANDIDATES - 1:
                 continue
             options = np.r_[truth_item, rng.choice(pool, size=N_CANDIDATES - 1, replace=False)]
