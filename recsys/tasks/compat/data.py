@@ -28,6 +28,8 @@ from recsys.tasks.compat.models import QUICK_EPOCHS
 ProgressCallback = Callable[[float, str], None]
 
 TEST_SHARE = 0.2
+#: The mark of evaluation-only records (the built-in world's, :data:`recsys.data.demo_world.EXTENDED`).
+EXTENDED = "extended"
 #: Fewest outfits of two or more items a catalog needs for a compatibility model.
 MIN_OUTFITS = 10
 N_CANDIDATES = 4
@@ -50,7 +52,7 @@ class CompatData:
         The raw image vectors (the visual-similarity baseline).
     categories, slots : ndarray (n_items,) of str
     train_outfits, test_outfits : list of int64 arrays
-        Item rows of each outfit.
+        Item rows of each outfit (the test ones with the evaluation-only outfits last, when read).
     """
 
     features: np.ndarray
@@ -63,7 +65,8 @@ class CompatData:
 
 # ---------------------------------------------------------------------- split
 def outfit_rows(catalog: Catalog) -> tuple[list[np.ndarray], list[str]]:
-    """Each outfit as item rows, with its split name (``""`` when the catalog does not say).
+    """Each outfit as item rows, with its split name (``""`` when the catalog does not say; ``"extended"`` for the
+    built-in world's evaluation-only outfits, :data:`recsys.data.demo_world.EXTENDED`).
 
     Raises
     ------
@@ -73,7 +76,7 @@ def outfit_rows(catalog: Catalog) -> tuple[list[np.ndarray], list[str]]:
     rows, splits = [], []
     for outfit in catalog.outfits:
         rows.append(catalog.indices(outfit["item_ids"]))
-        splits.append(str(outfit.get("split", "")))
+        splits.append(EXTENDED if outfit.get(EXTENDED) else str(outfit.get("split", "")))
     return rows, splits
 
 
@@ -82,9 +85,10 @@ def count_outfits(catalog: Catalog) -> int:
     return sum(len(o.get("item_ids", [])) >= 2 for o in catalog.outfits)
 
 
-def split_outfits(catalog: Catalog, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def split_outfits(catalog: Catalog, seed: int = 0, extended: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Train and test outfits (lists of item-row arrays): the catalog's own ``split`` marks when present, else
-    80/20 by ``seed``.
+    80/20 by ``seed``; evaluation-only outfits (``extended``) are never split: they follow the test outfits when
+    ``extended``, else are left out (the quick report).
 
     Raises
     ------
@@ -92,7 +96,8 @@ def split_outfits(catalog: Catalog, seed: int = 0) -> tuple[list[np.ndarray], li
         When fewer than :data:`MIN_OUTFITS` outfits have two items (the message says how to get some).
     """
     rows, splits = outfit_rows(catalog)
-    rows_splits = [(r, s) for r, s in zip(rows, splits) if len(r) >= 2]
+    extra = [r for r, s in zip(rows, splits) if len(r) >= 2 and s == EXTENDED]
+    rows_splits = [(r, s) for r, s in zip(rows, splits) if len(r) >= 2 and s != EXTENDED]
     if len(rows_splits) < MIN_OUTFITS:
         raise NoOutfitsError(
             f"The catalog {catalog.name} has {len(rows_splits)} outfit(s) of two or more items; a compatibility model "
@@ -108,10 +113,10 @@ def split_outfits(catalog: Catalog, seed: int = 0) -> tuple[list[np.ndarray], li
         n_test = max(1, int(round(TEST_SHARE * len(rows_splits))))
         test = [rows_splits[k][0] for k in order[:n_test]]
         train = [rows_splits[k][0] for k in order[n_test:]]
-    return train, test
+    return train, test + (extra if extended else [])
 
 
-def prepare(catalog: Catalog, seed: int = 0, artifacts=None) -> CompatData:
+def prepare(catalog: Catalog, seed: int = 0, artifacts=None, extended: bool = True) -> CompatData:
     """Features (image + title + description vectors), categories, slots and the outfit split of a catalog.
 
     Parameters
@@ -121,6 +126,8 @@ def prepare(catalog: Catalog, seed: int = 0, artifacts=None) -> CompatData:
         Seed of the 80/20 split (ignored when the catalog marks its own split).
     artifacts : recsys.artifacts.Artifacts, optional
         Loaded from the catalog when not given.
+    extended : bool
+        Whether the test outfits include the evaluation-only ones (:func:`split_outfits`).
 
     Raises
     ------
@@ -133,7 +140,7 @@ def prepare(catalog: Catalog, seed: int = 0, artifacts=None) -> CompatData:
         from recsys.artifacts import load_artifacts
 
         artifacts = load_artifacts(catalog)
-    train, test = split_outfits(catalog, seed)
+    train, test = split_outfits(catalog, seed, extended=extended)
     return CompatData(
         features=compatibility_features(artifacts),
         image=np.asarray(artifacts.image, dtype=np.float32),

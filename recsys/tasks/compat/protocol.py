@@ -90,7 +90,8 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
     seed : int
         Seeds the split, the questions (``seed + 1``), the random row and the models.
     quick : bool
-        Fewer training epochs, for smoke tests.
+        Fewer training epochs, and the test outfits without the evaluation-only ones (the first run's quick
+        report).
     progress : callable ``(fraction, message)``, optional
     artifacts : recsys.artifacts.Artifacts, optional
         Loaded from the catalog when not given.
@@ -108,7 +109,8 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
     recsys.artifacts.ArtifactError
         When the catalog has no usable precomputed embeddings.
     """
-    data = prepare(catalog, seed, artifacts=artifacts)
+    # The quick report (first run) leaves out the evaluation-only outfits; the full evaluation reads them all.
+    data = prepare(catalog, seed, artifacts=artifacts, extended=not quick)
     rng = np.random.default_rng(seed + 1)
     pools = category_pools(data.test_outfits + data.train_outfits, data.categories)
     triplets = triplets_from_outfits(data.test_outfits, data.categories, rng, pools)
