@@ -253,7 +253,7 @@ def gap_closed(task_report: dict, metric: str) -> dict[str, float]:
 #: What each method claims to improve on, per task: ``(model, the row it should beat, metric)`` -- the question a
 #: reader asks of the table (does the paper's idea pay here?). :func:`claims` answers each from the report's figures.
 CLAIMS = {
-    "compat": (("type-aware", "triplet", "FITB"),),
+    "compat": (("type-aware", "triplet", "FITB"), ("type-aware", "triplet", "FITB-any")),
     "personal": (("vecf", "vbpr-mm", "NDCG@10"), ("vecf", "vbpr-mm", "detail/NDCG@10"),
                  ("vbpr-mm", "popularity", "NDCG@10")),
     "composed": (("combiner", "zero-shot", "R@10"), ("image-difference", "zero-shot", "R@10")),
@@ -291,11 +291,13 @@ def pop_paired_claims(task: str, task_report: dict) -> list[dict]:
 
 def claims(task: str, task_report: dict, paired: list[dict] | None = None) -> list[dict]:
     """Each of the task's :data:`CLAIMS` whose two rows are in the report with standard errors:
-    ``{"model", "against", "metric", "difference", "se", "paired", "verdict"}``. The error is the paired one where
+    ``{"model", "against", "metric", "difference", "se", "detectable", "paired", "verdict"}``. The error is the paired one where
     ``paired`` (:func:`pop_paired_claims`, saved as the report's ``_paired``) has the claim -- both rows scored on the
     same queries -- else sqrt(se_model^2 + se_against^2), the two figures treated as independent (which overstates
     the error of a difference on shared queries). ``verdict`` is "better" / "worse" when the difference passes two
-    standard errors either way, else "not told apart"."""
+    standard errors either way, else "not told apart"; ``detectable`` (2 x ``se``) is the smallest difference this test
+    could have told apart either way -- the power statement a tie needs (a tie with a small ``detectable`` says the
+    two are close; with a large one, that the questions were too few to tell)."""
     values, errors = report_table(task_report), standard_errors(task_report)
     known = {(c["model"], c["against"], c["metric"]): c for c in paired or ()}
     found = []
@@ -311,19 +313,24 @@ def claims(task: str, task_report: dict, paired: list[dict] | None = None) -> li
             continue
         verdict = "better" if difference > 2 * se else "worse" if difference < -2 * se else "not told apart"
         found.append({"model": model, "against": against, "metric": metric, "difference": float(difference),
-                      "se": float(se), "paired": pair is not None, "verdict": verdict})
+                      "se": float(se), "detectable": float(2 * se), "paired": pair is not None,
+                      "verdict": verdict})
     return found
 
 
 def claim_sentence(claim: dict, titles: dict | None = None) -> str:
     """A claim of :func:`claims` as one markdown sentence: the two rows (by ``titles`` where given), the metric, the
-    difference ± its standard error and the verdict, with what a tie or a loss means."""
+    difference ± its standard error and the verdict, with what a tie or a loss means; a tie says the smallest
+    difference the test could have detected (two standard errors), so that a reader can tell "close" from "too few
+    questions"."""
     titles = titles or {}
     text = (f"**{titles.get(claim['model'], claim['model'])}** against {titles.get(claim['against'], claim['against'])} "
             f"on {claim['metric']}: {claim['difference']:+.4f} ± {claim['se']:.4f}"
             f"{' (paired over the same queries)' if claim.get('paired') else ''} -- **{claim['verdict']}**")
     if claim["verdict"] == "not told apart":
-        return text + " (within two standard errors: on this catalog the method does not show its gain)"
+        detectable = claim.get("detectable", 2 * claim["se"])
+        return text + (f" (within two standard errors: on this catalog the method does not show its gain; the test "
+                       f"could detect a difference of {detectable:.4f} or more either way)")
     if claim["verdict"] == "worse":
         return text + " (a loss is a result: the method does not pay here)"
     return text

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recsys.catalog import Catalog, CatalogError  # noqa: E402
 from recsys.evaluate import evaluate  # noqa: E402
-from recsys.reports import add_upload_figures, display_table, write_report  # noqa: E402
+from recsys.reports import (PAIRED, add_upload_figures, claim_sentence, claims, display_table,  # noqa: E402
+                            write_report)
 from recsys.tasks import TASKS  # noqa: E402
 
 
@@ -51,6 +52,8 @@ def format_report(report: dict) -> str:
             continue
         lines.append(f"== {task} == (value ± standard error over the test queries, where the protocol gives one)")
         lines.append(display_table(models).to_string())
+        # The verdicts as the pages phrase them, each tie with the smallest difference its test could detect.
+        lines += [claim_sentence(c).replace("**", "") for c in claims(task, models, report.get(PAIRED, {}).get(task))]
         lines.append("")
     return "\n".join(lines)
 

@@ -266,6 +266,52 @@ def test_fitb_questions_blank_an_item_and_offer_three_of_its_category(tiny_catal
         assert len(set(options.tolist())) == 4
 
 
+def test_fitb_in_its_two_forms_on_hand_made_outfits():
+    from recsys.tasks.compat.data import CompatData, fitb_questions
+
+    # Three kinds, four items each; two held-out outfits of one item of each kind.
+    categories = np.repeat(["shirt", "skirt", "boots"], 4)
+    data = CompatData(features=np.zeros((12, 2), np.float32), image=np.zeros((12, 2), np.float32),
+                      categories=categories, slots=categories, train_outfits=[],
+                      test_outfits=[np.array([0, 4, 8]), np.array([1, 5, 9])])
+    for form in ("type", "any"):
+        rests, candidates, answers = fitb_questions(data, np.random.default_rng(3), form=form)
+        assert len(answers) == 2 and candidates.shape == (2, 4)
+        for outfit, rest, options, answer in zip(data.test_outfits, rests, candidates, answers):
+            assert set(rest.tolist()) | {int(options[answer])} == set(outfit.tolist())
+            wrong = np.delete(options, answer)
+            assert not set(wrong.tolist()) & set(outfit.tolist())  # never an item of the outfit itself
+            if form == "type":
+                assert set(categories[wrong]) == {categories[options[answer]]}
+    # Over many draws the any-type form offers every kind, the type form only the answer's.
+    rng = np.random.default_rng(0)
+    offered = set()
+    for _ in range(30):
+        _, candidates, answers = fitb_questions(data, rng, form="any")
+        offered |= {(categories[c[a]], categories[w]) for c, a in zip(candidates, answers) for w in np.delete(c, a)}
+    assert {kind for answer_kind, kind in offered if answer_kind == "shirt"} == {"shirt", "skirt", "boots"}
+    with pytest.raises(ValueError, match="Unknown FITB form 'odd'; choose from type, any"):
+        fitb_questions(data, rng, form="odd")
+
+
+def test_a_scorer_that_knows_only_kinds_passes_the_any_type_form_and_fails_the_type_form():
+    from recsys.tasks.compat.protocol import _fitb_hits
+
+    class KindsOnly:
+        """Scores a set by how many kinds it holds: it can rule out a second skirt, never choose between skirts."""
+
+        kinds = np.array(["shirt", "shirt", "skirt", "skirt", "skirt", "skirt", "boots", "boots"])
+
+        def outfit_score(self, rows):
+            return len(set(self.kinds[rows]))
+
+    rest = np.array([0, 6])  # a shirt and boots; the blank is a skirt (item 2)
+    same_type = ([rest], np.array([[3, 2, 4, 5]]), np.array([1]))  # every candidate a skirt: a four-way tie, a miss
+    any_type = ([rest], np.array([[1, 7, 2, 6]]), np.array([2]))  # a shirt, boots, boots: the skirt alone adds a kind
+    assert _fitb_hits(KindsOnly(), same_type).tolist() == [0.0]
+    assert _fitb_hits(KindsOnly(), any_type).tolist() == [1.0]
+
+
 def test_gap_share_is_computed_from_the_report():
     from recsys.reports import gap_closed
 
@@ -283,11 +329,13 @@ def test_evaluate_reports_every_model_and_the_oracle(tiny_catalog, tiny_artifact
     # The per-question hits claims pair on: the same questions for every row, their mean the FITB figure.
     assert len({len(metrics[PER_QUERY]["FITB"][0]) for metrics in report.values()}) == 1
     for name, metrics in report.items():
-        hits, _ = metrics.pop(PER_QUERY)["FITB"]
-        assert hits.mean() == pytest.approx(metrics["FITB"])
-        assert set(metrics) == {"triplet_acc", "FITB", "AUC", "triplet_acc_se", "FITB_se", "AUC_se"}
+        per_query = metrics.pop(PER_QUERY)
+        assert per_query["FITB"][0].mean() == pytest.approx(metrics["FITB"])
+        assert per_query["FITB-any"][0].mean() == pytest.approx(metrics["FITB-any"])
+        assert set(metrics) == {"triplet_acc", "FITB", "FITB-any", "AUC", "triplet_acc_se", "FITB_se",
+                                "FITB-any_se", "AUC_se"}
         assert all(0.0 <= v <= 1.0 for v in metrics.values()), (name, metrics)
-        assert all(0.0 < metrics[f"{m}_se"] < 0.5 for m in ("triplet_acc", "FITB", "AUC")), (name, metrics)
+        assert all(0.0 < metrics[f"{m}_se"] < 0.5 for m in ("triplet_acc", "FITB", "FITB-any", "AUC")), (name, metrics)
     # The world's own compatibility separates real outfits from random ones far better than chance.
     assert report["oracle"]["AUC"] > 0.75
 
@@ -396,5 +444,5 @@ def test_a_constant_scorer_gets_no_fitb_answer_right():
     triplets = np.array([[0, 1, 2], [3, 4, 5]])
     fitb = ([np.array([0, 1])] * 3, [np.array([2, 3, 4, 5])] * 3, np.array([0, 1, 2]))
     compat = ([np.array([0, 1]), np.array([2, 3])], np.array([1, 0]))
-    figures = _score(Constant(), triplets, fitb, compat)
-    assert figures["FITB"] == 0.0 and figures["triplet_acc"] == 0.0 and figures["AUC"] == 0.5
+    figures = _score(Constant(), triplets, fitb, compat, fitb)
+    assert figures["FITB"] == 0.0 and figures["FITB-any"] == 0.0 and figures["triplet_acc"] == 0.0 and figures["AUC"] == 0.5

@@ -445,3 +445,54 @@ def test_outfits_follow_each_slot_pairs_rule(demo_preset_world):
     random_same = np.mean([items.at[s, "color"] == items.at[a, "color"] for s, a in zip(shoes, bags)])
     assert np.mean(contrast) > random_contrast + 0.1, (np.mean(contrast), random_contrast)
     assert np.mean(same_colour) > 2 * random_same, (np.mean(same_colour), random_same)
+
+
+def test_the_demo_world_sizes_its_evaluation_sets_by_power(demo_preset_world):
+    """Issue 30: four times the test outfits and evaluation dialogues of world version 4, as evaluation-only records
+    (sets of existing items, no new image) drawn after the rest; the tiny world the tests build keeps none."""
+    world = demo_preset_world
+    extended = [o for o in world.outfits if o.get(demo_world.EXTENDED)]
+    assert (len(world.outfits), len(extended)) == (4000, 1500)
+    assert all(o["split"] == "test" for o in extended) and world.outfits[-1500:] == extended
+    # With the 80/20 split of the 2500 others, 500 + 1500 = 2000 test outfits (500 before).
+    dialogues = [d for d in world.dialogues if d["split"] == "eval"]
+    assert (len(world.dialogues), len(dialogues), sum(bool(d.get(demo_world.EXTENDED)) for d in dialogues)) == (
+        1400, 800, 600)
+    assert all(d.get("candidates") for d in dialogues)
+    known = set(world.items["item_id"])
+    assert all(set(o["item_ids"]) <= known for o in extended)
+    assert (PRESETS["tiny"].extra_test_outfits, PRESETS["tiny"].extra_eval_dialogues) == (0, 0)
+
+
+def test_evaluation_only_records_leave_the_rest_of_the_world_as_it_was(monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setitem(PRESETS, "tiny-extended", replace(PRESETS["tiny"], extra_test_outfits=10,
+                                                          extra_eval_dialogues=5))
+    plain, extended = generate_world("tiny", seed=0), generate_world("tiny-extended", seed=0)
+    assert extended.outfits[:60] == plain.outfits and len(extended.outfits) == 70
+    assert all(o[demo_world.EXTENDED] and o["split"] == "test" for o in extended.outfits[60:])
+    assert extended.dialogues[:36] == plain.dialogues and len(extended.dialogues) == 41
+    assert all(d[demo_world.EXTENDED] and d["split"] == "eval" for d in extended.dialogues[36:])
+    pd.testing.assert_frame_equal(extended.interactions, plain.interactions)
+
+
+def test_evaluation_only_outfits_are_tested_on_never_trained_on():
+    from types import SimpleNamespace
+
+    from recsys.tasks.compat.data import split_outfits
+
+    outfits = [{"outfit_id": f"o{k}", "item_ids": [2 * k, 2 * k + 1]} for k in range(20)]
+    extra = [{"outfit_id": f"x{k}", "item_ids": [k, k + 7], "split": "test", "extended": True} for k in range(6)]
+
+    def catalog(records):
+        return SimpleNamespace(name="hand-made", outfits=records, indices=lambda ids: np.asarray(ids, np.int64))
+
+    train, test = split_outfits(catalog(outfits), seed=3)
+    train_x, test_x = split_outfits(catalog(outfits + extra), seed=3)
+    # The 80/20 split of the others is the one they had alone; the extra outfits follow the test ones.
+    assert [t.tolist() for t in train_x] == [t.tolist() for t in train] and len(train) == 16
+    assert [t.tolist() for t in test_x] == [t.tolist() for t in test] + [o["item_ids"] for o in extra]
+    # The quick report leaves them out.
+    _, quick_test = split_outfits(catalog(outfits + extra), seed=3, extended=False)
+    assert [t.tolist() for t in quick_test] == [t.tolist() for t in test]

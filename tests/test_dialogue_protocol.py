@@ -226,3 +226,19 @@ def test_mean_wkt_reports_its_standard_errors_by_hand():
     assert result["WKT"] == pytest.approx(0.0) and result["WKT_se"] == pytest.approx(1.0)
     assert result[metrics.PER_QUERY]["WKT"][0] == pytest.approx([1.0, -1.0])  # per dialogue, for paired claims
     assert result["top1_acc"] == 0.5 and result["top1_acc_se"] == pytest.approx(0.5)
+
+
+def test_the_quick_report_leaves_out_the_evaluation_only_dialogues(tiny_catalog):
+    import copy
+
+    from recsys.tasks.dialogue.data import dialogue_data
+
+    catalog = copy.copy(tiny_catalog)
+    # The last three evaluation dialogues marked as the built-in world marks its evaluation-only ones.
+    evaluation = [k for k, d in enumerate(tiny_catalog.dialogues) if d.get("split") == "eval"]
+    catalog.dialogues = [dict(d, extended=True) if k in evaluation[-3:] else d
+                         for k, d in enumerate(tiny_catalog.dialogues)]
+    full, quick = dialogue_data(catalog), dialogue_data(catalog, extended=False)
+    assert len(full.eval_records) == len(evaluation) == len(quick.eval_records) + 3
+    assert [r["dialogue_id"] for r in quick.eval_records] == [r["dialogue_id"] for r in full.eval_records[:-3]]
+    assert len(quick.train_turns) == len(full.train_turns)  # never a training record

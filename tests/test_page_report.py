@@ -123,6 +123,7 @@ def test_figures_read_with_their_standard_errors_and_the_papers_figures_beside(m
     # VBPR against popularity on NDCG@10: 0.010 - 0.005 = +0.005 with a standard error of sqrt(2) x 0.002.
     claim = next(m.value for m in app.markdown if m.value.startswith(f"**{row_title('personal', 'vbpr-mm')}** against"))
     assert "+0.0050 ± 0.0028 -- **not told apart**" in claim
+    assert claim.endswith("the test could detect a difference of 0.0057 or more either way)")  # 2 x 0.0028
 
 
 def test_uploaded_photos_show_their_confusion_and_calibration_and_the_bench_hint_names_this_file(monkeypatch,

@@ -85,7 +85,8 @@ def test_parameters_come_from_the_constructor_and_fit_restores_torch_threads(pla
     lambda f, m: (MultimodalVBPR(n_factors=4, n_visual_factors=4, n_epochs=40, learning_rate=0.05),
                   {"item_features": f, "text_features": f[:, ::-1].copy()}),
     lambda f, m: (DVBPR(n_factors=8, n_epochs=40, learning_rate=0.05), {"item_features": f}),
-    lambda f, m: (VECF(n_factors=8, attention_dim=8, n_epochs=40, learning_rate=0.05, n_clusters=4), {"feature_maps": m}),
+    lambda f, m: (VECF(n_factors=8, attention_dim=8, n_epochs=40, learning_rate=0.05, n_clusters=4),
+                  {"feature_maps": m, "item_features": f}),
 ], ids=["bpr", "vbpr", "vbpr-mm", "dvbpr", "vecf"])
 def test_rankers_learn_the_planted_tastes_and_round_trip(planted, make, tmp_path):
     X, features, maps = planted
@@ -136,6 +137,42 @@ def test_multimodal_vbpr_rejects_misaligned_text_features(planted):
     X, features, _ = planted
     with pytest.raises(ValueError, match="text feature rows"):
         MultimodalVBPR(n_epochs=1).fit(X, item_features=features, text_features=features[:-1])
+
+
+def test_vecf_scores_what_every_region_shares_through_its_pooled_term(planted):
+    # The regions hold noise alone; the pooled feature says which half an item is in (a colour every region of
+    # it would share). With VBPR's pooled term VECF places the never-seen items by it; attention alone cannot.
+    X, features, maps = planted
+    noise = np.random.default_rng(2).normal(0, 0.05, size=maps.shape).astype(np.float16)
+    cold_a, cold_b = np.array([18, 19]), np.array([38, 39])
+    placed = {}
+    for n_visual in (4, 0):
+        model = VECF(n_factors=8, n_visual_factors=n_visual, attention_dim=8, n_epochs=40, learning_rate=0.05,
+                     n_clusters=1, review_weight=0.0).fit(X, feature_maps=noise, item_features=features)
+        assert model.module_.user.embedding_dim == 8 + n_visual  # [p_u, theta_u]
+        scores = model.score(np.arange(N_USERS))
+        # Per user, the share of (own half's, other half's) never-seen item pairs ranked the right way round.
+        placed[n_visual] = np.mean([auc_of_halves(row, *((cold_a, cold_b) if u < N_USERS // 2 else (cold_b, cold_a)))
+                                    for u, row in enumerate(scores)])
+    assert placed[4] > 0.95
+    # One cluster and noisy regions: without the pooled term the never-seen items are placed near chance.
+    assert placed[0] < 0.8
+
+
+def test_vecf_saved_before_the_pooled_term_loads_in_its_own_form(planted, tmp_path):
+    X, features, maps = planted
+    old = VECF(n_factors=8, n_visual_factors=0, attention_dim=8, n_epochs=2, n_clusters=4).fit(
+        X, feature_maps=maps, item_features=features)
+    old.save(tmp_path / "old")
+    # What such a file holds: the parameters of the day, which had no n_visual_factors.
+    import json
+
+    meta_path = next(tmp_path.glob("old*.json"))
+    saved = json.loads(meta_path.read_text())
+    del saved["params"]["n_visual_factors"]
+    meta_path.write_text(json.dumps(saved))
+    again = VECF.load(tmp_path / "old", feature_maps=maps, item_features=features)
+    assert again.n_visual_factors == 0 and np.allclose(again.score(0), old.score(0), atol=1e-5)
 
 
 def test_vecf_scores_all_items_as_it_scores_pairs(planted):
@@ -204,7 +241,9 @@ def test_vecf_cold_item_is_its_cluster_and_attention_sums_to_one(planted):
 
 def test_vecf_attention_finds_the_region_that_tells_the_tastes_apart(planted):
     X, features, maps = planted
-    model = VECF(n_factors=8, attention_dim=8, n_epochs=60, learning_rate=0.05, n_clusters=40,
+    # Without the pooled term: here the pooled features say the half outright, and attention would have nothing left
+    # to find (the pooled term is what carries a signal every region shares).
+    model = VECF(n_factors=8, n_visual_factors=0, attention_dim=8, n_epochs=60, learning_rate=0.05, n_clusters=40,
                  review_weight=0.0).fit(X, feature_maps=maps, item_features=features)
     peaks = [np.unravel_index(model.attention_map(model.user_vectors(u)[0], i).argmax(), (7, 7))
              for u, i in [(0, 3), (0, 25), (45, 3), (45, 25)]]

@@ -68,13 +68,18 @@ def test_a_page_reads_its_tasks_claims_from_the_catalogs_report(tmp_path):
 
 
 def test_claims_say_whether_a_method_beats_what_it_improves_on():
-    from recsys.reports import claims
+    from recsys.reports import claim_sentence, claims
 
     report = {"triplet": {"FITB": 0.7617, "FITB_se": 0.0197}, "type-aware": {"FITB": 0.7596, "FITB_se": 0.0197}}
     (claim,) = claims("compat", report)
     assert claim["model"] == "type-aware" and claim["against"] == "triplet"
     assert claim["difference"] == pytest.approx(-0.0021) and claim["se"] == pytest.approx(0.0197 * 2**0.5)
     assert claim["verdict"] == "not told apart"
+    # The power statement: two errors of the difference, 2 x sqrt(2) x 0.0197 = 0.0557.
+    assert claim["detectable"] == pytest.approx(2 * 0.0197 * 2**0.5)
+    assert claim_sentence(claim).endswith("-- **not told apart** (within two standard errors: on this catalog the "
+                                          "method does not show its gain; the test could detect a difference of "
+                                          "0.0557 or more either way)")
     report["type-aware"]["FITB"] = 0.85  # 0.088 above, past 2 x 0.0279
     assert claims("compat", report)[0]["verdict"] == "better"
     report["type-aware"]["FITB"] = 0.70
@@ -102,6 +107,7 @@ def test_claims_on_shared_queries_use_the_paired_error():
                        "n": 100}]
     (claim,) = claims("compat", report, paired)
     assert claim["paired"] and claim["verdict"] == "better"  # 0.04 > 2 x 0.0197
+    assert claim["detectable"] == pytest.approx(2 * np.sqrt(0.04 * 0.96 * 100 / 99) / 10)  # 0.0394
     # The same figures treated as independent (SEs 0.0503 and 0.0498): not told apart.
     (independent,) = claims("compat", report)
     assert not independent["paired"] and independent["verdict"] == "not told apart"
@@ -124,3 +130,16 @@ def test_the_upload_confusion_and_calibration_tables():
     assert calibration.to_dict("records")[1] == {"confidence bin": "0.5-1.0", "photos": 15, "mean confidence": 0.812,
                                                  "right": 0.933}
     assert upload_confusion_table({}).empty and upload_calibration_table({}).empty
+
+
+def test_the_printed_report_gives_each_verdict_with_its_power():
+    from _scripts import load_script
+
+    format_report = load_script("evaluate").format_report
+    report = {"compat": {"triplet": {"FITB": 0.7617, "FITB_se": 0.0197}, "type-aware": {"FITB": 0.7596,
+                                                                                       "FITB_se": 0.0197}}}
+    text = format_report(report)
+    # -0.0021 against sqrt(2) x 0.0197 = 0.0279: a tie, with the 0.0557 the test could have seen.
+    assert ("type-aware against triplet on FITB: -0.0021 ± 0.0279 -- not told apart (within two standard errors: on "
+            "this catalog the method does not show its gain; the test could detect a difference of 0.0557 or more "
+            "either way)") in text.splitlines()

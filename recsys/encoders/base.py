@@ -18,6 +18,12 @@ logger = logging.getLogger(__name__)
 MODALITIES = ("image", "text", "joint")
 
 
+
+def autocast_dtype(device: str, precision: str) -> torch.dtype | None:
+    """The ``torch.autocast`` dtype of ``precision`` on ``device``; None where the forward runs as loaded (fp32,
+    int8: the quantized modules carry their own arithmetic)."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
 class EncoderError(ValueError):
     """An encoder spec cannot be turned into a working encoder; the message is one sentence saying why and what to do."""
 
@@ -160,8 +166,6 @@ class Encoder:
 
     def _autocast(self):
         # bf16/fp16 autocast: the convolutions and matrix products in the reduced type, reductions and norms in fp32.
-        from recsys.encoders.precision import autocast_dtype
-
         dtype = autocast_dtype(self.device, self.precision)
         if dtype is None:
             return contextlib.nullcontext()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from recsys.encoders.base import EncoderError
+from recsys.encoders.base import EncoderError, autocast_dtype  # noqa: F401 (part of this module's API)
 
 logger = logging.getLogger(__name__)
 
@@ -153,9 +153,3 @@ def choose_precision(
         if precision in offered and cpu_supports(precision, flags):
             return precision, "fastest faithful on this CPU"
     return "fp32", "no faithful reduced precision on this CPU"
-
-
-def autocast_dtype(device: str, precision: str) -> torch.dtype | None:
-    """The ``torch.autocast`` dtype of ``precision`` on ``device``; None where the forward runs as loaded (fp32,
-    int8: the quantized modules carry their own arithmetic)."""
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)

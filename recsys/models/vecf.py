@@ -1,8 +1,9 @@
 """VECF-style ranking: user-conditioned attention over the regions of an item's CNN feature map.
 
-The attended visual feature joins the item's factor, a review head predicts the review's sentence embedding
-from it (review supervision), and K-means clusters of the items' visual features give every item a shared
-cluster embedding, which is all a cold-start item has.
+The attended visual feature joins the item's factor, beside the user's preference for the item's pooled visual
+feature (VBPR's visual term: colour and pattern every region shares need no attention); a review head predicts the
+review's sentence embedding from the attended feature (review supervision), and K-means clusters of the items'
+visual features give every item a shared cluster embedding, which is all a cold-start item has.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ class _VECFModule(PairwiseModule):
     items_per_step = 2048  # 2048 items x 49 regions x 256 channels of float32 is about 100 MB per step
 
     def __init__(self, n_users: int, n_items: int, feature_maps: np.ndarray, fmap_scale: float, cluster_of: np.ndarray,
-                 n_clusters: int, n_factors: int, attention_dim: int, review_dim: int | None):
-        super().__init__(n_users, n_factors)
+                 n_clusters: int, n_factors: int, attention_dim: int, review_dim: int | None,
+                 pooled: np.ndarray | None = None, n_visual_factors: int = 0):
+        # The user vector is [p_u, theta_u]: p_u attends and meets the item's factors, theta_u (n_visual_factors
+        # wide, none when 0) meets the pooled visual feature as in VBPR.
+        super().__init__(n_users, n_factors + (n_visual_factors if pooled is not None else 0))
+        self.n_factors = n_factors
         maps = np.asarray(feature_maps)
         n, channels = maps.shape[:2]
         self.grid = maps.shape[2:]
@@ -53,6 +58,24 @@ class _VECFModule(PairwiseModule):
         self.review_users = self.review_items = self.review_targets = None
         self.review_weight = 0.0
         self.review_batch = 256
+        self.pooled_visual = pooled is not None and n_visual_factors > 0
+        if self.pooled_visual:
+            # Memory-mapped artifacts are read-only; torch wants writable memory, so only those are copied.
+            self.register_buffer("pooled", torch.as_tensor(np.require(pooled, np.float32, ["W"])), persistent=False)
+            self.pooled_embed = nn.Linear(self.pooled.shape[1], n_visual_factors, bias=False)  # VBPR's E
+            self.visual_bias = nn.Linear(self.pooled.shape[1], 1, bias=False)  # VBPR's beta'
+            nn.init.zeros_(self.visual_bias.weight)
+
+    def preference(self, user_vectors: torch.Tensor) -> torch.Tensor:
+        """``p_u`` ``(B, n_factors)``: the part of ``(B, d)`` user vectors that attends and meets item factors."""
+        return user_vectors[..., : self.n_factors]
+
+    def pooled_side(self, item_idx: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """``E' f_i`` ``(m, n_visual_factors)`` (None without the pooled term) and ``beta' . f_i`` ``(m,)`` of items."""
+        if not self.pooled_visual:
+            return None, torch.zeros(len(item_idx))
+        visual = F.linear(self.pooled[item_idx], torch.cat([self.pooled_embed.weight, self.visual_bias.weight]))
+        return visual[:, :-1], visual[:, -1]
 
     def features_of(self, item_idx: torch.Tensor) -> torch.Tensor:
         """The scaled region features ``(m, K, C)`` float32 of ``(m,)`` items."""
@@ -70,7 +93,7 @@ class _VECFModule(PairwiseModule):
 
     def attention(self, user_vectors: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """alpha_k = softmax_k(w2 ReLU(W1 (W_u p_u * W_f f_k))); ``keys`` are ``W_f f_k`` (B, K, a), the result (B, K)."""
-        return self._softmax_over_regions(self.W_u(user_vectors)[:, None, :] * keys)
+        return self._softmax_over_regions(self.W_u(self.preference(user_vectors))[:, None, :] * keys)
 
     def _softmax_over_regions(self, joint: torch.Tensor) -> torch.Tensor:
         """``softmax_k(w2 ReLU(W1 joint_k))`` over the last-but-one axis of ``joint`` (the regions)."""
@@ -88,12 +111,15 @@ class _VECFModule(PairwiseModule):
         return (alpha[..., None] * embedded).sum(1), alpha
 
     def item_vectors(self, user_vectors, item_idx, projected=None):
-        """Item vectors ``(B, d)`` ``q_i + c_k(i) + E F_ui`` for ``(B, d)`` users, their biases ``(B,)``, and
-        ``E F_ui`` ``(B, d)``."""
+        """Item vectors ``(B, d)`` ``[q_i + c_k(i) + E F_ui, E' f_i]`` for ``(B, d)`` users, their biases
+        ``b_i + b_k(i) + beta' . f_i`` ``(B,)``, and ``E F_ui`` ``(B, n_factors)``."""
         attended, _ = self.attended(user_vectors, item_idx, projected)
         clusters = self.cluster_of[item_idx]
         vectors = self.item(item_idx) + self.cluster(clusters) + attended
         bias = self.item_bias(item_idx).squeeze(-1) + self.cluster_bias(clusters).squeeze(-1)
+        pooled, visual_bias = self.pooled_side(item_idx)
+        if pooled is not None:
+            vectors, bias = torch.cat([vectors, pooled], dim=-1), bias + visual_bias
         return vectors, bias, attended
 
     def pair_scores(self, user_vectors, item_idx, projected=None):
@@ -129,11 +155,15 @@ class _VECFModule(PairwiseModule):
         clusters = self.cluster_of[item_idx]
         static = self.item(item_idx) + self.cluster(clusters)
         bias = self.item_bias(item_idx).squeeze(-1) + self.cluster_bias(clusters).squeeze(-1)
+        pooled, visual_bias = self.pooled_side(item_idx)
+        if pooled is not None:
+            static, bias = torch.cat([static, pooled], dim=-1), bias + visual_bias
         rows = []
         for start in range(0, len(user_vectors), users_per_step):
             users = user_vectors[start : start + users_per_step]
-            alpha = self._softmax_over_regions(self.W_u(users)[:, None, None, :] * keys[None])
-            region_scores = torch.einsum("mkd,bd->bmk", embedded, users)
+            preference = self.preference(users)
+            alpha = self._softmax_over_regions(self.W_u(preference)[:, None, None, :] * keys[None])
+            region_scores = torch.einsum("mkd,bd->bmk", embedded, preference)
             rows.append((alpha * region_scores).sum(-1) + users @ static.T + bias[None, :])
         return torch.cat(rows)
 
@@ -146,7 +176,7 @@ class _VECFModule(PairwiseModule):
         users, items = self.review_users[rows], self.review_items[rows]
         user_vectors = self.user(users)
         attended, _ = self.attended(user_vectors, items, projected)
-        predicted = self.review_head(torch.cat([attended, user_vectors], dim=-1))
+        predicted = self.review_head(torch.cat([attended, self.preference(user_vectors)], dim=-1))
         return (1.0 - F.cosine_similarity(predicted, self.review_targets[rows], dim=-1)).mean()
 
     def review_rows(self) -> torch.Tensor | None:
@@ -170,8 +200,12 @@ class VECF(PairwiseRanker):
     """User-conditioned visual attention over CNN feature-map regions, with review supervision and K-means clusters.
 
     ``alpha_k = softmax_k(w2 ReLU(W1 (W_u p_u * W_f f_k)))`` over the ``7 x 7`` regions ``f_k`` of the item's
-    feature map; ``F_ui = sum_k alpha_k f_k``; ``x_ui = p_u . (q_i + c_{k(i)} + E F_ui) + b_i + b_{k(i)}`` where
-    ``c_{k(i)}`` is the learned embedding of the item's K-means cluster of visual features. A review head
+    feature map; ``F_ui = sum_k alpha_k f_k``; ``x_ui = p_u . (q_i + c_{k(i)} + E F_ui) + theta_u . (E' f_i) +
+    beta' . f_i + b_i + b_{k(i)}`` where ``c_{k(i)}`` is the learned embedding of the item's K-means cluster of
+    visual features and ``f_i`` the item's pooled visual feature. The pooled term is the paper's base preference
+    model (VBPR's visual term, He & McAuley 2016, on which VECF builds its attention): what every region of an
+    item shares -- its colour, its pattern -- is scored there, so that attention has only to find what lies at one
+    place. ``n_visual_factors=0`` leaves it out (the attention-only form of earlier versions). A review head
     predicts the sentence embedding (Sentence-BERT style, here MiniLM) of the user's review of the item from
     ``[E F_ui, p_u]`` with a cosine loss, replacing the paper's LSTM review generator. Cold-start items (no
     training interactions) keep zero item factors and are scored through their cluster and attended features.
@@ -179,7 +213,9 @@ class VECF(PairwiseRanker):
     Parameters
     ----------
     n_factors : int
-        Dimension of users, items and clusters.
+        Dimension of the users' attending part ``p_u``, of items and of clusters.
+    n_visual_factors : int
+        Dimension of ``theta_u`` and ``E' f_i``, the pooled visual term (0: none).
     attention_dim : int
         Width of the attention network.
     n_clusters : int, optional
@@ -195,6 +231,8 @@ class VECF(PairwiseRanker):
     -----------
     feature_maps : ndarray (n_items, C, h, w)
         Given to ``fit`` and to ``load``.
+    item_features : ndarray (n_items, d)
+        The pooled visual features (the artifacts' image vectors), given to ``fit`` and to ``load``.
 
     References
     ----------
@@ -203,14 +241,15 @@ class VECF(PairwiseRanker):
     cold-start items with K-means over visual features.
     """
 
-    _side_names = ("feature_maps",)
+    _side_names = ("feature_maps", "item_features")
     explains_regions = True
     region_meaning = "attention weights, summing to 1"
 
-    def __init__(self, *, n_factors: int = 32, attention_dim: int = 16, n_clusters: int | None = None,
-                 items_per_cluster: float = 3.0, review_weight: float = 0.5, **kwargs):
+    def __init__(self, *, n_factors: int = 32, n_visual_factors: int = 16, attention_dim: int = 16,
+                 n_clusters: int | None = None, items_per_cluster: float = 3.0, review_weight: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.n_factors = n_factors
+        self.n_visual_factors = n_visual_factors
         self.attention_dim = attention_dim
         self.n_clusters = n_clusters
         self.items_per_cluster = items_per_cluster
@@ -225,7 +264,8 @@ class VECF(PairwiseRanker):
         X : sparse matrix ``(n_users, n_items)``
         feature_maps : ndarray ``(n_items, C, h, w)``
         item_features : ndarray ``(n_items, d)``, optional
-            Pooled visual vectors, what K-means clusters; default the mean of each feature map.
+            Pooled visual vectors, what K-means clusters and the pooled term scores; default the mean of each
+            feature map.
         review_users, review_items : ndarray ``(r,)`` of int; review_targets : ndarray ``(r, e)`` float32
             The review supervision (sentence embeddings of training pairs' reviews).
         on_epoch : callable, optional
@@ -243,11 +283,12 @@ class VECF(PairwiseRanker):
         self.cluster_of_ = kmeans_clusters(np.asarray(pooled, dtype=np.float32), self.n_clusters_, self.random_state)
         self.review_dim_ = int(review_targets.shape[1]) if review_targets is not None and len(review_targets) else None
         self._reviews = (review_users, review_items, review_targets) if self.review_dim_ else None
-        return super().fit(X, on_epoch=on_epoch, feature_maps=feature_maps)
+        return super().fit(X, on_epoch=on_epoch, feature_maps=feature_maps, item_features=pooled)
 
     def _build_module(self, n_users, n_items):
         module = _VECFModule(n_users, n_items, self.side_["feature_maps"], self.fmap_scale_, self.cluster_of_,
-                             self.n_clusters_, self.n_factors, self.attention_dim, self.review_dim_)
+                             self.n_clusters_, self.n_factors, self.attention_dim, self.review_dim_,
+                             pooled=self.side_["item_features"], n_visual_factors=self.n_visual_factors)
         return module
 
     def _before_training(self, X) -> None:
@@ -273,6 +314,8 @@ class VECF(PairwiseRanker):
         self.cluster_of_ = np.zeros(self.n_items_, dtype=np.int64)  # replaced by the saved buffer
 
     def _set_state(self, tensors, meta, **inputs) -> None:
+        if "pooled_embed.weight" not in tensors:
+            self.n_visual_factors = 0  # saved before the pooled term: the attention-only form it was trained as
         super()._set_state(tensors, meta, **inputs)
         self.cluster_of_ = self.module_.cluster_of.numpy()
 
@@ -317,7 +360,7 @@ class VECF(PairwiseRanker):
             return None
         vector = torch.as_tensor(np.asarray(user_vector, dtype=np.float32))[None, :]
         attended, _ = self.module_.attended(vector, torch.tensor([int(item_idx)]))
-        return self.module_.review_head(torch.cat([attended, vector], dim=-1))[0].numpy()
+        return self.module_.review_head(torch.cat([attended, self.module_.preference(vector)], dim=-1))[0].numpy()
 
     @property
     def cluster_assignments(self) -> np.ndarray:

@@ -29,6 +29,8 @@ from recsys.utils import top_n
 
 
 TEST_SHARE = 0.2
+#: The mark of evaluation-only records (the built-in world's, :data:`recsys.data.demo_world.EXTENDED`).
+EXTENDED = "extended"
 #: Fewest outfits of two or more items a catalog needs for a compatibility model.
 MIN_OUTFITS = 10
 N_CANDIDATES = 4
@@ -51,7 +53,7 @@ class CompatData:
         The raw image vectors (the visual-similarity baseline).
     categories, slots : ndarray (n_items,) of str
     train_outfits, test_outfits : list of int64 arrays
-        Item rows of each outfit.
+        Item rows of each outfit (the test ones with the evaluation-only outfits last, when read).
     """
 
     features: np.ndarray
@@ -64,7 +66,8 @@ class CompatData:
 
 # ---------------------------------------------------------------------- split
 def outfit_rows(catalog: Catalog) -> tuple[list[np.ndarray], list[str]]:
-    """Each outfit as item rows, with its split name (``""`` when the catalog does not say).
+    """Each outfit as item rows, with its split name (``""`` when the catalog does not say; ``"extended"`` for the
+    built-in world's evaluation-only outfits, :data:`recsys.data.demo_world.EXTENDED`).
 
     Raises
     ------
@@ -74,7 +77,7 @@ def outfit_rows(catalog: Catalog) -> tuple[list[np.ndarray], list[str]]:
     rows, splits = [], []
     for outfit in catalog.outfits:
         rows.append(catalog.indices(outfit["item_ids"]))
-        splits.append(str(outfit.get("split", "")))
+        splits.append(EXTENDED if outfit.get(EXTENDED) else str(outfit.get("split", "")))
     return rows, splits
 
 
@@ -83,9 +86,10 @@ def count_outfits(catalog: Catalog) -> int:
     return sum(len(o.get("item_ids", [])) >= 2 for o in catalog.outfits)
 
 
-def split_outfits(catalog: Catalog, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def split_outfits(catalog: Catalog, seed: int = 0, extended: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Train and test outfits (lists of item-row arrays): the catalog's own ``split`` marks when present, else
-    80/20 by ``seed``.
+    80/20 by ``seed``; evaluation-only outfits (``extended``) are never split: they follow the test outfits when
+    ``extended``, else are left out (the quick report).
 
     Raises
     ------
@@ -93,7 +97,8 @@ def split_outfits(catalog: Catalog, seed: int = 0) -> tuple[list[np.ndarray], li
         When fewer than :data:`MIN_OUTFITS` outfits have two items (the message says how to get some).
     """
     rows, splits = outfit_rows(catalog)
-    rows_splits = [(r, s) for r, s in zip(rows, splits) if len(r) >= 2]
+    extra = [r for r, s in zip(rows, splits) if len(r) >= 2 and s == EXTENDED]
+    rows_splits = [(r, s) for r, s in zip(rows, splits) if len(r) >= 2 and s != EXTENDED]
     if len(rows_splits) < MIN_OUTFITS:
         raise NoOutfitsError(
             f"The catalog {catalog.name} has {len(rows_splits)} outfit(s) of two or more items; a compatibility model "
@@ -109,10 +114,10 @@ def split_outfits(catalog: Catalog, seed: int = 0) -> tuple[list[np.ndarray], li
         n_test = max(1, int(round(TEST_SHARE * len(rows_splits))))
         test = [rows_splits[k][0] for k in order[:n_test]]
         train = [rows_splits[k][0] for k in order[n_test:]]
-    return train, test
+    return train, test + (extra if extended else [])
 
 
-def prepare(catalog: Catalog, seed: int = 0, artifacts=None) -> CompatData:
+def prepare(catalog: Catalog, seed: int = 0, artifacts=None, extended: bool = True) -> CompatData:
     """Features (image + title + description vectors), categories, slots and the outfit split of a catalog.
 
     Parameters
@@ -122,6 +127,8 @@ def prepare(catalog: Catalog, seed: int = 0, artifacts=None) -> CompatData:
         Seed of the 80/20 split (ignored when the catalog marks its own split).
     artifacts : recsys.artifacts.Artifacts, optional
         Loaded from the catalog when not given.
+    extended : bool
+        Whether the test outfits include the evaluation-only ones (:func:`split_outfits`).
 
     Raises
     ------
@@ -132,7 +139,7 @@ def prepare(catalog: Catalog, seed: int = 0, artifacts=None) -> CompatData:
     """
     if artifacts is None:
         artifacts = load_artifacts(catalog)
-    train, test = split_outfits(catalog, seed)
+    train, test = split_outfits(catalog, seed, extended=extended)
     return CompatData(
         features=compatibility_features(artifacts),
         image=np.asarray(artifacts.image, dtype=np.float32),
@@ -239,16 +246,32 @@ def inputs(store, name: str) -> dict:
 
 
 # ---------------------------------------------------------------------- questions
+#: The two forms of FITB the field uses: ``"type"`` -- the wrong candidates share the answer's category (so its
+#: type), as Polyvore Outfits' resampled questions (Vasileva et al., ECCV 2018), where a model must tell apart
+#: items of the same kind; ``"any"`` -- they are items of any category, as the original Polyvore questions (Han et
+#: al., ACM MM 2017), where a candidate of the wrong kind is easy to rule out.
+FITB_FORMS = ("type", "any")
+
+
 def fitb_questions(data: CompatData, rng: np.random.Generator, catalog: Catalog | None = None,
-                   limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+                   limit: int | None = None, form: str = "type") -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """FITB questions ``(rest_of_outfit, candidates (m, 4), answer_index (m,))`` (Han et al., "Learning Fashion
     Compatibility with Bidirectional LSTMs", ACM MM 2017; Polyvore Outfits of Vasileva et al. 2018).
 
-    From the catalog's own Polyvore questions when it has them, else one per held-out outfit of three or
-    more items: a random position is blanked, and three other items of the blank's category (outside the
-    outfit) join the true one, in random order. Questions naming unknown items are skipped.
+    ``form`` "type" (:data:`FITB_FORMS`): from the catalog's own Polyvore questions when it has them, else one per
+    held-out outfit of three or more items: a random position is blanked, and three other items of the blank's
+    category (outside the outfit) join the true one, in random order. Form "any": always generated from the held-out
+    outfits the same way, the three other items drawn from every item outside the outfit (any category). Questions
+    naming unknown items are skipped.
+
+    Raises
+    ------
+    ValueError
+        For a form not in :data:`FITB_FORMS`.
     """
-    shipped = _shipped_questions(catalog, "fitb") if catalog is not None else []
+    if form not in FITB_FORMS:
+        raise ValueError(f"Unknown FITB form {form!r}; choose from {', '.join(FITB_FORMS)}.")
+    shipped = _shipped_questions(catalog, "fitb") if catalog is not None and form == "type" else []
     rests, candidates, answers = [], [], []
     if shipped:
         for record in shipped:
@@ -264,12 +287,13 @@ def fitb_questions(data: CompatData, rng: np.random.Generator, catalog: Catalog 
             answers.append(int(record["answer"]))
     else:
         by_category = {c: np.flatnonzero(data.categories == c) for c in np.unique(data.categories)}
+        everything = np.arange(len(data.categories))
         for outfit in data.test_outfits:
             if len(outfit) < 3:
                 continue
             blank = int(rng.integers(len(outfit)))
             truth_item = int(outfit[blank])
-            pool = np.setdiff1d(by_category[data.categories[truth_item]], outfit)
+            pool = np.setdiff1d(by_category[data.categories[truth_item]] if form == "type" else everything, outfit)
             if len(pool) < N_CANDIDATES - 1:
                 continue
             options = np.r_[truth_item, rng.choice(pool, size=N_CANDIDATES - 1, replace=False)]

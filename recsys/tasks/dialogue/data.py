@@ -85,8 +85,9 @@ class DialogueData:
     skipped: list
 
 
-def dialogue_data(catalog: Catalog) -> DialogueData:
-    """Split the catalog's dialogues: ``train`` ones with their final coordi, ``eval`` ones with candidates.
+def dialogue_data(catalog: Catalog, extended: bool = True) -> DialogueData:
+    """Split the catalog's dialogues: ``train`` ones with their final coordi, ``eval`` ones with candidates (the
+    evaluation-only ones marked ``extended`` too, unless ``extended`` is False: the quick report).
 
     Never raises for a record naming an unknown item or whose candidate ranks are not 1..c once each
     (:func:`rank_problem`): it is logged and listed in ``skipped``.
@@ -95,6 +96,8 @@ def dialogue_data(catalog: Catalog) -> DialogueData:
     for record in catalog.dialogues:
         dialogue_id = record.get("dialogue_id", "?")
         try:
+            if record.get("extended") and not extended:
+                continue
             if record.get("split") == "eval" and record.get("candidates"):
                 problem = rank_problem([c.get("rank") for c in record["candidates"]])
                 if problem:

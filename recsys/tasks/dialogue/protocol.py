@@ -99,7 +99,7 @@ def evaluate(catalog: Catalog, *, seed: int = 0, quick: bool = False, progress: 
     """
     report = progress or (lambda fraction, message: None)
     artifacts = require_artifacts(catalog)
-    data = dialogue_data(catalog)
+    data = dialogue_data(catalog, extended=not quick)  # the quick report: without the evaluation-only dialogues
     if not data.eval_records:
         raise DialogueTaskError(f"The catalog {catalog.name} has no evaluation dialogues with candidate coordi-sets.")
     spec, encoder = artifacts.text_encoder_spec, LazyTextEncoder(artifacts.text_encoder_spec)

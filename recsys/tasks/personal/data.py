@@ -124,7 +124,8 @@ def side_inputs(catalog: Catalog, artifacts, name: str, quick: bool = False, see
 
     ``item_features`` ``(n_items, d)`` float32 (image features, or for ``dvbpr-ae`` the codes of the autoencoder
     ``store`` has or trains; default a store of ``catalog``, ``artifacts`` and ``seed``),
-    ``text_features`` ``(n_items, d_text)`` for ``vbpr-mm``, ``feature_maps`` ``(n_items, C, 7, 7)`` for VECF.
+    ``text_features`` ``(n_items, d_text)`` for ``vbpr-mm``, ``feature_maps`` ``(n_items, C, 7, 7)`` and the pooled
+    image features for VECF.
 
     Raises
     ------
@@ -146,15 +147,15 @@ def side_inputs(catalog: Catalog, artifacts, name: str, quick: bool = False, see
             raise ArtifactError(
                 f"VECF needs feature maps, but the artifacts were computed with {artifacts.image_encoder_spec}; "
                 "run scripts/precompute.py with --image-encoder effnet-lite0.")
-        return {"feature_maps": np.asarray(artifacts.feature_maps)}
+        return {"feature_maps": np.asarray(artifacts.feature_maps),
+                "item_features": np.asarray(artifacts.image, dtype=np.float32)}
     return {}
 
 
 def fit_inputs(catalog: Catalog, artifacts, data: PersonalData, name: str, X: sp.csr_matrix, quick: bool = False,
                seed: int = 0, store=None) -> dict:
-    """:func:`side_inputs` plus what only training reads: for VECF the pooled features K-means clusters and the
-    review supervision of the pairs observed in ``X`` ``(n_users, n_items)``; for ``vbpr-attributes`` the
-    one-hot attributes.
+    """:func:`side_inputs` plus what only training reads: for VECF the review supervision of the pairs observed in
+    ``X`` ``(n_users, n_items)``; for ``vbpr-attributes`` the one-hot attributes.
 
     Raises
     ------
@@ -170,7 +171,6 @@ def fit_inputs(catalog: Catalog, artifacts, data: PersonalData, name: str, X: sp
         return {"item_features": attributes}
     side = side_inputs(catalog, artifacts, name, quick=quick, seed=seed, store=store)
     if name == "vecf":
-        side["item_features"] = np.asarray(artifacts.image, dtype=np.float32)
         observed = X.tocsr()
         reviews = data.reviews
         if len(reviews):

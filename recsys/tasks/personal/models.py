@@ -50,7 +50,7 @@ def model_settings(name: str, quick: bool = False) -> dict:
         # The codes come from an autoencoder trained on the catalog: the model keeps them, so loading it does
         # not depend on that autoencoder being re-made identically.
         "dvbpr-ae": {"n_factors": 16, "save_features": True},
-        "vecf": {"n_factors": 16, "attention_dim": 16, "review_weight": 0.5},
+        "vecf": {"n_factors": 16, "n_visual_factors": 16, "attention_dim": 16, "review_weight": 0.5},
     }[name] | (QUICK if quick else {})
 
 
