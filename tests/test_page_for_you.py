@@ -84,9 +84,9 @@ def test_the_page_labels_models_from_the_registry(page):
                                                   for m in list_models("personal", trainable=True)]
 
 
-def test_the_page_holds_no_cache_and_imports_only_services():
+def test_the_page_holds_no_cache_and_imports_only_the_ui_layer_and_its_service():
     source = (PROJECT_ROOT / PAGE).read_text(encoding="utf-8")
     assert "st.cache_" not in source and "isinstance" not in source
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
-    assert {line for line in imports if "recsys" in line} == {"from recsys import services",
+    assert {line for line in imports if "recsys" in line} == {"from recsys import ui",
                                                              "from recsys.tasks.personal import service as personal"}

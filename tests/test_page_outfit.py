@@ -105,13 +105,13 @@ def test_the_model_choice_comes_from_the_registry_and_switching_models_rebuilds_
     assert "Outfit score" in [m.label for m in app.metric]
 
 
-def test_the_page_holds_no_cache_and_imports_only_services():
+def test_the_page_holds_no_cache_and_imports_only_the_ui_layer_and_its_service():
     from recsys.config import PROJECT_ROOT
 
     source = (PROJECT_ROOT / PAGE).read_text(encoding="utf-8")
     assert "st.cache_" not in source
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
-    assert {line for line in imports if "recsys" in line} == {"from recsys import services",
+    assert {line for line in imports if "recsys" in line} == {"from recsys import ui",
                                                              "from recsys.tasks.compat import service as outfits"}
 
 

@@ -17,7 +17,7 @@ def test_no_library_file_is_over_450_lines():
 
 
 def test_pages_hold_no_cache_and_import_only_services():
-    allowed = re.compile(r"^from recsys(\.tasks\.\w+)? import (services|service as \w+)$")
+    allowed = re.compile(r"^from recsys(\.tasks\.\w+)? import (ui|service as \w+)$")
     for page in PAGES.glob("*.py"):
         source = page.read_text(encoding="utf-8")
         assert "st.cache_" not in source, page.name
@@ -25,10 +25,10 @@ def test_pages_hold_no_cache_and_import_only_services():
         assert imports and all(allowed.match(line) for line in imports), (page.name, imports)
 
 
-def test_only_services_imports_streamlit():
-    importers = {p.name for p in RECSYS.rglob("*.py")
+def test_only_the_ui_layer_imports_streamlit():
+    importers = {p.relative_to(RECSYS).parts[0] for p in RECSYS.rglob("*.py")
                  if re.search(r"^\s*(import streamlit|from streamlit)", p.read_text(encoding="utf-8"), re.M)}
-    assert importers == {"services.py"}
+    assert importers == {"ui"}
 
 
 def test_no_model_type_dispatch_in_protocols_services_or_pages():

@@ -4,7 +4,7 @@ After every user turn the stylist encodes the dialogue so far, transfers it into
 nearest item of every slot, and ranks candidate coordi-sets by the set score (Kim et al., "FASCODE", 2021).
 Models come from the :class:`recsys.store.ModelStore`; nothing here trains or loads a file by itself.
 
-The page imports only this module and :mod:`recsys.services`, so the names it needs are re-exported here:
+The page imports only this module and :mod:`recsys.ui`, so the names it needs are re-exported here:
 :data:`FASCODE_SLOTS`, :func:`check_message`, :func:`weighted_kendall_tau` and the exceptions it catches.
 """
 
