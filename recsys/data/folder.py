@@ -237,13 +237,13 @@ def _slot_experts(device: str | None):
         When the classifier or the text encoder is not installed.
     """
     from recsys.config import DEFAULT_TEXT_ENCODER
-    from recsys.encoders import create_encoder
+    from recsys.encoders.pool import shared_encoder
     from recsys.photo import imagenet_label_texts
     from recsys.photo_store import CLASSIFIER_SPEC
     from recsys.recognizer import recognizer_for
 
-    classifier_model = create_encoder(CLASSIFIER_SPEC, device)
-    text_encoder = create_encoder(DEFAULT_TEXT_ENCODER, device)
+    classifier_model = shared_encoder(CLASSIFIER_SPEC, device)  # the process's pool: one instance per spec
+    text_encoder = shared_encoder(DEFAULT_TEXT_ENCODER, device)
     slots = text_encoder.encode_text(list(SLOT_TEXTS.values()))
     similarity = text_encoder.encode_text(imagenet_label_texts()) @ slots.T
     recognizer = recognizer_for([CLASSIFIER_SPEC])

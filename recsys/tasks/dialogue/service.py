@@ -208,7 +208,6 @@ class StylistService(TaskService):
     def __init__(self, catalog: Catalog, artifacts, store, settings=None):
         super().__init__(catalog, artifacts, store, settings)
         self._data = None
-        self._encoders: dict[str, object] = {}
         self._stylists: dict[str, tuple[Stylist, str]] = {}
 
     # ------------------------------------------------------------------ the catalog's dialogues
@@ -297,11 +296,7 @@ class StylistService(TaskService):
         return self.store.fit("dialogue", name, progress=progress)
 
     def _encoder(self, spec: str):
-        with self._lock:
-            if spec not in self._encoders:
-                device = self.device
-                self._encoders[spec] = text_encoder(spec, device=device)
-            return self._encoders[spec]
+        return text_encoder(spec, device=self.device)  # the process's encoder pool's
 
     def stylist(self, name: str | None = None) -> Stylist:
         """The :class:`Stylist` serving the trained model ``name`` (default :attr:`default_model`).
