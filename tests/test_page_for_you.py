@@ -5,21 +5,16 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from _pages import open_page
+
 from recsys.config import PROJECT_ROOT
 
-APP = str(PROJECT_ROOT / "streamlit_app.py")
 PAGE = "pages/for_you.py"
 
 
 @pytest.fixture
 def page(monkeypatch, tiny_ready_dir, tiny_artifacts):
-    monkeypatch.setenv("RECSYS_CATALOG", str(tiny_ready_dir))
-    app = AppTest.from_file(APP, default_timeout=180)
-    app.run()
-    app.switch_page(PAGE)
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
+    return open_page(monkeypatch, tiny_ready_dir, PAGE)
 
 
 def texts(app: AppTest) -> str:

@@ -11,6 +11,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from _pages import open_page
+
 from recsys.artifacts import load_artifacts
 from recsys.catalog import Catalog
 from recsys.config import PROJECT_ROOT
@@ -148,12 +150,7 @@ def _png_bytes(image: Image.Image) -> bytes:
 
 @pytest.fixture
 def app(monkeypatch, tiny_catalog_dir, tiny_artifacts):
-    monkeypatch.setenv("RECSYS_CATALOG", str(tiny_catalog_dir))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("pages/similar.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(monkeypatch, tiny_catalog_dir, "pages/similar.py")
 
 
 def test_page_shows_results_for_a_catalog_item(app, tiny_catalog):
