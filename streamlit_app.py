@@ -14,7 +14,7 @@ from pathlib import Path  # noqa: E402
 
 import streamlit as st  # noqa: E402
 
-from recsys import services  # noqa: E402
+from recsys import ui  # noqa: E402
 from recsys.catalog import Catalog, CatalogError  # noqa: E402
 from recsys.config import Settings  # noqa: E402
 
@@ -44,9 +44,9 @@ PAGES = [
 def show_catalog_or_stop(config: Settings) -> Catalog:
     """The catalog to show; builds the built-in world on first start, and stops with one sentence if it is unusable."""
     try:
-        if config.catalog_is_builtin and not services.catalog_is_built(config.catalog_dir):
+        if config.catalog_is_builtin and not ui.catalog_is_built(config.catalog_dir):
             build_builtin_world_with_progress(config)
-        return services.load_catalog(config.catalog_dir)
+        return ui.load_catalog(config.catalog_dir)
     except CatalogError as exc:
         st.error(str(exc), icon=":material/error:")
         if not config.catalog_is_builtin:
@@ -64,7 +64,7 @@ def build_builtin_world_with_progress(config: Settings) -> None:
     def progress(fraction: float, message: str) -> None:
         bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
 
-    services.build_builtin_catalog(config, progress=progress)
+    ui.build_builtin_catalog(config, progress=progress)
     # A rerun clears the build messages and draws the app as it is on every later start.
     st.rerun()
 
@@ -73,7 +73,7 @@ def shared_sidebar(catalog: Catalog, config: Settings) -> None:
     with st.sidebar:
         st.markdown(f"**Catalog** &nbsp; {catalog.name}")
         st.caption(f"{len(catalog):,} items in {catalog.items['category'].nunique()} categories")
-        artifacts = services.artifact_summary(catalog.root)
+        artifacts = ui.artifact_summary(catalog.root)
         if artifacts.problem:
             st.warning(f"Precomputed artifacts: {artifacts.problem}", icon=":material/warning:")
         elif artifacts.present:
@@ -96,11 +96,11 @@ st.logo(str(ASSETS / "logo.svg"), size="large")
 st.html(ASSETS / "style.css")
 
 # Declared before anything can stop the script: otherwise Streamlit would list pages/ on its own. (Until a session
-# of the server gets here, Streamlit may run a file of pages/ without this router; services.run_inside_router(), the
+# of the server gets here, Streamlit may run a file of pages/ without this router; ui.run_inside_router(), the
 # first statement of every page, then reruns it through here.)
 navigation = st.navigation(PAGES)
-config = services.settings()
+config = ui.settings()
 catalog = show_catalog_or_stop(config)
 shared_sidebar(catalog, config)
-services.warm_up()
-services.route(navigation)
+ui.warm_up()
+ui.route(navigation)

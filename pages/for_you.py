@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from recsys import services
+from recsys import ui
 from recsys.tasks.personal import service as personal
 
-services.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
-
-viz = services.viz
+ui.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 GRID_COLUMNS = 4
 HISTORY_SHOWN = 8
@@ -20,7 +18,7 @@ TERM_LABELS = {"latent": "item bias and factors", "image": "image", "description
 
 def get_model(service, name: str):
     """The trained model; None while the set-up or a background job trains it (the progress is shown instead)."""
-    if not services.models_ready("personal", [name], what=service.title(name)):
+    if not ui.models_ready("personal", [name], what=service.title(name)):
         return None
     try:
         return service.model(name)
@@ -29,19 +27,12 @@ def get_model(service, name: str):
     return None
 
 
-def card_image(catalog, item_id: str, weights, opacity: float, size: int = CELL):
-    image = catalog.load_image(item_id)
-    if weights is None:
-        return viz.square_thumbnail(image, size)
-    return viz.heatmap_overlay(image, weights, opacity=opacity, size=size)
-
-
 def show_history(catalog, history: np.ndarray) -> None:
     st.markdown(f"**History** &nbsp; {len(history)} items, most recent last")
     columns = st.columns(HISTORY_SHOWN)
     for column, idx in zip(columns, history[-HISTORY_SHOWN:]):
         item = catalog.items.iloc[int(idx)]
-        column.image(services.thumbnail(catalog, item["item_id"], 128), caption=item["title"], width="stretch")
+        column.image(ui.thumbnail(catalog, item["item_id"], 128), caption=item["title"], width="stretch")
 
 
 def show_true_tastes(service, user_id: str) -> None:
@@ -74,7 +65,7 @@ def show_grid(service, recommendation, opacity: float, key: str, columns_count: 
             item = catalog.items.iloc[int(idx)]
             weights = service.region_scores(recommendation, idx) if explainable else None
             with column:
-                st.image(card_image(catalog, item["item_id"], weights, opacity), width="stretch")
+                st.image(ui.item_picture(catalog, item["item_id"], weights, opacity, CELL), width="stretch")
                 badge = " · :orange[cold-start]" if cold[int(idx)] else ""
                 st.caption(f"{rank}. {item['title']}{badge}")
                 if st.button("Explain", key=f"for_you_explain_{key}_{idx}", icon=":material/zoom_in:"):
@@ -89,7 +80,7 @@ def show_explanation(service, recommendation, idx: int, opacity: float) -> None:
     explanation = service.explain(recommendation, idx)
     weights = explanation.regions
     if weights is None:
-        plain = viz.square_thumbnail(catalog.load_image(item["item_id"]), 448)
+        plain = ui.item_picture(catalog, item["item_id"], size=448)
         if recommendation.user_vector is None:
             left.image(plain, width="stretch")
             left.caption(explanation.problem)
@@ -97,10 +88,10 @@ def show_explanation(service, recommendation, idx: int, opacity: float) -> None:
             left.warning(explanation.problem, icon=":material/info:")
             left.image(plain, width="stretch")
     else:
-        overlay = viz.mark_peak(card_image(catalog, item["item_id"], weights, opacity, size=448), weights)
+        overlay = ui.peak_picture(catalog, item["item_id"], weights, opacity, size=448)
         left.image(overlay, caption="Heatmap of the regions behind the score; the outlined cell is the peak.",
                    width="stretch")
-        left.image(viz.heatmap_legend(448, 12), caption="low  →  high", width="stretch")
+        left.image(ui.heat_legend(448, 12), caption="low  →  high", width="stretch")
     with right:
         if explanation.score is not None:
             st.metric("Score", f"{explanation.score:.3f}")
@@ -126,7 +117,7 @@ st.title("For you")
 st.caption("Personalized top-N lists from BPR, VBPR (on the image, or on the image and the description), DVBPR "
            "and VECF; the heatmap shows which image regions drove each item's score for this user.")
 
-service = services.task_service("personal")
+service = ui.task_service("personal")
 catalog = service.catalog
 try:
     service.check()
@@ -134,7 +125,7 @@ except personal.CatalogError as exc:
     st.info(str(exc), icon=":material/info:")
     st.stop()
 except personal.ArtifactError:
-    services.models_ready("personal", [], what="The catalog's embeddings")  # computes them (or offers to)
+    ui.models_ready("personal", [], what="The catalog's embeddings")  # computes them (or offers to)
     st.stop()
 
 with st.container(border=True):
@@ -149,8 +140,7 @@ with st.container(border=True):
     n_column, opacity_column = st.columns(2)
     top_n = n_column.slider("How many items", 4, 24, 12, step=4, key="for_you_n")
     opacity = opacity_column.slider("Heatmap opacity", 0.0, 1.0, 0.45, step=0.05, key="for_you_opacity")
-    for line in services.reports.catalog_claims(catalog.root, "personal"):  # what the report found, a loss included
-        st.caption(line)
+    ui.report_claims(catalog, "personal")
 
 user_id, liked = None, None
 if mode == "New user":
@@ -165,7 +155,7 @@ if mode == "New user":
     liked = chosen
     columns = st.columns(HISTORY_SHOWN)
     for column, item_id in zip(columns, chosen[-HISTORY_SHOWN:]):
-        column.image(services.thumbnail(catalog, item_id, 128), caption=titles[item_id], width="stretch")
+        column.image(ui.thumbnail(catalog, item_id, 128), caption=titles[item_id], width="stretch")
 else:
     users = service.users()
     user_id = st.text_input("User id", value=users[0], key="for_you_user",

@@ -5,10 +5,10 @@ from html import escape
 import numpy as np
 import streamlit as st
 
-from recsys import services
+from recsys import ui
 from recsys.tasks.compat import service as outfits
 
-services.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
+ui.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 ALTERNATIVES = 5
 BEST_MATCHES = 6
@@ -21,7 +21,7 @@ def item_card(catalog, slot: str, row: int, score: float, upload_image=None) -> 
             st.image(upload_image, width="stretch")
             title = "Your photo"
         else:
-            st.image(services.thumbnail(catalog, catalog.items["item_id"].iat[row]), width="stretch")
+            st.image(ui.thumbnail(catalog, catalog.items["item_id"].iat[row]), width="stretch")
             title = catalog.items["title"].iat[row]
         st.markdown(f'<div class="card-title" title="{escape(title)}">{escape(title)}</div>', unsafe_allow_html=True)
         st.caption(f"Fit with the rest: {score:.3f}")
@@ -43,45 +43,17 @@ def choose_catalog_query(catalog, service, model_name):
     item_id = st.selectbox("Item", ids, index=index, key=f"outfit_item_{category}",
                            format_func=lambda i: catalog.item(i)["title"])
     st.session_state["outfit_query_item"] = item_id
-    st.image(services.thumbnail(catalog, item_id), width=180)
+    st.image(ui.thumbnail(catalog, item_id), width=180)
     return service.query(model_name, item=item_id), f"item:{item_id}", None
 
 
 def choose_upload_query(catalog, service, model_name):
-    upload = st.file_uploader("Photo of a clothing item", type=None, key="outfit_upload")
-    if upload is None:
-        st.info("Upload a photo of one piece of clothing (JPEG, PNG or WebP).", icon=":material/upload:")
+    photo = ui.photo_query(service, catalog, "outfit_upload", label="Photo of a clothing item", preview_width=180,
+                           category_help="Correct the category if it is wrong: the outfit is built around its slot.")
+    if photo is None:
         return None, None, None
-    try:
-        image, vector = services.embed_upload(upload.getvalue(), service.photo_encoder_spec, name=upload.name)
-    except outfits.ImageInputError as exc:
-        st.error(str(exc), icon=":material/broken_image:")
-        return None, None, None
-    except outfits.EncoderError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return None, None, None
-    try:
-        with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
-            reading = service.read_photo(vector, image)
-    except ValueError as exc:  # a photo the reader cannot read (e.g. too small to tell a garment): its sentence
-        st.error(str(exc), icon=":material/broken_image:")
-        return None, None, None
-    options = reading.category_choices(catalog.categories)
-    # A letterboxed square: Streamlit scales to the width, and a 2048 x 1 photo would scale to no height.
-    preview = services.viz.square_thumbnail(image, 2 * services.THUMBNAIL_SIZE)
-    st.image(preview, width=180)
-    if reading.unsure:
-        st.warning(reading.sentence(), icon=":material/help:")
-        category = st.selectbox("Category of your item", options, index=None, key=f"outfit_upload_category_{upload.file_id}",
-                                placeholder="Choose a category")
-        if category is None:
-            return None, None, None
-    else:
-        st.success(reading.sentence(), icon=":material/check_circle:")
-        category = st.selectbox("Category", options, index=0, key=f"outfit_upload_category_{upload.file_id}",
-                                help="Correct the category if it is wrong: the outfit is built around its slot.")
-    query = service.query(model_name, photo=vector, category=category)
-    return query, f"upload:{upload.file_id}:{category}", preview
+    query = service.query(model_name, photo=photo.vector, category=photo.category)
+    return query, f"upload:{photo.file_id}:{photo.category}", photo.preview
 
 
 def reset_outfit() -> None:
@@ -90,9 +62,9 @@ def reset_outfit() -> None:
 
 
 # ---------------------------------------------------------------------- page
-context = services.context()
+context = ui.context()
 catalog = context.catalog
-service = services.task_service("compat")
+service = ui.task_service("compat")
 st.title("Complete the look", anchor=False)
 st.caption("A compatibility space learned from outfits proposes items from the other slots and assembles a whole outfit.")
 
@@ -105,15 +77,14 @@ if not service.enough_outfits():
     )
     st.stop()
 
-if not services.models_ready("compat", [], what="The catalog's embeddings"):
+if not ui.models_ready("compat", [], what="The catalog's embeddings"):
     st.stop()
 
 model_name = st.segmented_control("Compatibility model", service.models(), default=outfits.DEFAULT_MODEL,
                                   format_func=service.title, key="outfit_model", on_change=reset_outfit)
 model_name = model_name or outfits.DEFAULT_MODEL
-for line in services.reports.catalog_claims(catalog.root, "compat"):  # what the report found, a loss included
-    st.caption(line)
-if not services.models_ready("compat", [model_name], what=f"The {service.title(model_name)} model"):
+ui.report_claims(catalog, "compat")
+if not ui.models_ready("compat", [model_name], what=f"The {service.title(model_name)} model"):
     st.stop()
 try:
     service.ensure_model(model_name)
@@ -190,7 +161,7 @@ with board_column:
                 alternatives = service.alternatives(model_name, query, outfit, slot, k=ALTERNATIVES)
                 for column, (row, score) in zip(st.columns(ALTERNATIVES), alternatives):
                     with column:
-                        st.image(services.thumbnail(catalog, catalog.items["item_id"].iat[row]), width="stretch")
+                        st.image(ui.thumbnail(catalog, catalog.items["item_id"].iat[row]), width="stretch")
                         st.caption(f"{catalog.items['title'].iat[row]} · outfit score {score:.3f}")
 
     st.subheader("Best matches for the item, per slot", anchor=False)
@@ -202,5 +173,5 @@ with board_column:
             continue
         for column, (row, score) in zip(st.columns(BEST_MATCHES), matches[slot]):
             with column:
-                st.image(services.thumbnail(catalog, catalog.items["item_id"].iat[row]), width="stretch")
+                st.image(ui.thumbnail(catalog, catalog.items["item_id"].iat[row]), width="stretch")
                 st.caption(f"{catalog.items['title'].iat[row]} · {score:.3f}")

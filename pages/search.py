@@ -1,33 +1,20 @@
 """Text-guided search: a reference (catalog item or photo) plus stacked modification captions, or free text."""
 
-from html import escape
-
 import streamlit as st
 
-from recsys import services
+from recsys import ui
 from recsys.tasks.composed import service as composed
 
-services.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
+ui.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 GRID_COLUMNS = 6
 COMPOSE, FREE_TEXT = "Reference + captions", "Free text"
 FROM_CATALOG, FROM_UPLOAD = "From the catalog", "Upload a photo"
-MAX_OPTIONS = 300
-
-
-def train_the_others(search) -> None:
-    """Start training, in the background, the composition models beyond the page's default (they join the model
-    list when they are ready)."""
-    others = [name for name in search.missing() if name not in composed.PAGE_MODELS]
-    if others:
-        services.start_training(search.catalog, "composed", others, again=False)
-        st.caption(f"Training {', '.join(search.title(n) for n in others)} in the background; "
-                   "it joins the model list when it is ready.")
 
 
 def apply_caption() -> None:
     text = st.session_state.get("search_caption", "")
-    cleaned, notes = services.task_service("composed").caption_notes(text)
+    cleaned, notes = ui.task_service("composed").caption_notes(text)
     st.session_state["search_caption_feedback"] = notes
     if cleaned is not None:
         st.session_state.setdefault("search_captions", []).append(cleaned)
@@ -53,52 +40,21 @@ def use_as_reference(item_id: str) -> None:
 
 
 def choose_catalog_reference(catalog) -> str | None:
-    items = catalog.items
-    title_words = st.text_input("Search titles", key="search_item_filter", placeholder="e.g. blue shirt")
-    for sentence in services.title_search(title_words).messages:
-        st.info(sentence, icon=":material/search:")
-    matches = services.filter_items(items, {}, title_words)
-    wanted = st.session_state.get("search_reference_item")
-    options = list(matches["item_id"].iloc[:MAX_OPTIONS])
-    if wanted in catalog.id_to_index and wanted not in options:
-        options.insert(0, wanted)
-    if not options:
-        st.info("No item title matches this search.", icon=":material/search_off:")
-        return None
-    titles = dict(zip(items["item_id"], items["title"]))
-    chosen = st.selectbox("Reference item", options, index=options.index(wanted) if wanted in options else 0,
-                          format_func=lambda i: f"{titles[i]}  ({i})", key="search_reference_choice")
-    st.session_state["search_reference_item"] = chosen
-    st.image(services.thumbnail(catalog, chosen), width=200, caption=titles[chosen])
+    chosen = ui.item_picker(catalog, "search_reference_item", "search_item_filter", "search_reference_choice",
+                            label="Reference item", placeholder="e.g. blue shirt")
+    if chosen is not None:
+        st.image(ui.thumbnail(catalog, chosen), width=200, caption=catalog.item(chosen)["title"])
     return chosen
 
 
-def upload_reference(arts, search):
-    """Image features of the uploaded photo and its category (as read, or as the user corrected it), or
-    ``(None, None)``."""
-    upload = st.file_uploader("Photo of a garment", type=["jpg", "jpeg", "png", "webp"], key="search_upload")
-    if upload is None:
-        st.caption("JPEG, PNG or WebP; the photo stays in this session only.")
+def upload_reference(search):
+    """Image features of the uploaded photo (shape ``(1, dim)``) and its category (as read, or as the user
+    corrected it), or ``(None, None)``."""
+    photo = ui.photo_query(search, catalog, "search_upload", category_label="Category of the reference",
+                           category_help="Correct it if it is wrong: with 'Same category' on, results stay inside it.")
+    if photo is None:
         return None, None
-    try:
-        image, vector = services.embed_upload(upload.getvalue(), arts.image_encoder_spec, upload.name)
-    except (composed.ImageInputError, composed.EncoderError) as exc:
-        st.error(str(exc), icon=":material/broken_image:")
-        return None, None
-    # A letterboxed square: Streamlit scales to the width, and a 2048 x 1 photo would scale to no height.
-    st.image(services.viz.square_thumbnail(image, 2 * services.THUMBNAIL_SIZE), width=200, caption=upload.name)
-    try:
-        with st.spinner("Reading the photo (the first one after the studio starts takes longer) ..."):
-            reading = search.read_photo(vector, image)
-    except ValueError as exc:  # a photo the reader cannot read (e.g. too small to tell a garment): its sentence
-        st.error(str(exc), icon=":material/broken_image:")
-        return None, None
-    (st.warning if reading.unsure else st.success)(reading.sentence(), icon=":material/help:" if reading.unsure
-                                                   else ":material/check_circle:")
-    category = st.selectbox("Category of the reference", reading.category_choices(catalog.categories), index=0,
-                            key=f"search_upload_category_{upload.file_id}",
-                            help="Correct it if it is wrong: with 'Same category' on, results stay inside it.")
-    return vector[None, :], category
+    return photo.vector[None, :], photo.category
 
 
 def caption_chips() -> None:
@@ -140,18 +96,13 @@ def understood_chips(result, store: str) -> None:
 
 
 def result_card(search, catalog, item_id: str, score: float, reference_id: str | None) -> None:
-    item = catalog.item(item_id)
-    with st.container(border=True):
-        st.image(services.thumbnail(catalog, item_id), width="stretch")
-        st.markdown(f'<div class="card-title" title="{escape(item.title)}">{escape(item.title)}</div>'
-                    f'<div class="card-details">{escape(item.category)} · score {score:.3f}</div>',
-                    unsafe_allow_html=True)
-        if reference_id is not None and catalog.has_truth:
-            moves = search.attribute_moves(reference_id, item_id)
-            moved = ", ".join(f"{a} {old} → {new}" for a, (old, new) in moves.items()) or "no attribute changed"
-            st.caption(f"Moved: {moved}")
-        st.button("Use as reference", key=f"search_pivot_{item_id}", icon=":material/image_search:", width="stretch",
-                  on_click=use_as_reference, args=(item_id,))
+    note = None
+    if reference_id is not None and catalog.has_truth:
+        moves = search.attribute_moves(reference_id, item_id)
+        note = "Moved: " + (", ".join(f"{a} {old} → {new}" for a, (old, new) in moves.items()) or "no attribute changed")
+    ui.result_card(catalog, item_id, f"{catalog.item(item_id)['category']} · score {score:.3f}", note=note,
+                   action=ui.CardAction("Use as reference", f"search_pivot_{item_id}", on_click=use_as_reference,
+                                        args=(item_id,)))
 
 
 def result_grid(search, catalog, result, reference_id: str | None) -> None:
@@ -161,23 +112,21 @@ def result_grid(search, catalog, result, reference_id: str | None) -> None:
     # A caption can be 2,000 characters: each is shortened here (the chips above hold them whole).
     shown = [c if len(c) <= 80 else c[:79] + "…" for c in result.used_captions]
     st.caption(f"Ranked by {result.model}" + (f" for: {' → '.join(shown)}" if shown else ""))
-    for start in range(0, len(result.item_ids), GRID_COLUMNS):
-        row = list(zip(result.item_ids, result.scores))[start : start + GRID_COLUMNS]
-        for column, (item_id, score) in zip(st.columns(GRID_COLUMNS), row):
-            with column:
-                result_card(search, catalog, item_id, score, reference_id)
+    for column, (item_id, score) in ui.grid(zip(result.item_ids, result.scores), GRID_COLUMNS):
+        with column:
+            result_card(search, catalog, item_id, score, reference_id)
 
 
-ctx = services.context()
+ctx = ui.context()
 catalog = ctx.catalog
 st.title("Text-guided search", anchor=False)
-if not services.models_ready("composed", composed.PAGE_MODELS, what="Text-guided search's joint space and combiner"):
+if not ui.models_ready("composed", composed.PAGE_MODELS, what="Text-guided search's joint space and combiner"):
     st.stop()
 
 try:
-    arts = ctx.require_artifacts()
-    search = services.task_service("composed")
-    train_the_others(search)
+    ctx.require_artifacts()
+    search = ui.task_service("composed")
+    ui.train_the_rest("composed")
     search.load()
     joint_name = search.joint_name
 except composed.ArtifactError as exc:
@@ -215,7 +164,7 @@ reference_id, reference, upload_category = None, None, None
 with reference_column:
     source = st.segmented_control("Reference", [FROM_CATALOG, FROM_UPLOAD], key="search_source")
     if source == FROM_UPLOAD:
-        reference, upload_category = upload_reference(arts, search)
+        reference, upload_category = upload_reference(search)
     else:
         reference_id = choose_catalog_reference(catalog)
         if reference_id is not None:
@@ -233,8 +182,7 @@ with caption_column:
     caption_chips()
     model = st.selectbox("Composition model", search.composition_choices(), format_func=search.title,
                          key="search_model")
-    for line in services.reports.catalog_claims(catalog.root, "composed"):  # what the report found, a loss included
-        st.caption(line)
+    ui.report_claims(catalog, "composed")
     same_category = st.toggle("Same category as the reference", value=True, key="search_same_category",
                               disabled=reference is None)
 

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from recsys import services
+from recsys import ui
 from recsys.tasks.dialogue import service as dialogue
 
-services.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
+ui.run_inside_router()  # a deep link on a fresh server: rerun inside streamlit_app.py
 
 SLOT_ICONS = {"outer": ":material/apparel:", "top": ":material/checkroom:", "bottom": ":material/styler:",
               "shoes": ":material/steps:"}
@@ -48,7 +48,7 @@ def item_tile(catalog, row: int, caption_prefix: str = "") -> None:
         st.caption(f"{caption_prefix}(empty)")
         return
     item = catalog.items.iloc[row]
-    st.image(services.thumbnail(catalog, item.item_id), width="stretch")
+    st.image(ui.thumbnail(catalog, item.item_id), width="stretch")
     st.caption(f"{caption_prefix}{item.title}")
 
 
@@ -62,7 +62,7 @@ def show_turn(catalog, turn: dict) -> None:
             st.caption("Shown items")
             for column, item_id in zip(st.columns(max(len(shown), 4)), shown):
                 with column:
-                    st.image(services.thumbnail(catalog, item_id, size=96), width=96)
+                    st.image(ui.thumbnail(catalog, item_id, size=96), width=96)
 
 
 def show_proposal(catalog, proposal, loaded_id) -> None:
@@ -91,8 +91,8 @@ def show_proposal(catalog, proposal, loaded_id) -> None:
                     item_tile(catalog, candidate["coordi"][slot], f"{slot}: ")
 
 
-catalog = services.context().catalog
-chat = services.task_service("dialogue")
+catalog = ui.context().catalog
+chat = ui.task_service("dialogue")
 st.title("Stylist chat", anchor=False)
 st.caption("Tell the coordinator what you need; after every message it proposes a coordi-set "
            "(outer, top, bottom, shoes) and ranks candidate sets.")
@@ -118,11 +118,10 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
         st.button("Load", icon=":material/upload:", key="stylist_load", on_click=load_evaluation_dialogue,
                   args=(chat,))
     st.button("Reset", icon=":material/restart_alt:", key="stylist_reset", on_click=reset)
-for line in services.reports.catalog_claims(catalog.root, "dialogue"):  # what the report found, a loss included
-    st.caption(line)
+ui.report_claims(catalog, "dialogue")
 
 title = chat.title(model_name)
-if not services.models_ready("dialogue", [model_name], what=f"The {title.lower()} model"):
+if not ui.models_ready("dialogue", [model_name], what=f"The {title.lower()} model"):
     st.stop()
 try:
     summary = chat.summary(model_name)

@@ -1,5 +1,5 @@
 """The browsing helpers behind the catalog grid and the sidebar: filters, pages of rows, and what the artifacts'
-manifest says (plain pandas; :mod:`recsys.services` re-exports them for the pages)."""
+manifest says (plain pandas; the UI layer, :mod:`recsys.ui`, draws them)."""
 
 from __future__ import annotations
 

@@ -1,21 +1,25 @@
-"""What every page works on: one catalog version with its settings, artifacts and model store (built and cached
-once per catalog version by :func:`recsys.services.context`)."""
+"""What every page works on: one catalog version with its settings, artifacts, model store and the process's encoder
+pool (built and cached once per catalog version by :func:`recsys.ui.caches.context`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from recsys.artifacts import ArtifactError
 from recsys.catalog import Catalog
 from recsys.config import Settings
+from recsys.encoders.pool import POOL, EncoderPool
 
 
 @dataclass
 class StudioContext:
-    """What every page works on, built once per catalog version: settings, catalog, artifacts and model store.
+    """What every page works on, built once per catalog version: settings, catalog, artifacts, model store and
+    the encoder pool.
 
     ``artifacts`` is None when the catalog has no usable precomputed embeddings; ``artifact_problem`` then says
-    why in one sentence.
+    why in one sentence. ``encoders`` is the process's one pool (:data:`recsys.encoders.pool.POOL`): a new catalog
+    version keeps the encoders already loaded, and the task services, the photo reader and the warm-up ask the same
+    pool, so a server holds one instance per encoder spec and device.
     """
 
     settings: Settings
@@ -23,6 +27,11 @@ class StudioContext:
     artifacts: object | None
     artifact_problem: str | None
     store: object
+    encoders: EncoderPool = field(default=POOL)
+
+    def encoder(self, spec: str):
+        """The pool's encoder ``spec`` on the settings' device; raises ``EncoderError`` with one sentence."""
+        return self.encoders.get(spec, self.settings.device)
 
     def require_artifacts(self):
         """The artifacts (precomputed embeddings) of the catalog.

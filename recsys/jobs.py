@@ -3,7 +3,7 @@
 A job runs in a daemon thread and reports ``(fraction, message)`` progress that every browser session can read.
 :class:`JobRegistry` keeps at most one job per key (catalog folder + what it does), so two sessions opening an
 untrained page at the same time start one job, not two. Plain Python: the one registry per server lives in
-:mod:`recsys.services`.
+:mod:`recsys.ui.caches`.
 """
 
 from __future__ import annotations

@@ -235,9 +235,9 @@ def test_a_broken_catalog_shows_one_sentence(monkeypatch, tmp_path):
 
 
 def test_without_a_catalog_the_builtin_world_is_built_on_first_start(monkeypatch, tmp_path):
-    from recsys import services
+    from recsys.ui import building
 
-    monkeypatch.setattr(services, "BUILTIN_PRESET", "tiny")  # the demo preset takes minutes
+    monkeypatch.setattr(building, "BUILTIN_PRESET", "tiny")  # the demo preset takes minutes
     app = start_app(monkeypatch, None, RECSYS_DATA_DIR=tmp_path)
 
     assert (tmp_path / "demo" / "items.parquet").is_file()
@@ -246,9 +246,9 @@ def test_without_a_catalog_the_builtin_world_is_built_on_first_start(monkeypatch
 
 
 def test_a_failing_builtin_build_shows_one_sentence(monkeypatch, tmp_path):
-    from recsys import services
+    from recsys.ui import building
 
-    monkeypatch.setattr(services, "BUILTIN_PRESET", "no-such-preset")
+    monkeypatch.setattr(building, "BUILTIN_PRESET", "no-such-preset")
     app = start_app(monkeypatch, None, RECSYS_DATA_DIR=tmp_path)
 
     assert len(app.error) == 1

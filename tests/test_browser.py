@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
-
 import pytest
 
+from recsys.benchmarks._browser import CHROMIUM, CHROMIUM_ARGS, serve
 from recsys.catalog import Catalog
 from recsys.config import PROJECT_ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = PROJECT_ROOT / "test-output"
-SERVER_START_TIMEOUT_S = 90
 PAGE_TIMEOUT_MS = 90_000
 FIRST_PAGE_SIZE = 24
 
@@ -41,51 +21,10 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_healthy(server: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"streamlit exited with code {server.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"streamlit did not answer {url}/_stcore/health within {SERVER_START_TIMEOUT_S} s")
-
-
-@contextlib.contextmanager
 def serve_studio(catalog_dir, tmp_path):
-    """Run ``streamlit run streamlit_app.py`` on ``catalog_dir`` and yield its URL; the server stops afterwards."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    environment = {**os.environ, "RECSYS_CATALOG": str(catalog_dir), "HF_HUB_OFFLINE": "1"}
-    log_path = tmp_path / "streamlit.log"
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]
-    with log_path.open("w") as log:
-        server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_healthy(server, url, log_path)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    """Run ``streamlit run streamlit_app.py`` on ``catalog_dir`` and yield its URL; the server stops afterwards (the
+    benchmarks' server helper, :func:`recsys.benchmarks._browser.serve`, logging to ``tmp_path/streamlit.log``)."""
+    return serve(catalog_dir, tmp_path / "streamlit.log")
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from _pages import open_page
+
 from recsys.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -179,15 +181,6 @@ def upload(monkeypatch):
     monkeypatch.setattr(streamlit, "file_uploader", fake)
     return fake
 
-
-def open_page(monkeypatch, catalog_dir, page: str) -> AppTest:
-    monkeypatch.setenv("RECSYS_CATALOG", str(catalog_dir))
-    app = AppTest.from_file(APP, default_timeout=180)
-    app.run()
-    app.switch_page(page)
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 def fuzz_text(app: AppTest, key: str, result, seed: int = SEED) -> tuple[int, list[str]]:

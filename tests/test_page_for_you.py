@@ -5,21 +5,16 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from _pages import open_page
+
 from recsys.config import PROJECT_ROOT
 
-APP = str(PROJECT_ROOT / "streamlit_app.py")
 PAGE = "pages/for_you.py"
 
 
 @pytest.fixture
 def page(monkeypatch, tiny_ready_dir, tiny_artifacts):
-    monkeypatch.setenv("RECSYS_CATALOG", str(tiny_ready_dir))
-    app = AppTest.from_file(APP, default_timeout=180)
-    app.run()
-    app.switch_page(PAGE)
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
+    return open_page(monkeypatch, tiny_ready_dir, PAGE)
 
 
 def texts(app: AppTest) -> str:
@@ -84,9 +79,9 @@ def test_the_page_labels_models_from_the_registry(page):
                                                   for m in list_models("personal", trainable=True)]
 
 
-def test_the_page_holds_no_cache_and_imports_only_services():
+def test_the_page_holds_no_cache_and_imports_only_the_ui_layer_and_its_service():
     source = (PROJECT_ROOT / PAGE).read_text(encoding="utf-8")
     assert "st.cache_" not in source and "isinstance" not in source
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
-    assert {line for line in imports if "recsys" in line} == {"from recsys import services",
+    assert {line for line in imports if "recsys" in line} == {"from recsys import ui",
                                                              "from recsys.tasks.personal import service as personal"}

@@ -5,21 +5,13 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from _pages import open_page
+
 from recsys.catalog import Catalog
 from recsys.config import PROJECT_ROOT
 
-APP = str(PROJECT_ROOT / "streamlit_app.py")
 PAGE = "pages/outfit.py"
 
-
-def open_page(monkeypatch, catalog_dir) -> AppTest:
-    monkeypatch.setenv("RECSYS_CATALOG", str(catalog_dir))
-    app = AppTest.from_file(APP, default_timeout=120)
-    app.run()
-    app.switch_page(PAGE)
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 def board_slots(app: AppTest) -> list[str]:
@@ -37,7 +29,7 @@ def catalog(tiny_ready_dir) -> Catalog:
 
 
 def test_a_catalog_item_gets_a_whole_outfit_with_scores(monkeypatch, tiny_ready_dir, tiny_artifacts, catalog):
-    app = open_page(monkeypatch, tiny_ready_dir)
+    app = open_page(monkeypatch, tiny_ready_dir, PAGE)
     assert "Complete the look" in [t.value for t in app.title]
     query_slot = catalog.item(app.selectbox(key=f"outfit_item_{app.selectbox(key='outfit_category').value}").value)["slot"]
     slots = board_slots(app)
@@ -55,7 +47,7 @@ def test_a_catalog_item_gets_a_whole_outfit_with_scores(monkeypatch, tiny_ready_
 
 
 def test_locked_slots_survive_a_reroll_and_the_rest_changes(monkeypatch, tiny_ready_dir, tiny_artifacts):
-    app = open_page(monkeypatch, tiny_ready_dir)
+    app = open_page(monkeypatch, tiny_ready_dir, PAGE)
     slots = board_slots(app)
     before = board_titles(app)
     locked = slots[-1]
@@ -71,7 +63,7 @@ def test_locked_slots_survive_a_reroll_and_the_rest_changes(monkeypatch, tiny_re
 
 
 def test_next_best_swaps_only_that_slot(monkeypatch, tiny_ready_dir, tiny_artifacts):
-    app = open_page(monkeypatch, tiny_ready_dir)
+    app = open_page(monkeypatch, tiny_ready_dir, PAGE)
     slot = board_slots(app)[0]
     before = dict(app.session_state["outfit_items"])
     app.button(key=f"outfit_swap_{slot}").click().run()
@@ -84,7 +76,7 @@ def test_a_catalog_without_outfits_explains_what_the_model_needs(monkeypatch, tm
     from tests._synthetic import write_synthetic_catalog
 
     write_synthetic_catalog(tmp_path / "closet", n_items=12)
-    app = open_page(monkeypatch, tmp_path / "closet")
+    app = open_page(monkeypatch, tmp_path / "closet", PAGE)
     text = " ".join(i.value for i in app.info)
     assert "no outfits to learn from" in text and "--format polyvore" in text
     assert not app.metric
@@ -94,7 +86,7 @@ def test_the_model_choice_comes_from_the_registry_and_switching_models_rebuilds_
         monkeypatch, tiny_ready_dir, tiny_artifacts):
     from recsys.models.registry import list_models, model_title
 
-    app = open_page(monkeypatch, tiny_ready_dir)
+    app = open_page(monkeypatch, tiny_ready_dir, PAGE)
     control = app.segmented_control(key="outfit_model")
     assert control.value == "type-aware"
     titles = [str(o) for o in control.options]
@@ -105,13 +97,13 @@ def test_the_model_choice_comes_from_the_registry_and_switching_models_rebuilds_
     assert "Outfit score" in [m.label for m in app.metric]
 
 
-def test_the_page_holds_no_cache_and_imports_only_services():
+def test_the_page_holds_no_cache_and_imports_only_the_ui_layer_and_its_service():
     from recsys.config import PROJECT_ROOT
 
     source = (PROJECT_ROOT / PAGE).read_text(encoding="utf-8")
     assert "st.cache_" not in source
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
-    assert {line for line in imports if "recsys" in line} == {"from recsys import services",
+    assert {line for line in imports if "recsys" in line} == {"from recsys import ui",
                                                              "from recsys.tasks.compat import service as outfits"}
 
 
@@ -124,7 +116,7 @@ def test_an_uploaded_photo_gets_an_outfit_around_it(monkeypatch, tiny_ready_dir,
     photo = SimpleNamespace(name="shirt.png", file_id="upload-1",
                             getvalue=lambda: catalog.image_path(item_id).read_bytes())
     monkeypatch.setattr(streamlit, "file_uploader", lambda *args, **kwargs: photo)
-    app = open_page(monkeypatch, tiny_ready_dir)
+    app = open_page(monkeypatch, tiny_ready_dir, PAGE)
     app.radio(key="outfit_source").set_value("Your photo").run()
     assert not app.exception, [e.value for e in app.exception]
     assert app.session_state["outfit_key"].startswith("type-aware|upload:upload-1:")

@@ -6,12 +6,11 @@ import json
 import shutil
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from recsys.config import PROJECT_ROOT
+from _pages import open_page
+
 from recsys.reports import REPORT_NAME, ROW_NOTES, row_title
 
-APP = str(PROJECT_ROOT / "streamlit_app.py")
 PAGE = "pages/report.py"
 PERSONAL = {
     "random": {"AUC": 0.5, "NDCG@10": 0.002},
@@ -30,19 +29,10 @@ def catalog_copy(tiny_catalog_dir, tmp_path):
     return folder
 
 
-def open_report(monkeypatch, folder) -> AppTest:
-    monkeypatch.setenv("RECSYS_CATALOG", str(folder))
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.run()
-    app.switch_page(PAGE)
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
-
 
 def test_report_shows_the_table_the_gap_closed_and_what_the_ceiling_row_is(monkeypatch, catalog_copy):
     (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"personal": PERSONAL}))
-    app = open_report(monkeypatch, catalog_copy)
+    app = open_page(monkeypatch, catalog_copy, PAGE)
     assert app.title[0].value == "Model report"
     table = app.dataframe[0].value
     # Rows are labelled by the model registry, in the report's order with the oracle last.
@@ -68,11 +58,11 @@ def test_rows_take_their_titles_from_the_model_registry():
 def test_missing_and_unreadable_reports_get_one_sentence(monkeypatch, catalog_copy):
     report = catalog_copy / "artifacts" / REPORT_NAME
     report.unlink(missing_ok=True)
-    app = open_report(monkeypatch, catalog_copy)
+    app = open_page(monkeypatch, catalog_copy, PAGE)
     assert any("No evaluation report" in i.value and "scripts/" not in i.value for i in app.info)
     assert [b.label for b in app.button if b.key == "report_setup"] == ["Compute the report"]
     report.write_text("{not json")  # a damaged report is a report not computed: one sentence, and the way to compute it
-    app = open_report(monkeypatch, catalog_copy)
+    app = open_page(monkeypatch, catalog_copy, PAGE)
     assert any("cannot be read" in w.value for w in app.warning) and not app.exception
     assert [b.label for b in app.button if b.key == "report_setup"] == ["Compute the report"]
 
@@ -81,7 +71,7 @@ def test_figures_of_uploaded_photos_get_their_own_table(monkeypatch, catalog_cop
     uploads = {"validation": {"n": 341, "category_accuracy": 0.54, "category_accuracy_se": 0.027,
                               "category_accuracy_chance": 0.103, "colour_accuracy": None}}
     (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"personal": PERSONAL, "_uploads": uploads}))
-    app = open_report(monkeypatch, catalog_copy)
+    app = open_page(monkeypatch, catalog_copy, PAGE)
     assert [s.value for s in app.subheader][:1] == ["Real photos uploaded to this catalog"]
     table = app.dataframe[-1].value
     assert table.loc["validation", "category_accuracy"] == "0.540 ± 0.027 (chance 0.103)"
@@ -94,7 +84,7 @@ def test_a_figure_that_could_not_be_computed_reads_n_a_and_leaves_the_gap_to_the
                 "dialogue-infonce": {"WKT": 0.4, "top1_acc": 0.65, "undefined": 0},
                 "oracle": {"WKT": 1.0, "top1_acc": 1.0, "undefined": 0}}
     (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"dialogue": dialogue}))
-    app = open_report(monkeypatch, catalog_copy)
+    app = open_page(monkeypatch, catalog_copy, PAGE)
     table = app.dataframe[0].value
     assert (table == "n/a").to_numpy().sum() == 1 and table["WKT"].tolist() == ["n/a", "0.4000", "1.0000"]
     assert any(c.value.startswith("n/a: a figure that could not be computed") for c in app.caption)
@@ -111,7 +101,7 @@ def test_figures_read_with_their_standard_errors_and_the_papers_figures_beside(m
 
     personal = {name: dict(figures, **{"AUC_se": 0.004, "NDCG@10_se": 0.002}) for name, figures in PERSONAL.items()}
     (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"personal": personal}))
-    app = open_report(monkeypatch, catalog_copy)
+    app = open_page(monkeypatch, catalog_copy, PAGE)
     table = app.dataframe[0].value
     assert table.loc[row_title("personal", "vbpr-mm"), "AUC"] == "0.7200 ± 0.0040"
     assert table.loc[row_title("personal", "vbpr-mm"), "NDCG@10"] == "0.0100 ± 0.0020"
@@ -134,7 +124,7 @@ def test_uploaded_photos_show_their_confusion_and_calibration_and_the_bench_hint
                                               {"lo": 0.6, "hi": 1.0, "n": 2, "confidence": 0.9, "accuracy": 1.0}],
                               "calibration_error": 0.233}}
     (catalog_copy / "artifacts" / REPORT_NAME).write_text(json.dumps({"personal": PERSONAL, "_uploads": uploads}))
-    app = open_report(monkeypatch, catalog_copy)
+    app = open_page(monkeypatch, catalog_copy, PAGE)
     assert any("what each photo label was read as" in e.label for e in app.expander)
     frames = [d.value for d in app.dataframe]
     assert any("trousers" in f.columns and f.loc["pants", "trousers"] == 2 for f in frames if "trousers" in f.columns)

@@ -5,21 +5,12 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from recsys.catalog import Catalog
-from recsys.config import PROJECT_ROOT
+from _pages import open_page
 
-APP = str(PROJECT_ROOT / "streamlit_app.py")
+from recsys.catalog import Catalog
+
 PAGE = "pages/search.py"
 
-
-def open_page(monkeypatch, catalog_dir) -> AppTest:
-    monkeypatch.setenv("RECSYS_CATALOG", str(catalog_dir))
-    app = AppTest.from_file(APP, default_timeout=240)
-    app.run()
-    app.switch_page(PAGE)
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 def apply(app: AppTest, caption: str) -> AppTest:
@@ -43,7 +34,7 @@ def warnings(app: AppTest) -> str:
 
 
 def test_reference_and_stacked_captions(monkeypatch, tiny_ready_dir, tiny_artifacts):
-    app = open_page(monkeypatch, tiny_ready_dir)
+    app = open_page(monkeypatch, tiny_ready_dir, PAGE, timeout=240)
     assert "Text-guided search" in [t.value for t in app.title]
     # no caption yet: ranked by image similarity, and the page says so once, as a caption, not also as a warning
     assert any("No caption applied yet" in c.value and "image similarity" in c.value for c in app.caption)
@@ -80,7 +71,7 @@ def test_reference_and_stacked_captions(monkeypatch, tiny_ready_dir, tiny_artifa
     ],
 )
 def test_bad_captions_get_a_sentence_not_a_traceback(monkeypatch, tiny_ready_dir, tiny_artifacts, caption, says):
-    app = open_page(monkeypatch, tiny_ready_dir)
+    app = open_page(monkeypatch, tiny_ready_dir, PAGE, timeout=240)
     apply(app, caption)
     assert says in warnings(app)
     assert result_titles(app)
@@ -89,7 +80,7 @@ def test_bad_captions_get_a_sentence_not_a_traceback(monkeypatch, tiny_ready_dir
 
 
 def test_free_text_mode(monkeypatch, tiny_ready_dir, tiny_artifacts):
-    app = open_page(monkeypatch, tiny_ready_dir)
+    app = open_page(monkeypatch, tiny_ready_dir, PAGE, timeout=240)
     app.segmented_control(key="search_mode").set_value("Free text").run()
     assert not app.exception
     assert app.info  # asks for a description
@@ -108,7 +99,7 @@ def test_the_page_says_what_the_report_found_about_its_methods(monkeypatch, tiny
                            "image-difference": {"R@10": 0.49, "R@10_se": 0.05}}}
     path.write_text(json.dumps(report), encoding="utf-8")
     try:
-        app = open_page(monkeypatch, tiny_ready_dir)
+        app = open_page(monkeypatch, tiny_ready_dir, PAGE, timeout=240)
         lines = [c.value for c in app.caption if "against Zero-shot sum" in c.value]
         assert len(lines) == 1 and "**worse** (a loss is a result" in lines[0]
     finally:

@@ -8,9 +8,9 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from recsys.config import PROJECT_ROOT
+from _pages import open_page
 
-APP = str(PROJECT_ROOT / "streamlit_app.py")
+
 PAGE = "pages/stylist.py"
 
 
@@ -26,15 +26,6 @@ def chat_world(tiny_ready_dir, tmp_path_factory):
     return out
 
 
-def open_page(monkeypatch, catalog_dir) -> AppTest:
-    monkeypatch.setenv("RECSYS_CATALOG", str(catalog_dir))
-    app = AppTest.from_file(APP, default_timeout=180)
-    app.run()
-    app.switch_page(PAGE)
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
-
 
 def send(app: AppTest, text: str) -> AppTest:
     app.chat_input(key="stylist_input").set_value(text).run()
@@ -47,7 +38,7 @@ def warnings(app: AppTest) -> str:
 
 
 def test_a_message_gets_a_proposed_set_with_images_and_ranked_candidates(monkeypatch, chat_world):
-    app = open_page(monkeypatch, chat_world)
+    app = open_page(monkeypatch, chat_world, PAGE)
     assert app.title[0].value == "Stylist chat"
     assert "no-such-item" in warnings(app)  # the broken evaluation record is reported, not fatal
     send(app, "I need an outfit for a garden party. For the bottom, a skirt please.")
@@ -63,7 +54,7 @@ def test_a_message_gets_a_proposed_set_with_images_and_ranked_candidates(monkeyp
 
 
 def test_bad_messages_get_a_sentence(monkeypatch, chat_world):
-    app = open_page(monkeypatch, chat_world)
+    app = open_page(monkeypatch, chat_world, PAGE)
     send(app, "   ")
     assert "empty" in warnings(app)
     assert len(app.chat_message) == 1  # only the greeting: nothing was sent
@@ -77,7 +68,7 @@ def test_bad_messages_get_a_sentence(monkeypatch, chat_world):
 
 
 def test_an_evaluation_dialogue_loads_with_its_candidates_and_reset_clears(monkeypatch, chat_world):
-    app = open_page(monkeypatch, chat_world)
+    app = open_page(monkeypatch, chat_world, PAGE)
     choice = app.selectbox(key="stylist_eval_choice")
     choice.set_value(choice.options[0]).run()
     app.button(key="stylist_load").click().run()
@@ -91,7 +82,7 @@ def test_an_evaluation_dialogue_loads_with_its_candidates_and_reset_clears(monke
 
 
 def test_the_other_model_can_be_chosen(monkeypatch, chat_world):
-    app = open_page(monkeypatch, chat_world)
+    app = open_page(monkeypatch, chat_world, PAGE)
     app.selectbox(key="stylist_model").set_value("dialogue-mse").run()
     assert not app.exception
     send(app, "a navy coat for a job interview")
@@ -103,7 +94,7 @@ def test_a_catalog_without_embeddings_gets_one_sentence(monkeypatch, tmp_path):
     from tests.test_fascode import FIXTURE
 
     ingest_fascode(FIXTURE, tmp_path / "fascode")
-    app = open_page(monkeypatch, tmp_path / "fascode")
+    app = open_page(monkeypatch, tmp_path / "fascode", PAGE)
     assert any("precompute" in i.value for i in app.info)
 
 
@@ -111,7 +102,7 @@ def test_an_untrained_catalog_of_ones_own_offers_training_not_a_command(monkeypa
                                                                            tmp_path):
     catalog_dir = tmp_path / "tiny"
     shutil.copytree(tiny_catalog_dir, catalog_dir, ignore=shutil.ignore_patterns("models"))
-    app = open_page(monkeypatch, catalog_dir)
+    app = open_page(monkeypatch, catalog_dir, PAGE)
     assert [b.label for b in app.button if b.key == "setup_dialogue"] == ["Train models for this catalog"]
     shown = " ".join(i.value for i in app.info)
     assert "not trained for this catalog yet" in shown and "scripts/train.py" not in shown

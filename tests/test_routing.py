@@ -44,7 +44,7 @@ def test_a_page_opened_on_its_own_is_drawn_inside_the_router(monkeypatch, catalo
 def test_the_guard_does_nothing_outside_streamlit():
     from streamlit.runtime.pages_manager import PagesManager
 
-    from recsys.services import run_inside_router
+    from recsys.ui import run_inside_router
 
     before = PagesManager.uses_pages_directory
     assert run_inside_router() is None  # no script run: nothing to rerun, nothing raised

@@ -28,8 +28,8 @@ LONG_FUNCTIONS = {
     "recsys/artifacts.py:load_artifacts": "checks the manifest field by field, each with its own one-sentence error",
     "recsys/benchmarks/index_scale.py:bench_scale": "a benchmark's table of backends by sizes, written as one loop",
 }
-#: The UI side the brief names the top layer, whatever else it holds (the UI package may be split off services).
-TOP_PREFIXES = ("recsys.services", "recsys.ui")
+#: The UI package: the top layer, whatever else it holds.
+TOP_PREFIXES = ("recsys.ui",)
 
 
 # ---------------------------------------------------------------------- sizes
@@ -240,7 +240,7 @@ def test_design_names_only_modules_that_exist():
 
 
 def test_pages_hold_no_cache_and_import_only_services():
-    allowed = re.compile(r"^from recsys(\.tasks\.\w+)? import (services|service as \w+)$")
+    allowed = re.compile(r"^from recsys(\.tasks\.\w+)? import (ui|service as \w+)$")
     for page in PAGES.glob("*.py"):
         source = page.read_text(encoding="utf-8")
         assert "st.cache_" not in source, page.name
@@ -248,10 +248,10 @@ def test_pages_hold_no_cache_and_import_only_services():
         assert imports and all(allowed.match(line) for line in imports), (page.name, imports)
 
 
-def test_only_services_imports_streamlit():
-    importers = {p.name for p in RECSYS.rglob("*.py")
+def test_only_the_ui_layer_imports_streamlit():
+    importers = {p.relative_to(RECSYS).parts[0] for p in RECSYS.rglob("*.py")
                  if re.search(r"^\s*(import streamlit|from streamlit)", p.read_text(encoding="utf-8"), re.M)}
-    assert importers == {"services.py"}
+    assert importers == {"ui"}
 
 
 def test_no_model_type_dispatch_in_protocols_services_or_pages():

@@ -10,15 +10,14 @@ import unicodedata
 
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
+
+from _pages import open_page
 
 from recsys.browse import MAX_SEARCH_CHARS, filter_items, title_search
-from recsys.config import PROJECT_ROOT
 from recsys.tasks.composed.service import MAX_CAPTION_CHARS, caption_notes
 from recsys.tasks.dialogue.messages import MAX_MESSAGE_CHARS, check_message, named_slots
 from recsys.text import MAX_TEXT_CHARS, clean_text, has_words, normalize_text
 
-APP = str(PROJECT_ROOT / "streamlit_app.py")
 
 HANGUL = "빨간 치마"  # "red skirt"
 HANGUL_NFD = unicodedata.normalize("NFD", HANGUL)
@@ -194,15 +193,6 @@ def test_a_user_id_with_invisible_characters_is_the_same_user(personal_service):
 
 
 # ---------------------------------------------------------------------- the pages
-def open_page(monkeypatch, catalog_dir, page: str) -> AppTest:
-    monkeypatch.setenv("RECSYS_CATALOG", str(catalog_dir))
-    app = AppTest.from_file(APP, default_timeout=180)
-    app.run()
-    app.switch_page(page)
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
-
 
 @pytest.mark.slow
 def test_pages_say_one_sentence_for_invisible_text_and_keep_their_state(monkeypatch, tiny_ready_dir):

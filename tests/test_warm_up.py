@@ -10,10 +10,10 @@ from recsys.store import ModelStore
 
 def _service(task: str, folder):
     from recsys.tasks import task_part
-    from recsys.services import _SERVICE_CLASSES
+    from recsys.ui.caches import SERVICE_CLASSES
 
     catalog = Catalog.load(folder)
-    cls = getattr(task_part(task, "service"), _SERVICE_CLASSES[task])
+    cls = getattr(task_part(task, "service"), SERVICE_CLASSES[task])
     return cls(catalog, load_artifacts(catalog), ModelStore(catalog, load_artifacts(catalog)))
 
 
@@ -40,9 +40,9 @@ def test_the_warm_up_loads_the_upload_encoder_the_page_then_uses(tiny_ready_dir)
     pool.clear()
     pool.EncoderWarmUp("effnet-lite0", "cpu").warm()
     loaded = pool.shared_encoder("effnet-lite0", "auto")  # the page's device setting names the same device
-    assert pool.shared_encoder("effnet-lite0", None) is loaded and len(pool._LOADED) == 1
+    assert pool.shared_encoder("effnet-lite0", None) is loaded and len(pool.POOL) == 1
     pool.EncoderWarmUp("no-such-encoder", "cpu").warm()  # never raises; the page says what is wrong
-    assert len(pool._LOADED) == 1
+    assert len(pool.POOL) == 1
 
 
 def test_warming_a_catalog_without_models_never_raises(tiny_catalog_dir, tiny_artifacts, tmp_path):
@@ -66,8 +66,8 @@ def test_the_app_starts_the_warm_up_once_per_catalog_version(monkeypatch, tiny_r
     from streamlit.testing.v1 import AppTest
 
     import recsys.tasks.base as base
-    from recsys import services
     from recsys.config import PROJECT_ROOT
+    from recsys.ui import caches
 
     started = []
 
@@ -81,7 +81,7 @@ def test_the_app_starts_the_warm_up_once_per_catalog_version(monkeypatch, tiny_r
     monkeypatch.setattr(base, "warm_in_background", record)
     monkeypatch.setenv("RECSYS_WARM_UP", "1")
     monkeypatch.setenv("RECSYS_CATALOG", str(tiny_ready_dir))
-    services._warm_up.clear()
+    caches.warm_up_thread.clear()
     app = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
     app.run()
     app.run()
@@ -89,4 +89,4 @@ def test_the_app_starts_the_warm_up_once_per_catalog_version(monkeypatch, tiny_r
     # once, for the slowest pages, after the image encoder a first upload is embedded with
     assert started == [["EncoderWarmUp", "StylistService", "SearchService", "SimilarService"]]
     assert specs[0] == "effnet-lite0"
-    services._warm_up.clear()
+    caches.warm_up_thread.clear()

@@ -92,7 +92,7 @@ def _first_after_warm_up(catalog, artifacts, blob: bytes) -> float:
     from recsys.tasks.similar.service import SimilarService
 
     service = SimilarService(catalog, artifacts, ModelStore(catalog, artifacts))
-    for step in (EncoderWarmUp(artifacts.image_encoder_spec, None), service):  # what recsys.services.warm_up runs
+    for step in (EncoderWarmUp(artifacts.image_encoder_spec, None), service):  # what recsys.ui.warm_up runs
         step.warm()
     started = time.perf_counter()
     image = load_upload(blob)

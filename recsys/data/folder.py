@@ -200,31 +200,6 @@ SLOT_TEXTS = {
 }
 
 
-def predict_slot(images, device: str | None = None, label_temperature: float = 0.03) -> tuple[str, float] | None:
-    """The slot a set of photos of one class most likely shows and its probability: the shipped ImageNet classifier's
-    mean label probabilities over the photos, related to :data:`SLOT_TEXTS` by the default text encoder (the
-    zero-shot expert of :class:`recsys.photo.PhotoReader`). None when the classifier or the text encoder is not
-    installed.
-    """
-    import numpy as np
-    from scipy.special import softmax
-
-    from recsys.encoders import EncoderError
-
-    try:
-        classifier_model, similarity = _slot_experts(device)
-    except EncoderError as exc:
-        logger.warning("no slot prediction: %s", exc)
-        return None
-    probabilities = np.concatenate([classifier_model.classify_images(images[k:k + 16])[0]
-                                    for k in range(0, len(images), 16)]).mean(axis=0)
-    slots = list(SLOT_TEXTS)
-    votes = probabilities @ softmax(similarity / label_temperature, axis=1)
-    votes = votes / votes.sum()
-    best = int(np.argmax(votes))
-    return slots[best], float(votes[best])
-
-
 @functools.lru_cache(maxsize=2)
 def _slot_experts(device: str | None):
     """The classifier, the ``(n_labels, n_slots)`` text similarity of its labels to :data:`SLOT_TEXTS`, and the
@@ -236,13 +211,13 @@ def _slot_experts(device: str | None):
     recsys.encoders.EncoderError
         When the classifier or the text encoder is not installed.
     """
-    from recsys.encoders import create_encoder
+    from recsys.encoders.pool import shared_encoder
     from recsys.photo import imagenet_label_texts
     from recsys.photo_store import CLASSIFIER_SPEC
     from recsys.recognizer import recognizer_for
 
-    classifier_model = create_encoder(CLASSIFIER_SPEC, device)
-    text_encoder = create_encoder(DEFAULT_TEXT_ENCODER, device)
+    classifier_model = shared_encoder(CLASSIFIER_SPEC, device)  # the process's pool: one instance per spec
+    text_encoder = shared_encoder(DEFAULT_TEXT_ENCODER, device)
     slots = text_encoder.encode_text(list(SLOT_TEXTS.values()))
     similarity = text_encoder.encode_text(imagenet_label_texts()) @ slots.T
     recognizer = recognizer_for([CLASSIFIER_SPEC])

@@ -1,6 +1,6 @@
 """What every task service shares: the catalog, its artifacts and model store, and the model labels and status.
 
-Pages reach a service through :func:`recsys.services.task_service`, which builds one per catalog version and shares
+Pages reach a service through :func:`recsys.ui.caches.task_service`, which builds one per catalog version and shares
 it between browser sessions, so services guard their lazy state with ``self._lock``.
 """
 

@@ -3,7 +3,7 @@
 The service holds one catalog's artifacts and model store; it loads (or, when asked, trains) a compatibility model
 through :class:`recsys.store.ModelStore` on first use and keeps one :class:`OutfitBuilder` per model. The page
 passes the model name with every call, so switching models needs no new service. Everything here is plain
-Python: the page's Streamlit caches live in :mod:`recsys.services`.
+Python: the page's Streamlit caches live in :mod:`recsys.ui`.
 
 The exception classes a page catches are re-exported here (``ArtifactError``, ``EncoderError``,
 ``ImageInputError``), with the builder's constants (``OPTIONAL_SLOTS``, ``QUERY``, ``SLOT_ORDER``).

@@ -15,7 +15,6 @@ Wu et al., "Fashion IQ: A New Dataset Towards Retrieving Images by Natural Langu
 
 from __future__ import annotations
 
-import functools
 import logging
 import weakref
 from typing import Callable, Sequence
@@ -24,7 +23,8 @@ import numpy as np
 
 from recsys.catalog import Catalog
 from recsys.data.truth import CATEGORIES
-from recsys.encoders import Encoder, create_encoder, resolve_device
+from recsys.encoders import Encoder
+from recsys.encoders.pool import shared_encoder
 from recsys.metrics import rank_of
 from recsys.models.base import StaleModelError
 from recsys.models.composed import ComposedModel, JointSpace, Triples
@@ -209,21 +209,16 @@ def uses_open_clip(artifacts) -> bool:
     return artifacts.image_encoder_spec.startswith("open_clip") and artifacts.text_encoder_spec == artifacts.image_encoder_spec
 
 
-@functools.lru_cache(maxsize=2)
-def _encoder(spec: str, device: str) -> Encoder:
-    return create_encoder(spec, device)
-
-
 def text_encoder_for(artifacts, device: str | None = None) -> Encoder:
-    """The encoder the artifacts' text vectors came from (captions must be encoded the same way); built once per
-    spec and device (``"auto"`` resolved first, so it shares the CPU encoder on a machine without a GPU).
+    """The encoder the artifacts' text vectors came from (captions must be encoded the same way): the process's
+    encoder pool's (:mod:`recsys.encoders.pool`), one per spec and resolved device.
 
     Raises
     ------
     recsys.encoders.EncoderError
         When the spec cannot be built or the device is unknown (one sentence).
     """
-    return _encoder(artifacts.text_encoder_spec, resolve_device(device))
+    return shared_encoder(artifacts.text_encoder_spec, device)
 
 
 def joint_space(catalog: Catalog, artifacts, store, *, train: bool = False, quick: bool = False,

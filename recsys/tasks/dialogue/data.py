@@ -153,16 +153,16 @@ def require_artifacts(catalog: Catalog, artifacts=None):
 
 def text_encoder(spec: str, device: str | None = None):
     """The text encoder ``spec`` that dialogues are embedded with (the artifacts' own text encoder), on ``device``
-    (default: the ``RECSYS_DEVICE`` setting).
+    (default: the ``RECSYS_DEVICE`` setting), from the process's encoder pool (:mod:`recsys.encoders.pool`).
 
     Raises
     ------
     recsys.encoders.EncoderError
         When the encoder cannot be built (one sentence naming the spec).
     """
-    from recsys.encoders import create_encoder
+    from recsys.encoders.pool import shared_encoder
 
-    return create_encoder(spec, device=device)
+    return shared_encoder(spec, device)
 
 
 class LazyTextEncoder:

@@ -4,7 +4,7 @@ After every user turn the stylist encodes the dialogue so far, transfers it into
 nearest item of every slot, and ranks candidate coordi-sets by the set score (Kim et al., "FASCODE", 2021).
 Models come from the :class:`recsys.store.ModelStore`; nothing here trains or loads a file by itself.
 
-The page imports only this module and :mod:`recsys.services`, so the names it needs are re-exported here:
+The page imports only this module and :mod:`recsys.ui`, so the names it needs are re-exported here:
 :data:`FASCODE_SLOTS`, :func:`check_message`, :func:`weighted_kendall_tau` and the exceptions it catches.
 """
 
@@ -209,7 +209,6 @@ class StylistService(TaskService):
     def __init__(self, catalog: Catalog, artifacts, store, settings=None):
         super().__init__(catalog, artifacts, store, settings)
         self._data = None
-        self._encoders: dict[str, object] = {}
         self._stylists: dict[str, tuple[Stylist, str]] = {}
 
     # ------------------------------------------------------------------ the catalog's dialogues
@@ -298,11 +297,7 @@ class StylistService(TaskService):
         return self.store.fit("dialogue", name, progress=progress)
 
     def _encoder(self, spec: str):
-        with self._lock:
-            if spec not in self._encoders:
-                device = self.device
-                self._encoders[spec] = text_encoder(spec, device=device)
-            return self._encoders[spec]
+        return text_encoder(spec, device=self.device)  # the process's encoder pool's
 
     def stylist(self, name: str | None = None) -> Stylist:
         """The :class:`Stylist` serving the trained model ``name`` (default :attr:`default_model`).

@@ -4,7 +4,7 @@ The service holds one catalog's artifacts and model store. The model is the stor
 index when there is one for these artifacts, else one built in memory on first use (building an exact index is
 a copy of the vectors, so the page never waits for training and never writes into the catalog). A photo's
 category and colour come from the studio's one photo reader, :meth:`TaskService.read_photo`. Everything here is
-plain Python: the page's Streamlit caches live in :mod:`recsys.services`.
+plain Python: the page's Streamlit caches live in :mod:`recsys.ui`.
 
 The exception classes the page catches are re-exported here (``ArtifactError``, ``EncoderError``,
 ``ImageInputError``), with :class:`CategoryGuess`.

@@ -268,7 +268,7 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
     recsys.artifacts.ArtifactError
         When the catalog has no usable artifacts.
     """
-    from recsys.encoders import create_encoder
+    from recsys.encoders.pool import shared_encoder
     from recsys.tasks.similar.service import SimilarService
 
     records = read_photos(photos)
@@ -277,7 +277,7 @@ def evaluate_upload(catalog: Catalog, photos: str | Path, label_map: str | Path 
     colours = sorted(set(items["color"].dropna().astype(str))) if "color" in items.columns else []
     mapping = read_label_map(label_map, catalog.categories, colours)
     service = SimilarService(catalog, artifacts, ModelStore(catalog, artifacts))
-    encoder = create_encoder(artifacts.image_encoder_spec, device)
+    encoder = shared_encoder(artifacts.image_encoder_spec, device)
     item_categories = items["category"].astype(str).to_numpy()
     item_colours = items["color"].astype(str).to_numpy() if colours else None
     figures: dict[str, list[float]] = {k: [] for k in FIGURES}
