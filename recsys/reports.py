@@ -21,7 +21,7 @@ import pandas as pd
 from recsys import metrics
 from recsys.metrics import PER_QUERY
 from recsys.models.registry import model_title
-from recsys.papers import paper_table  # noqa: F401  (the Model report page reads it through services.reports)
+from recsys.papers import paper_table  # noqa: F401  (the Model report page reads it from here)
 from recsys.utils import read_json
 
 logger = logging.getLogger(__name__)
