@@ -152,6 +152,27 @@ def load_upload(
     return rgb
 
 
+#: Shortest side a photo to search with must have: a 16 x 16 thumbnail holds too few pixels to tell a garment from its
+#: background or to read its colour, and the encoders upsample it to 224 px of blur.
+MIN_PHOTO_SIDE = 32
+
+
+def require_photo_size(image: Image.Image, name: str | None = None, min_side: int = MIN_PHOTO_SIDE) -> None:
+    """Refuse a decoded photo whose shorter side is under ``min_side`` pixels (the pages search with photos only;
+    :func:`load_upload` itself decodes images of any size).
+
+    Raises
+    ------
+    ImageInputError
+        One sentence naming the file, its size and the minimum.
+    """
+    width, height = image.size
+    if min(width, height) < min_side:
+        label = f"The file '{name}'" if name else "The upload"
+        raise ImageInputError(f"{label} is {width} x {height} pixels, too small to tell a garment; upload a photo at "
+                              f"least {min_side} pixels on each side.")
+
+
 def _refuse_metadata_bomb(exc: Exception, label: str) -> None:
     if _METADATA_BOMB.search(str(exc)):
         raise ImageInputError(

@@ -337,3 +337,17 @@ def test_judge_reports_per_query_standard_errors_by_hand():
     assert result[PER_QUERY]["P@5"][0].tolist() == [1.0, 0.0]
     assert result[PER_QUERY]["color@10"][0].tolist() == [1.0, 1.0]
     assert result["color@10"] == 1.0 and result["color@10_se"] == 0.0
+
+
+def test_a_thumbnail_sized_upload_is_refused_in_one_sentence(app):
+    # A new user's trial: a 16 x 16 upload was read and searched with; the page now says the minimum instead.
+    from recsys.imageio import MIN_PHOTO_SIDE
+
+    tiny = Image.new("RGB", (16, 16), (200, 30, 40))
+    app.segmented_control(key="similar_source").set_value("Upload a photo").run()
+    assert any(f"at least {MIN_PHOTO_SIDE} pixels" in i.value for i in app.info)  # said before the upload
+    app.file_uploader(key="similar_upload").set_value(("small.png", _encode(tiny, "PNG"), "image/png")).run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [f"The file 'small.png' is 16 x 16 pixels, too small to tell a garment; "
+                                            f"upload a photo at least {MIN_PHOTO_SIDE} pixels on each side."]
+    assert not app.subheader

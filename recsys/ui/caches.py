@@ -137,11 +137,12 @@ def embed_upload(data: bytes, spec: str, name: str | None = None):
     """Decode uploaded bytes safely and embed them with the pool's encoder ``spec``: ``(RGB image, vector)``.
 
     ``name`` (the file's name) only makes the error message clearer. Raises ``recsys.imageio.ImageInputError``
-    (one sentence) for anything that is not a usable image, ``EncoderError`` when the encoder cannot be built.
+    (one sentence) for anything that is not a usable image or is under ``MIN_PHOTO_SIDE`` pixels a side, ``EncoderError`` when the encoder cannot be built.
     """
-    from recsys.imageio import load_upload
+    from recsys.imageio import load_upload, require_photo_size
 
     image = load_upload(data, name=name)
+    require_photo_size(image, name)
     return image, context().encoder(spec).encode_images([image])[0]
 
 

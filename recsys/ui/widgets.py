@@ -14,7 +14,7 @@ from recsys import viz
 from recsys.browse import filter_columns, filter_items, filter_options, page_count, page_of, title_search
 from recsys.catalog import Catalog
 from recsys.encoders import EncoderError
-from recsys.imageio import ALLOWED_FORMATS, ImageInputError
+from recsys.imageio import ALLOWED_FORMATS, MIN_PHOTO_SIDE, ImageInputError
 from recsys.ui.caches import THUMBNAIL_SIZE, embed_upload, thumbnail
 
 #: The file endings an upload may have: those of the formats the image reader accepts (recsys.imageio).
@@ -25,7 +25,8 @@ _FORMAT_NAMES = {"WEBP": "WebP"}
 #: The one sentence under an empty uploader: what may be uploaded, and that it stays in the session.
 UPLOAD_HINT = ("Upload a photo of one piece of clothing ("
                + ", ".join(_FORMAT_NAMES.get(f, f) for f in ALLOWED_FORMATS[:-1])
-               + f" or {_FORMAT_NAMES.get(ALLOWED_FORMATS[-1], ALLOWED_FORMATS[-1])}); it stays in this session only.")
+               + f" or {_FORMAT_NAMES.get(ALLOWED_FORMATS[-1], ALLOWED_FORMATS[-1])}, at least {MIN_PHOTO_SIDE} pixels on "
+               "each side); it stays in this session only.")
 #: Most items a picker lists (the title search narrows the rest).
 MAX_OPTIONS = 300
 
