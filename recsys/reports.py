@@ -327,6 +327,9 @@ def claim_sentence(claim: dict, titles: dict | None = None) -> str:
     text = (f"**{titles.get(claim['model'], claim['model'])}** against {titles.get(claim['against'], claim['against'])} "
             f"on {claim['metric']}: {claim['difference']:+.4f} ± {claim['se']:.4f}"
             f"{' (paired over the same queries)' if claim.get('paired') else ''} -- **{claim['verdict']}**")
+    if claim["verdict"] == "not told apart" and claim["se"] == 0 and claim["difference"] == 0:
+        # Both rows scored the same on every query (e.g. zero on each): no spread to size a detectable difference.
+        return text + " (the two scored the same on every query: this test cannot tell them apart at all)"
     if claim["verdict"] == "not told apart":
         detectable = claim.get("detectable", 2 * claim["se"])
         return text + (f" (within two standard errors: on this catalog the method does not show its gain; the test "

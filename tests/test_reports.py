@@ -143,3 +143,14 @@ def test_the_printed_report_gives_each_verdict_with_its_power():
     assert ("type-aware against triplet on FITB: -0.0021 ± 0.0279 -- not told apart (within two standard errors: on "
             "this catalog the method does not show its gain; the test could detect a difference of 0.0557 or more "
             "either way)") in text.splitlines()
+
+
+def test_a_tie_with_no_spread_says_the_test_cannot_tell_at_all():
+    from recsys.reports import claim_sentence
+
+    # Both rows at zero on every detail user (a quick schedule's VECF and VBPR): "could detect 0.0000" would mislead.
+    claim = {"model": "vecf", "against": "vbpr-mm", "metric": "NDCG@10", "difference": 0.0, "se": 0.0,
+             "paired": True, "verdict": "not told apart"}
+    assert claim_sentence(claim).endswith("(the two scored the same on every query: this test cannot tell them apart "
+                                          "at all)")
+    assert "could detect a difference of 0.0100" in claim_sentence(claim | {"difference": 0.001, "se": 0.005})
