@@ -110,32 +110,24 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def _faithful_setting(spec: str) -> str:
-    """The reduced precision ``spec`` defaults to on this CPU; skips (with the reason) where there is none."""
-    encoder = create_encoder(f"{spec}@fp32", "cpu")
-    supported = [p for p in encoder.faithful_cpu_precisions if cpu_supports(p)]
-    if not encoder.faithful_cpu_precisions:
-        pytest.skip(f"{spec} has no reduced precision measured faithful; it runs at fp32 (nothing to compare)")
-    if not supported:
-        pytest.skip(f"this CPU lacks the instructions of {spec}'s faithful precisions "
-                    f"({', '.join(encoder.faithful_cpu_precisions)}); it falls back to fp32")
-    assert create_encoder(spec, "cpu").precision == supported[0]
-    return supported[0]
-
-
 @pytest.mark.parametrize("spec", ["minilm", "effnet-lite0"])
-def test_the_default_precision_is_faithful_per_item(spec, tiny_catalog, monkeypatch):
-    monkeypatch.delenv("RECSYS_PRECISION", raising=False)
-    precision = _faithful_setting(spec)
+def test_bf16_embeddings_stay_close_to_fp32_per_item(spec, tiny_catalog):
+    # The default is fp32 (no reduced precision keeps every task's figures); bf16 is the override a user asks for to
+    # halve the precompute, and its per-item closeness is what DESIGN section 5 states for each encoder.
+    if not cpu_supports("bf16"):
+        pytest.skip("this CPU lacks bf16 instructions (AVX512-BF16 or AMX-BF16); bf16 falls back to fp32 here")
     items = tiny_catalog.items
-    reference, reduced = create_encoder(f"{spec}@fp32", "cpu"), create_encoder(f"{spec}@{precision}", "cpu")
+    reference, reduced = create_encoder(f"{spec}@fp32", "cpu"), create_encoder(f"{spec}@bf16", "cpu")
+    assert reduced.precision == "bf16" and create_encoder(spec, "cpu").precision == "fp32"
     if reference.encodes_text:
         texts = items["description"].fillna("").astype(str).tolist()
         cosines = _cosines(reference.encode_text(texts), reduced.encode_text(texts))
+        floor = 0.9999  # measured >= 0.99998 on the demo world's descriptions
     else:
         images = [tiny_catalog.load_image(item) for item in items["item_id"]]
         cosines = _cosines(reference.encode_images(images), reduced.encode_images(images))
-    assert cosines.min() >= FAITHFUL_COSINE, (spec, precision, float(cosines.min()))
+        floor = 0.97  # measured >= 0.982 on the demo world's 3,300 images (mean 0.9989)
+    assert cosines.min() >= floor and cosines.mean() >= FAITHFUL_COSINE, (spec, float(cosines.min()))
 
 
 def test_similar_items_figures_at_bf16_stay_within_a_standard_error_of_fp32(tiny_catalog):
