@@ -52,3 +52,22 @@ def tiny_ready_dir(tiny_catalog_dir, tiny_artifacts, tmp_path_factory):
     shutil.copytree(tiny_catalog_dir, folder, ignore=shutil.ignore_patterns("models", "report.json"))
     prepare(folder, all_models=True, report=False)
     return folder
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch and BLAS on one thread for a module that asks for it (``pytestmark = pytest.mark.usefixtures(
+    "one_thread")``): its encoder and index figures then repeat exactly run to run."""
+    from _synthetic import single_threaded
+
+    with single_threaded():
+        yield
+
+
+@pytest.fixture(scope="module")
+def encoders():
+    """The catalog's default image and text encoders on the CPU, made once per module: ``(effnet-lite0, minilm)``."""
+    from recsys.encoders import create_encoder
+
+    return create_encoder("effnet-lite0", "cpu"), create_encoder("minilm", "cpu")
+

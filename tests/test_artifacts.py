@@ -10,11 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from _synthetic import single_threaded, tiny_open_clip_spec, write_synthetic_catalog
+from _synthetic import tiny_open_clip_spec, write_synthetic_catalog
 from recsys.artifacts import ArtifactError, load_artifacts
 from recsys.catalog import Catalog
 from recsys.config import PROJECT_ROOT
-from recsys.encoders import create_encoder
 from recsys.precompute import precompute
 from recsys.projections import catalog_map
 
@@ -23,15 +22,8 @@ SHARD_SIZE = 10  # 3 shards: 10 + 10 + 4
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with single_threaded():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(scope="module")
-def encoders():
-    return create_encoder("effnet-lite0"), create_encoder("minilm")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from recsys.catalog import Catalog
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, serve_studio
+from tests.test_browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, serve_studio
 
 #: url_path -> (the page's name in the router's menu, the page's title); the first is opened as the first
 #: session of a fresh server.
@@ -30,10 +30,7 @@ LANDING = {"home": ""}
 #: The router asks for the wide layout; Streamlit's centered layout is at most 736 px wide.
 CENTERED_MAX_WIDTH_PX = 736
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian Chromium is not installed at /usr/bin/chromium."),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

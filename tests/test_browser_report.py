@@ -9,12 +9,9 @@ import shutil
 import pytest
 
 from recsys.reports import REPORT_NAME
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, serve_studio
+from tests.test_browser import BROWSER_MARKS, PAGE_TIMEOUT_MS, SCREENSHOTS, chromium_page, serve_studio
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian Chromium is not installed at /usr/bin/chromium."),
-]
+pytestmark = BROWSER_MARKS
 
 RUN_OVER = """() => {
     const app = document.querySelector("[data-testid='stApp']");
@@ -43,33 +40,27 @@ def report_url(tiny_catalog_dir, tmp_path):
 
 
 def test_the_report_draws_tables_and_charts_without_nan(report_url):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            page.goto(f"{report_url}/report")
-            main = page.get_by_test_id("stMain")
-            expect(main.get_by_text("Model report").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-            tabs = main.get_by_role("tab")
-            expect(tabs).to_have_count(2, timeout=PAGE_TIMEOUT_MS)
-            for k, name in enumerate(("Personal", "Dialogue")):
-                tabs.nth(k).click()
-                panel = page.locator("[data-testid='stMain'] [role='tabpanel']:visible")
-                expect(panel).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
-                # the figures table first; the papers' own figures, where there are some, below it
-                expect(panel.get_by_test_id("stDataFrame").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-                chart = panel.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg")
-                expect(chart.first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-                expect(panel.get_by_text("n/a: a figure that could not be computed")).to_be_visible()
-                assert tabs.nth(k).inner_text().strip() == name
-            page.wait_for_function(RUN_OVER, timeout=PAGE_TIMEOUT_MS)
-            expect(main.get_by_text("Quick evaluation", exact=False).first).to_be_visible()
-            text = main.inner_text()
-            assert "NaN" not in text and "nan" not in text.split(), text[:500]
-            assert page.get_by_test_id("stException").count() == 0
-            page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium_page(1600, 1200) as page:
+        page.goto(f"{report_url}/report")
+        main = page.get_by_test_id("stMain")
+        expect(main.get_by_text("Model report").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        tabs = main.get_by_role("tab")
+        expect(tabs).to_have_count(2, timeout=PAGE_TIMEOUT_MS)
+        for k, name in enumerate(("Personal", "Dialogue")):
+            tabs.nth(k).click()
+            panel = page.locator("[data-testid='stMain'] [role='tabpanel']:visible")
+            expect(panel).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
+            # the figures table first; the papers' own figures, where there are some, below it
+            expect(panel.get_by_test_id("stDataFrame").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            chart = panel.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg")
+            expect(chart.first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            expect(panel.get_by_text("n/a: a figure that could not be computed")).to_be_visible()
+            assert tabs.nth(k).inner_text().strip() == name
+        page.wait_for_function(RUN_OVER, timeout=PAGE_TIMEOUT_MS)
+        expect(main.get_by_text("Quick evaluation", exact=False).first).to_be_visible()
+        text = main.inner_text()
+        assert "NaN" not in text and "nan" not in text.split(), text[:500]
+        assert page.get_by_test_id("stException").count() == 0
+        page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)

@@ -6,15 +6,12 @@ import shutil
 
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS, serve_studio
+from tests.test_browser import BROWSER_MARKS, PAGE_TIMEOUT_MS, SCREENSHOTS, chromium_page, serve_studio
 
 #: The first visit trains the model in place (seconds on an idle machine, minutes on a crowded one).
 FIRST_VISIT_TIMEOUT_MS = 400_000
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian Chromium is not installed at /usr/bin/chromium."),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -27,30 +24,24 @@ def stylist_url(tiny_ready_dir, tmp_path):
 
 
 def test_a_chat_message_gets_a_proposed_coordi_set_in_chromium(stylist_url):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            page.goto(f"{stylist_url}/stylist")
-            chat = page.locator("[data-testid='stChatInputTextArea']")
-            expect(chat).to_be_visible(timeout=FIRST_VISIT_TIMEOUT_MS)
-            chat.fill("I need an outfit for a garden party. For the bottom, a skirt please.")
-            chat.press("Enter")
-            expect(page.get_by_text("Proposed coordi-set")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-            expect(page.get_by_text("Ranked candidates")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-            expect(page.locator("[data-testid='stChatMessage']")).to_have_count(2, timeout=PAGE_TIMEOUT_MS)
-            # 4 proposed items + 3 candidates x 4 items; the proposal's (above the fold) visible and decoded
-            page.wait_for_function(
-                """() => {
-                    const images = [...document.querySelectorAll("[data-testid='stMainBlockContainer'] [data-testid='stImage'] img")];
-                    return images.length >= 16 && images.slice(0, 4).every(i => i.complete && i.naturalWidth > 0);
-                }""",
-                timeout=PAGE_TIMEOUT_MS,
-            )
-            assert page.locator("[data-testid='stException']").count() == 0
-            page.screenshot(path=str(SCREENSHOTS / "stylist.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium_page(1400, 1600) as page:
+        page.goto(f"{stylist_url}/stylist")
+        chat = page.locator("[data-testid='stChatInputTextArea']")
+        expect(chat).to_be_visible(timeout=FIRST_VISIT_TIMEOUT_MS)
+        chat.fill("I need an outfit for a garden party. For the bottom, a skirt please.")
+        chat.press("Enter")
+        expect(page.get_by_text("Proposed coordi-set")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        expect(page.get_by_text("Ranked candidates")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        expect(page.locator("[data-testid='stChatMessage']")).to_have_count(2, timeout=PAGE_TIMEOUT_MS)
+        # 4 proposed items + 3 candidates x 4 items; the proposal's (above the fold) visible and decoded
+        page.wait_for_function(
+            """() => {
+                const images = [...document.querySelectorAll("[data-testid='stMainBlockContainer'] [data-testid='stImage'] img")];
+                return images.length >= 16 && images.slice(0, 4).every(i => i.complete && i.naturalWidth > 0);
+            }""",
+            timeout=PAGE_TIMEOUT_MS,
+        )
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(SCREENSHOTS / "stylist.png"), full_page=True)

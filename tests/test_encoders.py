@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-from _synthetic import single_threaded
 from recsys.encoders import EncoderError, create_encoder, list_encoders, register_encoder
 from recsys.encoders import registry
 from recsys.encoders.base import Encoder
@@ -28,10 +27,7 @@ def assert_one_sentence(message: str, *fragments: str) -> None:
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with single_threaded():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

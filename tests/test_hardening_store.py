@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 from _scripts import load_script
-from _synthetic import single_threaded, write_synthetic_catalog
+from _synthetic import write_synthetic_catalog
 from recsys.artifacts import ArtifactError, load_artifacts
 from recsys.catalog import Catalog
-from recsys.encoders import create_encoder
 from recsys.precompute import create_engine, precompute
 
 N_ITEMS = 12
@@ -24,15 +23,8 @@ SETTINGS = {"shard_size": 5, "num_workers": 0, "progress": False, "fmap_channels
 BAD = 7  # the row whose PNG is cut short
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with single_threaded():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(scope="module")
-def encoders():
-    return create_encoder("effnet-lite0", "cpu"), create_encoder("minilm", "cpu")
 
 
 def _truncate(catalog: Catalog, row: int) -> str:

@@ -5,17 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _synthetic import single_threaded
 from recsys.index import VectorIndex
 from recsys.utils import l2_normalize
 
 CATEGORIES = ("tshirt", "skirt", "sneakers", "hat", "bag")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with single_threaded():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def clustered(n: int, dim: int = 32, clusters: int = 20, seed: int = 0) -> np.ndarray:

@@ -7,7 +7,6 @@ import faiss
 import numpy as np
 import pytest
 
-from _synthetic import single_threaded
 from recsys.benchmarks.encode_index import clustered_embeddings, recall_at_k
 from recsys.index import VectorIndex
 
@@ -19,10 +18,7 @@ RECALL_FLOOR = 0.95
 PQ = {"kind": "ivfpq", "pq_m": 8, "nlist": 128}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with single_threaded():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
