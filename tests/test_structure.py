@@ -285,3 +285,16 @@ def test_every_package_a_test_skips_without_is_pinned_for_make_test():
             if not {normal(d) for d in distributions.get(top, [top])} & pinned:
                 unpinned.append(f"{path.name}: {module}")
     assert not unpinned, unpinned
+
+
+def test_the_library_imports_without_streamlit():
+    # Only the UI package may need Streamlit: scripts, workers and notebooks import the rest without it installed.
+    import subprocess
+    import sys
+
+    modules = sorted(m for m in source_modules() if m.startswith("recsys") and not m.startswith(TOP_PREFIXES))
+    code = ("import importlib, sys\nsys.modules['streamlit'] = None  # any import of it raises ImportError\n"
+            f"for name in {modules!r}:\n    importlib.import_module(name)\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(modules) > 50

@@ -87,13 +87,12 @@ def tasks(report: dict) -> None:
 def uploads(report: dict) -> None:
     """The figures of labelled real photos read and searched as the Similar items page does, if any."""
     figures_by_source = report.get("_uploads", {})
-    if not figures_by_source:
+    if not _headed_table(figures_by_source, "Real photos uploaded to this catalog",
+                         "Labelled photos read and searched as the Similar items page does "
+                         "(`scripts/evaluate.py --task upload --photos SRC`): is the predicted category or colour one "
+                         "the photo's label accepts, and what share of the top 5 similar items is; chance beside each.",
+                         reports.upload_table, hide_index=False):
         return
-    st.subheader("Real photos uploaded to this catalog", anchor=False)
-    st.caption("Labelled photos read and searched as the Similar items page does "
-               "(`scripts/evaluate.py --task upload --photos SRC`): is the predicted category or colour one the "
-               "photo's label accepts, and what share of the top 5 similar items is; chance beside each.")
-    st.dataframe(reports.upload_table(figures_by_source), width="stretch")
     for source, figures in figures_by_source.items():
         if not figures.get("confusion"):
             continue
@@ -108,16 +107,22 @@ def uploads(report: dict) -> None:
 
 def requests(report: dict) -> None:
     """The figures of requests in people's own words run through the pages, if any."""
-    own_words = report.get("_requests", {})
-    if not own_words:
-        return
-    st.subheader("Requests in people's own words", anchor=False)
-    st.caption("Free-text searches, captions on a reference and chat messages run through the pages "
-               "(`scripts/evaluate.py --task requests --requests FILE.json`): hits in the top 10 over what the "
-               "catalog allows (for the Stylist: proposed slots that meet the request), ± one standard error over "
-               "the requests, beside chance; each model as the page runs it (understanding the words) and by the "
-               "model alone.")
-    st.dataframe(reports.requests_table(own_words), width="stretch", hide_index=True)
+    _headed_table(report.get("_requests", {}), "Requests in people's own words",
+                  "Free-text searches, captions on a reference and chat messages run through the pages "
+                  "(`scripts/evaluate.py --task requests --requests FILE.json`): hits in the top 10 over what the "
+                  "catalog allows (for the Stylist: proposed slots that meet the request), ± one standard error over "
+                  "the requests, beside chance; each model as the page runs it (understanding the words) and by the "
+                  "model alone.", reports.requests_table, hide_index=True)
+
+
+def _headed_table(figures: dict, title: str, caption: str, table, hide_index: bool) -> bool:
+    """A report section's heading, caption and ``table(figures)``; False (nothing drawn) without figures."""
+    if not figures:
+        return False
+    st.subheader(title, anchor=False)
+    st.caption(caption)
+    st.dataframe(table(figures), width="stretch", hide_index=hide_index)
+    return True
 
 
 def benchmarks(catalog: Catalog) -> None:
